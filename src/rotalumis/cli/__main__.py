@@ -1,0 +1,5 @@
+"""``python -m rotalumis.cli``."""
+
+from .main import main
+
+main()

@@ -1,0 +1,103 @@
+"""Resolve ``FILE.py:NAME`` targets and ``NAME=VALUE`` observations given on the command line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rotalumis.core import FunctionModel, Model
+
+__all__ = ["CommandError", "load_model", "parse_observations"]
+
+
+class CommandError(Exception):
+    """A user error on the command line; printed as one line, no traceback."""
+
+
+def load_model(target: str) -> Model:
+    """Load the model ``NAME`` from ``FILE.py`` given as ``FILE.py:NAME``.
+
+    ``NAME`` may be a :class:`Model` instance, a :class:`Model` subclass (instantiated with
+    no arguments) or a plain function (wrapped with :func:`rotalumis.model`).
+
+    Raises:
+        CommandError: for a malformed target, a missing file or an unknown name.
+    """
+    path_text, sep, name = target.rpartition(":")
+    if not sep or not path_text or not name:
+        raise CommandError(f"expected FILE.py:MODEL, got {target!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise CommandError(f"model file not found: {path}")
+    module_name = f"_rotalumis_user_{path.stem}_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise CommandError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CommandError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, name):
+        found = sorted(
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, Model) or (isinstance(v, type) and issubclass(v, Model) and v.__module__ == module_name)
+        )
+        raise CommandError(
+            f"{path} has no model named {name!r} (models found: {', '.join(found) or 'none'})"
+        )
+    obj = getattr(module, name)
+    if isinstance(obj, Model):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, Model):
+        try:
+            return obj()
+        except TypeError as exc:
+            raise CommandError(f"cannot instantiate {name} without arguments: {exc}") from exc
+    if callable(obj):
+        return FunctionModel(obj, name)
+    raise CommandError(f"{path}:{name} is a {type(obj).__name__}, not a model")
+
+
+def _parse_value(name: str, text: str) -> Any:
+    if text.startswith("@"):
+        file = Path(text[1:])
+        if not file.is_file():
+            raise CommandError(f"observation {name!r}: file not found: {file}")
+        if file.suffix == ".npy":
+            import numpy as np
+
+            return np.load(file, allow_pickle=False).tolist()
+        text = file.read_text()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise CommandError(
+            f"observation {name!r}: {text!r} is not a number or a JSON list of numbers"
+        ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, list)):
+        raise CommandError(f"observation {name!r}: {text!r} is not a number or a list")
+    return value
+
+
+def parse_observations(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``NAME=VALUE`` items (VALUE: a number, a JSON list, or ``@file.npy|.json``).
+
+    Raises:
+        CommandError: for a malformed item.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise CommandError(f"--observe expects NAME=VALUE, got {item!r}")
+        out[name.strip()] = _parse_value(name.strip(), text.strip())
+    return out

@@ -1,0 +1,189 @@
+"""The :class:`Model`: a simulator seen as a probabilistic program.
+
+Write a model by subclassing :class:`Model` and implementing ``forward``, or by decorating
+a plain function with :func:`model`. Engines are looked up by name in a registry that the
+inference layer fills in (the core knows no engine).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from types import CodeType
+from typing import Any, Protocol
+
+from .errors import ModelError
+from .handlers import ConditionHandler, TraceHandler
+from .rng import RNG
+from .runtime import Execution, current_execution, enter_execution, exit_execution
+from .trace import Trace
+
+__all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+
+
+class Engine(Protocol):
+    """An inference engine: runs ``model`` and returns an ``Empirical``."""
+
+    def __call__(
+        self,
+        model: Model,
+        num_traces: int,
+        *,
+        observe: Mapping[str, Any] | None,
+        seed: int | None,
+        **options: Any,
+    ) -> Any: ...
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def register_engine(name: str, engine: Engine) -> None:
+    """Make ``engine`` available as ``model.posterior(..., engine=name)``."""
+    _ENGINES[name] = engine
+
+
+def available_engines() -> list[str]:
+    """Names of the registered engines."""
+    _load_engines()
+    return sorted(_ENGINES)
+
+
+def _load_engines() -> None:
+    if not _ENGINES:
+        import importlib
+
+        importlib.import_module("rotalumis.infer")  # registers the built-in engines
+
+
+def _get_engine(name: str) -> Engine:
+    _load_engines()
+    try:
+        return _ENGINES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown engine {name!r}; available: {', '.join(sorted(_ENGINES))}"
+        ) from None
+
+
+class Model:
+    """A stochastic simulator written with ``sample``/``observe``.
+
+    Subclass and implement :meth:`forward`; it may take arguments, given to engines as
+    ``model_args``.
+
+    Example:
+        >>> from rotalumis.core import Normal, observe, sample
+        >>> class UnknownMean(Model):
+        ...     def forward(self):
+        ...         mu = sample(Normal(1.0, 5 ** 0.5), name="mu")
+        ...         observe(Normal(mu, 2 ** 0.5), name="obs0")
+        ...         return mu
+        >>> posterior = UnknownMean().posterior(1000, observe={"obs0": 8.0}, seed=0)
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or type(self).__name__
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """One execution of the simulator; returns its result."""
+        raise ModelError(f"{type(self).__name__} must implement forward()")
+
+    @property
+    def entry_code(self) -> CodeType | None:
+        """Code object from which addresses are measured (the ``forward`` function)."""
+        fwd = type(self).forward
+        return getattr(fwd, "__code__", None)
+
+    def execute(self, rng: RNG, *args: Any, **kwargs: Any) -> Any:
+        """Run :meth:`forward` once as a fresh execution drawing from ``rng``."""
+        token = enter_execution(Execution(rng, self.entry_code))
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            exit_execution(token)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the model once; inside another model's execution, run as part of it."""
+        if current_execution() is not None:
+            return self.forward(*args, **kwargs)
+        return self.execute(RNG(None), *args, **kwargs)
+
+    def get_trace(
+        self,
+        seed: int | None = None,
+        observe: Mapping[str, Any] | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Trace:
+        """Run the model once from the prior (conditioned on ``observe``) and return its trace."""
+        tracer = TraceHandler()
+        with tracer, ConditionHandler(observe or {}):
+            tracer.trace.result = self.execute(RNG(seed), *model_args)
+        return tracer.trace
+
+    def prior(self, num_traces: int, seed: int | None = None, **options: Any) -> Any:
+        """Draw ``num_traces`` executions from the prior.
+
+        Returns:
+            An ``Empirical`` of results (with named latents), equally weighted.
+        """
+        observe = options.pop("observe", None)
+        return _get_engine("prior")(self, num_traces, observe=observe, seed=seed, **options)
+
+    def posterior(
+        self,
+        num_traces: int,
+        engine: str = "is",
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Approximate the posterior given ``observe`` with the named engine.
+
+        Args:
+            num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
+            engine: ``"is"``, ``"lmh"``, ``"rmh"``, ``"prior"``, or another registered one.
+            observe: Observed values by observation name.
+            seed: Seed for reproducible results.
+            **options: Engine options (e.g. ``burn_in``, ``thin``, ``num_chains``).
+
+        Returns:
+            An ``Empirical`` (weighted for importance sampling).
+        """
+        return _get_engine(engine)(self, num_traces, observe=observe, seed=seed, **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class FunctionModel(Model):
+    """A model made from a plain function by :func:`model`."""
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+        super().__init__(name or getattr(fn, "__name__", "model"))
+        self.fn = fn
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def entry_code(self) -> CodeType | None:
+        return getattr(self.fn, "__code__", None)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def model(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None
+) -> Any:
+    """Turn a plain function into a :class:`Model` (usable with or without parentheses).
+
+    Example:
+        >>> from rotalumis.core import Normal, sample
+        >>> @model
+        ... def coin():
+        ...     return sample(Normal(0.0, 1.0), name="x")
+        >>> coin.prior(10, seed=1)  # doctest: +SKIP
+    """
+    if fn is None:
+        return lambda f: FunctionModel(f, name)
+    return FunctionModel(fn, name)

@@ -1,0 +1,266 @@
+"""The effect-handler runtime: :class:`Message`, :class:`Handler` and the handler stack.
+
+A primitive (``sample``, ``observe``, ``tag``, ``factor``) builds a :class:`Message` and hands
+it to :func:`apply_stack`. Handlers on the stack — innermost (most recently entered) first —
+may fill in the value, mark it observed, or stop outer handlers from seeing it; then the
+default behaviour draws a value if none was chosen and computes the log-probability; finally
+the handlers that saw the message ``postprocess`` it, outermost first (this is where a trace
+handler records it).
+
+The stack lives in a :class:`contextvars.ContextVar` (never a module global), so threads and
+asyncio tasks each see their own stack, and a model that raises leaves the stack exactly as
+it found it (handlers are context managers that reset their token on exit).
+
+Per-execution state (the random number generator, the instance counters that make repeated
+visits of one address distinct, and the model's entry code object from which addresses are
+measured) is an :class:`Execution`, also held in a ``ContextVar``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from types import CodeType
+from typing import Any, TypeVar
+
+from .distributions.base import Distribution
+from .rng import RNG
+
+__all__ = [
+    "Execution",
+    "Handler",
+    "Message",
+    "apply_stack",
+    "current_execution",
+    "current_rng",
+    "get_stack",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Message:
+    """One random choice (or observation, tag, factor) on its way through the stack.
+
+    Attributes:
+        kind: ``"sample"``, ``"observe"``, ``"tag"`` or ``"factor"``.
+        name: The user's name for the site, or ``None``. Observations are keyed by name.
+        address: Full address: ``<base>__<Distribution>__<instance>``.
+        base_address: The call-site part of the address (what PPX simulators send).
+        distribution: The distribution (``None`` for tags and factors).
+        value: The chosen or observed value; ``None`` until a handler or the default sets it.
+        log_prob: ``log p(value)`` under ``distribution`` (summed over elements); for a
+            factor, the log-weight itself.
+        control: Whether inference engines control this choice (``False``: always drawn
+            fresh from the prior, never proposed or replayed).
+        observed: ``True`` when ``value`` is data (conditioned or given to ``observe``).
+        stop: Set by a handler to hide the message from handlers further out.
+        proposal_log_prob: ``log q(value)`` when a proposal (not the prior) chose the value.
+        meta: A small dict for handler-specific annotations.
+    """
+
+    __slots__ = (
+        "address",
+        "base_address",
+        "control",
+        "distribution",
+        "kind",
+        "log_prob",
+        "meta",
+        "name",
+        "observed",
+        "proposal_log_prob",
+        "stop",
+        "value",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        name: str | None,
+        address: str,
+        base_address: str,
+        distribution: Distribution | None,
+        value: Any = None,
+        control: bool = True,
+        observed: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.address = address
+        self.base_address = base_address
+        self.distribution = distribution
+        self.value = value
+        self.control = control
+        self.observed = observed
+        self.log_prob: Any = None
+        self.stop = False
+        self.proposal_log_prob: Any = None
+        self.meta: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Message({self.kind}, address={self.address!r}, name={self.name!r}, "
+            f"distribution={self.distribution!r}, value={self.value!r})"
+        )
+
+
+class _Stack:
+    """An immutable snapshot of the active handlers, with their hooks pre-sorted.
+
+    Only handlers that override ``process``/``postprocess`` are called for them, so a
+    trace handler (postprocess only) or a condition handler (process only) costs one call
+    per message, not two.
+    """
+
+    __slots__ = ("handlers", "post", "pre")
+
+    def __init__(self, handlers: tuple[Handler, ...]) -> None:
+        self.handlers = handlers
+        # innermost first, with the handler's position for ``stop`` bookkeeping
+        self.pre: tuple[tuple[int, Callable[[Message], None]], ...] = tuple(
+            (i, h.process)
+            for i, h in reversed(list(enumerate(handlers)))
+            if type(h).process is not Handler.process
+        )
+        # outermost first
+        self.post: tuple[tuple[int, Callable[[Message], None]], ...] = tuple(
+            (i, h.postprocess)
+            for i, h in enumerate(handlers)
+            if type(h).postprocess is not Handler.postprocess
+        )
+
+
+_EMPTY = _Stack(())
+_STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=_EMPTY)
+_EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
+
+
+class Execution:
+    """State of one model execution: its RNG, instance counters and entry point.
+
+    Args:
+        rng: The random number generator for draws made by the default behaviour.
+        entry_code: Code object of the model's entry function; addresses list the frames
+            from this function down to the site.
+    """
+
+    __slots__ = ("counters", "entry_code", "rng")
+
+    def __init__(self, rng: RNG, entry_code: CodeType | None = None) -> None:
+        self.rng = rng
+        self.entry_code = entry_code
+        self.counters: dict[str, int] = {}
+
+    def next_address(self, base: str, kind: str) -> str:
+        """The full address of the next visit of ``base`` with distribution ``kind``."""
+        prefix = base + "__" + kind
+        counters = self.counters
+        n = counters.get(prefix, 0) + 1
+        counters[prefix] = n
+        return prefix + "__" + str(n)
+
+
+def get_stack() -> tuple[Handler, ...]:
+    """The handlers currently active, outermost first."""
+    return _STACK.get().handlers
+
+
+def current_execution() -> Execution | None:
+    """The execution in progress in this context, or ``None`` outside a model run."""
+    return _EXECUTION.get()
+
+
+def current_rng() -> RNG:
+    """The RNG of the execution in progress; outside one, a fresh unseeded RNG for this context.
+
+    Draws outside a model run (a simulator called directly) are not reproducible unless the
+    caller runs it through a :class:`~rotalumis.core.model.Model` with a seed.
+    """
+    ex = _EXECUTION.get()
+    if ex is None:
+        ex = Execution(RNG(None))
+        _EXECUTION.set(ex)
+    return ex.rng
+
+
+def enter_execution(execution: Execution) -> Token[Execution | None]:
+    """Make ``execution`` current; pass the returned token to :func:`exit_execution`."""
+    return _EXECUTION.set(execution)
+
+
+def exit_execution(token: Token[Execution | None]) -> None:
+    """Restore the execution that was current before :func:`enter_execution`."""
+    _EXECUTION.reset(token)
+
+
+class Handler:
+    """Base class of effect handlers; usable as context manager, decorator or wrapper.
+
+    Override :meth:`process` (runs before the value is chosen, innermost handler first)
+    and/or :meth:`postprocess` (runs after, outermost handler first).
+
+    Example:
+        >>> class Printer(Handler):
+        ...     def postprocess(self, msg):
+        ...         print(msg.kind, msg.value)
+    """
+
+    def __init__(self) -> None:
+        self._tokens: list[Token[_Stack]] = []
+
+    def process(self, msg: Message) -> None:
+        """Inspect or change ``msg`` before the default behaviour runs."""
+
+    def postprocess(self, msg: Message) -> None:
+        """Inspect ``msg`` once its value and log-probability are final."""
+
+    def __enter__(self) -> Handler:
+        tokens = self.__dict__.get("_tokens")
+        if tokens is None:  # a subclass forgot super().__init__()
+            tokens = self._tokens = []
+        tokens.append(_STACK.set(_Stack((*_STACK.get().handlers, self))))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _STACK.reset(self._tokens.pop())
+
+    def __call__(self, fn: F) -> F:
+        """Wrap ``fn`` so that it runs with this handler active."""
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+
+def apply_stack(msg: Message) -> Message:
+    """Send ``msg`` through the active handlers and the default behaviour.
+
+    The default behaviour draws ``value`` from the distribution when no handler chose one
+    and computes ``log_prob`` when no handler did.
+    """
+    stack = _STACK.get()
+    stopped_at = -1
+    for index, process in stack.pre:
+        process(msg)
+        if msg.stop:
+            stopped_at = index
+            break
+    dist = msg.distribution
+    if dist is not None:
+        if msg.value is None:
+            msg.value = dist.sample(current_rng())
+        if msg.log_prob is None:
+            msg.log_prob = dist.log_prob_sum(msg.value)
+    if stopped_at < 0:
+        for _, postprocess in stack.post:
+            postprocess(msg)
+    else:  # only the handlers that saw the message (inside the one that stopped it)
+        for index, postprocess in stack.post:
+            if index >= stopped_at:
+                postprocess(msg)
+    return msg

@@ -1,0 +1,164 @@
+"""The :class:`Trace`: everything one execution of a model did, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .runtime import Message
+
+__all__ = ["Trace", "Variable"]
+
+Variable = Message
+"""A recorded site of a trace is the :class:`~rotalumis.core.runtime.Message` itself:
+``address``, ``name``, ``distribution``, ``value``, ``log_prob``, ``control``, ``observed``."""
+
+
+class Trace:
+    """The ordered record of one execution: random choices, observations, tags, result.
+
+    Attributes:
+        variables: Every recorded site (:data:`Variable`) in execution order.
+        result: What the model returned.
+        log_prior: Sum of ``log p`` over sampled (latent) choices.
+        log_likelihood: Sum over observed sites (data) and factors.
+        log_proposal_correction: Sum of ``log p - log q`` over choices drawn from a proposal.
+    """
+
+    __slots__ = (
+        "_by_address",
+        "log_likelihood",
+        "log_prior",
+        "log_proposal_correction",
+        "result",
+        "variables",
+    )
+
+    def __init__(self) -> None:
+        self.variables: list[Message] = []
+        self.result: Any = None
+        self.log_prior: Any = 0.0
+        self.log_likelihood: Any = 0.0
+        self.log_proposal_correction: Any = 0.0
+        self._by_address: dict[str, Message] | None = None
+
+    def add(self, msg: Message) -> None:
+        """Record ``msg`` (called by the trace handler once the value is final)."""
+        self.variables.append(msg)
+        kind = msg.kind
+        if kind == "sample" and not msg.observed:
+            self.log_prior += msg.log_prob
+            if msg.proposal_log_prob is not None:
+                self.log_proposal_correction += msg.log_prob - msg.proposal_log_prob
+        elif msg.observed:  # observed data, clamped latents and factors
+            self.log_likelihood += msg.log_prob
+        self._by_address = None
+
+    # -- weights -----------------------------------------------------------------------
+    @property
+    def log_prob(self) -> Any:
+        """The joint ``log p(latents, data)`` of this execution."""
+        return self.log_prior + self.log_likelihood
+
+    @property
+    def log_importance_weight(self) -> Any:
+        """``log p(x, y) - log q(x)``: likelihood plus prior/proposal correction."""
+        return self.log_likelihood + self.log_proposal_correction
+
+    # -- structure ----------------------------------------------------------------------
+    @property
+    def samples(self) -> list[Message]:
+        """The latent random choices (``sample`` sites), in order."""
+        return [v for v in self.variables if v.kind == "sample"]
+
+    @property
+    def controlled(self) -> list[Message]:
+        """The sample sites engines control (``control=True``)."""
+        return [
+            v for v in self.variables if v.kind == "sample" and v.control and not v.observed
+        ]
+
+    @property
+    def observations(self) -> list[Message]:
+        """The ``observe`` sites, in order."""
+        return [v for v in self.variables if v.kind == "observe"]
+
+    @property
+    def trace_type(self) -> tuple[str, ...]:
+        """The sequence of controlled addresses: traces with equal keys share a structure."""
+        return tuple(
+            v.address
+            for v in self.variables
+            if v.kind == "sample" and v.control and not v.observed
+        )
+
+    @property
+    def named(self) -> dict[str, Any]:
+        """Values of named sites by name (a repeated name keeps its last value)."""
+        return {v.name: v.value for v in self.variables if v.name is not None}
+
+    @property
+    def named_latents(self) -> dict[str, Any]:
+        """Values of named ``sample`` sites (the latents reported in posteriors)."""
+        return {
+            v.name: v.value
+            for v in self.variables
+            if v.kind == "sample" and v.name and not v.observed
+        }
+
+    def by_address(self) -> dict[str, Message]:
+        """The sites keyed by full address."""
+        m = self._by_address
+        if m is None:
+            m = self._by_address = {v.address: v for v in self.variables}
+        return m
+
+    def __getitem__(self, key: str) -> Message:
+        """The site with this address, or else the last site with this name."""
+        site = self.by_address().get(key)
+        if site is not None:
+            return site
+        for v in reversed(self.variables):
+            if v.name == key:
+                return v
+        raise KeyError(f"no site with address or name {key!r} in this trace")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.by_address() or any(v.name == key for v in self.variables)
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.variables)
+
+    def __len__(self) -> int:
+        return len(self.variables)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary (addresses, names, values as lists, log-probs)."""
+
+        def plain(x: Any) -> Any:
+            return x.tolist() if hasattr(x, "tolist") else x
+
+        return {
+            "result": plain(self.result),
+            "log_prior": float(self.log_prior),
+            "log_likelihood": float(self.log_likelihood),
+            "variables": [
+                {
+                    "kind": v.kind,
+                    "address": v.address,
+                    "name": v.name,
+                    "distribution": repr(v.distribution) if v.distribution else None,
+                    "value": plain(v.value),
+                    "log_prob": float(v.log_prob) if v.log_prob is not None else None,
+                    "control": v.control,
+                    "observed": v.observed,
+                }
+                for v in self.variables
+            ],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Trace({len(self.variables)} sites, {len(self.trace_type)} controlled, "
+            f"log_prob={float(self.log_prob):.4g})"
+        )
