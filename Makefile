@@ -9,7 +9,7 @@ PYPROB_STAMP := $(PYPROB_VENV)/.installed
 # torch is pinned: 2.13.0's CPU wheel is available locally on the project machines.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint install pyprob-venv bench clean
+.PHONY: demo test lint install pyprob-venv ppx-schema bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py --out demo-output
 
-test: $(STAMP)
+test: $(STAMP) $(PYPROB_STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/lint-imports
 
@@ -41,6 +41,19 @@ $(PYPROB_STAMP): Makefile
 	touch $(PYPROB_STAMP)
 
 pyprob-venv: $(PYPROB_STAMP)
+
+# PPX: regenerate the FlatBuffers Python code from the committed schema with Debian's flatc 2.0.8.
+PPX_SCHEMA := src/rotalumis/remote/schema/ppx.fbs
+PPX_GENERATED := src/rotalumis/remote/ppx_generated
+ppx-schema:
+	command -v flatc >/dev/null || (apt-get update && apt-get install -y flatbuffers-compiler)
+	rm -rf build/ppx-schema
+	flatc --python -o build/ppx-schema $(PPX_SCHEMA)
+	rm -rf $(PPX_GENERATED)
+	mv build/ppx-schema/ppx $(PPX_GENERATED)
+	# flatc 2.0.8 imports sibling tables absolutely ("from ppx.Tensor"); make them relative
+	sed -i 's/^\( *\)from ppx\.\([A-Za-z]*\) import/\1from .\2 import/' $(PPX_GENERATED)/*.py
+	rm -rf build/ppx-schema
 
 bench: $(STAMP) $(PYPROB_STAMP)
 	$(PY) benchmarks/bench_vs_pyprob.py
