@@ -127,9 +127,9 @@ def test_summary_and_table() -> None:
         b.append(x, 0.0, latents={"mu": x, "v": torch.tensor([x, 2 * x])})
     emp = b.build()
     s = emp.summary()
-    assert set(s) == {"posterior", "mu", "v"}
+    assert set(s) == {"result", "mu", "v"}
     assert s["mu"]["mean"] == pytest.approx(emp.mean)
-    assert s["mu"]["q50"] == emp.median and s["posterior"]["ess"] == pytest.approx(100)
+    assert s["mu"]["q50"] == emp.median and s["result"]["ess"] == pytest.approx(100)
     assert s["mu"]["q05"] == emp.quantile(0.05) and s["mu"]["n"] == 100
     table = emp.summary_table()
-    assert "posterior" in table and "v[1]" in table and "95%" in table
+    assert "result" in table and "v[1]" in table and "95%" in table

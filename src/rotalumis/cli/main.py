@@ -29,6 +29,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Run stochastic simulators in reverse: Bayesian inference over their random choices."""
+
+
 def fail(message: str) -> None:
     """Print one error line and exit with status 2."""
     typer.echo(f"error: {message}", err=True)
@@ -80,11 +85,27 @@ def run(
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         fail(str(exc))
         return
-    title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {result.ess:.1f})"
-    _print_summary(title, result.summary())
+    summary = result.summary()
+    ess = _ess_of(result, summary)
+    title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {ess:.1f})"
+    _print_summary(title, summary)
     if out is not None:
         _write_results(out, result, engine, model.name, observations, seed)
         typer.echo(f"results written to {out}/ (empirical.npz, summary.json, posterior.png)")
+
+
+def _ess_of(result: Any, summary: dict[str, dict[str, Any]]) -> float:
+    """Replace the importance-sampling ESS by ArviZ's chain ESS for MCMC results."""
+    from rotalumis.diagnostics.mcmc import mcmc_ess
+
+    chain_ess = mcmc_ess(result)
+    for label, ess in chain_ess.items():
+        if label in summary:
+            summary[label]["ess"] = ess
+    result.metadata["summary"] = summary
+    if chain_ess:
+        return min(chain_ess.values())
+    return float(result.ess)
 
 
 def _print_summary(title: str, summary: dict[str, dict[str, Any]]) -> None:
@@ -121,8 +142,8 @@ def _write_results(
         "seed": seed,
         "observe": observations,
         "num_samples": len(result),
-        "ess": result.ess,
-        "summary": result.summary(),
+        "ess": _ess_of(result, result.summary()),
+        "summary": result.metadata["summary"],
     }
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2, default=_json_default))

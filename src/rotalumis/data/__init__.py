@@ -8,3 +8,18 @@ from .builder import EmpiricalBuilder
 from .empirical import Empirical
 
 __all__ = ["Empirical", "EmpiricalBuilder"]
+
+# Trace datasets on disk (sharded Parquet; imports pyarrow) and training batches.
+from ._dataset_batch import SiteGroup, TraceBatch  # noqa: E402
+from ._dataset_schema import SCHEMA_VERSION, DatasetStatistics  # noqa: E402
+from ._dataset_write import generate_dataset  # noqa: E402
+from .dataset import TraceDataset  # noqa: E402
+
+__all__ += [
+    "SCHEMA_VERSION",
+    "DatasetStatistics",
+    "SiteGroup",
+    "TraceBatch",
+    "TraceDataset",
+    "generate_dataset",
+]

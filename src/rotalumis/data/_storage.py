@@ -113,8 +113,11 @@ class _Writer:
         return spec
 
 
-def write_empirical(path: str | os.PathLike[str], parts: Parts) -> None:
-    """Write ``parts`` (values, log weights, latents, traces, name) to ``path`` atomically."""
+def write_empirical(
+    path: str | os.PathLike[str], parts: Parts, info: dict[str, Any] | None = None
+) -> None:
+    """Write ``parts`` (values, log weights, latents, traces, name) and the JSON-able
+    ``info`` (engine metadata) to ``path`` atomically."""
     values, logw, latents, traces, name = parts
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -131,6 +134,7 @@ def write_empirical(path: str | os.PathLike[str], parts: Parts) -> None:
                     "values": w.column(values, "the values"),
                     "latents": {k: w.column(c, f"latent {k!r}") for k, c in latents.items()},
                     "traces": None,
+                    "info": _to_json(info or {}, "the metadata"),
                 }
                 if traces is not None:
                     if all(t is None or callable(getattr(t, "to_dict", None)) for t in traces):
@@ -183,6 +187,13 @@ class _Reader:
             fields = {str(k): self.column(s, f"{where}[{k!r}]") for k, s in spec["fields"].items()}
             return RecordColumn(fields, self.n, present)
         raise ValueError(f"{where} has unknown column kind {kind!r}")
+
+
+def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The engine metadata saved with an Empirical (empty for files without it)."""
+    with zipfile.ZipFile(path) as zf:
+        info = json.loads(zf.read("metadata.json")).get("info") or {}
+    return dict(info) if isinstance(info, dict) else {}
 
 
 def read_empirical(path: str | os.PathLike[str]) -> Parts:

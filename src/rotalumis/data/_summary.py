@@ -44,10 +44,10 @@ def _add(out: dict[str, dict[str, Any]], label: str, col: Column, logw: np.ndarr
 
 def summarize(emp: Empirical) -> dict[str, dict[str, Any]]:
     """``{label: {"mean", "std", "q05", "q50", "q95", "ess", "n"}}`` for the result (label
-    ``emp.name`` or ``"result"``; ``label.key`` per key of dict results) and each latent.
+    ``"result"``; ``result.key`` per key of dict results) and each latent.
     Statistics are ``None`` for values stored as Python objects."""
     out: dict[str, dict[str, Any]] = {}
-    label = emp.name or "result"
+    label = "result"
     if label in emp.latent_names:
         label = f"{label} (result)"
     _add(out, label, emp._values, emp._logw)

@@ -40,7 +40,7 @@ from ._columns import (
 )
 from ._concat import concat_parts
 from ._statistics import WeightedStatistics
-from ._storage import read_empirical, write_empirical
+from ._storage import read_empirical, read_info, write_empirical
 from ._weights import (
     SeedLike,
     as_generator,
@@ -93,7 +93,7 @@ class Empirical(WeightedStatistics):
         (2.25, 2.6666666666666665)
     """
 
-    __slots__ = ("_cdf", "_latents", "_logw", "_name", "_traces", "_values", "_w")
+    __slots__ = ("_cdf", "_latents", "_logw", "_name", "_traces", "_values", "_w", "metadata")
 
     def __init__(
         self,
@@ -132,6 +132,9 @@ class Empirical(WeightedStatistics):
         self._name = name
         self._w: np.ndarray | None = None
         self._cdf: np.ndarray | None = None
+        # Free-form, JSON-able information about how the result was made (engine, chains,
+        # acceptance rates...); saved and loaded with it, not carried by transforms.
+        self.metadata: dict[str, Any] = {}
 
     @classmethod
     def _from_columns(
@@ -378,7 +381,9 @@ class Empirical(WeightedStatistics):
         Raises:
             TypeError: if a column of Python objects holds a value JSON cannot express.
         """
-        write_empirical(path, (self._values, self._logw, self._latents, self._traces, self._name))
+        write_empirical(
+            path, (self._values, self._logw, self._latents, self._traces, self._name), self.metadata
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Empirical:
@@ -389,7 +394,9 @@ class Empirical(WeightedStatistics):
                 unsupported format version.
         """
         values, logw, latents, traces, name = read_empirical(path)
-        return cls._from_columns(values, logw, latents, traces, name)
+        emp = cls._from_columns(values, logw, latents, traces, name)
+        emp.metadata = read_info(path)
+        return emp
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Statistics of the result and of each latent: ``{label: {"mean", "std", "q05",

@@ -12,18 +12,32 @@ __all__ = ["plot_posterior"]
 
 
 def _panels(result: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    panels = []
-    w = np.asarray(result.weights, dtype=float)
-    items: list[tuple[str, Any]] = [("result", result)]
-    items += [(name, result.get(name)) for name in result.latent_names]
+    panels: list[tuple[str, np.ndarray, np.ndarray]] = []
+    # named latents first; the result last, and only when it is not one of them
+    items: list[tuple[str, Any]] = [(name, result.get(name)) for name in result.latent_names]
+    items.append(("result", result))
     for label, emp in items:
         try:
             values = np.asarray(emp.to_numpy(), dtype=float)
+            w = np.asarray(emp.weights, dtype=float)
         except (TypeError, ValueError):
             continue  # non-numeric or ragged values: nothing to histogram
-        if values.ndim == 1 and len(values) == len(w):
-            panels.append((label, values, w))
+        if values.ndim != 1 or len(values) != len(w) or not np.isfinite(values).all():
+            continue
+        if any(np.array_equal(values, v) for _, v, _ in panels):
+            continue  # e.g. a model that returns one of its named latents
+        panels.append((label, values, w))
     return panels
+
+
+def _weighted_range(values: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """The central 99.8% of the weighted mass (the histogram range)."""
+    order = np.argsort(values)
+    cdf = np.cumsum(w[order])
+    cdf /= cdf[-1]
+    lo = values[order][np.searchsorted(cdf, 0.001)]
+    hi = values[order][min(np.searchsorted(cdf, 0.999), len(values) - 1)]
+    return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(hi) + 0.5)
 
 
 def plot_posterior(
@@ -61,7 +75,8 @@ def plot_posterior(
             lo, hi = int(values.min()), int(values.max())
             bins = np.arange(lo - 0.5, hi + 1.5)
         else:
-            bins = 50
+            lo, hi = _weighted_range(values, w)
+            bins = np.linspace(lo, hi, 51)
         ax.hist(values, bins=bins, weights=w, density=True, color="#4C72B0", alpha=0.8)
         ax.set_xlabel(label)
         ax.set_ylabel("posterior density" if not discrete else "posterior probability")

@@ -41,7 +41,8 @@ def sample_traces(
 ) -> Any:
     """Run ``model`` ``num_traces`` times independently and collect the results.
 
-    Each execution draws its latents from ``proposal`` (or the prior), is conditioned on
+    Each execution draws its latents from ``proposal`` (or the prior; a proposal object with
+    a ``begin_trace()`` method is told when each execution starts), is conditioned on
     ``observe``, and gets the log importance weight ``log p(x, y) - log q(x)`` (or 0 when
     ``weighted`` is false).
 
@@ -59,6 +60,9 @@ def sample_traces(
     builder = EmpiricalBuilder(name=model.name)
     append = builder.append
     execute = model.execute
+    # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to know
+    # where one execution ends and the next begins.
+    begin_trace = getattr(proposal, "begin_trace", None)
     with ExitStack() as stack:
         stack.enter_context(tracer)
         stack.enter_context(ConditionHandler(observe or {}))
@@ -68,6 +72,8 @@ def sample_traces(
             stack.enter_context(h)
         with ProgressBar(num_traces, description, progress) as bar:
             for i in range(num_traces):
+                if begin_trace is not None:
+                    begin_trace()
                 trace = tracer.reset()
                 trace.result = execute(rng, *model_args)
                 if checker.unseen:

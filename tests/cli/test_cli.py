@@ -1,0 +1,71 @@
+"""The ``rotalumis`` command, run as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = str(ROOT / "examples" / "unknown_mean.py")
+
+
+def rotalumis(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rotalumis.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_prints_summary_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    r = rotalumis(
+        "run", f"{EXAMPLE}:model", "-e", "is", "-n", "5000", "-o", "obs0=8", "-o", "obs1=9",
+        "--seed", "0", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "mu" in r.stdout and "ESS" in r.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    # 5 Monte Carlo standard errors: posterior sd sqrt(5/6) over sqrt(ESS)
+    tol = 5 * (5 / 6) ** 0.5 / summary["ess"] ** 0.5
+    assert summary["summary"]["mu"]["mean"] == pytest.approx(7.25, abs=tol)
+    assert (out / "posterior.png").stat().st_size > 10_000
+    assert (out / "empirical.npz").is_file()
+    # not a TTY: no progress bar escape codes on stderr
+    assert "\x1b[" not in r.stderr
+
+
+@pytest.mark.parametrize("engine", ["lmh", "rmh", "prior"])
+def test_run_other_engines(engine: str) -> None:
+    r = rotalumis(
+        "run", f"{EXAMPLE}:model", "-e", engine, "-n", "2000", "-o", "obs0=8", "-o", "obs1=9",
+        "--seed", "1", "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "posterior of UnknownMean" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.py:model"], "model file not found: missing.py"),
+        (["run", f"{EXAMPLE}:nope"], "has no model named 'nope'"),
+        (["run", f"{EXAMPLE}:model", "-o", "bogus=1"], "never observes bogus"),
+        (["run", f"{EXAMPLE}:model", "-o", "obs0"], "NAME=VALUE"),
+        (["run", f"{EXAMPLE}:model", "-o", "obs0=abc"], "not a number"),
+        (["run", f"{EXAMPLE}:model", "-e", "magic"], "unknown engine 'magic'"),
+        (["run", EXAMPLE], "expected FILE.py:MODEL"),
+    ],
+)
+def test_errors_are_one_clear_line(args: list[str], message: str) -> None:
+    r = rotalumis(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
