@@ -4,19 +4,49 @@ Every engine and simulation entry point takes a ``seed`` and builds an :class:`R
 nothing in rotalumis draws from hidden global random state. Scalar draws (the hot path) use a
 seeded :class:`random.Random`; tensor draws use a :class:`torch.Generator` derived
 deterministically from the same seed the first time it is needed.
+
+The engine's :class:`random.Random` is immune to monkeypatching of ``random.Random`` (such
+as :mod:`rotalumis.intercept` does to capture a simulator's draws): it is an instance of a
+private subclass whose methods are the implementations captured when this module was
+imported, so the engine never draws through a patched method.
 """
 
 from __future__ import annotations
 
+import _random
 import hashlib
 import os
 import random
+import types
 
 import torch
 
 __all__ = ["RNG", "derive_seed"]
 
 _SEED_BITS = 63
+
+
+def _engine_random_class() -> type[random.Random]:
+    """A ``random.Random`` subclass that owns every method, bound to today's implementations.
+
+    Later changes to ``random.Random``'s class attributes cannot reach its instances, because
+    attribute lookup finds this class's own entries first. Owning ``_randbelow`` also keeps
+    ``Random.__init_subclass__`` from replacing it.
+    """
+    namespace: dict[str, object] = {
+        "__module__": __name__,
+        "__qualname__": "_EngineRandom",
+        "__doc__": "The engine's own random.Random, immune to patches of random.Random.",
+    }
+    for name in ("random", "getrandbits", "seed", "getstate", "setstate"):
+        namespace[name] = vars(_random.Random)[name]
+    for name, value in vars(random.Random).items():
+        if isinstance(value, types.FunctionType) and not name.startswith("__"):
+            namespace[name] = value
+    return type("_EngineRandom", (random.Random,), namespace)
+
+
+_EngineRandom = _engine_random_class()
 
 
 def derive_seed(seed: int, *path: int | str) -> int:
@@ -56,7 +86,7 @@ class RNG:
         elif isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         self.seed: int = int(seed)
-        self.py: random.Random = random.Random(self.seed)
+        self.py: random.Random = _EngineRandom(self.seed)
         self._torch: torch.Generator | None = None
 
     @property

@@ -1,0 +1,49 @@
+"""L1 intercept: run existing simulators, unmodified, under rotalumis.
+
+A stochastic simulator written with :mod:`random` or :mod:`numpy.random` already is a
+probabilistic program; it only needs every call to its random number generator caught.
+Inside :func:`intercept` each such call, made anywhere (the simulator, a helper, a
+third-party library), becomes a ``sample`` site whose value the inference engine chooses
+(prior draw, proposal, replay, ...), with the matching distribution, an address that follows
+the simulator's call stack into library frames, and the engine's value returned to the
+simulator exactly. Outside a model execution the calls run their original implementation.
+
+What is intercepted and how each call is recorded: :mod:`._random_patch` (the ``random``
+module and every ``random.Random`` instance) and :mod:`._numpy_patch` /
+:mod:`._numpy_specs` (``numpy.random`` module functions, ``RandomState`` and ``Generator``
+instances). Calls without a distribution mapping are recorded as their underlying uniform
+draws (``random``) or as a 64-bit seed of a substitute bit stream (``numpy``), so nothing
+escapes the engine. A call implemented through other calls (``gauss`` through ``random()``,
+``Generator.permutation`` through ``shuffle``) is recorded once. The engine's own generator
+(:class:`rotalumis.core.RNG`) is immune.
+
+Everything is restored when the last ``with`` block exits, also on exceptions; nesting is
+fine; threads intercept independently (each only inside its own block).
+
+Example — the simulator is untouched; the model adds a prior and the observation::
+
+    import numpy as np
+    from rotalumis.core import Normal, model, observe, sample
+    from rotalumis.intercept import intercept
+
+    def simulate(theta):                  # unmodified simulator code
+        return theta + np.random.normal(0.0, 1.0)
+
+    @model
+    def inverse():
+        theta = sample(Normal(0.0, 1.0), name="theta")
+        with intercept():
+            out = simulate(theta)
+        observe(Normal(out, 0.1), name="y")
+        return theta
+
+    posterior = inverse.posterior(2000, engine="rmh", observe={"y": 1.5}, seed=0)
+
+or, equivalently, ``InterceptedModel(simulate, priors={"theta": Normal(0.0, 1.0)},
+observe={"y": lambda out: Normal(out, 0.1)})``.
+"""
+
+from .context import Intercept, intercept, is_installed
+from .model import InterceptedModel
+
+__all__ = ["Intercept", "InterceptedModel", "intercept", "is_installed"]

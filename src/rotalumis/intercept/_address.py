@@ -1,0 +1,69 @@
+"""Addresses of intercepted draws, measured from the simulator's own call stack.
+
+An intercepted draw is made deep inside code that knows nothing about rotalumis (the
+simulator, or a library it calls), so its address lists every Python frame from the model's
+entry function down to the frame that called the random number generator, third-party frames
+included, then the intercepted function::
+
+    forward:21/simulate:12/ciw.dists.distributions.Exponential.sample:331/random.expovariate
+
+Frames in the entry function's own file read ``function:line``; frames elsewhere read
+``module.qualified_name:line``. Function names and line numbers, never bytecode offsets,
+make the address stable across runs and processes while the source does not change. The
+runtime then appends ``__<Distribution>__<instance>``.
+
+Building the string walks the stack on every intercepted call (the hot path), so it is
+cached, keyed by the code objects and bytecode positions of the frames (a key only).
+"""
+
+from __future__ import annotations
+
+from types import CodeType, FrameType
+
+__all__ = ["MAX_DEPTH", "site_address"]
+
+MAX_DEPTH = 64
+"""Frames examined when the entry function is not on the stack."""
+
+_CACHE_LIMIT = 200_000
+_cache: dict[tuple[object, ...], str] = {}
+
+
+def _frame_text(frame: FrameType, home: str | None) -> str:
+    code = frame.f_code
+    if code.co_filename == home:
+        return f"{code.co_name}:{frame.f_lineno}"
+    module = frame.f_globals.get("__name__", "?")
+    qualname = getattr(code, "co_qualname", code.co_name)
+    return f"{module}.{qualname}:{frame.f_lineno}"
+
+
+def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
+    """The call-site part of the address of an intercepted draw.
+
+    Args:
+        frame: The frame that called the intercepted function.
+        entry: Code object of the model's entry function, or ``None`` (then only ``frame``
+            itself is used, as :func:`rotalumis.core.address.frames_address` does).
+        label: The intercepted function, e.g. ``"np.random.normal"``.
+
+    Returns:
+        ``<frames>/<label>``.
+    """
+    chain = [frame]
+    if entry is not None and frame.f_code is not entry:
+        f = frame.f_back
+        while f is not None and len(chain) < MAX_DEPTH:
+            chain.append(f)
+            if f.f_code is entry:
+                break
+            f = f.f_back
+    key = (label, *[(fr.f_code, fr.f_lasti) for fr in chain])
+    hit = _cache.get(key)
+    if hit is None:
+        home = None if entry is None else entry.co_filename
+        hit = "/".join([*(_frame_text(fr, home) for fr in reversed(chain)), label])
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[key] = hit
+    return hit

@@ -1,0 +1,148 @@
+"""The :func:`intercept` context manager / decorator.
+
+Entering installs the patches of :mod:`random` and :mod:`numpy.random` (once per process,
+shared by all threads and nesting levels, reference counted) and marks this context as
+intercepting; leaving unmarks it and, when the last user leaves, restores every original
+object, also when the body raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any, TypeVar
+
+from ._numpy_patch import numpy_patches
+from ._patching import AliasPatch, ClassPatch
+from ._random_patch import random_patches
+from ._session import SESSION, Session
+
+__all__ = ["Intercept", "intercept", "is_installed"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Installer:
+    """Process-wide, reference-counted installation of all patches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._patches: list[ClassPatch] | None = None
+        self._aliases: AliasPatch | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                if self._patches is None:
+                    rp, ra = random_patches()
+                    npp, na = numpy_patches()
+                    self._patches = rp + npp
+                    self._aliases = AliasPatch(ra + na)
+                assert self._aliases is not None
+                applied: list[ClassPatch] = []
+                try:
+                    for patch in self._patches:
+                        patch.apply()
+                        applied.append(patch)
+                    self._aliases.apply()
+                except BaseException:
+                    for patch in reversed(applied):
+                        patch.restore()
+                    raise
+                log.debug("intercept: %d patches installed", len(self._patches))
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._patches is not None and self._aliases is not None:
+                self._aliases.restore()
+                for patch in reversed(self._patches):
+                    patch.restore()
+                log.debug("intercept: patches removed")
+
+    @property
+    def installed(self) -> bool:
+        return self._users > 0
+
+
+_INSTALLER = _Installer()
+
+
+def is_installed() -> bool:
+    """Whether the patches are currently installed (some context is intercepting)."""
+    return _INSTALLER.installed
+
+
+class Intercept:
+    """Route the ``random`` and ``numpy.random`` draws of unmodified code to rotalumis.
+
+    Usable as a context manager (``with intercept(): ...``) or a decorator
+    (``@intercept()``). Nested and re-entrant use is fine: the outermost exit in a context
+    ends interception there. Each thread (or asyncio task tree) intercepts only inside its
+    own ``with`` block; threads that do not intercept see unchanged behaviour meanwhile.
+    Threads started inside the block do not inherit interception. One instance used as a
+    context manager belongs to one thread at a time (the decorator form has no such limit).
+    """
+
+    def __init__(self) -> None:
+        self._tokens: list[Token[Session | None] | None] = []
+
+    def __enter__(self) -> Intercept:
+        session = SESSION.get()
+        _INSTALLER.acquire()
+        if session is None:
+            session = Session()
+            self._tokens.append(SESSION.set(session))
+        else:
+            self._tokens.append(None)
+        session.depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        token = self._tokens.pop()
+        session = SESSION.get()
+        try:
+            if session is not None:
+                session.depth -= 1
+            if token is not None:
+                SESSION.reset(token)
+        finally:
+            _INSTALLER.release()
+
+    def __call__(self, fn: F) -> F:
+        """Wrap ``fn`` so that each call runs under interception."""
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with Intercept():  # a fresh one per call: safe when threads share the function
+                return fn(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+
+def intercept() -> Intercept:
+    """Intercept the ``random`` and ``numpy.random`` draws of code run inside the block.
+
+    Inside a model execution each draw becomes a ``sample`` site whose value the inference
+    engine chooses; outside one the calls run their original implementation, so the
+    simulator behaves exactly as without rotalumis.
+
+    Example:
+        >>> import numpy as np
+        >>> from rotalumis.core import model
+        >>> @model
+        ... def run():
+        ...     with intercept():
+        ...         return np.random.normal(0.0, 1.0)
+        >>> trace = run.get_trace(seed=0)
+        >>> [v.address.split("/")[-1] for v in trace.variables]
+        ['np.random.normal__Normal__1']
+    """
+    return Intercept()
