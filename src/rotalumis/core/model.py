@@ -7,8 +7,9 @@ inference layer fills in (the core knows no engine).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
 from typing import Any, Protocol
 
@@ -100,6 +101,28 @@ class Model:
         token = enter_execution(Execution(rng, self.entry_code))
         try:
             return self.forward(*args, **kwargs)
+        finally:
+            exit_execution(token)
+
+    @contextlib.contextmanager
+    def executions(self, rng: RNG) -> Iterator[Callable[..., Any]]:
+        """Many executions in a row drawing from ``rng`` (what engines use).
+
+        Yields a function that runs :meth:`forward` once as a fresh execution; the
+        execution state is set up once for the whole block, which keeps the per-execution
+        cost down on the hot path.
+        """
+        execution = Execution(rng, self.entry_code)
+        counters = execution.counters
+        forward = self.forward
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            counters.clear()
+            return forward(*args, **kwargs)
+
+        token = enter_execution(execution)
+        try:
+            yield run
         finally:
             exit_execution(token)
 

@@ -27,6 +27,7 @@ class Trace:
 
     __slots__ = (
         "_by_address",
+        "_latents",
         "log_likelihood",
         "log_prior",
         "log_proposal_correction",
@@ -41,6 +42,7 @@ class Trace:
         self.log_likelihood: Any = 0.0
         self.log_proposal_correction: Any = 0.0
         self._by_address: dict[str, Message] | None = None
+        self._latents: dict[str, Any] = {}
 
     def add(self, msg: Message) -> None:
         """Record ``msg`` (called by the trace handler once the value is final)."""
@@ -48,6 +50,8 @@ class Trace:
         kind = msg.kind
         if kind == "sample" and not msg.observed:
             self.log_prior += msg.log_prob
+            if msg.name is not None:
+                self._latents[msg.name] = msg.value
             if msg.proposal_log_prob is not None:
                 self.log_proposal_correction += msg.log_prob - msg.proposal_log_prob
         elif msg.observed:  # observed data, clamped latents and factors
@@ -99,12 +103,9 @@ class Trace:
 
     @property
     def named_latents(self) -> dict[str, Any]:
-        """Values of named ``sample`` sites (the latents reported in posteriors)."""
-        return {
-            v.name: v.value
-            for v in self.variables
-            if v.kind == "sample" and v.name and not v.observed
-        }
+        """Values of named latent ``sample`` sites (a repeated name keeps its last value);
+        these are the latents engines report in posteriors."""
+        return self._latents
 
     def by_address(self) -> dict[str, Message]:
         """The sites keyed by full address."""

@@ -59,7 +59,6 @@ def sample_traces(
     checker = ObservationChecker(model, observe)
     builder = EmpiricalBuilder(name=model.name)
     append = builder.append
-    execute = model.execute
     # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to know
     # where one execution ends and the next begins.
     begin_trace = getattr(proposal, "begin_trace", None)
@@ -70,12 +69,13 @@ def sample_traces(
             stack.enter_context(ProposeHandler(proposal))
         for h in extra_handlers:
             stack.enter_context(h)
+        execute = stack.enter_context(model.executions(rng))
         with ProgressBar(num_traces, description, progress) as bar:
             for i in range(num_traces):
                 if begin_trace is not None:
                     begin_trace()
                 trace = tracer.reset()
-                trace.result = execute(rng, *model_args)
+                trace.result = execute(*model_args)
                 if checker.unseen:
                     checker.check(trace)
                 lw = float(trace.log_importance_weight) if weighted else 0.0

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,11 +115,31 @@ class MHKernel:
         self._tracer = TraceHandler()
         self._condition = ConditionHandler(observe or {})
         self._replay = ReplayHandler({})
+        self._active: ExitStack | None = None
+        self._execute: Any = None
+        self._session_rng: RNG | None = None
+
+    @contextmanager
+    def session(self, rng: RNG) -> Iterator[MHKernel]:
+        """Keep the kernel's handlers and execution state set up across many steps drawing
+        from ``rng`` (saves setting them up at every step); steps work without this too."""
+        with ExitStack() as stack:
+            for h in (self._tracer, self._condition, self._replay):
+                stack.enter_context(h)
+            self._execute = stack.enter_context(self.model.executions(rng))
+            self._active, self._session_rng = stack, rng
+            try:
+                yield self
+            finally:
+                self._active = self._execute = self._session_rng = None
 
     def _run(self, rng: RNG, values: dict[str, Any]) -> Trace:
         self._replay.set_values(values)
         self._replay.reset()
         trace = self._tracer.reset()
+        if self._active is not None and rng is self._session_rng:
+            trace.result = self._execute(*self.model_args)
+            return trace
         with self._tracer, self._condition, self._replay:
             trace.result = self.model.execute(rng, *self.model_args)
         return trace

@@ -70,18 +70,19 @@ def metropolis_hastings(
     with ProgressBar(moves * num_chains, name, progress) as bar:
         for c in range(num_chains):
             rng = root.spawn(c) if num_chains > 1 else root
-            state = kernel.init(rng, initial_trace)
-            checker.check(state.trace)
-            checker.finish()
             builder = EmpiricalBuilder(name=model.name)
-            for i in range(moves):
-                state = kernel.step(state, rng)
-                if i >= burn_in and (i - burn_in + 1) % thin == 0:
-                    t = state.trace
-                    builder.append(
-                        t.result, 0.0, latents=t.named_latents, trace=t if keep_traces else None
-                    )
-                bar.update(c * moves + i + 1, f"acc {state.acceptance_rate:.2f}")
+            with kernel.session(rng):
+                state = kernel.init(rng, initial_trace)
+                checker.check(state.trace)
+                checker.finish()
+                for i in range(moves):
+                    state = kernel.step(state, rng)
+                    if i >= burn_in and (i - burn_in + 1) % thin == 0:
+                        t = state.trace
+                        builder.append(
+                            t.result, 0.0, latents=t.named_latents, trace=t if keep_traces else None
+                        )
+                    bar.update(c * moves + i + 1, f"acc {state.acceptance_rate:.2f}")
             chains.append(builder.build())
             rates.append(state.acceptance_rate)
             log.info("%s chain %d: acceptance rate %.3f", name, c, state.acceptance_rate)

@@ -9,9 +9,13 @@ import torch
 
 from ..errors import DistributionError
 from ..rng import RNG
+from ._params import as_tensors, broadcast_shape, is_number, randn
+from ._sampling import ndtri
 from .base import LOG_SQRT_2PI, Distribution, Param, Value, as_param
 
 __all__ = ["Normal"]
+
+_TINY_U = 2.0**-54  # stands in for a uniform draw of exactly 0
 
 
 class Normal(Distribution):
@@ -37,12 +41,13 @@ class Normal(Distribution):
     param_names: ClassVar[tuple[str, ...]] = ("mean", "stddev")
 
     def __init__(self, mean: Param, stddev: Param) -> None:
-        # Fast path: plain floats skip the generic normalisation entirely.
-        if type(mean) is float and type(stddev) is float:
-            if not (stddev > 0.0 and stddev < math.inf) or mean != mean or math.isinf(mean):
+        # Fast path: plain numbers skip the generic normalisation entirely.
+        tm, ts = type(mean), type(stddev)
+        if (tm is float or tm is int) and (ts is float or ts is int):
+            if not (0.0 < stddev < math.inf and -math.inf < mean < math.inf):
                 _check_scalar(mean, stddev)
-            self._mean: Param = mean
-            self._stddev: Param = stddev
+            self._mean: Param = float(mean)
+            self._stddev: Param = float(stddev)
             return
         m = as_param("Normal", "mean", mean)
         s = as_param("Normal", "stddev", stddev)
@@ -60,9 +65,7 @@ class Normal(Distribution):
 
     @property
     def is_scalar(self) -> bool:
-        return not isinstance(self._mean, torch.Tensor) and not isinstance(
-            self._stddev, torch.Tensor
-        )
+        return type(self._mean) is float and type(self._stddev) is float
 
     @property
     def mean(self) -> Value:
@@ -74,7 +77,7 @@ class Normal(Distribution):
     @property
     def variance(self) -> Value:
         s = self._stddev
-        return s * s if isinstance(s, torch.Tensor) else s * s
+        return s * s
 
     @property
     def stddev(self) -> Value:
@@ -83,34 +86,51 @@ class Normal(Distribution):
     def sample(self, rng: RNG) -> Value:
         m, s = self._mean, self._stddev
         if type(m) is float and type(s) is float:
-            return rng.py.gauss(m, s)
+            # Inversion of one uniform through the C implementation of AS 241: about four
+            # times faster than random.gauss.
+            u = rng.py.random()
+            return ndtri(u if u > 0.0 else _TINY_U, m, s)
         with torch.no_grad():
             return self.rsample(rng)
 
     def rsample(self, rng: RNG) -> torch.Tensor:
-        m = torch.as_tensor(self._mean, dtype=torch.get_default_dtype())
-        s = torch.as_tensor(self._stddev, dtype=torch.get_default_dtype())
-        shape = torch.broadcast_shapes(m.shape, s.shape)
-        eps = torch.randn(shape, generator=rng.torch, dtype=m.dtype)
-        return m + s * eps
+        m, s = as_tensors(self._mean, self._stddev)
+        return m + s * randn(rng, broadcast_shape(m, s), m)
 
     def log_prob(self, value: Value) -> Value:
         m, s = self._mean, self._stddev
-        if type(m) is float and type(s) is float and not isinstance(value, torch.Tensor):
+        if (
+            type(m) is float
+            and type(s) is float
+            and (type(value) is float or type(value) is int or is_number(value))
+        ):
             z = (value - m) / s
             return -0.5 * z * z - math.log(s) - LOG_SQRT_2PI
-        v = torch.as_tensor(value, dtype=torch.get_default_dtype())
-        z = (v - m) / s
-        log_s = s.log() if isinstance(s, torch.Tensor) else math.log(s)
-        return -0.5 * z * z - log_s - LOG_SQRT_2PI
+        m_t, s_t, v = as_tensors(m, s, value)
+        z = (v - m_t) / s_t
+        return -0.5 * z * z - s_t.log() - LOG_SQRT_2PI
+
+    def log_prob_sum(self, value: Value) -> float | torch.Tensor:
+        m, s = self._mean, self._stddev
+        if (
+            type(m) is float
+            and type(s) is float
+            and (type(value) is float or type(value) is int or is_number(value))
+        ):
+            z = (value - m) / s
+            lp: float = -0.5 * z * z - math.log(s) - LOG_SQRT_2PI  # the hot path: no extra call
+            return lp
+        lp = self.log_prob(value)
+        return lp.sum() if isinstance(lp, torch.Tensor) else float(lp)
 
     def in_support(self, value: Value) -> bool:
-        if isinstance(value, torch.Tensor):
-            return bool(torch.isfinite(value).all())
-        return math.isfinite(value)
+        if is_number(value):
+            return math.isfinite(value)
+        (v,) = as_tensors(value)
+        return bool(torch.isfinite(v).all())
 
 
-def _check_scalar(mean: float, stddev: float) -> None:
-    if not math.isfinite(mean):
+def _check_scalar(mean: Param, stddev: Param) -> None:
+    if not math.isfinite(float(mean)):
         raise DistributionError(f"Normal: parameter 'mean' must be finite, got {mean}")
     raise DistributionError(f"Normal: parameter 'stddev' must be > 0 and finite, got {stddev}")

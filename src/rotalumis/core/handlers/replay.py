@@ -20,7 +20,8 @@ class ReplayHandler(Handler):
     ratio); call :meth:`reset` between runs.
 
     Args:
-        values: A :class:`Trace` or a mapping from address to value.
+        values: A :class:`Trace` or a mapping from address to value (a ``dict`` is used
+            as is, not copied).
     """
 
     def __init__(self, values: Trace | Mapping[str, Any]) -> None:
@@ -31,7 +32,9 @@ class ReplayHandler(Handler):
 
     def set_values(self, values: Trace | Mapping[str, Any]) -> None:
         """Replace the values to replay."""
-        if isinstance(values, Trace):
+        if isinstance(values, dict):
+            self.values = values  # engines hand over a fresh dict: no copy
+        elif isinstance(values, Trace):
             self.values = {
                 v.address: v.value
                 for v in values.variables

@@ -1,0 +1,1 @@
+"""L3: gradient-based optimization of simulator parameters (issue 7)."""
