@@ -99,7 +99,10 @@ class Distribution:
     def shape(self) -> torch.Size:
         """Shape of one value (``torch.Size([])`` for scalar distributions)."""
         shapes = [v.shape for v in self.params.values() if isinstance(v, torch.Tensor)]
-        return torch.broadcast_shapes(*shapes) if shapes else torch.Size()
+        if not shapes:
+            return torch.Size()
+        out: torch.Size = torch.broadcast_shapes(*shapes)  # type: ignore[no-untyped-call]
+        return out
 
     # -- the interface -------------------------------------------------------------------
     def sample(self, rng: RNG) -> Value:
@@ -121,9 +124,11 @@ class Distribution:
     def log_prob_sum(self, value: Value) -> float | torch.Tensor:
         """Total log-probability of ``value``: a float, or a 0-d tensor on the tensor path."""
         lp = self.log_prob(value)
+        if type(lp) is float:  # the scalar path: skip the (slow) tensor isinstance check
+            return lp
         if isinstance(lp, torch.Tensor):
             return lp.sum()
-        return lp
+        return float(lp)
 
     def in_support(self, value: Value) -> bool:
         """Whether every element of ``value`` lies in the support."""
@@ -145,10 +150,29 @@ class Distribution:
         v = self.variance
         return v.sqrt() if isinstance(v, torch.Tensor) else math.sqrt(v)
 
+    def expand(self, shape: tuple[int, ...] | torch.Size) -> Distribution:
+        """The same kind on the tensor path with every parameter broadcast to ``shape``.
+
+        Each element of a value of the result is an independent draw; parameters that carry
+        gradients keep them. Kinds whose parameters are not all elementwise (e.g.
+        ``Categorical``, ``Mixture``) override this.
+
+        Raises:
+            RuntimeError: if a parameter does not broadcast to ``shape``.
+        """
+        size = torch.Size(shape)
+        new = {n: _expand_param(v, size) for n, v in self.params.items()}
+        return type(self)(**new)
+
     # -- niceties --------------------------------------------------------------------------
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
         return f"{self.name}({inner})"
+
+
+def _expand_param(v: object, shape: torch.Size) -> torch.Tensor:
+    t = v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.get_default_dtype())
+    return t.expand(shape)
 
 
 def _short(v: object) -> str:
