@@ -53,7 +53,8 @@ def metropolis_hastings(
 
     Returns:
         An equally weighted ``Empirical`` of all kept samples, chains one after another;
-        ``result.metadata["chains"]`` holds the per-chain lengths and acceptance rates.
+        ``result.metadata["chains"]`` holds the per-chain lengths and acceptance rates,
+        ``result.metadata["log_prob"]`` the joint log density of every kept sample.
     """
     check_num_traces(num_traces)
     check_num_traces(thin, "thin")
@@ -66,6 +67,7 @@ def metropolis_hastings(
     moves = burn_in + num_traces * thin
     chains: list[Empirical] = []
     rates: list[float] = []
+    log_probs: list[float] = []  # joint log density of each kept sample (diagnostics plots)
     checker = ObservationChecker(model, observe)
     with ProgressBar(moves * num_chains, name, progress) as bar:
         for c in range(num_chains):
@@ -79,6 +81,7 @@ def metropolis_hastings(
                     state = kernel.step(state, rng)
                     if i >= burn_in and (i - burn_in + 1) % thin == 0:
                         t = state.trace
+                        log_probs.append(float(t.log_prob))
                         builder.append(
                             t.result, 0.0, latents=t.named_latents, trace=t if keep_traces else None
                         )
@@ -91,6 +94,7 @@ def metropolis_hastings(
     result.metadata["chains"] = [
         {"length": len(ch), "acceptance_rate": r} for ch, r in zip(chains, rates, strict=True)
     ]
+    result.metadata["log_prob"] = log_probs
     return result
 
 
