@@ -17,7 +17,9 @@ Statistical tolerances (fixed seeds throughout, so every run is identical):
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -397,6 +399,18 @@ def test_params_in_ppx_field_order(dist: Distribution, fields: list[str]) -> Non
     rebuilt = type(dist)(*dist.params.values())
     assert rebuilt.params.keys() == dist.params.keys()
     assert dist.name == type(dist).__name__ or isinstance(dist, Mixture)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pickle_and_copy_round_trip(name: str) -> None:
+    for d in (make_scalar(name), make_tensor(name, (2,))):
+        for e in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+            assert type(e) is type(d) and e.is_discrete == d.is_discrete
+            assert repr(e) == repr(d)
+            x = d.sample(RNG(0))
+            torch.testing.assert_close(
+                torch.as_tensor(e.log_prob(x)), torch.as_tensor(d.log_prob(x))
+            )
 
 
 def test_int_parameters_take_the_scalar_path() -> None:

@@ -74,8 +74,9 @@ class Mixture(Distribution):
     name: ClassVar[str] = "Mixture"
     param_names: ClassVar[tuple[str, ...]] = ("components", "probs")
 
-    def __new__(cls, components: Sequence[Distribution], probs: ProbsLike) -> Mixture:
+    def __new__(cls, components: Sequence[Distribution] = (), probs: ProbsLike = ()) -> Mixture:
         # Mixtures of discrete components are discrete; __init__ checks the other components.
+        # (The defaults let pickle and copy create the bare instance they then fill in.)
         if cls is Mixture and isinstance(components, (list, tuple)) and components:
             first = components[0]
             if isinstance(first, Distribution) and first.is_discrete:
