@@ -60,10 +60,10 @@ def _make_wrapper(
             except _SPEC_ERRORS:
                 site = None  # NumPy's own code below raises the usual error, or copes
         if site is not None:
-            dist, convert = site
+            dist, convert, shape = site
             if dist is None:
                 return convert(None)
-            return convert(record(session, label, dist, frame))
+            return convert(record(session, label, dist, frame, shape))
         seed = seed_from_uniform(record(session, label, SEED_DISTRIBUTION, frame))
         return session.guarded(original, substitute(seed), *args, **kwargs)
 

@@ -27,6 +27,7 @@ from rotalumis.core import (
     Exponential,
     Gamma,
     LogNormal,
+    ModelError,
     Normal,
     Poisson,
     Uniform,
@@ -37,7 +38,7 @@ from ._random_patch import CATEGORICAL_LIMIT, _uniform_int
 
 __all__ = ["GENERATOR_SPECS", "RANDOM_STATE_SPECS", "Site"]
 
-Site = tuple[Distribution | None, Callable[[Any], Any]]
+Site = tuple[Distribution | None, Callable[[Any], Any], tuple[int, ...]]
 Spec = Callable[..., Site | None]
 
 TABLE_LIMIT = 1 << 22
@@ -57,7 +58,12 @@ def _shape(size: Any) -> tuple[int, ...] | None:
 def _to_array(value: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
-    return np.asarray(value).astype(dtype, copy=False).reshape(shape)
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        raise ModelError(
+            f"intercepted numpy draw of shape {shape} was given a value of shape {arr.shape}"
+        )
+    return arr.astype(dtype, copy=False)
 
 
 def _site(
@@ -73,7 +79,7 @@ def _site(
         xs = [float(p) for p in params]
         if not valid(*xs):
             return None
-        return make(*xs), (int if discrete else float)
+        return make(*xs), (int if discrete else float), ()
     arrays = [np.asarray(p, dtype=_F64) for p in params]
     out = np.broadcast_shapes(*(a.shape for a in arrays))
     if shape is not None:
@@ -87,7 +93,7 @@ def _site(
     tensors = [torch.from_numpy(np.array(np.broadcast_to(a, out), copy=True)) for a in arrays]
     dist = make(*tensors)
     dtype = np.int64 if discrete else np.float64
-    return dist, lambda v: _to_array(v, out, dtype)
+    return dist, lambda v: _to_array(v, out, dtype), out
 
 
 def _true(*_: Any) -> bool:
@@ -177,8 +183,8 @@ def _categorical(
     if shape is None:
         dist = _uniform_int(n) if probs is None else Categorical(probs.tolist())
         if pop is None:
-            return dist, lambda i: scalar(offset + int(i))
-        return dist, lambda i: pop[int(i)]
+            return dist, lambda i: scalar(offset + int(i)), ()
+        return dist, lambda i: pop[int(i)], ()
     total = math.prod(shape)
     if total == 0 or total * n > TABLE_LIMIT:
         return None
@@ -191,7 +197,7 @@ def _categorical(
         index = _to_array(idx, shape, np.int64)
         return (index + offset).astype(dtype, copy=False) if pop is None else pop[index]
 
-    return dist, convert
+    return dist, convert, shape
 
 
 def _choice(a: Any, size: Any, replace: Any, p: Any) -> Site | None:

@@ -62,7 +62,8 @@ __all__ = ["CATEGORICAL_LIMIT", "random_patches"]
 CATEGORICAL_LIMIT = 4096
 """Largest ``n`` for which ``_randbelow(n)`` is one ``Categorical`` site."""
 
-Site = tuple[Distribution | None, Callable[[Any], Any]]
+Site = tuple[Distribution | None, Callable[[Any], Any], tuple[int, ...]]
+"""(prior, value converter, shape of a vector-valued site or ``()``)."""
 Builder = Callable[..., Site | None]
 
 _U01 = Uniform(0.0, 1.0)
@@ -81,76 +82,76 @@ def _pos(*xs: float) -> bool:
 
 
 def _random() -> Site:
-    return _U01, float
+    return _U01, float, ()
 
 
 def _uniform(a: float, b: float) -> Site | None:
     a, b = float(a), float(b)
     if not (a != b and math.isfinite(a) and math.isfinite(b)):
         return None
-    return Uniform(min(a, b), max(a, b)), float
+    return Uniform(min(a, b), max(a, b)), float, ()
 
 
 def _normal(mu: float = 0.0, sigma: float = 1.0) -> Site | None:
     mu, sigma = float(mu), abs(float(sigma))
     if not (_pos(sigma) and math.isfinite(mu)):
         return None
-    return Normal(mu, sigma), float
+    return Normal(mu, sigma), float, ()
 
 
 def _lognormal(mu: float, sigma: float) -> Site | None:
     mu, sigma = float(mu), abs(float(sigma))
     if not (_pos(sigma) and math.isfinite(mu)):
         return None
-    return LogNormal(mu, sigma), float
+    return LogNormal(mu, sigma), float, ()
 
 
 if sys.version_info >= (3, 12):
 
     def _expo(lambd: float = 1.0) -> Site | None:
         lambd = float(lambd)
-        return (Exponential(lambd), float) if _pos(lambd) else None
+        return (Exponential(lambd), float, ()) if _pos(lambd) else None
 
 else:
 
     def _expo(lambd: float) -> Site | None:
         lambd = float(lambd)
-        return (Exponential(lambd), float) if _pos(lambd) else None
+        return (Exponential(lambd), float, ()) if _pos(lambd) else None
 
 
 def _gamma(alpha: float, beta: float) -> Site | None:
     alpha, beta = float(alpha), float(beta)
-    return (Gamma(alpha, 1.0 / beta), float) if _pos(alpha, beta, 1.0 / beta) else None
+    return (Gamma(alpha, 1.0 / beta), float, ()) if _pos(alpha, beta, 1.0 / beta) else None
 
 
 def _beta(alpha: float, beta: float) -> Site | None:
     alpha, beta = float(alpha), float(beta)
-    return (Beta(alpha, beta), float) if _pos(alpha, beta) else None
+    return (Beta(alpha, beta), float, ()) if _pos(alpha, beta) else None
 
 
 def _weibull(alpha: float, beta: float) -> Site | None:
     alpha, beta = float(alpha), float(beta)
-    return (Weibull(alpha, beta), float) if _pos(alpha, beta) else None
+    return (Weibull(alpha, beta), float, ()) if _pos(alpha, beta) else None
 
 
 def _binomial(n: int = 1, p: float = 0.5) -> Site | None:
     if not isinstance(n, int) or n < 1 or not 0.0 < float(p) < 1.0:
         return None
-    return Binomial(n, float(p)), int
+    return Binomial(n, float(p)), int, ()
 
 
 def _randbelow(n: int) -> Site | None:
     if not isinstance(n, int) or n < 1 or n > CATEGORICAL_LIMIT:
         return None
     if n == 1:
-        return None, lambda _: 0
-    return _uniform_int(n), int
+        return None, lambda _: 0, ()
+    return _uniform_int(n), int, ()
 
 
 def _getrandbits(k: int) -> Site | None:
     if not isinstance(k, int) or k < 1:
         return None
-    return bits_distribution(k), bits_to_int
+    return bits_distribution(k), bits_to_int, (k,)
 
 
 def _choices(
@@ -175,9 +176,9 @@ def _choices(
         return None
     pop = population
     if k == 1:
-        return Categorical(probs), lambda i: [pop[int(i)]]
+        return Categorical(probs), lambda i: [pop[int(i)]], ()
     table = torch.tensor(probs, dtype=torch.float64).expand(k, n)
-    return Categorical(table), lambda idx: [pop[i] for i in idx.tolist()]
+    return Categorical(table), lambda idx: [pop[i] for i in idx.tolist()], (k,)
 
 
 _BUILDERS: dict[str, Builder] = {
@@ -212,11 +213,11 @@ def _make_wrapper(name: str, original: Callable[..., Any], build: Builder) -> Ca
             except (TypeError, ValueError, ArithmeticError):
                 site = None  # the original raises the usual error, or copes
             if site is not None:
-                dist, convert = site
+                dist, convert, shape = site
                 if dist is None:
                     return convert(None)
                 label = module_label if self is _INST else class_label
-                return convert(record(session, label, dist, sys._getframe(1)))
+                return convert(record(session, label, dist, sys._getframe(1), shape))
         return original(self, *args, **kwargs)
 
     wrapper.__name__ = name

@@ -43,13 +43,34 @@ SEED_DISTRIBUTION = Uniform(0.0, 1.0)
 
 
 class Session:
-    """Interception state of one context: nesting depth and the re-entrancy guard."""
+    """Interception state of one context: nesting depth, re-entrancy guard, site names.
 
-    __slots__ = ("busy", "depth")
+    Attributes:
+        names: ``(name, pattern)`` pairs: a site whose call-site address contains
+            ``pattern`` gets ``name`` (first match wins).
+    """
+
+    __slots__ = ("_name_cache", "busy", "depth", "names")
 
     def __init__(self) -> None:
         self.depth = 0
         self.busy = False
+        self.names: tuple[tuple[str, str], ...] = ()
+        self._name_cache: dict[str, str | None] = {}
+
+    def set_names(self, names: tuple[tuple[str, str], ...]) -> None:
+        """Replace the site-name patterns."""
+        self.names = names
+        self._name_cache = {}
+
+    def name_for(self, base: str) -> str | None:
+        """The name of the site with call-site address ``base``, if a pattern matches."""
+        cache = self._name_cache
+        if base in cache:
+            return cache[base]
+        name = next((n for n, pattern in self.names if pattern in base), None)
+        cache[base] = name
+        return name
 
     def guarded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call ``fn`` with interception suspended (nested draws pass through)."""
@@ -81,13 +102,36 @@ def recording() -> Session | None:
     return s
 
 
-def record(session: Session, label: str, dist: Distribution, frame: FrameType) -> Any:
-    """Make the intercepted call ``label`` at ``frame`` a ``sample`` site; return its value."""
+_SHAPED: dict[tuple[str, tuple[int, ...]], str] = {}
+
+
+def record(
+    session: Session,
+    label: str,
+    dist: Distribution,
+    frame: FrameType,
+    shape: tuple[int, ...] = (),
+) -> Any:
+    """Make the intercepted call ``label`` at ``frame`` a ``sample`` site; return its value.
+
+    A vector-valued site's shape is part of its label (``np.random.normal[3x2]``): a draw of
+    another shape is another random choice, so an engine never replays a value of the wrong
+    shape into it.
+    """
+    if shape:
+        key = (label, shape)
+        shaped = _SHAPED.get(key)
+        if shaped is None:
+            shaped = f"{label}[{'x'.join(map(str, shape))}]"
+            if len(_SHAPED) < 10_000:
+                _SHAPED[key] = shaped
+        label = shaped
     ex = current_execution()
     base = site_address(frame, None if ex is None else ex.entry_code, label)
+    name = session.name_for(base) if session.names else None
     session.busy = True
     try:
-        return sample(dist, address=base)
+        return sample(dist, name=name, address=base)
     finally:
         session.busy = False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any, TypeVar
 
@@ -84,33 +84,39 @@ class Intercept:
     """Route the ``random`` and ``numpy.random`` draws of unmodified code to rotalumis.
 
     Usable as a context manager (``with intercept(): ...``) or a decorator
-    (``@intercept()``). Nested and re-entrant use is fine: the outermost exit in a context
-    ends interception there. Each thread (or asyncio task tree) intercepts only inside its
-    own ``with`` block; threads that do not intercept see unchanged behaviour meanwhile.
-    Threads started inside the block do not inherit interception. One instance used as a
-    context manager belongs to one thread at a time (the decorator form has no such limit).
+    (``@intercept()``); see :func:`intercept` for ``names``. Nested and re-entrant use is
+    fine: the outermost exit in a context ends interception there. Each thread (or asyncio
+    task tree) intercepts only inside its own ``with`` block; threads that do not intercept
+    see unchanged behaviour meanwhile. Threads started inside the block do not inherit
+    interception. One instance used as a context manager belongs to one thread at a time
+    (the decorator form has no such limit).
     """
 
-    def __init__(self) -> None:
-        self._tokens: list[Token[Session | None] | None] = []
+    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+        self.names = _check_names(names)
+        self._saved: list[tuple[Token[Session | None] | None, tuple[tuple[str, str], ...]]] = []
 
     def __enter__(self) -> Intercept:
         session = SESSION.get()
         _INSTALLER.acquire()
+        token = None
         if session is None:
             session = Session()
-            self._tokens.append(SESSION.set(session))
-        else:
-            self._tokens.append(None)
+            token = SESSION.set(session)
+        self._saved.append((token, session.names))
+        if self.names:  # inner patterns first, then the enclosing block's
+            session.set_names(self.names + session.names)
         session.depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        token = self._tokens.pop()
+        token, names = self._saved.pop()
         session = SESSION.get()
         try:
             if session is not None:
                 session.depth -= 1
+                if session.names is not names:
+                    session.set_names(names)
             if token is not None:
                 SESSION.reset(token)
         finally:
@@ -121,18 +127,37 @@ class Intercept:
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with Intercept():  # a fresh one per call: safe when threads share the function
+            with Intercept(dict(self.names)):  # a fresh one per call: threads may share fn
                 return fn(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
 
-def intercept() -> Intercept:
+def _check_names(names: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if names is None:
+        return ()
+    if not isinstance(names, Mapping):
+        raise TypeError(f"names must map a site name to an address pattern, got {names!r}")
+    for name, pattern in names.items():
+        if not isinstance(name, str) or not name or not isinstance(pattern, str) or not pattern:
+            raise ValueError(f"names: {name!r}: {pattern!r} must be two non-empty strings")
+    return tuple(names.items())
+
+
+def intercept(names: Mapping[str, str] | None = None) -> Intercept:
     """Intercept the ``random`` and ``numpy.random`` draws of code run inside the block.
 
     Inside a model execution each draw becomes a ``sample`` site whose value the inference
     engine chooses; outside one the calls run their original implementation, so the
     simulator behaves exactly as without rotalumis.
+
+    Args:
+        names: Give names to intercepted draws: ``{name: pattern}`` names every draw whose
+            call-site address (e.g. ``forward:9/simulate:30/np.random.normal[8x8]``)
+            contains ``pattern`` (first matching pattern wins). A named draw is reported as
+            a posterior latent, and an engine can condition on it like on any named site:
+            ``observe={name: data}`` turns the simulator's own noise draw into the
+            likelihood of the data. A pattern should match one draw per execution.
 
     Example:
         >>> import numpy as np
@@ -145,4 +170,4 @@ def intercept() -> Intercept:
         >>> [v.address.split("/")[-1] for v in trace.variables]
         ['np.random.normal__Normal__1']
     """
-    return Intercept()
+    return Intercept(names)

@@ -27,6 +27,9 @@ class InterceptedModel(Model):
         simulator: The unmodified simulator function.
         priors: Prior distributions of the simulator's keyword parameters, by name.
         observe: Likelihood of each named observation given the simulator's output.
+        names: Names for intercepted draws, ``{name: address pattern}`` (see
+            :func:`~rotalumis.intercept.intercept`): report the simulator's own latent
+            draws in the posterior, or condition on its own noise draw as the data.
         name: Model name (default: the simulator's name).
 
     Example:
@@ -47,6 +50,7 @@ class InterceptedModel(Model):
         simulator: Callable[..., Any],
         priors: Mapping[str, Distribution] | None = None,
         observe: Mapping[str, Likelihood] | None = None,
+        names: Mapping[str, str] | None = None,
         name: str | None = None,
     ) -> None:
         if not callable(simulator):
@@ -55,6 +59,8 @@ class InterceptedModel(Model):
         self.simulator = simulator
         self.priors = dict(priors or {})
         self.likelihoods = dict(observe or {})
+        self.names = dict(names or {})
+        Intercept(self.names)  # validates the patterns now, not at the first execution
         for key, dist in self.priors.items():
             if not isinstance(dist, Distribution):
                 raise TypeError(f"prior {key!r} must be a Distribution, got {dist!r}")
@@ -64,7 +70,7 @@ class InterceptedModel(Model):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         params = {key: sample(dist, name=key, address=key) for key, dist in self.priors.items()}
-        with Intercept():
+        with Intercept(self.names):
             output = self.simulator(*args, **params, **kwargs)
         for key, likelihood in self.likelihoods.items():
             observe(likelihood(output), name=key, address=key)
