@@ -16,7 +16,9 @@ import typer
 
 from rotalumis.core import RotalumisError, available_engines
 
+from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
+from .train import train
 
 __all__ = ["app", "main"]
 
@@ -27,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(dataset_app, name="dataset")
+app.command()(train)
 
 
 @app.callback()
@@ -64,6 +68,9 @@ def run(
     thin: Annotated[int, typer.Option(help="MCMC: keep one sample every THIN moves")] = 1,
     chains: Annotated[int, typer.Option(help="MCMC: number of chains")] = 1,
     scale: Annotated[float, typer.Option(help="RMH: step size / prior std")] = 0.5,
+    network: Annotated[
+        Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
@@ -75,6 +82,8 @@ def run(
         model = load_model(target)
         observations = parse_observations(observe)
         opts = _engine_options(engine, burn_in, thin, chains, scale)
+        if engine == "ic":
+            opts["network"] = network
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)

@@ -44,6 +44,7 @@ key-value metadata holds ``rotalumis.schema_version``, ``rotalumis.shard`` (its 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -134,10 +135,8 @@ def flat_params(dist: Distribution, shape: Sequence[int] = ()) -> list[float]:
         elif isinstance(p, torch.Tensor):
             t = p.detach().double()
             if shape and t.dim() <= len(shape) and t.shape != tuple(shape):
-                try:
+                with contextlib.suppress(RuntimeError):  # not broadcastable: keep as is
                     t = t.expand(*shape)
-                except RuntimeError:
-                    pass
             out.extend(t.reshape(-1).tolist())
         elif isinstance(p, (tuple, list)) and all(isinstance(x, (int, float)) for x in p):
             out.extend(float(x) for x in p)

@@ -131,10 +131,10 @@ def generate_shard(
     rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
     tracer = TraceHandler()
     traces = []
-    with tracer:
+    with tracer, model.executions(rng) as execute:
         for i in range(rows):
             trace = tracer.reset()
-            trace.result = model.execute(rng, *model_args)
+            trace.result = execute(*model_args)
             traces.append(trace)
             if on_trace is not None and (i + 1) % _PROGRESS_EVERY == 0:
                 on_trace(i + 1)

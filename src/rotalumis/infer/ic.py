@@ -44,7 +44,8 @@ def load_network(
     if isinstance(network, (str, os.PathLike)):
         return InferenceNetwork.load(network, device=device)
     raise TypeError(
-        f"network must be an InferenceNetwork or the path of a saved one, got {type(network).__name__}"
+        "network must be an InferenceNetwork or the path of a saved one, "
+        f"got {type(network).__name__}"
     )
 
 
@@ -78,7 +79,7 @@ def inference_compilation(
 
     Raises:
         InferenceError: if no network is given.
-        KeyError: if an observation the network needs is missing.
+        ObservationError: if an observation the network needs is missing.
     """
     if network is None:
         raise InferenceError(

@@ -1,0 +1,155 @@
+"""``rotalumis dataset``: generate trace datasets on disk and inspect them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rotalumis.core import RotalumisError
+
+from .loading import CommandError, load_model
+
+__all__ = ["dataset_app", "progress_bar"]
+
+dataset_app = typer.Typer(
+    name="dataset",
+    help="Simulate prior traces into a sharded Parquet dataset, and inspect datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+class progress_bar:
+    """A Rich progress bar fed by ``(done, total)`` callbacks; silent when quiet or not a TTY."""
+
+    def __init__(self, description: str, quiet: bool) -> None:
+        self.description = description
+        self.enabled = not quiet and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> progress_bar:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self._progress.start()
+        return self
+
+    def __call__(self, done: int, total: int, info: str = "") -> None:
+        """Report progress."""
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task(self.description, total=total, info=info)
+        self._progress.update(self._task, completed=done, total=total, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@dataset_app.command("generate")
+def generate(
+    target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
+    num_traces: Annotated[int, typer.Option("-n", "--num-traces", help="traces in total")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory")],
+    seed: Annotated[
+        int | None, typer.Option(help="random seed (default: recorded fresh one)")
+    ] = None,
+    traces_per_shard: Annotated[int, typer.Option(help="traces per Parquet file")] = 1000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Simulate N prior traces of MODEL into OUT; rerun the same command to resume."""
+    from rotalumis.data import TraceDataset, generate_dataset
+
+    try:
+        model = load_model(target)
+        with progress_bar("generating", quiet) as bar:
+            generate_dataset(
+                model,
+                out,
+                num_traces,
+                seed=seed,
+                traces_per_shard=traces_per_shard,
+                on_progress=bar,
+            )
+        ds = TraceDataset(out)
+    except (CommandError, RotalumisError, ValueError, TypeError) as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']})")
+
+
+@dataset_app.command("info")
+def info(
+    directory: Annotated[Path, typer.Argument(help="dataset directory")],
+    top: Annotated[int, typer.Option(help="trace types and addresses to list")] = 10,
+    check: Annotated[bool, typer.Option(help="read every shard fully to find corruption")] = False,
+) -> None:
+    """Print a dataset's size, trace types and addresses; report missing or corrupt shards."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rotalumis.data import TraceDataset
+
+    try:
+        ds = TraceDataset(directory)
+        bad = ds.validate() if check else dict(ds.corrupt_shards)
+    except (RotalumisError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    m = ds.manifest
+    stats = ds.stats()
+    console = Console(file=sys.stdout, soft_wrap=True)
+    console.print(
+        f"[bold]{directory}[/bold]: {len(ds)} of {m['num_traces']} traces of model "
+        f"{m.get('model')!r}, seed {m.get('seed')}, {len(ds.shard_indices)} of "
+        f"{m['num_shards']} shards, schema version {m['schema_version']}"
+    )
+    obs = ", ".join(f"{k} {tuple(v)}" for k, v in sorted(stats.observations.items()))
+    console.print(f"observations: {obs or 'none'}")
+    types = Table(title=f"trace types ({len(stats.trace_types)})")
+    for col in ("trace type", "choices", "traces", "frequency"):
+        types.add_column(col, justify="left" if col == "trace type" else "right")
+    for t, c, f in stats.most_common_types(top):
+        types.add_row(t, str(stats.type_lengths.get(t, "?")), str(c), f"{f:.4f}")
+    console.print(types)
+    addresses = Table(title=f"addresses ({len(stats.addresses)})")
+    for col in ("address", "distribution", "visits"):
+        addresses.add_column(col, justify="right" if col == "visits" else "left")
+    for a, c in stats.addresses.most_common(top):
+        addresses.add_row(a, stats.distributions.get(a, "?"), str(c))
+    console.print(addresses)
+    if ds.missing_shards:
+        console.print(
+            f"[yellow]missing shards[/yellow] (generation unfinished; rerun generate to "
+            f"resume): {', '.join(map(str, ds.missing_shards))}"
+        )
+    for path, reason in bad.items():
+        console.print(f"[red]corrupt shard[/red] {path}: {reason}")
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,134 @@
+""":class:`NetworkProposal`: the network stepped along one execution, as a core proposal.
+
+It is the callable a :class:`~rotalumis.core.ProposeHandler` asks for the proposal of each
+controlled choice (``Message -> Distribution | None``), so it works for any model whose
+random choices arrive as messages — local Python models and PPX remote simulators alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from rotalumis.core import Distribution, Message, ObservationError
+from rotalumis.core.handlers.condition import normalize_observation
+from rotalumis.data._dataset_schema import flat_params, flat_value
+
+from .network import InferenceNetwork, SiteLayers
+
+__all__ = ["NetworkProposal", "UnseenAddressWarning"]
+
+log = logging.getLogger(__name__)
+
+
+class UnseenAddressWarning(UserWarning):
+    """The inference network met an address it was never trained on; the prior is used there."""
+
+
+class NetworkProposal:
+    """Proposals of an :class:`InferenceNetwork` for one set of observations.
+
+    Call :meth:`begin_trace` before each execution (``sample_traces`` does); then each call
+    with a sample message advances the LSTM by one step and returns the proposal for that
+    choice. Addresses the network never saw get ``None`` (their prior) and one
+    :class:`UnseenAddressWarning` each.
+
+    Args:
+        network: A trained network.
+        observe: Observed values by name (every observation the network embeds).
+
+    Raises:
+        ObservationError: if an observation the network needs is missing from ``observe``.
+    """
+
+    def __init__(self, network: InferenceNetwork, observe: Mapping[str, Any]) -> None:
+        self.network = network.eval()
+        self.device = network.observation_encoder.device
+        obs = {}
+        for spec in network.config.observations:
+            if spec.name not in observe:
+                raise ObservationError(
+                    f"the inference network conditions on observation {spec.name!r}; give it "
+                    f"in observe= (given: {', '.join(sorted(observe)) or 'none'})"
+                )
+            value = normalize_observation(spec.name, observe[spec.name])
+            obs[spec.name] = np.asarray(flat_value(value)[0], dtype=np.float64)[None]
+        cfg = network.config
+        with torch.no_grad():
+            self._obs = network.observation_encoder(obs, 1)
+        self._zero_addr = torch.zeros(1, cfg.address_dim, device=self.device)
+        self._zero_val = torch.zeros(1, cfg.value_dim, device=self.device)
+        self.unseen: set[str] = set()
+        self.proposed = 0
+        self.fallbacks = 0
+        self.begin_trace()
+
+    def begin_trace(self) -> None:
+        """Reset the LSTM state: a new execution starts."""
+        self._state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pending: tuple[SiteLayers, Message] | None = None
+
+    def _previous(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pending = self._pending
+        if pending is None:
+            return self._zero_val, self._zero_addr
+        site, msg = pending
+        self._pending = None
+        dist = msg.distribution
+        value, shape = flat_value(msg.value)
+        if dist is None or len(value) != site.spec.numel:
+            return self._zero_val, self._zero_addr
+        params = _params(dist, shape, site, self.device)
+        if params is None:
+            return self._zero_val, self._zero_addr
+        v = torch.tensor([value], dtype=torch.float32, device=self.device)
+        return site.embed_values(v, params), site.address.unsqueeze(0)
+
+    def __call__(self, msg: Message) -> Distribution | None:
+        """The proposal for the choice ``msg`` (``None``: use its prior)."""
+        with torch.no_grad():
+            prev_val, prev_addr = self._previous()
+            site = self.network.site(msg.address)
+            dist = msg.distribution
+            if site is None or dist is None:
+                self._unseen(msg.address)
+                return None
+            params = _params(dist, list(dist.shape), site, self.device)
+            if params is None:
+                self._unseen(msg.address, "its prior's parameters differ from training")
+                return None
+            x = torch.cat([self._obs, prev_val, prev_addr, site.address.unsqueeze(0)], 1)
+            out, self._state = self.network.lstm(x.unsqueeze(1), self._state)
+            self._pending = (site, msg)
+            q = site.head.proposal(out[:, 0], params, dist)
+        if q is None:
+            self.fallbacks += 1
+        else:
+            self.proposed += 1
+        return q  # type: ignore[no-any-return]
+
+    def _unseen(self, address: str, why: str = "never seen in training") -> None:
+        self.fallbacks += 1
+        self._pending = None
+        if address not in self.unseen:
+            self.unseen.add(address)
+            warnings.warn(
+                f"inference network has no proposal for address {address!r} ({why}); "
+                "drawing it from the prior",
+                UnseenAddressWarning,
+                stacklevel=4,
+            )
+
+
+def _params(
+    dist: Distribution, shape: list[int], site: SiteLayers, device: torch.device
+) -> torch.Tensor | None:
+    flat = flat_params(dist, shape)
+    if len(flat) != site.spec.num_params:
+        return None
+    return torch.tensor([flat], dtype=torch.float32, device=device)

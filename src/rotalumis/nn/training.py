@@ -1,0 +1,361 @@
+"""Training an :class:`~.network.InferenceNetwork`: online (fresh simulations) or offline.
+
+Online, batch ``i`` is simulated from the stream ``derive_seed(seed, "train", i)``; offline,
+epoch ``e`` streams a :class:`~rotalumis.data.TraceDataset` shuffled with
+``derive_seed(seed, "epoch", e)``. Both are therefore exactly reproducible, and a run
+resumed from a checkpoint continues with the very batches it would have seen. Adam with a
+learning rate set from the number of traces seen (constant, cosine or exponential decay),
+gradient clipping, a validation loss on a fixed set of traces, and atomic checkpoints
+(network, optimizer and progress, loadable with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.rng import derive_seed
+from rotalumis.data import TraceBatch, TraceDataset
+
+from .network import InferenceNetwork
+
+__all__ = ["TrainingConfig", "TrainingResult", "simulate_batch", "train_network"]
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("constant", "cosine", "exponential")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train (frozen, validated).
+
+    Attributes:
+        num_traces: Training traces in total (the budget).
+        batch_size: Traces per step.
+        learning_rate: Initial Adam learning rate.
+        final_learning_rate: Learning rate at the end of a ``cosine``/``exponential`` schedule.
+        schedule: ``"constant"``, ``"cosine"`` or ``"exponential"`` (over ``num_traces``).
+        weight_decay: Adam weight decay.
+        grad_clip: Maximum gradient norm (``None``: no clipping).
+        valid_size: Validation traces (``0``: no validation).
+        valid_every: Validate every this many training traces.
+        checkpoint_every: Write the checkpoint every this many training traces.
+        seed: Seed of simulations, shuffling and initial weights.
+    """
+
+    num_traces: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-5
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
+    grad_clip: float | None = 10.0
+    valid_size: int = 256
+    valid_every: int = 10_000
+    checkpoint_every: int = 50_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_traces", "batch_size", "valid_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainingConfig.{name} must be a positive integer, got {value!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainingConfig.schedule must be one of {SCHEDULES}")
+        if not (self.learning_rate > 0 and self.final_learning_rate > 0):
+            raise ValueError("learning rates must be positive")
+        if self.valid_size < 0:
+            raise ValueError("TrainingConfig.valid_size must be >= 0")
+
+    def learning_rate_at(self, traces: int) -> float:
+        """The learning rate after ``traces`` training traces."""
+        frac = min(max(traces / self.num_traces, 0.0), 1.0)
+        lr0, lr1 = self.learning_rate, self.final_learning_rate
+        if self.schedule == "cosine":
+            return lr1 + 0.5 * (lr0 - lr1) * (1.0 + math.cos(math.pi * frac))
+        if self.schedule == "exponential":
+            return float(lr0 * (lr1 / lr0) ** frac)
+        return lr0
+
+
+@dataclass
+class TrainingResult:
+    """What a training run did.
+
+    Attributes:
+        network: The trained network.
+        traces: Training traces seen in total (including before a resume).
+        steps: Optimizer steps in total.
+        seconds: Wall time of this run (not counting earlier runs).
+        traces_per_second: Training throughput of this run.
+        loss: ``(traces, loss)`` per step (this run).
+        valid_loss: ``(traces, validation loss)`` pairs (all runs).
+    """
+
+    network: InferenceNetwork
+    traces: int
+    steps: int
+    seconds: float
+    traces_per_second: float
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    valid_loss: list[tuple[int, float]] = field(default_factory=list)
+
+
+def simulate_batch(
+    model: Model, size: int, seed: int, model_args: tuple[Any, ...] = ()
+) -> TraceBatch:
+    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch."""
+    rng = RNG(seed)
+    tracer = TraceHandler()
+    traces = []
+    with tracer, model.executions(rng) as execute:
+        for _ in range(size):
+            trace = tracer.reset()
+            trace.result = execute(*model_args)
+            traces.append(trace)
+    return TraceBatch.from_traces(traces)
+
+
+class _Progress:
+    """Counters saved in checkpoints."""
+
+    def __init__(self, d: Mapping[str, Any] | None = None) -> None:
+        d = d or {}
+        self.traces = int(d.get("traces", 0))
+        self.steps = int(d.get("steps", 0))
+        self.epoch = int(d.get("epoch", 0))
+        self.epoch_batches = int(d.get("epoch_batches", 0))
+        self.valid_loss = [tuple(x) for x in d.get("valid_loss", [])]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "traces": self.traces,
+            "steps": self.steps,
+            "epoch": self.epoch,
+            "epoch_batches": self.epoch_batches,
+            "valid_loss": [list(x) for x in self.valid_loss],
+        }
+
+
+def _batches(
+    model: Model | None,
+    dataset: TraceDataset | None,
+    config: TrainingConfig,
+    progress: _Progress,
+    model_args: tuple[Any, ...],
+) -> Iterator[TraceBatch]:
+    if model is not None:
+        i = progress.steps
+        while True:
+            seed = derive_seed(config.seed, "train", i)
+            yield simulate_batch(model, config.batch_size, seed, model_args)
+            i += 1
+    assert dataset is not None
+    if len(dataset) == 0:
+        raise DatasetError(f"trace dataset {dataset.directory} has no readable traces")
+    skip = progress.epoch_batches
+    while True:
+        seed = derive_seed(config.seed, "epoch", progress.epoch)
+        for n, batch in enumerate(dataset.iter_batches(config.batch_size, seed=seed)):
+            if n < skip:
+                continue
+            progress.epoch_batches = n + 1
+            yield batch
+        skip = 0
+        progress.epoch += 1
+        progress.epoch_batches = 0
+
+
+def _validation_set(
+    model: Model | None,
+    valid_dataset: TraceDataset | None,
+    config: TrainingConfig,
+    model_args: tuple[Any, ...],
+) -> list[TraceBatch]:
+    if config.valid_size == 0:
+        return []
+    if valid_dataset is not None:
+        out: list[TraceBatch] = []
+        seen = 0
+        for batch in valid_dataset.iter_batches(config.batch_size, shuffle=False):
+            out.append(batch)
+            seen += batch.size
+            if seen >= config.valid_size:
+                break
+        return out
+    if model is None:
+        return []
+    out = []
+    for i in range(0, config.valid_size, config.batch_size):
+        size = min(config.batch_size, config.valid_size - i)
+        out.append(simulate_batch(model, size, derive_seed(config.seed, "valid", i), model_args))
+    return out
+
+
+def _validate(network: InferenceNetwork, batches: list[TraceBatch]) -> float:
+    network.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            total += float(network.loss(batch)) * batch.size
+            n += batch.size
+    network.train()
+    return total / max(n, 1)
+
+
+def _optimizer(network: InferenceNetwork, config: TrainingConfig) -> torch.optim.Adam:
+    core = [p for n, p in network.named_parameters() if not n.startswith("sites.")]
+    opt = torch.optim.Adam(
+        core, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
+    )
+    for i in range(len(network.specs)):
+        opt.add_param_group({"params": list(network.sites[f"site{i}"].parameters())})
+    return opt
+
+
+def _save_checkpoint(
+    path: Path,
+    network: InferenceNetwork,
+    optimizer: torch.optim.Optimizer,
+    config: TrainingConfig,
+    progress: _Progress,
+) -> None:
+    payload = {
+        "format": "rotalumis-ic-checkpoint",
+        "network": network.payload(),
+        "optimizer": optimizer.state_dict(),
+        "training_config": json.dumps(asdict(config)),
+        "progress": json.dumps(progress.to_dict()),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train_network(
+    network: InferenceNetwork | None = None,
+    *,
+    model: Model | None = None,
+    dataset: TraceDataset | None = None,
+    valid_dataset: TraceDataset | None = None,
+    config: TrainingConfig,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    embeddings: Mapping[str, Any] | None = None,
+    network_sizes: Mapping[str, Any] | None = None,
+    model_args: tuple[Any, ...] = (),
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainingResult:
+    """Train (or continue training) an inference network.
+
+    Give exactly one source: ``model`` (online: fresh prior simulations every step) or
+    ``dataset`` (offline). With ``checkpoint``, an existing checkpoint file is resumed
+    (network, optimizer, progress) and the checkpoint is rewritten every
+    ``config.checkpoint_every`` traces and at the end.
+
+    Args:
+        network: The network to train; ``None`` creates one from the first batch.
+        model: Simulator for online training.
+        dataset: Trace dataset for offline training.
+        valid_dataset: Validation traces for offline training (online: simulated).
+        config: The training settings.
+        checkpoint: Checkpoint file (resumed if it exists).
+        device: ``"cpu"``, ``"cuda"``, ... (default: CPU).
+        embeddings: Observation embeddings of a new network (see
+            :meth:`InferenceNetwork.for_batch`).
+        network_sizes: Other :class:`NetworkConfig` fields of a new network.
+        model_args: Arguments of ``model.forward``.
+        on_step: Called as ``on_step(traces, total, loss)`` after each step.
+
+    Returns:
+        A :class:`TrainingResult` (``.network`` is the trained network).
+    """
+    if (model is None) == (dataset is None):
+        raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    progress = _Progress()
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    opt_state = None
+    if ckpt is not None and ckpt.exists():
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+            network = InferenceNetwork.from_payload(saved["network"], str(ckpt))
+            progress = _Progress(json.loads(saved["progress"]))
+            opt_state = saved["optimizer"]
+        except (
+            OSError,
+            RuntimeError,
+            KeyError,
+            ValueError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as exc:
+            raise DatasetError(f"cannot resume from checkpoint {ckpt}: {exc}") from exc
+        log.info("resuming from %s after %d traces", ckpt, progress.traces)
+    batches = _batches(model, dataset, config, progress, model_args)
+    first: TraceBatch | None = None
+    if network is None:
+        first = next(batches)
+        network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
+    network.to(dev).train()
+    optimizer = _optimizer(network, config)
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    valid = _validation_set(model, valid_dataset, config, model_args)
+    result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
+    start = time.perf_counter()
+    traces_start = progress.traces
+    next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
+    next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
+    while progress.traces < config.num_traces:
+        batch = first if first is not None else next(batches)
+        first = None
+        for site in network.add_sites(batch):
+            optimizer.add_param_group({"params": list(site.parameters())})
+        network.observation_encoder.fit(batch.observations)
+        lr = config.learning_rate_at(progress.traces)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = network.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+        optimizer.step()
+        progress.traces += batch.size
+        progress.steps += 1
+        value = float(loss.detach())
+        result.loss.append((progress.traces, value))
+        if not math.isfinite(value):
+            log.warning("training loss is %s at %d traces", value, progress.traces)
+        if on_step is not None:
+            on_step(progress.traces, config.num_traces, value)
+        done = progress.traces >= config.num_traces
+        if valid and (progress.traces >= next_valid or done):
+            next_valid += config.valid_every
+            vl = _validate(network, valid)
+            progress.valid_loss.append((progress.traces, vl))
+            log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
+        if ckpt is not None and (progress.traces >= next_ckpt or done):
+            next_ckpt += config.checkpoint_every
+            _save_checkpoint(ckpt, network, optimizer, config, progress)
+    seconds = time.perf_counter() - start
+    result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
+    result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
+    result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
+    network.eval()
+    return result

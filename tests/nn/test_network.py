@@ -1,0 +1,175 @@
+"""The inference network: address layers, embeddings, training, checkpoints, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rotalumis.core import DatasetError, Model, Normal, Uniform, observe, sample
+from rotalumis.data import TraceDataset
+from rotalumis.models import Branching, GaussianMixture, UnknownMean
+from rotalumis.nn import (
+    InferenceNetwork,
+    NetworkProposal,
+    TrainingConfig,
+    simulate_batch,
+    train_network,
+)
+
+torch.set_num_threads(1)
+SMALL = {"lstm_dim": 32, "observation_dim": 16, "address_dim": 8, "value_dim": 4}
+
+
+class Killed(Exception):
+    """Stands in for the process being killed."""
+
+
+def _config(n: int, **kw) -> TrainingConfig:
+    return TrainingConfig(num_traces=n, batch_size=32, valid_size=64, valid_every=256, **kw)
+
+
+def test_layers_are_created_when_an_address_is_first_seen() -> None:
+    model = Branching(rate=1.0)
+    batch = simulate_batch(model, 8, seed=0)
+    net = InferenceNetwork.for_batch(batch, **SMALL)
+    assert net.addresses == []
+    created = net.add_sites(batch)
+    assert len(created) == len(net.addresses) == len(batch.groups)
+    assert net.add_sites(batch) == []  # nothing new the second time
+    kinds = {s.distribution: s.head for s in net.specs}
+    assert kinds["Poisson"] == "count" and kinds["Bernoulli"] == "cat"
+
+
+def test_new_addresses_during_training_are_trained() -> None:
+    # Poisson(1): traces with many Bernoulli choices are rare, so new addresses keep appearing
+    result = train_network(
+        model=Branching(rate=1.0), config=_config(1024, seed=1), network_sizes=SMALL
+    )
+    net = result.network
+    first_batch = simulate_batch(Branching(rate=1.0), 32, seed=0)
+    late = [a for a in net.addresses if a not in {g.address for g in first_batch.groups}]
+    assert late, "expected addresses that first appeared after the first batch"
+    fresh = InferenceNetwork(net.config, tuple(net.specs))
+    torch.manual_seed(0)
+    trained = dict(net.named_parameters())
+    for name, p in fresh.named_parameters():
+        if name.startswith(f"sites.site{net.addresses.index(late[0])}.head"):
+            assert not torch.equal(p, trained[name])  # moved away from any fresh init
+
+
+def test_training_reduces_the_loss_and_validates() -> None:
+    result = train_network(
+        model=GaussianMixture(), config=_config(2048, seed=2), network_sizes=SMALL
+    )
+    assert len(result.valid_loss) >= 4
+    assert result.valid_loss[-1][1] < result.valid_loss[0][1]
+    assert result.traces == 2048 and result.traces_per_second > 0
+
+
+def test_checkpoint_resume_after_kill_matches_uninterrupted_run(tmp_path: Path) -> None:
+    cfg = _config(1024, seed=3, checkpoint_every=256, schedule="cosine")
+    full = train_network(model=Branching(), config=cfg, network_sizes=SMALL)
+
+    def kill(traces: int, total: int, loss: float) -> None:
+        if traces == 576:
+            raise Killed
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Killed):
+        train_network(
+            model=Branching(), config=cfg, checkpoint=ckpt, network_sizes=SMALL, on_step=kill
+        )
+    saved = torch.load(ckpt, weights_only=True)
+    assert '"traces": 512' in saved["progress"]
+    resumed = train_network(model=Branching(), config=cfg, checkpoint=ckpt, network_sizes=SMALL)
+    assert resumed.traces == 1024 and resumed.steps == full.steps
+    a, b = full.network.state_dict(), resumed.network.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_offline_training_from_a_dataset(tmp_path: Path) -> None:
+    ds = TraceDataset.generate(UnknownMean(), tmp_path / "d", 1200, seed=1, traces_per_shard=300)
+    train, valid = ds.split(1)
+    result = train_network(
+        dataset=train, valid_dataset=valid, config=_config(1800, seed=4), network_sizes=SMALL
+    )
+    assert result.traces >= 1800  # two epochs over 900 traces
+    assert result.valid_loss[-1][1] < result.valid_loss[0][1]
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = GaussianMixture()
+    net = train_network(model=model, config=_config(256), network_sizes=SMALL).network
+    path = net.save(tmp_path / "net.pt")
+    payload = torch.load(path, weights_only=True)  # no arbitrary unpickling
+    assert payload["format"] == "rotalumis-ic-network" and isinstance(payload["config"], str)
+    loaded = InferenceNetwork.load(path)
+    assert loaded.addresses == net.addresses and loaded.config == net.config
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    posts = [
+        model.posterior(50, engine="ic", observe={"obs": 1.0}, seed=0, network=n)
+        for n in (net, loaded, path)
+    ]
+    assert posts[0].log_weights.tolist() == posts[1].log_weights.tolist()
+    assert posts[0].log_weights.tolist() == posts[2].log_weights.tolist()
+
+
+def test_loading_garbage_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a network")
+    with pytest.raises(DatasetError, match=r"bad\.pt"):
+        InferenceNetwork.load(bad)
+    with pytest.raises(DatasetError, match="not found"):
+        InferenceNetwork.load(tmp_path / "missing.pt")
+
+
+class ImageModel(Model):
+    """A latent brightness seen through a noisy 2D image and a 3D volume."""
+
+    def forward(self) -> None:
+        b = sample(Uniform(0.0, 2.0), name="b")
+        observe(Normal(b * torch.ones(8, 8), 0.5), name="image")
+        observe(Normal(b * torch.ones(4, 4, 4), 0.5), name="volume")
+
+
+def test_convolutional_embeddings() -> None:
+    result = train_network(
+        model=ImageModel(),
+        config=_config(256),
+        embeddings={"image": "cnn2d", "volume": {"embedding": "cnn3d", "dim": 8}},
+        network_sizes=SMALL,
+    )
+    kinds = {s.name: s.embedding for s in result.network.config.observations}
+    assert kinds == {"image": "cnn2d", "volume": "cnn3d"}
+    obs = {"image": torch.ones(8, 8), "volume": torch.ones(4, 4, 4)}
+    post = ImageModel().posterior(20, engine="ic", observe=obs, seed=0, network=result.network)
+    assert len(post) == 20
+
+
+def test_missing_observation_is_reported() -> None:
+    net = train_network(model=UnknownMean(), config=_config(64), network_sizes=SMALL).network
+    with pytest.raises(KeyError, match="obs1"):
+        NetworkProposal(net, {"obs0": 1.0})
+
+
+def test_bad_embedding_name_is_reported() -> None:
+    with pytest.raises(KeyError, match="nope"):
+        train_network(model=UnknownMean(), config=_config(64), embeddings={"nope": "cnn2d"})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda() -> None:
+    result = train_network(
+        model=GaussianMixture(), config=_config(512), device="cuda", network_sizes=SMALL
+    )
+    assert next(result.network.parameters()).is_cuda
+    post = GaussianMixture().posterior(
+        20, engine="ic", observe={"obs": 1.0}, seed=0, network=result.network
+    )
+    assert len(post) == 20
