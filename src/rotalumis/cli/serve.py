@@ -31,7 +31,9 @@ def serve_command(
             "(tcp://*:PORT listens on every interface)",
         ),
     ] = DEFAULT_ADDRESS,
-    seed: Annotated[int | None, typer.Option(help="seed for draws the engine does not make")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="seed for draws the engine does not make")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log warnings only")] = False,
 ) -> None:
     """Serve MODEL over PPX so that any PPX engine (rotalumis, pyprob...) can drive it."""
