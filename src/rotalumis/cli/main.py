@@ -18,6 +18,7 @@ from rotalumis.core import RotalumisError, available_engines
 
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
+from .report import report, write_run_report
 from .train import train
 
 __all__ = ["app", "main"]
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(dataset_app, name="dataset")
 app.command()(train)
+app.command()(report)
 
 
 @app.callback()
@@ -72,6 +74,9 @@ def run(
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    html_report: Annotated[
+        bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
+    ] = False,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
     try:
@@ -82,6 +87,10 @@ def run(
         model = load_model(target)
         observations = parse_observations(observe)
         opts = _engine_options(engine, burn_in, thin, chains, scale)
+        if html_report:
+            if out is None:
+                raise CommandError("--report needs --out DIR (the report is written there)")
+            opts["keep_traces"] = True  # the address structure is read from the traces
         if engine == "ic":
             opts["network"] = network
         progress = False if quiet else None
@@ -101,6 +110,8 @@ def run(
     if out is not None:
         _write_results(out, result, engine, model.name, observations, seed)
         typer.echo(f"results written to {out}/ (empirical.npz, summary.json, posterior.png)")
+        if html_report:
+            typer.echo(f"report written to {write_run_report(out, result)}")
 
 
 def _ess_of(result: Any, summary: dict[str, dict[str, Any]]) -> float:

@@ -1,5 +1,63 @@
-"""L4 diagnostics: plots (more to come: ArviZ diagnostics, address graphs, reports)."""
+"""L4 diagnostics: see what an inference run did, without changing its results.
 
+* ArviZ export and diagnostics: :func:`to_inference_data`, :func:`convergence_table`
+  (rank-normalised split R-hat, bulk/tail ESS, MCSE), :func:`autocorrelation`,
+  :func:`rhat_evolution`, :func:`importance_diagnostics` (ESS, Pareto ``k``).
+* Plots (matplotlib, Agg): :func:`plot_posterior`, :func:`plot_traces`,
+  :func:`plot_log_prob`, :func:`plot_autocorrelation`, :func:`plot_rhat_evolution`,
+  :func:`plot_pair`.
+* Address structure: :class:`AddressStructure` (trace types, address ids, transition
+  graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
+* :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
+"""
+
+from .address_graph import GraphvizError, graphviz_available, render_dot, to_dot
+from .addresses import AddressGraph, AddressStructure, SiteInfo, TraceTypeRow
+from .chain_plots import (
+    plot_autocorrelation,
+    plot_log_prob,
+    plot_pair,
+    plot_rhat_evolution,
+    plot_traces,
+)
+from .convergence import (
+    PARETO_K_MAX,
+    RHAT_MAX,
+    autocorrelation,
+    convergence_table,
+    convergence_warnings,
+    importance_diagnostics,
+    importance_warnings,
+    rhat_evolution,
+)
+from .inference_data import to_inference_data
 from .plots import plot_posterior
+from .report import save_address_structure, write_report
 
-__all__ = ["plot_posterior"]
+__all__ = [
+    "PARETO_K_MAX",
+    "RHAT_MAX",
+    "AddressGraph",
+    "AddressStructure",
+    "GraphvizError",
+    "SiteInfo",
+    "TraceTypeRow",
+    "autocorrelation",
+    "convergence_table",
+    "convergence_warnings",
+    "graphviz_available",
+    "importance_diagnostics",
+    "importance_warnings",
+    "plot_autocorrelation",
+    "plot_log_prob",
+    "plot_pair",
+    "plot_posterior",
+    "plot_rhat_evolution",
+    "plot_traces",
+    "render_dot",
+    "rhat_evolution",
+    "save_address_structure",
+    "to_dot",
+    "to_inference_data",
+    "write_report",
+]
