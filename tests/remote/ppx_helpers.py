@@ -34,6 +34,23 @@ def tcp_address() -> str:
     return f"tcp://127.0.0.1:{port}"
 
 
+#: Tolerance of statistical tests in Monte Carlo standard errors (as in the local engine tests):
+#: a correct implementation fails a comparison with probability below 1e-6.
+Z = 5.0
+
+
+def is_stderr(values, weights):  # type: ignore[no-untyped-def]
+    """Standard error of a self-normalised importance-sampling mean, sqrt(Var_w / Kish ESS)."""
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    x = np.asarray(values, dtype=float)
+    mean = float(np.sum(w * x))
+    var = float(np.sum(w * (x - mean) ** 2))
+    return float(np.sqrt(max(var, 1e-12) * float(np.sum(w * w))))
+
+
 def _default_sigint() -> None:  # background shells start children with SIGINT ignored
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -44,16 +61,17 @@ class Served:
     def __init__(self, proc: subprocess.Popen[str], address: str) -> None:
         self.proc = proc
         self.address = address
+        self.stderr = ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Signal the server and wait for it; kill it if it does not exit in ``timeout``."""
+        """Signal the server, wait for it (kill it after ``timeout``), keep its stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        try:
+            _, self.stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.stderr = self.proc.communicate(timeout=timeout)
         return int(self.proc.returncode)
 
 

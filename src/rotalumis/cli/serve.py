@@ -47,8 +47,8 @@ def serve_command(
     except (CommandError, RotalumisError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"serving {model.name} over PPX at {server.transport.address} (Ctrl-C stops)")
     try:
+        typer.echo(f"serving {model.name} over PPX at {server.transport.address} (Ctrl-C stops)")
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)

@@ -122,6 +122,10 @@ class ZMQClientTransport(ClientTransport):
             self._socket.close(0)
             self._socket = None
 
+    def __del__(self) -> None:  # a forgotten RemoteModel must not leak an open socket
+        if getattr(self, "_socket", None) is not None:
+            self.close()
+
 
 class ZMQServerTransport(ServerTransport):
     """Simulator side: a REP socket bound to ``address``.
@@ -182,3 +186,7 @@ class ZMQServerTransport(ServerTransport):
         if self._socket is not None:
             self._socket.close(0)
             self._socket = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_socket", None) is not None:
+            self.close()
