@@ -41,7 +41,7 @@ def _fill(freq: float) -> str:
 
 def to_dot(graph: AddressGraph, title: str = "address structure") -> str:
     """DOT source of ``graph``: one box per node labelled with its short id, distribution,
-    name and visit frequency (observed sites as ellipses); edges labelled with the
+    name and visit frequency (observe sites as red ellipses); edges labelled with the
     transition probability, thicker when more likely."""
     lines = [
         f"digraph {_quote(title)} {{",
@@ -63,8 +63,9 @@ def to_dot(graph: AddressGraph, title: str = "address structure") -> str:
         label = f"{nid}\n{what}\n{100 * freq:.1f}% of traces"
         if per_trace > freq + 1e-12:  # a call site visited several times per trace
             label += f"\n{per_trace:.2f} visits/trace"
-        shape = "ellipse" if info and info.observed else "box"
-        fill = "#f4cccc" if info and info.observed else _fill(freq)
+        is_observe = info is not None and info.kind == "observe"
+        shape = "ellipse" if is_observe else "box"
+        fill = "#f4cccc" if is_observe else _fill(freq)
         lines.append(f"  {nid} [label={_quote(label)}, shape={shape}, fillcolor={_quote(fill)}];")
     for (a, b), _count in sorted(graph.edges.items(), key=lambda kv: -kv[1]):
         p = graph.probability(a, b)
