@@ -12,6 +12,8 @@ TORCH := torch==2.13.0
 .PHONY: demo test lint install pyprob-venv ppx-schema bench clean
 
 $(STAMP): pyproject.toml
+	command -v dot >/dev/null || (apt-get update && apt-get install -y graphviz)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
