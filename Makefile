@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[dev,examples]'
 	touch $(STAMP)
 
 install: $(STAMP)
