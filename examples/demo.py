@@ -44,8 +44,10 @@ def main() -> None:
         "rmh": dict(num_traces=20_000, burn_in=1000, num_chains=2),
     }
     results = {}
-    print(f"{'engine':8} {'samples':>8} {'seconds':>8} {'traces/s':>10} {'mean':>8} {'std':>8} "
-          f"{'ESS':>9}  error of mean")
+    print(
+        f"{'engine':8} {'samples':>8} {'seconds':>8} {'traces/s':>10} {'mean':>8} {'std':>8} "
+        f"{'ESS':>9}  error of mean"
+    )
     for engine, opts in runs.items():
         n = opts.pop("num_traces")
         t0 = time.perf_counter()
@@ -55,8 +57,10 @@ def main() -> None:
         mean, std = float(post.mean), float(post.stddev)
         # MCMC samples are autocorrelated: report ArviZ's bulk ESS, not the weight-based one
         ess = mcmc_ess(post).get("result", post.ess)
-        print(f"{engine:8} {len(post):>8} {dt:>8.2f} {len(post) / dt:>10,.0f} {mean:>8.4f} "
-              f"{std:>8.4f} {ess:>9.1f}  {abs(mean - exact_mean):.4f}")
+        print(
+            f"{engine:8} {len(post):>8} {dt:>8.2f} {len(post) / dt:>10,.0f} {mean:>8.4f} "
+            f"{std:>8.4f} {ess:>9.1f}  {abs(mean - exact_mean):.4f}"
+        )
     print()
     print("Importance-sampling posterior summary:")
     print(results["is"].summary_table())
@@ -76,9 +80,15 @@ def main() -> None:
         exact_std * math.sqrt(2 * math.pi)
     )
     for engine, post in results.items():
-        axes[0].hist(np.asarray(post.to_numpy()), bins=np.linspace(grid[0], grid[-1], 60),
-                     weights=np.asarray(post.weights),
-                     density=True, histtype="step", lw=1.6, label=engine.upper())
+        axes[0].hist(
+            np.asarray(post.to_numpy()),
+            bins=np.linspace(grid[0], grid[-1], 60),
+            weights=np.asarray(post.weights),
+            density=True,
+            histtype="step",
+            lw=1.6,
+            label=engine.upper(),
+        )
     axes[0].plot(grid, density, "k--", lw=1.5, label="exact")
     axes[0].set(xlabel="mu", ylabel="posterior density", title="Unknown mean: posterior of mu")
     axes[0].legend()
@@ -90,8 +100,10 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(args.out / "posterior.png", dpi=110)
     results["is"].save(args.out / "unknown_mean_is.npz")
-    print(f"\nPlot written to {args.out / 'posterior.png'}; IS posterior saved to "
-          f"{args.out / 'unknown_mean_is.npz'}")
+    print(
+        f"\nPlot written to {args.out / 'posterior.png'}; IS posterior saved to "
+        f"{args.out / 'unknown_mean_is.npz'}"
+    )
     _ = rl  # the package namespace, for readers following along
 
 

@@ -8,9 +8,6 @@ import threading
 
 import pytest
 
-from rotalumis.core.runtime import get_stack as get_stack_for_tests
-
-from rotalumis.models import HiddenMarkovModel
 from rotalumis.core import (
     RNG,
     BlockHandler,
@@ -28,6 +25,8 @@ from rotalumis.core import (
     sample,
     tag,
 )
+from rotalumis.core.runtime import get_stack as get_stack_for_tests
+from rotalumis.models import HiddenMarkovModel
 
 
 def helper() -> float:
@@ -86,8 +85,9 @@ def test_addresses_stable_across_processes() -> None:
         "print('|'.join(v.address for v in M().get_trace(seed=3)))"
     )
     runs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        .stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
         for _ in range(2)
     }
     assert len(runs) == 1

@@ -60,7 +60,7 @@ def test_unknown_observation_name_is_named() -> None:
 
 
 def test_non_finite_observation() -> None:
-    with pytest.raises(ObservationError, match="'obs0'.*finite"):
+    with pytest.raises(ObservationError, match=r"'obs0'.*finite"):
         UnknownMean().posterior(10, observe={"obs0": float("nan"), "obs1": 1.0}, seed=0)
 
 

@@ -40,7 +40,9 @@ def arrays(emp, latent: str | None = None) -> tuple[np.ndarray, np.ndarray | Non
 def check_mean(values, weights, exact: float, what: str) -> None:
     est = weighted_mean(values, weights)
     err = stderr(values, weights)
-    assert abs(est - exact) < Z * err + 1e-9, f"{what}: {est:.4f} vs exact {exact:.4f} (se {err:.4f})"
+    assert abs(est - exact) < Z * err + 1e-9, (
+        f"{what}: {est:.4f} vs exact {exact:.4f} (se {err:.4f})"
+    )
 
 
 def check_probabilities(values, weights, exact: dict[int, float], what: str) -> None:

@@ -49,7 +49,8 @@ def load_model(target: str) -> Model:
         found = sorted(
             k
             for k, v in vars(module).items()
-            if isinstance(v, Model) or (isinstance(v, type) and issubclass(v, Model) and v.__module__ == module_name)
+            if isinstance(v, Model)
+            or (isinstance(v, type) and issubclass(v, Model) and v.__module__ == module_name)
         )
         raise CommandError(
             f"{path} has no model named {name!r} (models found: {', '.join(found) or 'none'})"

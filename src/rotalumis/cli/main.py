@@ -46,7 +46,9 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _engine_options(engine: str, burn_in: int, thin: int, chains: int, scale: float) -> dict[str, Any]:
+def _engine_options(
+    engine: str, burn_in: int, thin: int, chains: int, scale: float
+) -> dict[str, Any]:
     if engine in ("lmh", "rmh"):
         opts: dict[str, Any] = {"burn_in": burn_in, "thin": thin, "num_chains": chains}
         if engine == "rmh":
@@ -98,7 +100,12 @@ def run(
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)
         else:
             result = model.posterior(
-                num_traces, engine=engine, observe=observations, seed=seed, progress=progress, **opts
+                num_traces,
+                engine=engine,
+                observe=observations,
+                seed=seed,
+                progress=progress,
+                **opts,
             )
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         fail(str(exc))
@@ -155,7 +162,7 @@ def _write_results(
     from rotalumis.diagnostics.plots import plot_posterior
 
     out.mkdir(parents=True, exist_ok=True)
-    result.save(out / "empirical.npz")
+    result.save(out / "empirical.npz", traces=False)  # the report keeps what it needs
     meta = {
         "model": model_name,
         "engine": engine,

@@ -53,7 +53,5 @@ def frames_address(frame: FrameType, entry: CodeType | None) -> str:
     key = tuple((fr.f_code, fr.f_lasti) for fr in chain)
     hit = _cache.get(key)
     if hit is None:
-        hit = _cache[key] = "/".join(
-            f"{fr.f_code.co_name}:{fr.f_lineno}" for fr in reversed(chain)
-        )
+        hit = _cache[key] = "/".join(f"{fr.f_code.co_name}:{fr.f_lineno}" for fr in reversed(chain))
     return hit

@@ -195,9 +195,7 @@ class FunctionModel(Model):
         return self.fn(*args, **kwargs)
 
 
-def model(
-    fn: Callable[..., Any] | None = None, *, name: str | None = None
-) -> Any:
+def model(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Turn a plain function into a :class:`Model` (usable with or without parentheses).
 
     Example:

@@ -33,9 +33,7 @@ def _check_dist(dist: object, primitive: str) -> Distribution:
 def _site(depth: int, address: str | None, kind: str) -> tuple[str, str]:
     ex = _EXECUTION.get()
     if address is None:
-        address = frames_address(
-            sys._getframe(depth + 1), None if ex is None else ex.entry_code
-        )
+        address = frames_address(sys._getframe(depth + 1), None if ex is None else ex.entry_code)
     elif not isinstance(address, str) or not address:
         raise ValueError(f"address must be a non-empty string, got {address!r}")
     if ex is None:

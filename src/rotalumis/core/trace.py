@@ -78,9 +78,7 @@ class Trace:
     @property
     def controlled(self) -> list[Message]:
         """The sample sites engines control (``control=True``)."""
-        return [
-            v for v in self.variables if v.kind == "sample" and v.control and not v.observed
-        ]
+        return [v for v in self.variables if v.kind == "sample" and v.control and not v.observed]
 
     @property
     def observations(self) -> list[Message]:
@@ -91,9 +89,7 @@ class Trace:
     def trace_type(self) -> tuple[str, ...]:
         """The sequence of controlled addresses: traces with equal keys share a structure."""
         return tuple(
-            v.address
-            for v in self.variables
-            if v.kind == "sample" and v.control and not v.observed
+            v.address for v in self.variables if v.kind == "sample" and v.control and not v.observed
         )
 
     @property

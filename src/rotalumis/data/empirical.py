@@ -375,14 +375,20 @@ class Empirical(WeightedStatistics):
 
     # ---------------------------------------------------------------- persistence, summary
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, traces: bool = True) -> None:
         """Save to one file (ZIP/``.npz`` layout, JSON metadata, no pickle), atomically.
+
+        Args:
+            path: The file to write.
+            traces: Also save the kept traces (when there are any); ``False`` leaves them
+                out, which keeps files small when the traces were only needed in memory.
 
         Raises:
             TypeError: if a column of Python objects holds a value JSON cannot express.
         """
+        kept = self._traces if traces else None
         write_empirical(
-            path, (self._values, self._logw, self._latents, self._traces, self._name), self.metadata
+            path, (self._values, self._logw, self._latents, kept, self._name), self.metadata
         )
 
     @classmethod

@@ -37,6 +37,7 @@ def sample_traces(
     progress: bool | None = None,
     model_args: tuple[Any, ...] = (),
     description: str = "sampling",
+    engine_name: str = "is",
     extra_handlers: tuple[Handler, ...] = (),
 ) -> Any:
     """Run ``model`` ``num_traces`` times independently and collect the results.
@@ -88,6 +89,7 @@ def sample_traces(
                 bar.update(i + 1)
     checker.finish()
     empirical = builder.build()
+    empirical.metadata["engine"] = engine_name
     if weighted and observe and not math.isfinite(float(empirical.log_weights.max())):
         raise InferenceError(
             f"all {num_traces} importance weights are zero (log weight -inf): the "
@@ -110,9 +112,8 @@ def prior_sampling(
     ``observe`` is allowed (observations then take the given values) but does not weight.
     """
     options.setdefault("description", "prior")
-    return sample_traces(
-        model, num_traces, observe=observe, seed=seed, weighted=False, **options
-    )
+    options.setdefault("engine_name", "prior")
+    return sample_traces(model, num_traces, observe=observe, seed=seed, weighted=False, **options)
 
 
 def importance_sampling(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..distributions.base import Distribution
 from ..runtime import Handler, Message, current_rng
 
-__all__ = ["ProposeHandler", "Proposal"]
+__all__ = ["Proposal", "ProposeHandler"]
 
 Proposal = Callable[[Message], Distribution | None]
 """A function from a (not yet decided) sample message to a proposal distribution, or
