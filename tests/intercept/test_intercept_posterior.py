@@ -94,7 +94,9 @@ def simulate_everything():
     return _measure(_noise(_prior()))
 
 
-NAMED = InterceptedModel(simulate_everything, names={"theta": "._prior:", "y": "._measure:"})
+NAMED = InterceptedModel(
+    simulate_everything, names={"theta": "._prior:"}, observed={"y": "._measure:"}
+)
 
 
 def test_named_intercepted_draws_are_latents_and_observations() -> None:
@@ -104,5 +106,29 @@ def test_named_intercepted_draws_are_latents_and_observations() -> None:
     _check(values, np.asarray(theta.weights, dtype=float), "is (named draws)")
     trace = NAMED.get_trace(seed=0, observe={"y": Y})
     assert trace.result == Y  # the conditioned noise draw returned the data to the simulator
-    assert [s.name for s in trace.samples if s.observed] == ["y"]  # clamped: evidence
-    assert "y" not in [s.name for s in trace.controlled]
+    assert [s.name for s in trace.observations] == ["y"]
+    assert [s.name for s in trace.controlled] == ["theta", None]
+    clamped = InterceptedModel(simulate_everything, names={"theta": "._prior:", "y": "._measure:"})
+    trace = clamped.get_trace(seed=0, observe={"y": Y})  # a named sample can be clamped too
+    assert trace.result == Y and [s.name for s in trace.samples if s.observed] == ["y"]
+
+
+def test_exact_posterior_with_inference_compilation() -> None:
+    """IC on the same unmodified simulator: a network trained on intercepted traces proposes
+    both ``theta`` and the simulator's own numpy draw; IS weights keep the estimate exact."""
+    import torch
+
+    from rotalumis.nn import TrainingConfig, train_network
+
+    torch.set_num_threads(1)
+    config = TrainingConfig(
+        num_traces=6000, batch_size=32, learning_rate=3e-3, valid_size=0, seed=5
+    )
+    network = train_network(model=MODEL, config=config).network
+    post = MODEL.posterior(
+        2000, engine="ic", observe={"y": Y}, seed=5, network=network, progress=False
+    )
+    assert post.metadata["prior_fallback_fraction"] == 0.0  # the network knew every address
+    theta = post.get("theta")
+    values = np.asarray(theta.to_numpy(), dtype=float)
+    _check(values, np.asarray(theta.weights, dtype=float), "ic")

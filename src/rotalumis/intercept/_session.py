@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from rotalumis.core import Bernoulli, Distribution, Uniform, current_execution, sample
+from rotalumis.core import Bernoulli, Distribution, Uniform, current_execution, observe, sample
 from rotalumis.core.runtime import get_stack
 
 from ._address import site_address
@@ -46,8 +46,9 @@ class Session:
     """Interception state of one context: nesting depth, re-entrancy guard, site names.
 
     Attributes:
-        names: ``(name, pattern)`` pairs: a site whose call-site address contains
-            ``pattern`` gets ``name`` (first match wins).
+        names: ``(name, pattern, is_observation)``: a draw whose call-site address contains
+            ``pattern`` gets ``name`` (first match wins) and, if ``is_observation``, becomes
+            an ``observe`` site.
     """
 
     __slots__ = ("_name_cache", "busy", "depth", "names")
@@ -55,22 +56,22 @@ class Session:
     def __init__(self) -> None:
         self.depth = 0
         self.busy = False
-        self.names: tuple[tuple[str, str], ...] = ()
-        self._name_cache: dict[str, str | None] = {}
+        self.names: tuple[tuple[str, str, bool], ...] = ()
+        self._name_cache: dict[str, tuple[str, bool] | None] = {}
 
-    def set_names(self, names: tuple[tuple[str, str], ...]) -> None:
+    def set_names(self, names: tuple[tuple[str, str, bool], ...]) -> None:
         """Replace the site-name patterns."""
         self.names = names
         self._name_cache = {}
 
-    def name_for(self, base: str) -> str | None:
-        """The name of the site with call-site address ``base``, if a pattern matches."""
+    def name_for(self, base: str) -> tuple[str, bool] | None:
+        """``(name, is_observation)`` of the draw at call-site address ``base``, if any."""
         cache = self._name_cache
         if base in cache:
             return cache[base]
-        name = next((n for n, pattern in self.names if pattern in base), None)
-        cache[base] = name
-        return name
+        hit = next(((n, obs) for n, pattern, obs in self.names if pattern in base), None)
+        cache[base] = hit
+        return hit
 
     def guarded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call ``fn`` with interception suspended (nested draws pass through)."""
@@ -128,10 +129,14 @@ def record(
         label = shaped
     ex = current_execution()
     base = site_address(frame, None if ex is None else ex.entry_code, label)
-    name = session.name_for(base) if session.names else None
+    named = session.name_for(base) if session.names else None
     session.busy = True
     try:
-        return sample(dist, name=name, address=base)
+        if named is None:
+            return sample(dist, address=base)
+        if named[1]:  # data: the engine's observed value, or a fresh draw when none is given
+            return observe(dist, name=named[0], address=base)
+        return sample(dist, name=named[0], address=base)
     finally:
         session.busy = False
 

@@ -92,9 +92,14 @@ class Intercept:
     (the decorator form has no such limit).
     """
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
-        self.names = _check_names(names)
-        self._saved: list[tuple[Token[Session | None] | None, tuple[tuple[str, str], ...]]] = []
+    def __init__(
+        self,
+        names: Mapping[str, str] | None = None,
+        observed: Mapping[str, str] | None = None,
+    ) -> None:
+        self.names = _check_names(observed, "observed", True) + _check_names(names, "names", False)
+        self._saved: list[tuple[Token[Session | None] | None, tuple[tuple[str, str, bool], ...]]]
+        self._saved = []
 
     def __enter__(self) -> Intercept:
         session = SESSION.get()
@@ -127,24 +132,34 @@ class Intercept:
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with Intercept(dict(self.names)):  # a fresh one per call: threads may share fn
+            with Intercept._with_names(self.names):  # fresh per call: threads may share fn
                 return fn(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
+    @classmethod
+    def _with_names(cls, names: tuple[tuple[str, str, bool], ...]) -> Intercept:
+        new = cls()
+        new.names = names
+        return new
 
-def _check_names(names: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+
+def _check_names(
+    names: Mapping[str, str] | None, what: str, observation: bool
+) -> tuple[tuple[str, str, bool], ...]:
     if names is None:
         return ()
     if not isinstance(names, Mapping):
-        raise TypeError(f"names must map a site name to an address pattern, got {names!r}")
+        raise TypeError(f"{what} must map a site name to an address pattern, got {names!r}")
     for name, pattern in names.items():
         if not isinstance(name, str) or not name or not isinstance(pattern, str) or not pattern:
-            raise ValueError(f"names: {name!r}: {pattern!r} must be two non-empty strings")
-    return tuple(names.items())
+            raise ValueError(f"{what}: {name!r}: {pattern!r} must be two non-empty strings")
+    return tuple((name, pattern, observation) for name, pattern in names.items())
 
 
-def intercept(names: Mapping[str, str] | None = None) -> Intercept:
+def intercept(
+    names: Mapping[str, str] | None = None, observed: Mapping[str, str] | None = None
+) -> Intercept:
     """Intercept the ``random`` and ``numpy.random`` draws of code run inside the block.
 
     Inside a model execution each draw becomes a ``sample`` site whose value the inference
@@ -152,12 +167,15 @@ def intercept(names: Mapping[str, str] | None = None) -> Intercept:
     simulator behaves exactly as without rotalumis.
 
     Args:
-        names: Give names to intercepted draws: ``{name: pattern}`` names every draw whose
+        names: Names for intercepted draws: ``{name: pattern}`` names every draw whose
             call-site address (e.g. ``forward:9/simulate:30/np.random.normal[8x8]``)
-            contains ``pattern`` (first matching pattern wins). A named draw is reported as
-            a posterior latent, and an engine can condition on it like on any named site:
-            ``observe={name: data}`` turns the simulator's own noise draw into the
-            likelihood of the data. A pattern should match one draw per execution.
+            contains ``pattern``. A named draw is reported as a posterior latent.
+        observed: Intercepted draws that are the data, ``{name: pattern}``: such a draw
+            becomes an ``observe`` site named ``name``, so ``observe={name: data}`` given to
+            an engine returns the data to the simulator and makes the simulator's own noise
+            distribution the likelihood (without data it is drawn as usual). These patterns
+            are tried before those of ``names``; the first match wins. A pattern should
+            match one draw per execution.
 
     Example:
         >>> import numpy as np
@@ -170,4 +188,4 @@ def intercept(names: Mapping[str, str] | None = None) -> Intercept:
         >>> [v.address.split("/")[-1] for v in trace.variables]
         ['np.random.normal__Normal__1']
     """
-    return Intercept(names)
+    return Intercept(names, observed)

@@ -21,15 +21,20 @@ class InterceptedModel(Model):
     posterior) and passed to ``simulator`` as a keyword argument; the simulator runs
     unmodified with every ``random`` / ``numpy.random`` draw intercepted; then for each
     ``name, likelihood`` in ``observe`` the simulator's output is observed through
-    ``likelihood(output)`` under ``name``. The execution returns the simulator's output.
+    ``likelihood(output)`` under ``name``. The execution returns the simulator's output
+    (or ``result(output)``).
 
     Args:
         simulator: The unmodified simulator function.
         priors: Prior distributions of the simulator's keyword parameters, by name.
         observe: Likelihood of each named observation given the simulator's output.
         names: Names for intercepted draws, ``{name: address pattern}`` (see
-            :func:`~rotalumis.intercept.intercept`): report the simulator's own latent
-            draws in the posterior, or condition on its own noise draw as the data.
+            :func:`~rotalumis.intercept.intercept`): the simulator's own latent draws
+            reported in the posterior.
+        observed: Intercepted draws that are the data, ``{name: address pattern}``: the
+            simulator's own noise draw becomes the likelihood of the observation ``name``.
+        result: Maps the simulator's output to the value an execution returns (default:
+            the output itself); keep it small, engines store one per sample.
         name: Model name (default: the simulator's name).
 
     Example:
@@ -51,6 +56,8 @@ class InterceptedModel(Model):
         priors: Mapping[str, Distribution] | None = None,
         observe: Mapping[str, Likelihood] | None = None,
         names: Mapping[str, str] | None = None,
+        observed: Mapping[str, str] | None = None,
+        result: Callable[[Any], Any] | None = None,
         name: str | None = None,
     ) -> None:
         if not callable(simulator):
@@ -59,8 +66,10 @@ class InterceptedModel(Model):
         self.simulator = simulator
         self.priors = dict(priors or {})
         self.likelihoods = dict(observe or {})
+        self._intercept_names = Intercept(names, observed).names  # validated now
         self.names = dict(names or {})
-        Intercept(self.names)  # validates the patterns now, not at the first execution
+        self.observed = dict(observed or {})
+        self.result = result
         for key, dist in self.priors.items():
             if not isinstance(dist, Distribution):
                 raise TypeError(f"prior {key!r} must be a Distribution, got {dist!r}")
@@ -70,8 +79,8 @@ class InterceptedModel(Model):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         params = {key: sample(dist, name=key, address=key) for key, dist in self.priors.items()}
-        with Intercept(self.names):
+        with Intercept._with_names(self._intercept_names):
             output = self.simulator(*args, **params, **kwargs)
         for key, likelihood in self.likelihoods.items():
             observe(likelihood(output), name=key, address=key)
-        return output
+        return output if self.result is None else self.result(output)
