@@ -750,3 +750,16 @@ def test_cuda_parameters_give_cuda_values(name: str) -> None:
     torch.testing.assert_close(on_gpu.log_prob(v).cpu(), d.log_prob(v.cpu()))
     if d.has_rsample:
         assert on_gpu.rsample(RNG(1)).device.type == "cuda"
+
+
+def test_discrete_log_prob_gradients_finite_at_the_boundary() -> None:
+    # 0 * log 0 terms must not turn the gradient into NaN (xlogy's backward is 0/0 there)
+    p = torch.tensor([0.0, 1.0, 0.3], requires_grad=True)
+    Bernoulli(p).log_prob(torch.tensor([0.0, 1.0, 1.0])).sum().backward()
+    assert torch.allclose(p.grad, torch.tensor([-1.0, 1.0, 1 / 0.3]))
+    q = torch.tensor([0.0, 1.0], requires_grad=True)
+    Binomial(torch.tensor([3.0, 3.0]), q).log_prob(torch.tensor([0.0, 3.0])).sum().backward()
+    assert torch.allclose(q.grad, torch.tensor([-3.0, 3.0]))
+    r = torch.tensor([0.0, 2.0], requires_grad=True)
+    Poisson(r).log_prob(torch.tensor([0.0, 1.0])).sum().backward()
+    assert torch.allclose(r.grad, torch.tensor([-1.0, -0.5]))

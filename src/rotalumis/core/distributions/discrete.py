@@ -40,6 +40,18 @@ def _cpu(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return t.detach().expand(shape).cpu()
 
 
+
+def _xlogp_xlog1mp(k: torch.Tensor, m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``k log p + m log(1 - p)`` with ``0 log 0 = 0`` and finite gradients at p = 0 or 1.
+
+    Each term sees a harmless ``p`` where its count is zero: otherwise the backward of
+    ``xlogy``/``xlog1py`` computes 0 / 0 there and the gradient becomes NaN.
+    """
+    return torch.xlogy(k, torch.where(k == 0, 1.0, p)) + torch.special.xlog1py(
+        m, -torch.where(m == 0, 0.0, p)
+    )
+
+
 class Poisson(Distribution):
     """Poisson distribution with mean ``rate`` >= 0 over ``{0, 1, 2, ...}``.
 
@@ -112,7 +124,9 @@ class Poisson(Distribution):
         r_t, v = as_tensors(r, value)
         valid = _integral(v) & (v >= 0)
         v = torch.where(valid, v, 0.0)
-        lp = torch.xlogy(v, r_t) - r_t - torch.lgamma(v + 1.0)
+        # 0 * log(r) is 0 even at r = 0; feed xlogy a harmless r there, or its backward
+        # (v / r = 0 / 0) poisons the gradient with NaN
+        lp = torch.xlogy(v, torch.where(v == 0, 1.0, r_t)) - r_t - torch.lgamma(v + 1.0)
         return torch.where(valid, lp, _NEG_INF)
 
     def in_support(self, value: Value) -> bool:
@@ -185,7 +199,7 @@ class Bernoulli(Distribution):
         p_t, v = as_tensors(p, value)
         valid = (v == 0) | (v == 1)
         v = torch.where(valid, v, 0.0)
-        lp = torch.xlogy(v, p_t) + torch.special.xlog1py(1.0 - v, -p_t)
+        lp = _xlogp_xlog1mp(v, 1.0 - v, p_t)
         return torch.where(valid, lp, _NEG_INF)
 
     def in_support(self, value: Value) -> bool:
@@ -292,7 +306,7 @@ class Binomial(Distribution):
         valid = _integral(v) & (v >= 0) & (v <= n_t)
         v = torch.where(valid, v, 0.0)
         log_choose_t = torch.lgamma(n_t + 1.0) - torch.lgamma(v + 1.0) - torch.lgamma(n_t - v + 1.0)
-        lp = log_choose_t + torch.xlogy(v, p_t) + torch.special.xlog1py(n_t - v, -p_t)
+        lp = log_choose_t + _xlogp_xlog1mp(v, n_t - v, p_t)
         return torch.where(valid, lp, _NEG_INF)
 
     def in_support(self, value: Value) -> bool:
