@@ -185,7 +185,7 @@ class FunctionModel(Model):
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         super().__init__(name or getattr(fn, "__name__", "model"))
         self.fn = fn
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def entry_code(self) -> CodeType | None:

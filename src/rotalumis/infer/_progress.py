@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from typing import Any
 
 __all__ = ["ProgressBar"]
 
@@ -24,8 +25,8 @@ class ProgressBar:
         self.total = total
         self.enabled = bool(enabled) and total > 0
         self.description = description
-        self._progress = None
-        self._task = None
+        self._progress: Any = None
+        self._task: Any = None
         self._next = 0.0
         self._done = 0
         # Check the clock only every ``stride`` steps: time.monotonic is cheap but not free.
@@ -66,7 +67,7 @@ class ProgressBar:
         self._next = now + 0.1
         elapsed = max(now - self._start, 1e-9)
         rate = f"{done / elapsed:,.0f}/s {info}"
-        self._progress.update(self._task, completed=done, rate=rate)  # type: ignore[arg-type]
+        self._progress.update(self._task, completed=done, rate=rate)
 
     def __exit__(
         self,
@@ -76,5 +77,5 @@ class ProgressBar:
     ) -> None:
         if self._progress is not None:
             if exc is None:
-                self._progress.update(self._task, completed=self.total)  # type: ignore[arg-type]
+                self._progress.update(self._task, completed=self.total)
             self._progress.stop()

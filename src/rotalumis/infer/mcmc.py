@@ -178,8 +178,8 @@ class MHKernel:
             step = torch.where(torch.isfinite(sd_t), sd_t, torch.ones_like(sd_t)) * self.scale
             noise = torch.randn(value.shape, generator=rng.torch, dtype=value.dtype)
             return value + step * noise, True
-        step = sd * self.scale if math.isfinite(sd) else self.scale
-        return value + step * rng.py.gauss(0.0, 1.0), True
+        size = sd * self.scale if math.isfinite(sd) else self.scale
+        return value + size * rng.py.gauss(0.0, 1.0), True
 
     def step(self, state: MHState, rng: RNG) -> MHState:
         """One Metropolis-Hastings move; returns the new (or the same) state."""

@@ -30,7 +30,7 @@ class MarsagliaUnknownMean(UnknownMean):
             v = sample(Uniform(-1.0, 1.0))
             s = u * u + v * v
             if 0.0 < s < 1.0:
-                return u * math.sqrt(-2.0 * math.log(s) / s)
+                return float(u * math.sqrt(-2.0 * math.log(s) / s))
 
     def forward(self) -> float:
         mu = self.prior_mean + self.prior_std * self.standard_normal()

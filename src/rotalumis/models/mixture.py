@@ -32,7 +32,7 @@ class GaussianMixture(Model):
         k = sample(Categorical(self.weights), name="k")
         x = sample(Normal(self.means[k], self.stds[k]), name="x")
         observe(Normal(x, self.noise), name="obs")
-        return x
+        return float(x)
 
     def exact_posterior(self, y: float) -> dict[str, float]:
         """``P(k=1 | y)``, ``E[x | y]`` and ``sd[x | y]``, exactly."""

@@ -40,7 +40,7 @@ class UnknownMean(Model):
         s = self.likelihood_std
         for name in self.names:
             observe(Normal(mu, s), name=name)
-        return mu
+        return float(mu)
 
     def observations(self, values: Sequence[float]) -> dict[str, float]:
         """The ``observe=`` mapping for these observed values."""

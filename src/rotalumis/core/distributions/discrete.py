@@ -47,9 +47,9 @@ def _xlogp_xlog1mp(k: torch.Tensor, m: torch.Tensor, p: torch.Tensor) -> torch.T
     Each term sees a harmless ``p`` where its count is zero: otherwise the backward of
     ``xlogy``/``xlog1py`` computes 0 / 0 there and the gradient becomes NaN.
     """
-    return torch.xlogy(k, torch.where(k == 0, 1.0, p)) + torch.special.xlog1py(
-        m, -torch.where(m == 0, 0.0, p)
-    )
+    first: torch.Tensor = torch.xlogy(k, torch.where(k == 0, 1.0, p))
+    second: torch.Tensor = torch.special.xlog1py(m, -torch.where(m == 0, 0.0, p))
+    return first + second
 
 
 class Poisson(Distribution):
