@@ -3,11 +3,12 @@
 For every engine (prior, IS, LMH, RMH) and every repeat, a fresh rotalumis process and a
 fresh pyprob process each do one warm-up and one timed run of the same number of traces,
 alternating, so both see the same machine load. The table reports medians over repeats of
-traces/s, the ratio, the error of the posterior mean and standard deviation against the
-exact posterior (mu | obs ~ N(7.25, sqrt(5/6))), and peak resident memory.
+traces/s, the ratio, the root-mean-square error (over the repeats) of the posterior mean and
+standard deviation against the exact posterior (mu | obs ~ N(7.25, sqrt(5/6))), and peak
+resident memory.
 
     make bench            # creates .venv-pyprob (pyprob 1.5.0 pins flatbuffers==2.0) if needed
-    .venv/bin/python benchmarks/bench_vs_pyprob.py --traces 20000 --repeats 3
+    .venv/bin/python benchmarks/bench_vs_pyprob.py --traces 20000 --repeats 5
 
 Both sides use one torch thread.
 """
@@ -43,7 +44,7 @@ def worker(python: Path, script: str, engine: str, n: int, seed: int) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--traces", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pyprob-python", type=Path, default=ROOT / ".venv-pyprob/bin/python")
     args = parser.parse_args()
     if not args.pyprob_python.exists():
@@ -71,7 +72,8 @@ def main() -> None:
             return statistics.median(x[key] for x in runs)
 
         def err(runs: list[dict[str, float]], key: str, ref: float) -> float:
-            return statistics.median(abs(x[key] - ref) for x in runs)
+            # root-mean-square error over the repeats (each repeat has its own seed)
+            return math.sqrt(statistics.fmean((x[key] - ref) ** 2 for x in runs))
 
         rows.append(
             (
@@ -89,11 +91,11 @@ def main() -> None:
 
     print(
         f"\nUnknown-mean model, {args.traces} traces per run, medians of {args.repeats} runs "
-        "(fresh process each, 1 torch thread)\n"
+        "(fresh process each, 1 torch thread); errors are RMSE over the runs\n"
     )
     print(
-        "| engine | rotalumis traces/s | pyprob traces/s | ratio | |mean err| rotalumis / pyprob "
-        "| |std err| rotalumis / pyprob | peak RSS MB rotalumis / pyprob |"
+        "| engine | rotalumis traces/s | pyprob traces/s | ratio | RMSE of mean, rotalumis / pyprob "
+        "| RMSE of std, rotalumis / pyprob | peak RSS MB, rotalumis / pyprob |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for e, a, b, ma, mb, sa, sb, ra, rb in rows:
