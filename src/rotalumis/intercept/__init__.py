@@ -41,6 +41,29 @@ Example — the simulator is untouched; the model adds a prior and the observati
 
 or, equivalently, ``InterceptedModel(simulate, priors={"theta": Normal(0.0, 1.0)},
 observe={"y": lambda out: Normal(out, 0.1)})``.
+
+A simulator that draws its own parameters and its own measurement noise needs no prior or
+likelihood at all: name its draws by call-site patterns, and declare the noise draw observed
+so that it is the likelihood of the data::
+
+    def draw_parameter():                 # unmodified simulator code
+        return np.random.normal(0.0, 1.0)
+
+    def measure(x):
+        return np.random.normal(x, 0.1)
+
+    def simulate():
+        theta = draw_parameter()
+        return measure(theta + np.random.normal(0.0, 1.0))
+
+    inverse = InterceptedModel(
+        simulate, names={"theta": "draw_parameter:"}, observed={"y": "measure:"}
+    )
+    posterior = inverse.posterior(2000, engine="is", observe={"y": 1.5}, seed=0)
+
+The examples ``examples/tau_decay.py`` (RMH and inference compilation on a calorimeter
+image), ``examples/sir_epidemic.py`` (agent-based epidemic) and ``examples/ciw_queue.py``
+(the PyPI queueing library ciw, unmodified) show complete uses.
 """
 
 from .context import Intercept, intercept, is_installed

@@ -8,7 +8,8 @@ included, then the intercepted function::
     forward:21/simulate:12/ciw.dists.distributions.Exponential.sample:331/random.expovariate
 
 Frames in the entry function's own file read ``function:line``; frames elsewhere read
-``module.qualified_name:line``. Function names and line numbers, never bytecode offsets,
+``module.qualified_name:line``. A vector-valued draw carries its shape in the label
+(``np.random.normal[3x2]``). Function names and line numbers, never bytecode offsets,
 make the address stable across runs and processes while the source does not change. The
 runtime then appends ``__<Distribution>__<instance>``.
 

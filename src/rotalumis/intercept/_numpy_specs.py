@@ -75,11 +75,18 @@ def _site(
 ) -> Site | None:
     """One site for a call with parameters ``params`` (numbers or arrays) and ``size``."""
     shape = _shape(size)
-    if shape is None and all(isinstance(p, numbers.Real) for p in params):
+    if all(isinstance(p, numbers.Real) for p in params):
         xs = [float(p) for p in params]
         if not valid(*xs):
             return None
-        return make(*xs), (int if discrete else float), ()
+        if shape is None:
+            return make(*xs), (int if discrete else float), ()
+        if math.prod(shape) == 0:
+            return None
+        # scalar parameters, size=: full tensors, no NumPy broadcasting (the common case)
+        dist = make(*[torch.full(shape, x, dtype=torch.float64) for x in xs])
+        dtype = np.int64 if discrete else np.float64
+        return dist, lambda v: _to_array(v, shape, dtype), shape
     arrays = [np.asarray(p, dtype=_F64) for p in params]
     out = np.broadcast_shapes(*(a.shape for a in arrays))
     if shape is not None:
