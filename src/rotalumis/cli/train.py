@@ -96,8 +96,8 @@ def train(
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
         _fail(str(exc))
         return
-    valid = f", validation loss {result.valid_loss[-1][1]:.4f}" if result.valid_loss else ""
+    vloss = f", validation loss {result.valid_loss[-1][1]:.4f}" if result.valid_loss else ""
     typer.echo(
-        f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){valid}; "
+        f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){vloss}; "
         f"network saved to {out} (checkpoint {ckpt})"
     )

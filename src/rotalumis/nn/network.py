@@ -56,7 +56,7 @@ class NetworkConfig:
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
-    observation_dim: int = 64
+    observation_dim: int = 128
     lstm_dim: int = 128
     lstm_depth: int = 1
     address_dim: int = 32

@@ -216,13 +216,19 @@ def _validate(network: InferenceNetwork, batches: list[TraceBatch]) -> float:
 
 
 def _optimizer(network: InferenceNetwork, config: TrainingConfig) -> torch.optim.Adam:
-    core = [p for n, p in network.named_parameters() if not n.startswith("sites.")]
-    opt = torch.optim.Adam(
-        core, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
-    )
+    """Adam over one parameter group: the core, then each address's layers in creation order
+    (new addresses append to it, so a checkpoint's optimizer state lines up on resume)."""
+    params = [p for n, p in network.named_parameters() if not n.startswith("sites.")]
     for i in range(len(network.specs)):
-        opt.add_param_group({"params": list(network.sites[f"site{i}"].parameters())})
-    return opt
+        params += list(network.sites[f"site{i}"].parameters())
+    fused = params[0].device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
+    return torch.optim.Adam(
+        params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
+    )
+
+
+def _add_to_optimizer(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> None:
+    optimizer.param_groups[0]["params"].extend(params)
 
 
 def _save_checkpoint(
@@ -325,7 +331,7 @@ def train_network(
         batch = first if first is not None else next(batches)
         first = None
         for site in network.add_sites(batch):
-            optimizer.add_param_group({"params": list(site.parameters())})
+            _add_to_optimizer(optimizer, list(site.parameters()))
         network.observation_encoder.fit(batch.observations)
         lr = config.learning_rate_at(progress.traces)
         for group in optimizer.param_groups:
