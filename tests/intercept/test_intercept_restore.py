@@ -177,3 +177,19 @@ def _reference_native() -> list:
     r = random.Random(1)
     g = np.random.default_rng(1)
     return [(r.gauss(0.0, 1.0), g.normal()) for _ in range(3000)]
+
+
+def test_bad_arguments_are_named() -> None:
+    from rotalumis.core import Normal
+    from rotalumis.intercept import InterceptedModel
+
+    with pytest.raises(TypeError, match="names must map"):
+        intercept(names=["x"])
+    with pytest.raises(ValueError, match="observed"):
+        intercept(observed={"y": ""})
+    with pytest.raises(TypeError, match="prior 'theta'"):
+        InterceptedModel(lambda theta: theta, priors={"theta": 1.0})
+    with pytest.raises(TypeError, match="simulator must be callable"):
+        InterceptedModel(42)
+    with pytest.raises(TypeError, match="observation 'y'"):
+        InterceptedModel(lambda: 0.0, observe={"y": Normal(0.0, 1.0)})

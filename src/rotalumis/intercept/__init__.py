@@ -8,14 +8,29 @@ third-party library), becomes a ``sample`` site whose value the inference engine
 the simulator's call stack into library frames, and the engine's value returned to the
 simulator exactly. Outside a model execution the calls run their original implementation.
 
-What is intercepted and how each call is recorded: :mod:`._random_patch` (the ``random``
-module and every ``random.Random`` instance) and :mod:`._numpy_patch` /
-:mod:`._numpy_specs` (``numpy.random`` module functions, ``RandomState`` and ``Generator``
-instances). Calls without a distribution mapping are recorded as their underlying uniform
-draws (``random``) or as a 64-bit seed of a substitute bit stream (``numpy``), so nothing
-escapes the engine. A call implemented through other calls (``gauss`` through ``random()``,
-``Generator.permutation`` through ``shuffle``) is recorded once. The engine's own generator
-(:class:`rotalumis.core.RNG`) is immune.
+What is intercepted, and how each call is recorded (details in :mod:`._random_patch`,
+:mod:`._numpy_patch` and :mod:`._numpy_specs`):
+
+* ``random`` module functions and every ``random.Random`` instance: ``random``,
+  ``uniform``, ``gauss``/``normalvariate``, ``lognormvariate``, ``expovariate``,
+  ``gammavariate``, ``betavariate``, ``weibullvariate``, ``choices`` map to the matching
+  distribution; ``choice``/``randrange``/``randint``/``shuffle``/``sample`` to one
+  ``Categorical`` per internal index draw; ``getrandbits``/``randbytes`` to a vector of
+  fair bits (``Bernoulli(0.5)``); ``triangular``, ``paretovariate``, ``vonmisesvariate``
+  (no mapping) to their underlying ``random()`` uniforms. ``SystemRandom`` is left alone.
+* ``numpy.random`` module functions, ``RandomState`` and ``Generator`` instances:
+  ``random``/``rand``/``random_sample``, ``uniform``, ``normal``/``standard_normal``/
+  ``randn``, ``exponential``, ``gamma``, ``beta``, ``lognormal``, ``weibull``, ``poisson``,
+  ``binomial``, ``integers``/``randint`` and ``choice`` with replacement map to the matching
+  distribution, one site per call (vector-valued for ``size=`` or array parameters); every
+  other method (``permutation``, ``shuffle``, ``vonmises``, ``multivariate_normal``,
+  ``bytes``, ``BitGenerator.random_raw``, ...) is recorded as one ``Uniform(0, 1)`` seed of
+  a fresh bit stream on which NumPy's own implementation runs.
+
+So nothing escapes the engine (except draws made from C through a bit generator's ctypes or
+cffi interface, and draws in threads started inside the block). A call implemented through
+other calls (``gauss`` through ``random()``, ``Generator.permutation`` through ``shuffle``)
+is recorded once. The engine's own generator (:class:`rotalumis.core.RNG`) is immune.
 
 Everything is restored when the last ``with`` block exits, also on exceptions; nesting is
 fine; threads intercept independently (each only inside its own block).
