@@ -252,3 +252,32 @@ def test_values_of_other_types() -> None:
 def test_non_ppx_distribution_is_refused() -> None:
     with pytest.raises(ProtocolError, match="TruncatedNormal"):
         encode(Sample("a", None, TruncatedNormal(0.0, 1.0, -1.0, 1.0)))
+
+
+# -- the hot-path caches give exactly what a full encode/decode gives ----------------------
+
+
+def test_site_templates_and_learned_layouts() -> None:
+    from rotalumis.remote import codec
+
+    for i in range(4):
+        for msg in (
+            Sample("forward:3", "mu", Normal(0.5 * i, 1.0 + i), control=i % 2 == 0),
+            Observe("forward:4", "y", Normal(-1.0 * i, 2.0), None if i % 2 else 0.25 * i),
+            SampleResult(float(i)),
+            RunResult(None if i % 2 else float(i)),
+        ):
+            cached = encode(msg)
+            codec._TEMPLATES.clear()
+            codec._SCALAR_RESULTS.clear()
+            assert encode(msg) == cached  # the template wrote the same bytes
+            assert same_message(decode(cached), msg)
+            assert same_message(decode(cached), msg)  # again, now from the learned layout
+
+
+def test_a_learned_layout_never_matches_other_bytes() -> None:
+    first = encode(Sample("forward:3", "mu", Normal(0.5, 1.0)))
+    decode(first)
+    other = encode(Sample("forward:4", "mu", Normal(0.5, 1.0)))  # same length, other address
+    assert len(other) == len(first)
+    assert decode(other).address == "forward:4"  # type: ignore[union-attr]

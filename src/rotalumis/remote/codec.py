@@ -44,7 +44,16 @@ from .messages import (
 )
 from .wire import patch_offset, put_offset_table, put_string, put_tensor
 
-__all__ = ["OBSERVE_RESULT", "RESET", "RUN", "TAG_RESULT", "decode", "encode"]
+__all__ = [
+    "OBSERVE_RESULT",
+    "RESET",
+    "RUN",
+    "TAG_RESULT",
+    "decode",
+    "encode",
+    "encode_observe",
+    "encode_sample",
+]
 
 # Root offset, Message vtable [8, 9, body_type at 8, body at 4], Message table (soffset 8,
 # body offset at 16, body_type byte at 20), padding to 24 bytes: the body table follows.
@@ -78,8 +87,14 @@ RESET = _empty(Reset)
 _CONSTANT = {Run: RUN, ObserveResult: OBSERVE_RESULT, TagResult: TAG_RESULT, Reset: RESET}
 
 
-def _put_distribution(out: bytearray, dist: Distribution) -> tuple[int, int]:
-    """Append the distribution table of ``dist``; return (union type, table position)."""
+_f64_into = struct.Struct("<d").pack_into
+
+
+def _put_distribution(out: bytearray, dist: Distribution, doubles: list[int]) -> tuple[int, int]:
+    """Append the distribution table of ``dist``; return (union type, table position).
+
+    Appends to ``doubles`` the position of each scalar parameter's float64.
+    """
     name = dist.name
     dtype = DISTRIBUTION_TYPES.get(name)
     if dtype is None:
@@ -90,35 +105,90 @@ def _put_distribution(out: bytearray, dist: Distribution) -> tuple[int, int]:
     table = put_offset_table(out, len(params))
     field = table + 4
     for value in params.values():
-        patch_offset(out, field, put_tensor(out, value))
+        tensor = put_tensor(out, value)
+        if type(value) is float or type(value) is int:
+            doubles.append(tensor + 16)  # see wire.put_tensor: the scalar layout
+        patch_offset(out, field, tensor)
         field += 4
     return dtype, table
 
 
-def _encode_sample(msg: Sample) -> bytes:
-    out = _header(5)
-    out += _SAMPLE_HEAD.pack(14, 18, 4, 8, 16, 12, 17, 16, 0, 0, 0, 0, bool(msg.control))
-    table = len(out) - 20
-    patch_offset(out, table + 4, put_string(out, msg.address))
-    patch_offset(out, table + 8, put_string(out, msg.name or ""))
-    dtype, dist = _put_distribution(out, msg.distribution)
-    patch_offset(out, table + 12, dist)
-    out[table + 16] = dtype
-    patch_offset(out, _BODY_FIELD, table)
+# Site templates: a Sample/Observe whose parameters (and observed value) are all Python
+# numbers has the same bytes every time its site is visited except for those numbers, so the
+# encoded message is kept and only the float64s are overwritten on the next visit.
+_TEMPLATES: dict[tuple[Any, ...], tuple[bytes, list[int]]] = {}
+_MAX_TEMPLATES = 4096
+
+
+def _from_template(key: tuple[Any, ...], values: list[Any]) -> bytes | None:
+    entry = _TEMPLATES.get(key)
+    if entry is None:
+        return None
+    out = bytearray(entry[0])
+    for pos, value in zip(entry[1], values, strict=True):
+        _f64_into(out, pos, value)
     return bytes(out)
 
 
-def _encode_observe(msg: Observe) -> bytes:
+def _remember(key: tuple[Any, ...], out: bytearray, doubles: list[int], count: int) -> None:
+    if len(doubles) == count:  # every number is a scalar: the layout is fixed
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = (bytes(out), doubles)
+
+
+def encode_sample(
+    address: str, name: str | None, dist: Distribution, control: bool = True
+) -> bytes:
+    """``encode(Sample(address, name, dist, control))`` without building the message object."""
+    params = list(dist.params.values())
+    key = (5, address, name, bool(control), dist.name, len(params))
+    if all([type(v) is float or type(v) is int for v in params]):
+        cached = _from_template(key, params)
+        if cached is not None:
+            return cached
+    out = _header(5)
+    out += _SAMPLE_HEAD.pack(14, 18, 4, 8, 16, 12, 17, 16, 0, 0, 0, 0, bool(control))
+    table = len(out) - 20
+    patch_offset(out, table + 4, put_string(out, address))
+    patch_offset(out, table + 8, put_string(out, name or ""))
+    doubles: list[int] = []
+    dtype, dist_table = _put_distribution(out, dist, doubles)
+    patch_offset(out, table + 12, dist_table)
+    out[table + 16] = dtype
+    patch_offset(out, _BODY_FIELD, table)
+    _remember(key, out, doubles, len(params))
+    return bytes(out)
+
+
+def encode_observe(address: str, name: str | None, dist: Distribution, value: Any = None) -> bytes:
+    """``encode(Observe(address, name, dist, value))`` without building the message object."""
+    params = list(dist.params.values())
+    scalar_value = type(value) is float or type(value) is int
+    key = (7, address, name, scalar_value, dist.name, len(params))
+    numbers = [*params, value] if scalar_value else params
+    if (value is None or scalar_value) and all(
+        [type(v) is float or type(v) is int for v in params]
+    ):
+        cached = _from_template(key, numbers)
+        if cached is not None:
+            return cached
     out = _header(7)
     out += _OBSERVE_HEAD.pack(14, 21, 4, 8, 20, 12, 16, 16, 0, 0, 0, 0, 0)
     table = len(out) - 24
-    patch_offset(out, table + 4, put_string(out, msg.address))
-    patch_offset(out, table + 8, put_string(out, msg.name or ""))
-    dtype, dist = _put_distribution(out, msg.distribution)
-    patch_offset(out, table + 12, dist)
+    patch_offset(out, table + 4, put_string(out, address))
+    patch_offset(out, table + 8, put_string(out, name or ""))
+    doubles: list[int] = []
+    dtype, dist_table = _put_distribution(out, dist, doubles)
+    patch_offset(out, table + 12, dist_table)
     out[table + 20] = dtype
-    patch_offset(out, table + 16, put_tensor(out, msg.value))
+    tensor = put_tensor(out, value)
+    if scalar_value:
+        doubles.append(tensor + 16)
+    patch_offset(out, table + 16, tensor)
     patch_offset(out, _BODY_FIELD, table)
+    if value is None or scalar_value:
+        _remember(key, out, doubles, len(numbers))
     return bytes(out)
 
 
@@ -133,11 +203,23 @@ def _encode_tag(msg: Tag) -> bytes:
     return bytes(out)
 
 
+_SCALAR_RESULTS: dict[int, tuple[bytes, int]] = {}
+
+
 def _encode_result(body_type: int, value: Any) -> bytes:
+    if type(value) is float or type(value) is int:  # the hot path: one number
+        template = _SCALAR_RESULTS.get(body_type)
+        if template is not None:
+            out = bytearray(template[0])
+            _f64_into(out, template[1], value)
+            return bytes(out)
     out = _header(body_type)
     table = put_offset_table(out, 1)
-    patch_offset(out, table + 4, put_tensor(out, value))
+    tensor = put_tensor(out, value)
+    patch_offset(out, table + 4, tensor)
     patch_offset(out, _BODY_FIELD, table)
+    if type(value) is float or type(value) is int:
+        _SCALAR_RESULTS[body_type] = (bytes(out), tensor + 16)
     return bytes(out)
 
 
@@ -167,9 +249,11 @@ def encode(msg: PPXMessage) -> bytes:
     if cls is SampleResult:
         return _encode_result(6, msg.result)  # type: ignore[union-attr]
     if cls is Sample:
-        return _encode_sample(msg)  # type: ignore[arg-type]
+        m = msg
+        return encode_sample(m.address, m.name, m.distribution, m.control)  # type: ignore[union-attr]
     if cls is Observe:
-        return _encode_observe(msg)  # type: ignore[arg-type]
+        m = msg
+        return encode_observe(m.address, m.name, m.distribution, m.value)  # type: ignore[union-attr]
     constant = _CONSTANT.get(cls)
     if constant is not None:
         return constant

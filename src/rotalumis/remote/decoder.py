@@ -24,6 +24,7 @@ from rotalumis.core import distributions as _distributions
 from rotalumis.core.distributions import Distribution
 from rotalumis.core.errors import DistributionError, ProtocolError
 
+from .layouts import LayoutCache
 from .messages import (
     DISTRIBUTION_FIELDS,
     DISTRIBUTION_TYPES,
@@ -47,7 +48,6 @@ __all__ = ["decode"]
 _i32 = struct.Struct("<i").unpack_from
 _u32 = struct.Struct("<I").unpack_from
 _hh = struct.Struct("<HH").unpack_from
-_h = struct.Struct("<H").unpack_from
 _f64 = struct.Struct("<d").unpack_from
 
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -61,79 +61,81 @@ _EMPTY_TYPES: dict[int, PPXMessage] = {
     11: Reset(),
 }
 _EMPTY_CACHE: dict[bytes, PPXMessage] = {}
+_LAYOUTS = LayoutCache()
 
 
 class _Bad(Exception):
     """The fast path refuses the buffer; the thorough reader will say why."""
 
 
-def _table(buf: bytes, n: int, pos: int) -> tuple[int, int, int, int]:
-    """``(pos, vtable, vtable size, table size)`` of the table at ``pos``, checked."""
+_SLOTS = [struct.Struct(f"<{k}H").unpack_from for k in range(8)]
+
+
+def _table(buf: bytes, n: int, pos: int, slots: int) -> tuple[tuple[int, ...], int]:
+    """Field offsets (0: absent; padded to ``slots``) and inline size of the table at ``pos``.
+
+    Checks that the table and its vtable lie inside the buffer; callers check each offset
+    they use against the size.
+    """
     if pos + 4 > n:
         raise _Bad
     vt = pos - _i32(buf, pos)[0]
-    if vt < 0 or vt + 4 > n:
+    if vt < 0:
         raise _Bad
     vts, size = _hh(buf, vt)
-    if vts < 4 or vts & 1 or vt + vts > n or size < 4 or pos + size > n:
+    if vts < 4 or vts & 1 or vt + vts > n or pos + size > n:
         raise _Bad
-    return pos, vt, vts, size
+    k = (vts - 4) >> 1
+    if k >= slots:
+        return _SLOTS[slots](buf, vt + 4), size
+    return _SLOTS[k](buf, vt + 4) + (0,) * (slots - k), size
 
 
-def _field(buf: bytes, t: tuple[int, int, int, int], slot: int, width: int) -> int:
-    """Absolute position of a field (0 when absent), checked against the table size."""
-    o = 4 + 2 * slot
-    if o >= t[2]:
-        return 0
-    off = _h(buf, t[1] + o)[0]
-    if off == 0:
-        return 0
-    if off + width > t[3]:
+def _target(buf: bytes, n: int, pos: int, off: int, size: int) -> int:
+    """Position of the object the offset field at ``pos + off`` points to."""
+    if off + 4 > size:
         raise _Bad
-    return int(t[0] + off)
-
-
-def _ref(buf: bytes, n: int, t: tuple[int, int, int, int], slot: int) -> int:
-    """Position of the object an offset field points to (0 when absent)."""
-    p = _field(buf, t, slot, 4)
-    if p == 0:
-        return 0
+    p = pos + off
     p += _u32(buf, p)[0]
     if p + 4 > n:
         raise _Bad
     return int(p)
 
 
-def _string(buf: bytes, n: int, t: tuple[int, int, int, int], slot: int) -> str:
-    p = _ref(buf, n, t, slot)
-    if p == 0:
+def _string(buf: bytes, n: int, pos: int, off: int, size: int) -> str:
+    if not off:
         return ""
+    p = _target(buf, n, pos, off, size)
     length = _u32(buf, p)[0]
     if p + 4 + length > n:
         raise _Bad
     return buf[p + 4 : p + 4 + length].decode("utf-8")
 
 
-def _tensor(buf: bytes, n: int, t: tuple[int, int, int, int], slot: int) -> Any:
-    """A Tensor field: ``None`` (absent or empty), a float (one element, shape [] or [1]),
-    or a tensor of the default dtype."""
-    p = _ref(buf, n, t, slot)
-    if p == 0:
+def _tensor(buf: bytes, n: int, pos: int, off: int, size: int, rec: list[int] | None = None) -> Any:
+    """The Tensor an offset field points to: ``None`` (absent or empty data), a float (one
+    element with shape [] or [1]) or a tensor of the default dtype."""
+    if not off:
         return None
-    tt = _table(buf, n, p)
-    d = _ref(buf, n, tt, 0)
-    if d == 0:
+    p = _target(buf, n, pos, off, size)
+    (doff, soff), tsize = _table(buf, n, p, 2)
+    if not doff:
         return None
+    d = _target(buf, n, p, doff, tsize)
     count = _u32(buf, d)[0]
     if count == 0:
         return None
     if d + 4 + 8 * count > n:
         raise _Bad
-    s = _ref(buf, n, tt, 1)
-    m = _u32(buf, s)[0] if s else 0
-    if s + 4 + 4 * m > n:
-        raise _Bad
+    m = 0
+    if soff:
+        s = _target(buf, n, p, soff, tsize)
+        m = _u32(buf, s)[0]
+        if s + 4 + 4 * m > n:
+            raise _Bad
     if count == 1 and (m == 0 or (m == 1 and _i32(buf, s + 4)[0] == 1)):
+        if rec is not None:
+            rec.append(d + 4)
         return _f64(buf, d + 4)[0]
     shape = list(struct.unpack_from(f"<{m}i", buf, s + 4)) if m else [count]
     if min(shape) < 0 or math.prod(shape) != count:
@@ -146,61 +148,121 @@ def _tensor(buf: bytes, n: int, t: tuple[int, int, int, int], slot: int) -> Any:
 
 
 def _distribution(
-    buf: bytes, n: int, t: tuple[int, int, int, int], kind: str, address: str
+    buf: bytes,
+    n: int,
+    pos: int,
+    offs: tuple[int, ...],
+    size: int,
+    kind: str,
+    address: str,
+    rec: list[int],
 ) -> Distribution:
-    p = _field(buf, t, 2, 1)
-    dtype = buf[p] if p else 0
-    fields = _FIELDS.get(dtype)
-    dp = _ref(buf, n, t, 3)
-    if fields is None or dp == 0:
+    """The distribution of a Sample/Observe whose type and table are fields 2 and 3."""
+    toff, doff = offs[2], offs[3]
+    if not toff or not doff or toff >= size:
         raise _Bad
-    dt = _table(buf, n, dp)
+    dtype = buf[pos + toff]
+    fields = _FIELDS.get(dtype)
+    if fields is None:
+        raise _Bad
+    dp = _target(buf, n, pos, doff, size)
+    k = len(fields)
+    poffs, dsize = _table(buf, n, dp, k)
     params = []
-    for i in range(len(fields)):
-        value = _tensor(buf, n, dt, i)
+    for i in range(k):
+        value = _tensor(buf, n, dp, poffs[i], dsize, rec)
         if value is None:
             raise _Bad
         params.append(value)
+    if len(rec) == k:  # scalar parameters only: a learnable layout
+        rec.append(-dtype)
     return _construct(dtype, params, kind, address)
+
+
+def _learn_site(
+    buf: bytes, rec: list[int], kind: str, address: str, name: str | None, flag: bool
+) -> None:
+    """Remember a Sample/Observe whose numbers are all scalars (see :mod:`.layouts`).
+
+    ``rec`` holds the parameters' positions, ``-dtype``, then the value's position if any;
+    ``flag`` is the Sample's control, or whether the Observe carries a value.
+    """
+    cut = next(i for i, p in enumerate(rec) if p < 0)
+    dtype = -rec[cut]
+    positions = rec[:cut] + rec[cut + 1 :]
+    if kind == "Sample":
+
+        def make(v: list[float]) -> PPXMessage:
+            return Sample(address, name, _construct(dtype, v, kind, address), flag)
+
+    else:
+
+        def make(v: list[float]) -> PPXMessage:
+            value = v.pop() if flag else None
+            return Observe(address, name, _construct(dtype, v, kind, address), value)
+
+    _LAYOUTS.learn(buf, positions, make)
 
 
 def _fast(buf: bytes) -> PPXMessage:
     n = len(buf)
     if n < 12:
         raise _Bad
-    root = _table(buf, n, _u32(buf, 0)[0])
-    p = _field(buf, root, 0, 1)
-    body_type = buf[p] if p else 0
-    bp = _ref(buf, n, root, 1)
-    if bp == 0 or not 1 <= body_type <= 11:
+    root = _u32(buf, 0)[0]
+    (toff, boff), size = _table(buf, n, root, 2)
+    if not toff or not boff or toff >= size:
         raise _Bad
-    t = _table(buf, n, bp)
-    if body_type == 6:
-        return SampleResult(_tensor(buf, n, t, 0))
-    if body_type == 5:
-        address = _string(buf, n, t, 0)
-        name = _string(buf, n, t, 1) or None
-        dist = _distribution(buf, n, t, "Sample", address)
-        p = _field(buf, t, 4, 1)
-        return Sample(address, name, dist, bool(buf[p]) if p else True)
-    if body_type == 7:
-        address = _string(buf, n, t, 0)
-        name = _string(buf, n, t, 1) or None
-        dist = _distribution(buf, n, t, "Observe", address)
-        return Observe(address, name, dist, _tensor(buf, n, t, 4))
+    body_type = buf[root + toff]
+    bp = _target(buf, n, root, boff, size)
+    if body_type == 6 or body_type == 4:
+        (off,), size = _table(buf, n, bp, 1)
+        rec: list[int] = []
+        value = _tensor(buf, n, bp, off, size, rec)
+        cls = SampleResult if body_type == 6 else RunResult
+        if value is None or rec:
+            _LAYOUTS.learn(buf, rec, lambda v: cls(v[0] if v else None))
+        return cls(value)
+    if body_type == 5 or body_type == 7:
+        offs, size = _table(buf, n, bp, 5)
+        address = _string(buf, n, bp, offs[0], size)
+        name = _string(buf, n, bp, offs[1], size) or None
+        rec = []
+        kind = "Sample" if body_type == 5 else "Observe"
+        dist = _distribution(buf, n, bp, offs, size, kind, address, rec)
+        if body_type == 5:
+            coff = offs[4]
+            if coff >= size:
+                raise _Bad
+            control = bool(buf[bp + coff]) if coff else True
+            if rec and rec[-1] < 0:
+                _learn_site(buf, rec, kind, address, name, control)
+            return Sample(address, name, dist, control)
+        value = _tensor(buf, n, bp, offs[4], size, rec)
+        if (value is None and rec and rec[-1] < 0) or (
+            type(value) is float and len(rec) > 1 and rec[-2] < 0
+        ):  # scalar parameters, and a scalar value or none
+            _learn_site(buf, rec, kind, address, name, value is not None)
+        return Observe(address, name, dist, value)
     empty = _EMPTY_TYPES.get(body_type)
     if empty is not None:
+        _table(buf, n, bp, 0)
         if len(_EMPTY_CACHE) < 64:
             _EMPTY_CACHE[bytes(buf)] = empty
         return empty
-    if body_type == 4:
-        return RunResult(_tensor(buf, n, t, 0))
     if body_type == 9:
-        address = _string(buf, n, t, 0)
-        return Tag(address, _string(buf, n, t, 1) or None, _tensor(buf, n, t, 2))
+        offs, size = _table(buf, n, bp, 3)
+        address = _string(buf, n, bp, offs[0], size)
+        name = _string(buf, n, bp, offs[1], size) or None
+        return Tag(address, name, _tensor(buf, n, bp, offs[2], size))
     if body_type == 1:
-        return Handshake(_string(buf, n, t, 0))
-    return HandshakeResult(_string(buf, n, t, 0), _string(buf, n, t, 1))
+        (off,), size = _table(buf, n, bp, 1)
+        return Handshake(_string(buf, n, bp, off, size))
+    if body_type == 2:
+        offs, size = _table(buf, n, bp, 2)
+        return HandshakeResult(
+            _string(buf, n, bp, offs[0], size), _string(buf, n, bp, offs[1], size)
+        )
+    raise _Bad
 
 
 def decode(buf: bytes) -> PPXMessage:
@@ -220,6 +282,9 @@ def decode(buf: bytes) -> PPXMessage:
     cached = _EMPTY_CACHE.get(buf)  # type: ignore[call-overload,unused-ignore]
     if cached is not None:
         return cached
+    cached = _LAYOUTS.lookup(buf)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     if type(buf) is not bytes:
         if not isinstance(buf, bytearray | memoryview):
             raise TypeError(f"decode() needs bytes, got {type(buf).__name__}")

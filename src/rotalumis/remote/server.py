@@ -26,16 +26,14 @@ from rotalumis.core import RNG, Model
 from rotalumis.core.errors import DistributionError, ModelError, ProtocolError
 from rotalumis.core.runtime import Handler, Message
 
-from .codec import RESET, decode, encode
+from .codec import RESET, decode, encode, encode_observe, encode_sample
 from .messages import (
     Handshake,
     HandshakeResult,
-    Observe,
     ObserveResult,
     PPXMessage,
     Run,
     RunResult,
-    Sample,
     SampleResult,
     Tag,
     TagResult,
@@ -81,40 +79,33 @@ class _PPXHandler(Handler):
     def process(self, msg: Message) -> None:
         kind = msg.kind
         server = self._server
+        try:
+            if kind == "sample":
+                dist = msg.distribution
+                assert dist is not None
+                data = encode_sample(msg.base_address, msg.name, dist, msg.control)
+                expected: type = SampleResult
+            elif kind == "observe":
+                dist = msg.distribution
+                assert dist is not None
+                data = encode_observe(msg.base_address, msg.name, dist, msg.value)
+                expected = ObserveResult
+            elif kind == "tag":
+                data = encode(Tag(msg.base_address, msg.name, msg.value))
+                expected = TagResult
+            else:
+                raise ModelError(
+                    f"{kind}() at {msg.address!r} cannot be served over PPX (the protocol has "
+                    "sample, observe and tag only)"
+                )
+        except ProtocolError as exc:
+            raise ModelError(f"cannot send the {kind} at {msg.address!r} over PPX: {exc}") from exc
+        request = server.exchange(data)
+        if type(request) is not expected:
+            server.out_of_sequence(request, expected.__name__)
         if kind == "sample":
-            dist = msg.distribution
-            assert dist is not None
-            request = server.exchange(
-                _encode_site(Sample(msg.base_address, msg.name, dist, msg.control))
-            )
-            if type(request) is not SampleResult:
-                server.out_of_sequence(request, "SampleResult")
             msg.value = _as_value(request.result, dist, msg.base_address)  # type: ignore[union-attr]
-        elif kind == "observe":
-            dist = msg.distribution
-            assert dist is not None
-            request = server.exchange(
-                _encode_site(Observe(msg.base_address, msg.name, dist, msg.value))
-            )
-            if type(request) is not ObserveResult:
-                server.out_of_sequence(request, "ObserveResult")
-        elif kind == "tag":
-            request = server.exchange(_encode_site(Tag(msg.base_address, msg.name, msg.value)))
-            if type(request) is not TagResult:
-                server.out_of_sequence(request, "TagResult")
-        else:
-            raise ModelError(
-                f"{kind}() at {msg.address!r} cannot be served over PPX (the protocol has "
-                "sample, observe and tag only)"
-            )
         msg.stop = True
-
-
-def _encode_site(msg: PPXMessage) -> bytes:
-    try:
-        return encode(msg)
-    except ProtocolError as exc:
-        raise ModelError(f"cannot send {type(msg).__name__} at {msg.address!r}: {exc}") from exc  # type: ignore[union-attr]
 
 
 def _as_value(value: Any, dist: Any, address: str) -> Any:

@@ -28,6 +28,7 @@ log = logging.getLogger("rotalumis.remote")
 
 _SCHEMES = ("tcp://", "ipc://", "inproc://")
 _POLL_MS = 200  # how often a waiting server checks stop(); Ctrl-C interrupts at once
+_LINGER_MS = 1000  # a closing server still delivers its last reply for this long
 
 
 def check_address(address: str) -> str:
@@ -144,7 +145,7 @@ class ZMQServerTransport(ServerTransport):
         check_address(address)
         self._context = context or zmq.Context.instance()
         sock = self._context.socket(zmq.REP)
-        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.RCVTIMEO, _POLL_MS)
         try:
             sock.bind(address)
@@ -184,7 +185,7 @@ class ZMQServerTransport(ServerTransport):
         """Unbind and close the socket (idempotent; call from the serving thread)."""
         self._stopped = True
         if self._socket is not None:
-            self._socket.close(0)
+            self._socket.close(_LINGER_MS)  # let the last reply leave, but never hang
             self._socket = None
 
     def __del__(self) -> None:
