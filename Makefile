@@ -65,6 +65,7 @@ ppx-schema:
 
 bench: $(STAMP) $(PYPROB_STAMP)
 	$(PY) benchmarks/bench_vs_pyprob.py
+	$(PY) benchmarks/bench_ppx.py
 
 clean:
 	rm -rf $(VENV) $(PYPROB_VENV) demo-output build *.egg-info

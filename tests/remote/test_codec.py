@@ -35,6 +35,8 @@ from rotalumis.remote.ppx_generated import Normal as GNormal
 from rotalumis.remote.ppx_generated import Sample as GSample
 from rotalumis.remote.ppx_generated.Distribution import Distribution as GDistribution
 
+pytestmark = pytest.mark.timeout(60)  # a hard limit for every test here
+
 
 def same_value(a: object, b: object) -> bool:
     if a is None or b is None:

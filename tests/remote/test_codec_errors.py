@@ -22,6 +22,8 @@ from rotalumis.remote.messages import (
     Tag,
 )
 
+pytestmark = pytest.mark.timeout(60)  # a hard limit for every test here
+
 SAMPLES = [
     encode(Sample("forward:12", "mu", Normal(1.0, 2.0))),
     encode(Sample("f", None, Categorical(torch.tensor([0.1, 0.2, 0.7])), control=False)),

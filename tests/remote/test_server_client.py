@@ -28,6 +28,8 @@ from rotalumis.remote.messages import (
 from rotalumis.remote.server import PPXServer
 from rotalumis.remote.transport import MemoryClientTransport, memory_pair
 
+pytestmark = pytest.mark.timeout(60)  # a hard limit for every test here
+
 OBS = {"obs0": 8.0, "obs1": 9.0}
 
 
@@ -204,3 +206,30 @@ def test_handshake_answered_by_something_else(unknown_mean: Serving) -> None:
 def test_forward_takes_no_arguments(unknown_mean: Serving) -> None:
     with pytest.raises(ModelError, match="no arguments"):
         RemoteModel(transport=unknown_mean.client).forward(1.0)
+
+
+class Scripted(MemoryClientTransport):
+    """A fake simulator: answers the handshake, then replays ``replies`` in order."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        super().__init__(memory_pair()[0]._link, timeout=1.0)
+        self.replies = [encode(HandshakeResult("fake", "Scripted")), *replies]
+
+    def request(self, data: bytes) -> bytes:
+        return self.replies.pop(0)
+
+
+@pytest.mark.timeout(30)
+def test_engine_rejects_malformed_replies_with_protocol_error() -> None:
+    remote = RemoteModel(transport=Scripted([b"\x00" * 40, encode(Reset()), encode(Reset())]))
+    with pytest.raises(ProtocolError, match="PPX"):
+        remote.get_trace(seed=0)
+    with pytest.raises(RemoteSimulatorError, match="abandoned"):  # Reset twice in a row
+        remote.get_trace(seed=0)
+
+
+@pytest.mark.timeout(30)
+def test_engine_rejects_out_of_order_replies() -> None:
+    remote = RemoteModel(transport=Scripted([encode(HandshakeResult("again", "x"))]))
+    with pytest.raises(ProtocolError, match="unexpected HandshakeResult"):
+        remote.get_trace(seed=0)

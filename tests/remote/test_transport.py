@@ -13,6 +13,8 @@ from rotalumis.remote.server import DEFAULT_ADDRESS
 from rotalumis.remote.transport import ServerClosed, memory_pair
 from rotalumis.remote.zmq_transport import ZMQClientTransport, ZMQServerTransport, check_address
 
+pytestmark = pytest.mark.timeout(60)  # a hard limit for every test here
+
 
 def echo(server: ZMQServerTransport, count: int) -> threading.Thread:
     """Answer ``count`` requests with their reversed bytes in a thread, then close."""

@@ -202,7 +202,7 @@ class Reader:
 
     def fail(self, where: str, what: str) -> ProtocolError:
         """The error for a bad ``where``: ``what`` happened."""
-        return ProtocolError(f"{where}: {what} (message of {self.n} bytes)")
+        return ProtocolError(f"malformed PPX message ({self.n} bytes), {where}: {what}")
 
     def u32(self, pos: int, where: str) -> int:
         """The little-endian uint32 at ``pos``."""
