@@ -23,13 +23,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py --out demo-output
 
-# Graphviz (address graphs) and Chromium (the HTML report test) come from Debian; `make demo`
-# does not need them. Without root or apt the tests that need them skip, saying why.
+# Graphviz (address graphs), Chromium (the HTML report test) and flatc (the PPX schema check)
+# come from Debian; `make demo` does not need them. Without root or apt the tests that need them skip, saying why.
 system-deps:
 	@command -v dot >/dev/null || (apt-get update -q && apt-get install -y -q graphviz) \
 		|| echo "warning: could not install graphviz (dot); address-graph tests will skip"
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) \
 		|| echo "warning: could not install chromium; the report browser test will skip"
+	@command -v flatc >/dev/null || (apt-get update -q && apt-get install -y -q flatbuffers-compiler) \
+		|| echo "warning: could not install flatc; the PPX schema regeneration test will skip"
 
 test: $(STAMP) $(PYPROB_STAMP) system-deps
 	$(PY) -m pytest -q

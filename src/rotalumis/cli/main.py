@@ -19,6 +19,7 @@ from rotalumis.core import RotalumisError, available_engines
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
 from .report import report, write_run_report
+from .serve import serve_command
 from .train import train
 
 __all__ = ["app", "main"]
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(dataset_app, name="dataset")
 app.command()(train)
 app.command()(report)
+app.command("serve")(serve_command)
 
 
 @app.callback()
