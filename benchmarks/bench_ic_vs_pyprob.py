@@ -8,8 +8,10 @@ units, 2 layers, per observation), then run importance sampling with the network
 same observations. Each system runs in a fresh process (pyprob in its own virtualenv) with
 one torch thread.
 
-Reported (medians): training traces/s (over the chunks of the budget), the posterior error
-against the exact posterior and the Kish ESS per trace (over the inference repeats).
+Each side trains ``--train-repeats`` networks (training seeds 0, 1, ...) per model and runs
+``--repeats`` importance-sampling runs with each. Reported (medians): training traces/s
+(over the chunks of each budget and the repeats), the posterior error against the exact
+posterior and the Kish ESS per trace (over all training and inference repeats).
 Posterior errors: unknown mean and mixture — |mean error| / exact posterior std (mixture: plus
 |P(k=1) error|); HMM — mean absolute error of the 16x3 state marginals; branching — total
 variation distance of P(n).
@@ -233,22 +235,24 @@ def ess_per_trace(log_w: list[float]) -> float:
     return float(1.0 / (w * w).sum() / len(w))
 
 
-def run_worker(python: Path, side: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_worker(
+    python: Path, side: str, name: str, args: argparse.Namespace, seed: int
+) -> dict[str, Any]:
     cmd = [str(python), str(Path(__file__).resolve()), "worker", side, name]
     for key in ("traces", "chunks", "batch_size", "lr", "lstm_dim", "components"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     cmd += ["--posterior-traces", str(args.posterior_traces), "--repeats", str(args.repeats)]
-    cmd += ["--seed", str(args.seed)]
+    cmd += ["--seed", str(seed)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, cwd=ROOT)
     if out.returncode != 0:
         sys.exit(f"{side} worker failed on {name}:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def summarise(name: str, result: dict[str, Any]) -> dict[str, float]:
-    posts = result["posteriors"]
+def summarise(name: str, results: list[dict[str, Any]]) -> dict[str, float]:
+    posts = [p for r in results for p in r["posteriors"]]
     return {
-        "rate": statistics.median(result["rates"]),
+        "rate": statistics.median(x for r in results for x in r["rates"]),
         "error": statistics.median(
             posterior_error(name, p["values"], p["log_weights"]) for p in posts
         ),
@@ -267,7 +271,8 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--posterior-traces", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="inference repeats")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="(worker) training seed")
+    parser.add_argument("--train-repeats", type=int, default=3, help="networks trained per side")
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--pyprob-python", type=Path, default=ROOT / ".venv-pyprob/bin/python")
     args = parser.parse_args()
@@ -280,14 +285,20 @@ def main() -> None:
         sys.exit(f"pyprob venv not found at {args.pyprob_python}: run `make pyprob-venv` first")
     print(
         f"IC (LSTM {args.lstm_dim}, {args.components} components), {args.traces} training traces, "
-        f"batch {args.batch_size}, lr {args.lr}; {args.repeats}x{args.posterior_traces} IS traces; "
+        f"batch {args.batch_size}, lr {args.lr}; {args.train_repeats} trainings x "
+        f"{args.repeats} x {args.posterior_traces} IS traces; "
         "1 torch thread, CPU\n",
         flush=True,
     )
     rows = []
     for name in args.models:
-        ours = summarise(name, run_worker(Path(sys.executable), "rotalumis", name, args))
-        theirs = summarise(name, run_worker(args.pyprob_python, "pyprob", name, args))
+        runs: dict[str, list[dict[str, Any]]] = {"rotalumis": [], "pyprob": []}
+        for seed in range(args.train_repeats):  # alternate, so both see the same machine load
+            runs["rotalumis"].append(
+                run_worker(Path(sys.executable), "rotalumis", name, args, seed)
+            )
+            runs["pyprob"].append(run_worker(args.pyprob_python, "pyprob", name, args, seed))
+        ours, theirs = summarise(name, runs["rotalumis"]), summarise(name, runs["pyprob"])
         rows.append((name, ours, theirs))
         print(f"{name}: rotalumis {ours}  pyprob {theirs}", file=sys.stderr, flush=True)
     print(

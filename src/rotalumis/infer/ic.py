@@ -93,7 +93,7 @@ def inference_compilation(
     net = load_network(network, device)
     proposal = NetworkProposal(net, dict(observe or {}))
     options.setdefault("description", "inference compilation")
-    with torch.inference_mode():
+    with torch.no_grad():
         result = sample_traces(
             model, num_traces, observe=observe, seed=seed, proposal=proposal, **options
         )

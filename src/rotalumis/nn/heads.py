@@ -162,13 +162,19 @@ class ProposalHead(nn.Module):
 
     Args:
         spec: The address's :class:`SiteSpec`.
-        hidden: Size of the LSTM output.
+        inputs: Size of the head's input (LSTM output and observation embedding).
         components: Mixture components of continuous heads.
         prior_weight: ``eps`` of ``count`` heads.
+        width: Hidden layer size (default: ``inputs``).
     """
 
     def __init__(
-        self, spec: SiteSpec, hidden: int, components: int = 5, prior_weight: float = 0.02
+        self,
+        spec: SiteSpec,
+        inputs: int,
+        components: int = 5,
+        prior_weight: float = 0.02,
+        width: int | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -179,7 +185,8 @@ class ProposalHead(nn.Module):
         outputs = {"cat": spec.categories, "count": spec.categories, "prior": 1}.get(
             self.kind, 3 * k * m
         )
-        self.net = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+        width = width or inputs
+        self.net = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, outputs))
         final = self.net[2]
         assert isinstance(final, nn.Linear)
         with torch.no_grad():
@@ -228,7 +235,7 @@ class ProposalHead(nn.Module):
         """``log q(values)``, shape ``(n,)``, differentiable in the network outputs.
 
         Args:
-            h: LSTM outputs at the visits, ``(n, hidden)``.
+            h: Head inputs at the visits, ``(n, inputs)``.
             values: The values, ``(n, numel)``.
             params: Prior parameters, ``(n, num_params)``.
             log_prior: ``log p(values)`` under the prior, ``(n,)`` (used by ``count``).
@@ -261,7 +268,7 @@ class ProposalHead(nn.Module):
         """The proposal distribution (a core distribution) for one visit.
 
         Args:
-            h: The LSTM output, ``(1, hidden)``.
+            h: The head input, ``(1, inputs)``.
             params: The prior's flattened parameters, ``(1, num_params)``.
             prior: The prior at this visit (its value type is matched).
 

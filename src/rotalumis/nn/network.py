@@ -1,8 +1,10 @@
 """The inference-compilation network: observation embedding, LSTM core, per-address layers.
 
 At step ``t`` of a trace the LSTM reads ``[observation embedding, embedding of the previous
-value, previous address embedding, current address embedding]`` and its output feeds the
-proposal head of the current address. Each address owns an embedding vector, a value
+value, previous address embedding, current address embedding]``; its output and, again, the
+observation embedding feed the proposal head of the current address (the skip connection
+lets each address read the observations directly, and lets proposals follow observations
+into the tails, where the bounded LSTM output saturates). Each address owns an embedding vector, a value
 embedding and a proposal head (:mod:`.heads`), created the first time the address is seen —
 also in the middle of training.
 
@@ -94,7 +96,11 @@ class SiteLayers(nn.Module):
         self.spec = spec
         self.address = nn.Parameter(torch.randn(config.address_dim) * 0.1)
         self.head = ProposalHead(
-            spec, config.lstm_dim, config.mixture_components, config.count_prior_weight
+            spec,
+            config.lstm_dim + config.observation_dim,
+            config.mixture_components,
+            config.count_prior_weight,
+            width=config.lstm_dim,
         )
         self.value_embedding = nn.Sequential(
             nn.Linear(self.head.value_features, config.value_dim), nn.Tanh()
@@ -254,9 +260,8 @@ class InferenceNetwork(nn.Module):
         total = obs.new_zeros(())
         for site, pos, values, params, log_prior in used:
             lp_prior = torch.as_tensor(log_prior, dtype=torch.float32, device=device)
-            total = (
-                total + site.head.log_prob(h.index_select(0, pos), values, params, lp_prior).sum()
-            )
+            x = torch.cat([h.index_select(0, pos), obs.index_select(0, pos // t)], 1)
+            total = total + site.head.log_prob(x, values, params, lp_prior).sum()
         loss: torch.Tensor = -total / b
         return loss
 

@@ -7,7 +7,6 @@ random choices arrive as messages — local Python models and PPX remote simulat
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +22,7 @@ from .network import InferenceNetwork, SiteLayers
 
 __all__ = ["NetworkProposal", "UnseenAddressWarning"]
 
-log = logging.getLogger(__name__)
+_MAX_WARNINGS = 5  # unseen addresses warned about individually, per proposal object
 
 
 class UnseenAddressWarning(UserWarning):
@@ -119,7 +118,7 @@ class NetworkProposal:
                 self._unseen(msg.address, "its prior's parameters differ from training")
                 return None
             x = torch.cat([self._obs, prev_val, prev_addr, site.address.unsqueeze(0)], 1)
-            out = self._step(x)
+            out = torch.cat([self._step(x), self._obs], 1)
             self._pending = (site, msg, params)
             q = site.head.proposal(out, params, dist)
         if q is None:
@@ -131,11 +130,19 @@ class NetworkProposal:
     def _unseen(self, address: str, why: str = "never seen in training") -> None:
         self.fallbacks += 1
         self._pending = None
-        if address not in self.unseen:
-            self.unseen.add(address)
+        if address in self.unseen:
+            return
+        self.unseen.add(address)
+        if len(self.unseen) <= _MAX_WARNINGS:
+            more = (
+                "; further such addresses are listed in the result's "
+                "metadata['unseen_addresses'] only"
+                if len(self.unseen) == _MAX_WARNINGS
+                else ""
+            )
             warnings.warn(
                 f"inference network has no proposal for address {address!r} ({why}); "
-                "drawing it from the prior",
+                f"drawing it from the prior{more}",
                 UnseenAddressWarning,
                 stacklevel=4,
             )

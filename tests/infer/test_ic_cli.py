@@ -1,0 +1,87 @@
+"""The command line around inference compilation: dataset generate/info, train, run --engine ic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rotalumis.cli.main import app
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+MODEL_FILE = """
+from rotalumis.models import GaussianMixture
+
+mixture = GaussianMixture()
+"""
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> str:
+    path = tmp_path / "models.py"
+    path.write_text(MODEL_FILE)
+    return f"{path}:mixture"
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def test_generate_info_train_run(model_file: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = invoke("dataset", "generate", model_file, "-n", "600", "--out", data, "--seed", "3",
+               "--traces-per-shard", "200", "-q")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "600 traces of GaussianMixture" in r.output
+    r = invoke("dataset", "info", data, "--top", "3")
+    assert r.exit_code == 0, r.output
+    assert "600 of 600 traces" in r.output and "Categorical" in r.output
+    net = tmp_path / "net.pt"
+    r = invoke("train", "--dataset", data, "-n", "1200", "--out", net, "--lstm-dim", "32", "-q")
+    assert r.exit_code == 0, r.output
+    assert net.exists() and Path(str(net) + ".ckpt").exists()
+    r = invoke("run", model_file, "--engine", "ic", "--network", net, "-n", "200",
+               "-o", "obs=2.0", "--seed", "0", "-q")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "ic posterior of GaussianMixture" in r.output
+
+
+def test_generate_resumes(model_file: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = ["dataset", "generate", model_file, "-n", "300", "--out", data, "--seed", "1",
+            "--traces-per-shard", "100", "-q"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    shard = data / "shard-000001.parquet"
+    shard.unlink()  # as if the run had been killed before this shard
+    r = invoke(*args)
+    assert r.exit_code == 0 and shard.exists()
+    r = invoke("dataset", "info", data)
+    assert "300 of 300 traces" in r.output
+
+
+def test_info_reports_a_corrupt_shard(model_file: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    invoke("dataset", "generate", model_file, "-n", "200", "--out", data, "--seed", "1",
+           "--traces-per-shard", "100", "-q")  # fmt: skip
+    bad = data / "shard-000000.parquet"
+    bad.write_bytes(bad.read_bytes()[:100])
+    r = invoke("dataset", "info", data)
+    assert r.exit_code == 1
+    assert "corrupt shard" in r.output and "shard-000000.parquet" in r.output
+    assert "100 of 200 traces" in r.output
+
+
+def test_user_errors_are_one_line(model_file: str, tmp_path: Path) -> None:
+    r = invoke("dataset", "info", tmp_path)
+    assert r.exit_code == 2 and "not a trace dataset" in r.output
+    r = invoke("run", model_file, "--engine", "ic", "-n", "10", "-o", "obs=1.0")
+    assert r.exit_code == 2 and "network" in r.output
+    r = invoke("run", model_file, "--engine", "ic", "--network", tmp_path / "none.pt", "-n", "10")
+    assert r.exit_code == 2 and "not found" in r.output
+    r = invoke("train", "-n", "10")
+    assert r.exit_code == 2 and "--dataset" in r.output
