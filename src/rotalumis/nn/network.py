@@ -4,9 +4,9 @@ At step ``t`` of a trace the LSTM reads ``[observation embedding, embedding of t
 value, previous address embedding, current address embedding]``; its output and, again, the
 observation embedding feed the proposal head of the current address (the skip connection
 lets each address read the observations directly, and lets proposals follow observations
-into the tails, where the bounded LSTM output saturates). Each address owns an embedding vector, a value
-embedding and a proposal head (:mod:`.heads`), created the first time the address is seen —
-also in the middle of training.
+into the tails, where the bounded LSTM output saturates). Each address owns an embedding
+vector, a value embedding and a proposal head (:mod:`.heads`), created the first time the
+address is seen — also in the middle of training.
 
 A training batch holds traces of any structure: traces are padded to the longest one (the
 LSTM is causal, so padding never changes real steps) and each address's layers run once
