@@ -254,7 +254,9 @@ def plot_posterior(path, title, p_true, channel_true, posterior):
     axes[3].bar(range(len(CHANNELS)), freq, color=colors)
     axes[3].set_xticks(range(len(CHANNELS)), CHANNELS, rotation=35, fontsize=8)
     axes[3].set_title("posterior channel (truth orange)")
-    fig.suptitle(f"{title}: {len(channels)} samples, ESS {posterior.ess:.0f}")
+    weighted = not np.allclose(w, w[0])  # importance weights (IC); MCMC samples are equal
+    ess = f", ESS {posterior.ess:.0f}" if weighted else ""
+    fig.suptitle(f"{title}: {len(channels)} samples{ess}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -267,7 +269,8 @@ def summarize(label, posterior):
     momentum = np.asarray(posterior.get("momentum").to_numpy(), dtype=float)
     channels = np.asarray(posterior.get("channel").to_numpy(), dtype=int)
     freq = np.bincount(channels, weights=w, minlength=len(CHANNELS))
-    print(f"{label}: mean momentum {np.round(w @ momentum, 3)}, ESS {posterior.ess:.0f}")
+    ess = f", ESS {posterior.ess:.0f}" if not np.allclose(w, w[0]) else ""
+    print(f"{label}: mean momentum {np.round(w @ momentum, 3)} ({len(channels)} samples{ess})")
     print("  P(channel):", {k: round(float(f), 3) for k, f in zip(CHANNELS, freq, strict=True)})
 
 
