@@ -67,12 +67,13 @@ def test_sir_epidemic(tmp_path: Path) -> None:
     se = _load("sir_epidemic")
     cases = se.observed_cases()
     assert len(cases) == se.DAYS and all(isinstance(c, int) for c in cases)
-    post = se.infer(cases, 12, seed=1, burn_in=3)
-    beta = np.asarray(post.get("beta").to_numpy())
-    assert len(beta) == 12 and np.all((beta >= 0) & (beta <= 0.3))
-    se.plot(tmp_path, cases, post, chains=1)
-    assert (tmp_path / "sir_posterior.png").stat().st_size > 5000
-    summary = _cli(tmp_path, "sir_epidemic.py:model", "-e", "rmh", "-n", "4",
+    for engine in ("is", "rmh"):
+        post = se.infer(cases, 12, engine, seed=1, burn_in=3)
+        beta = np.asarray(post.get("beta").to_numpy())
+        assert len(beta) == 12 and np.all((beta >= 0) & (beta <= 0.3))
+        se.plot(tmp_path, cases, post, chains=2)
+        assert (tmp_path / "sir_posterior.png").stat().st_size > 5000
+    summary = _cli(tmp_path, "sir_epidemic.py:model", "-e", "is", "-n", "4",
                    "-o", f"cases={json.dumps(cases)}")  # fmt: skip
     assert set(summary["summary"]) >= {"beta", "gamma"}
 
