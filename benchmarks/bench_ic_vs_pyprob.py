@@ -241,7 +241,10 @@ def run_worker(
     cmd = [str(python), str(Path(__file__).resolve()), "worker", side, name]
     for key in ("traces", "chunks", "batch_size", "lr", "lstm_dim", "components"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    cmd += ["--posterior-traces", str(args.posterior_traces), "--repeats", str(args.repeats)]
+    traces, repeats = args.posterior_traces, args.repeats
+    if name == "hmm":  # pyprob's IC on the HMM runs at a few dozen traces/s
+        traces, repeats = args.hmm_posterior_traces, args.hmm_repeats
+    cmd += ["--posterior-traces", str(traces), "--repeats", str(repeats)]
     cmd += ["--seed", str(seed)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, cwd=ROOT)
     if out.returncode != 0:
@@ -269,8 +272,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--lstm-dim", type=int, default=128)
     parser.add_argument("--components", type=int, default=5)
-    parser.add_argument("--posterior-traces", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3, help="inference repeats")
+    parser.add_argument("--posterior-traces", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=5, help="inference repeats per network")
+    parser.add_argument("--hmm-posterior-traces", type=int, default=1000)
+    parser.add_argument("--hmm-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="(worker) training seed")
     parser.add_argument("--train-repeats", type=int, default=3, help="networks trained per side")
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
@@ -286,7 +291,8 @@ def main() -> None:
     print(
         f"IC (LSTM {args.lstm_dim}, {args.components} components), {args.traces} training traces, "
         f"batch {args.batch_size}, lr {args.lr}; {args.train_repeats} trainings x "
-        f"{args.repeats} x {args.posterior_traces} IS traces; "
+        f"{args.repeats} x {args.posterior_traces} IS traces (HMM: {args.hmm_repeats} x "
+        f"{args.hmm_posterior_traces}); "
         "1 torch thread, CPU\n",
         flush=True,
     )

@@ -34,8 +34,8 @@ class NetworkProposal:
 
     Call :meth:`begin_trace` before each execution (``sample_traces`` does); then each call
     with a sample message advances the LSTM by one step and returns the proposal for that
-    choice. Addresses the network never saw get ``None`` (their prior) and one
-    :class:`UnseenAddressWarning` each.
+    choice. Addresses the network never saw get ``None`` (their prior) and an
+    :class:`UnseenAddressWarning` each (the first five; all are listed in :attr:`unseen`).
 
     Args:
         network: A trained network.
