@@ -50,8 +50,7 @@ class ObservationChecker:
         names = ", ".join(sorted(self.unseen))
         known = ", ".join(sorted(self.known)) or "none"
         raise ObservationError(
-            f"model {self.model.name!r} never observes {names} "
-            f"(it has named sites: {known})"
+            f"model {self.model.name!r} never observes {names} (it has named sites: {known})"
         )
 
     def finish(self) -> None:
