@@ -66,6 +66,15 @@ def _to_array(value: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
+def _all_real(params: tuple[Any, ...]) -> bool:
+    """Whether every parameter is a plain number (checked cheaply: this is the hot path)."""
+    for p in params:
+        t = type(p)
+        if t is not float and t is not int and not isinstance(p, numbers.Real):
+            return False
+    return True
+
+
 def _site(
     make: Callable[..., Distribution],
     valid: Callable[..., Any],
@@ -75,7 +84,7 @@ def _site(
 ) -> Site | None:
     """One site for a call with parameters ``params`` (numbers or arrays) and ``size``."""
     shape = _shape(size)
-    if all(isinstance(p, numbers.Real) for p in params):
+    if _all_real(params):
         xs = [float(p) for p in params]
         if not valid(*xs):
             return None
