@@ -67,6 +67,7 @@ Site = tuple[Distribution | None, Callable[[Any], Any], tuple[int, ...]]
 Builder = Callable[..., Site | None]
 
 _U01 = Uniform(0.0, 1.0)
+_INF = math.inf
 _UNIFORM_INT: dict[int, Categorical] = {}
 
 
@@ -94,7 +95,7 @@ def _uniform(a: float, b: float) -> Site | None:
 
 def _normal(mu: float = 0.0, sigma: float = 1.0) -> Site | None:
     mu, sigma = float(mu), abs(float(sigma))
-    if not (_pos(sigma) and math.isfinite(mu)):
+    if not (0.0 < sigma < _INF and -_INF < mu < _INF):
         return None
     return Normal(mu, sigma), float, ()
 
@@ -110,13 +111,13 @@ if sys.version_info >= (3, 12):
 
     def _expo(lambd: float = 1.0) -> Site | None:
         lambd = float(lambd)
-        return (Exponential(lambd), float, ()) if _pos(lambd) else None
+        return (Exponential(lambd), float, ()) if 0.0 < lambd < _INF else None
 
 else:
 
     def _expo(lambd: float) -> Site | None:
         lambd = float(lambd)
-        return (Exponential(lambd), float, ()) if _pos(lambd) else None
+        return (Exponential(lambd), float, ()) if 0.0 < lambd < _INF else None
 
 
 def _gamma(alpha: float, beta: float) -> Site | None:
