@@ -21,9 +21,10 @@ tau_network.pt, tau_observed.png, tau_rmh.png and tau_ic.png)::
 
 What to expect: RMH finds the decay channel and the transverse momentum roughly (its
 chains mix slowly between channels). The image likelihood (2048 voxels) is so sharp that
-importance sampling needs very precise proposals: with 20,000 training traces the IC
-posterior is still dominated by a handful of traces (ESS of a few); a useful IC posterior
-needs orders of magnitude more training (a GPU). The IC weights keep it consistent either way.
+importance sampling needs very precise proposals: with 20,000 (or 100,000, 40 minutes)
+training traces the IC posterior is still one dominant trace (ESS 1, though of the right
+channel); a useful IC posterior needs far more training (a GPU). The IC weights keep the
+estimate consistent either way.
 
 From the command line, on the image and network saved by the full run::
 
