@@ -136,7 +136,7 @@ def pyprob_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
             rates.append(chunk / (time.perf_counter() - t0))
         posteriors = []
         for r in range(args.repeats):
-            pyprob.util.seed(1000 + r)
+            pyprob.util.seed(1000 + 100 * args.seed + r)  # distinct for every run
             post = model.posterior_results(
                 num_traces=args.posterior_traces,
                 inference_engine=InferenceEngine.IMPORTANCE_SAMPLING_WITH_INFERENCE_NETWORK,
@@ -186,7 +186,11 @@ def rotalumis_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
     posteriors = []
     for r in range(args.repeats):
         post = model.posterior(
-            args.posterior_traces, engine="ic", observe=OBSERVE[name], seed=1000 + r, network=net
+            args.posterior_traces,
+            engine="ic",
+            observe=OBSERVE[name],
+            seed=1000 + 100 * args.seed + r,  # distinct for every run
+            network=net,
         )
         values = np.asarray(post.to_numpy(), dtype=float).reshape(len(post), -1)
         if name == "mixture":
