@@ -57,7 +57,7 @@ def make_head(prior, seed: int = 0) -> tuple[ProposalHead, torch.Tensor, torch.T
     if kind == "count":
         cats = 13 if prior.name == "Binomial" else 30
     spec = SiteSpec("site", prior.name, kind, 1, (), len(params), cats)
-    head = ProposalHead(spec, HIDDEN, components=4).double()
+    head = ProposalHead(spec, HIDDEN, components=4, bounded_inputs=HIDDEN // 2).double()
     for p in head.parameters():  # larger weights than at initialisation: a "trained" shape
         p.data.normal_(0.0, 0.25)
     h = torch.randn(1, HIDDEN, dtype=torch.float64)
@@ -131,7 +131,7 @@ def test_tensor_valued_site() -> None:
     prior = Normal(torch.zeros(2, 3), torch.ones(2, 3))
     params = flat_params(prior, [2, 3])
     spec = SiteSpec("site", "Normal", "real", 6, (2, 3), len(params))
-    head = ProposalHead(spec, HIDDEN, components=3)
+    head = ProposalHead(spec, HIDDEN, components=3, bounded_inputs=HIDDEN // 2)
     h = torch.randn(1, HIDDEN)
     p = torch.tensor([params])
     with torch.no_grad():

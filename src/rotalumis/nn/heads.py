@@ -175,6 +175,7 @@ class ProposalHead(nn.Module):
         components: int = 5,
         prior_weight: float = 0.02,
         width: int | None = None,
+        bounded_inputs: int | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -186,16 +187,35 @@ class ProposalHead(nn.Module):
             self.kind, 3 * k * m
         )
         width = width or inputs
+        continuous = self.kind in ("real", "bound", "pos")
+        self.bounded_inputs = bounded_inputs if continuous else None
+        if self.bounded_inputs is not None:
+            outputs = k * m  # the means; scales and weights come from shape_net
+            self.shape_net: nn.Module | None = nn.Sequential(
+                nn.Linear(self.bounded_inputs, width), nn.ReLU(), nn.Linear(width, 2 * k * m)
+            )
+        else:
+            self.shape_net = None
         self.net = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, outputs))
         final = self.net[2]
         assert isinstance(final, nn.Linear)
         with torch.no_grad():
             final.weight.mul_(0.1)
-            if self.kind in ("real", "bound", "pos"):
-                bias = final.bias.view(m, 3, k)
-                bias[:, 0] = torch.linspace(-1.5, 1.5, k) if k > 1 else 0.0
-                bias[:, 1] = 0.5413  # softplus(0.5413) = 1: unit relative scale
-                bias[:, 2] = 0.0
+            if continuous:
+                spread = torch.linspace(-1.5, 1.5, k) if k > 1 else torch.zeros(1)
+                if self.shape_net is None:
+                    bias = final.bias.view(m, 3, k)
+                    bias[:, 0] = spread
+                    bias[:, 1] = 0.5413  # softplus(0.5413) = 1: unit relative scale
+                    bias[:, 2] = 0.0
+                else:
+                    final.bias.view(m, k)[:] = spread
+                    shape_final = self.shape_net[2]
+                    assert isinstance(shape_final, nn.Linear)
+                    shape_final.weight.mul_(0.1)
+                    shape_bias = shape_final.bias.view(m, 2, k)
+                    shape_bias[:, 0] = 0.5413
+                    shape_bias[:, 1] = 0.0
 
     @property
     def value_features(self) -> int:
@@ -215,7 +235,13 @@ class ProposalHead(nn.Module):
 
     def _mixture(self, h: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
         m, k = self.spec.numel, self.components
-        out = self.net(h).view(-1, m, 3, k)
+        if self.shape_net is None:
+            out = self.net(h).view(-1, m, 3, k)
+        else:
+            # Locations follow the observations (also linearly into the tails); scales and
+            # weights see only the bounded LSTM state, so they cannot drift off there.
+            shape = self.shape_net(h[:, : self.bounded_inputs]).view(-1, m, 2, k)
+            out = torch.cat([self.net(h).view(-1, m, 1, k), shape], 2)
         loc, scale, low, high = context(self.spec.distribution, params, m)
         means = loc.unsqueeze(-1) + scale.unsqueeze(-1) * out[:, :, 0]
         stds = scale.unsqueeze(-1) * (F.softplus(out[:, :, 1]) + 1e-3)

@@ -101,6 +101,7 @@ class SiteLayers(nn.Module):
             config.mixture_components,
             config.count_prior_weight,
             width=config.lstm_dim,
+            bounded_inputs=config.lstm_dim,
         )
         self.value_embedding = nn.Sequential(
             nn.Linear(self.head.value_features, config.value_dim), nn.Tanh()

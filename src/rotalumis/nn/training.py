@@ -2,8 +2,11 @@
 
 Online, batch ``i`` is simulated from the stream ``derive_seed(seed, "train", i)``; offline,
 epoch ``e`` streams a :class:`~rotalumis.data.TraceDataset` shuffled with
-``derive_seed(seed, "epoch", e)``. Both are therefore exactly reproducible, and a run
-resumed from a checkpoint continues with the very batches it would have seen. Adam with a
+``derive_seed(seed, "epoch", e)`` in batches grouped by trace type. A batch may still mix
+trace types: the network evaluates each address's layers once over all its visits in the
+batch, which is what per-trace-type sub-batches are for, without their small-batch cost.
+Both sources are exactly reproducible, and a run resumed from a checkpoint continues with
+the very batches it would have seen. Adam with a
 learning rate set from the number of traces seen (constant, cosine or exponential decay),
 gradient clipping, a validation loss on a fixed set of traces, and atomic checkpoints
 (network, optimizer and progress, loadable with ``weights_only=True``).
