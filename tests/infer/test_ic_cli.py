@@ -42,7 +42,8 @@ def test_generate_info_train_run(model_file: str, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "600 of 600 traces" in r.output and "Categorical" in r.output
     net = tmp_path / "net.pt"
-    r = invoke("train", "--dataset", data, "-n", "1200", "--out", net, "--lstm-dim", "32", "-q")
+    r = invoke("train", model_file, "--dataset", data, "-n", "1200", "--out", net,
+               "--lstm-dim", "32", "-q")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert net.exists() and Path(str(net) + ".ckpt").exists()
     r = invoke("run", model_file, "--engine", "ic", "--network", net, "-n", "200",

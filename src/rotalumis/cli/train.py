@@ -60,14 +60,19 @@ def train(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT."""
+    """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT.
+
+    With both MODEL and --dataset, training is offline from the dataset.
+    """
     from rotalumis.data import TraceDataset
     from rotalumis.nn import TrainingConfig, train_network
 
     try:
-        if (target is None) == (dataset is None):
+        if target is None and dataset is None:
             raise CommandError("give a model FILE.py:MODEL (online) or --dataset DIR (offline)")
-        model = load_model(target) if target is not None else None
+        model = load_model(target) if target is not None else None  # checks the target
+        if dataset is not None:
+            model = None  # offline: the dataset holds the traces
         ds = TraceDataset(dataset) if dataset is not None else None
         valid = TraceDataset(valid_dataset) if valid_dataset is not None else None
         config = TrainingConfig(
