@@ -109,13 +109,8 @@ def observe(
         _check_dist(dist, "observe")
     if value is not None:
         _check_finite(value, name)
-    ex = _EXECUTION.get()
-    if address is None:
-        address = frames_address(sys._getframe(1), None if ex is None else ex.entry_code)
-    elif not isinstance(address, str) or not address:
-        raise ValueError(f"address must be a non-empty string, got {address!r}")
-    full = address + "__" + dist.name + "__1" if ex is None else ex.next_address(address, dist.name)
-    msg = Message("observe", name, full, address, dist, value, True, value is not None)
+    base, full = _site(1, address, dist.name)
+    msg = Message("observe", name, full, base, dist, value, True, value is not None)
     return apply_stack(msg).value
 
 

@@ -40,7 +40,6 @@ def _cpu(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return t.detach().expand(shape).cpu()
 
 
-
 def _xlogp_xlog1mp(k: torch.Tensor, m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """``k log p + m log(1 - p)`` with ``0 log 0 = 0`` and finite gradients at p = 0 or 1.
 
