@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from rotalumis.core import DatasetError, Model, Normal, Uniform, observe, sample
+from rotalumis.core import (
+    Categorical,
+    DatasetError,
+    LogNormal,
+    Model,
+    Normal,
+    Poisson,
+    Uniform,
+    observe,
+    sample,
+)
 from rotalumis.data import TraceDataset
-from rotalumis.models import Branching, GaussianMixture, UnknownMean
+from rotalumis.models import Branching, GaussianMixture, HiddenMarkovModel, UnknownMean
 from rotalumis.nn import (
     InferenceNetwork,
     NetworkProposal,
     TrainingConfig,
+    UnseenAddressWarning,
     simulate_batch,
     train_network,
 )
@@ -162,14 +175,98 @@ def test_bad_embedding_name_is_reported() -> None:
         train_network(model=UnknownMean(), config=_config(64), embeddings={"nope": "cnn2d"})
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_training_on_cuda() -> None:
+class VectorModel(Model):
+    """Vector-valued latents of each continuous head kind, a count and a category."""
+
+    def forward(self) -> None:
+        loc = sample(Normal(torch.zeros(3), torch.ones(3)), name="loc")
+        frac = sample(Uniform(torch.zeros(2), torch.ones(2)), name="frac")
+        rate = sample(LogNormal(torch.zeros(2), torch.ones(2)), name="rate")
+        k = sample(Poisson(2.0), name="k")
+        c = sample(Categorical([0.2, 0.3, 0.5]), name="c")
+        mean = loc.sum() + frac.sum() + rate.sum() + k + c
+        observe(Normal(mean * torch.ones(4, 4), 1.0), name="image")
+        observe(Normal(mean, 1.0), name="y")
+
+
+# Every model whose training touches a different code path of the network.
+DEVICE_MODELS = [
+    UnknownMean,
+    GaussianMixture,
+    Branching,
+    HiddenMarkovModel,
+    VectorModel,
+    ImageModel,
+]
+
+
+@pytest.mark.parametrize("model_cls", DEVICE_MODELS, ids=lambda m: m.__name__)
+def test_training_step_keeps_every_tensor_on_the_network_device(model_cls) -> None:
+    # Without a GPU: on the "meta" device any tensor created on the CPU and mixed into the
+    # computation raises, which is what would fail on CUDA.
+    batch = simulate_batch(model_cls(), 16, seed=0)
+    embeddings = {"image": "cnn2d"} if model_cls in (VectorModel, ImageModel) else None
+    net = InferenceNetwork.for_batch(batch, embeddings, **SMALL)
+    net.add_sites(batch)
+    net.observation_encoder.fit(batch.observations)
+    net.to("meta")
+    loss = net.loss(batch)
+    assert loss.device.type == "meta"
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert all(p.grad is None or p.grad.device.type == "meta" for p in net.parameters())
+
+
+def test_vector_valued_latents() -> None:
     result = train_network(
-        model=GaussianMixture(), config=_config(512), device="cuda", network_sizes=SMALL
+        model=VectorModel(), config=_config(256), embeddings={"image": "cnn2d"}, network_sizes=SMALL
     )
-    assert next(result.network.parameters()).is_cuda
-    post = GaussianMixture().posterior(
-        20, engine="ic", observe={"obs": 1.0}, seed=0, network=result.network
+    obs = {"image": torch.full((4, 4), 5.0), "y": 5.0}
+    post = VectorModel().posterior(20, engine="ic", observe=obs, seed=0, network=result.network)
+    assert post.metadata["prior_fallback_fraction"] == 0.0
+    assert tuple(post.get("loc")[0].shape) == (3,)
+    assert np.isfinite(np.asarray(post.log_weights, dtype=float)).all()
+
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("model_cls", DEVICE_MODELS, ids=lambda m: m.__name__)
+def test_training_resume_and_inference_on_a_device(model_cls, device: str, tmp_path: Path) -> None:
+    model = model_cls()
+    embeddings = {"image": "cnn2d"} if model_cls in (VectorModel, ImageModel) else None
+    ckpt = tmp_path / "ckpt.pt"
+    result = train_network(
+        model=model,
+        config=_config(128, checkpoint_every=64),
+        device=device,
+        embeddings=embeddings,
+        network_sizes=SMALL,
+        checkpoint=ckpt,
     )
-    assert len(post) == 20
+    assert next(result.network.parameters()).device.type == device
+    # resume from the checkpoint on the same device (the optimizer state moves with it)
+    more = train_network(
+        model=model, config=_config(192, checkpoint_every=64), device=device, checkpoint=ckpt
+    )
+    assert more.traces == 192 and next(more.network.parameters()).device.type == device
+    batch = simulate_batch(model, 1, seed=5)
+    obs = {name: values[0] for name, values in batch.observations.items()}
+    with warnings.catch_warnings():  # short training: Branching meets unseen addresses
+        warnings.simplefilter("ignore", UnseenAddressWarning)
+        post = model.posterior(20, engine="ic", observe=obs, seed=0, network=more.network)
+    assert len(post) == 20 and post.metadata["prior_fallback_fraction"] < 1.0
+    assert np.isfinite(np.asarray(post.log_weights, dtype=float)).any()
+    saved = tmp_path / "net.pt"
+    more.network.save(saved)
+    loaded = InferenceNetwork.load(saved, device=device)
+    assert next(loaded.parameters()).device.type == device

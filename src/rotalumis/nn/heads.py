@@ -314,7 +314,9 @@ class ProposalHead(nn.Module):
             eps = self.prior_weight
             return Mixture([Categorical(probs), prior], [1.0 - eps, eps])
         means, stds, logits, low, high = self._mixture(h, params)
-        weights = torch.softmax(logits[0].double(), dim=-1)  # (m, K)
+        # Proposals live on the CPU whatever the network's device: their values are drawn with
+        # the engine's CPU generator and scored against CPU priors.
+        weights = torch.softmax(logits[0].double(), dim=-1).cpu()  # (m, K)
         if self.spec.numel == 1 and prior.is_scalar:
             mu, sd = means[0, 0].tolist(), stds[0, 0].tolist()
             w = weights[0].tolist()
@@ -329,10 +331,11 @@ class ProposalHead(nn.Module):
                 comps = [Normal(a, b) for a, b in zip(mu, sd, strict=True)]
             return Mixture(comps, w)
         shape = self.spec.value_shape
-        mu_t, sd_t = means[0].double(), stds[0].double()
+        mu_t, sd_t = means[0].double().cpu(), stds[0].double().cpu()
         cols = range(self.components)
         if kind == "bound":
-            lo_t, hi_t = low[0].double().reshape(shape), high[0].double().reshape(shape)
+            lo_t = low[0].double().cpu().reshape(shape)
+            hi_t = high[0].double().cpu().reshape(shape)
             comps = [
                 TruncatedNormal(mu_t[:, c].reshape(shape), sd_t[:, c].reshape(shape), lo_t, hi_t)
                 for c in cols
