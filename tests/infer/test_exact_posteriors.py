@@ -7,10 +7,14 @@ tests are deterministic; a correct engine fails with probability < 1e-6 per comp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 from mc import Z, stderr, weighted_mean
 
+from rotalumis.core import Categorical, Model, Normal, observe, sample
 from rotalumis.models import (
     Branching,
     GaussianMixture,
@@ -113,3 +117,36 @@ def test_prior_engine_matches_prior() -> None:
     assert weights is None
     check_mean(values, None, 1.0, "prior mean")
     check_mean((values - 1.0) ** 2, None, 5.0, "prior variance")
+
+
+class ShapeChanging(Model):
+    """The shape of a latent depends on an earlier choice: n ~ Categorical(p), then
+    v ~ Normal(0, 1) with n + 1 elements and y ~ Normal(sum(v), 1), so y | n ~ N(0, n + 2)
+    and P(n | y) is exact by enumeration. MCMC must draw ``v`` afresh when ``n`` moves (a
+    replayed value of the old shape would broadcast silently)."""
+
+    probs = (0.3, 0.3, 0.4)
+
+    def forward(self) -> int:
+        n = int(sample(Categorical(list(self.probs)), name="n"))
+        v = sample(Normal(torch.zeros(n + 1), 1.0), name="v")
+        assert v.shape == (n + 1,)
+        observe(Normal(v.sum(), 1.0), name="y")
+        return n
+
+    def exact_posterior(self, y: float) -> dict[int, float]:
+        joint = {
+            n: p * math.exp(-0.5 * y * y / (n + 2)) / math.sqrt(n + 2)
+            for n, p in enumerate(self.probs)
+        }
+        total = sum(joint.values())
+        return {n: j / total for n, j in joint.items()}
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_latent_whose_shape_depends_on_an_earlier_choice(engine: str) -> None:
+    model = ShapeChanging()
+    n, opts = ENGINES[engine]
+    post = model.posterior(n, engine=engine, observe={"y": 3.0}, seed=6, progress=False, **opts)
+    values, weights = arrays(post)
+    check_probabilities(values, weights, model.exact_posterior(3.0), f"{engine} P(n)")

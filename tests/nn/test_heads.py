@@ -23,7 +23,7 @@ from rotalumis.core import (
     Uniform,
     Weibull,
 )
-from rotalumis.data._dataset_schema import flat_params
+from rotalumis.data import flat_params
 from rotalumis.nn import ProposalHead, SiteSpec
 from rotalumis.nn._math import log_ndtr_diff
 from rotalumis.nn.heads import head_kind

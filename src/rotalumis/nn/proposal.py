@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from rotalumis.core import Distribution, Message, ObservationError
-from rotalumis.core.handlers.condition import normalize_observation
-from rotalumis.data._dataset_schema import flat_params, flat_value
+from rotalumis.core.handlers import normalize_observation
+from rotalumis.data import flat_params, flat_value
 
 from .network import InferenceNetwork, SiteLayers
 

@@ -134,6 +134,18 @@ class Distribution:
         """Whether every element of ``value`` lies in the support."""
         raise NotImplementedError
 
+    def has_value_shape(self, value: Value) -> bool:
+        """Whether ``value`` has the shape of one draw (a number or 0-d tensor when scalar).
+
+        Log-densities broadcast, so a value of another shape would be scored without error
+        (several i.i.d. observations of a scalar site use that); a value *reused* for a new
+        draw, as replay and MCMC do, must have exactly the shape of one draw.
+        """
+        t = type(value)
+        if t is float or t is int or t is bool:
+            return self.is_scalar or len(self.shape) == 0  # is_scalar: fast in the hot kinds
+        return tuple(getattr(value, "shape", ())) == tuple(self.shape)
+
     @property
     def mean(self) -> Value:
         """The mean (elementwise on the tensor path)."""

@@ -1,7 +1,7 @@
 """Effect handlers: one small class per file (trace, condition, replay, propose, block)."""
 
 from .block import BlockHandler
-from .condition import ConditionHandler
+from .condition import ConditionHandler, normalize_observation
 from .propose import Proposal, ProposeHandler
 from .replay import ReplayHandler
 from .trace import TraceHandler
@@ -13,4 +13,5 @@ __all__ = [
     "ProposeHandler",
     "ReplayHandler",
     "TraceHandler",
+    "normalize_observation",
 ]

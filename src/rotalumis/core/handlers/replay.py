@@ -14,8 +14,9 @@ __all__ = ["ReplayHandler"]
 class ReplayHandler(Handler):
     """Reuse the values of controlled ``sample`` sites from an earlier trace, by address.
 
-    A site whose recorded value is outside the support of its distribution in this run
-    (its parents changed) is not replayed but drawn afresh. Addresses actually replayed in
+    A site whose recorded value is outside the support of its distribution in this run, or
+    no longer has the shape of one draw (its parents changed), is not replayed but drawn
+    afresh. Addresses actually replayed in
     the current run are collected in :attr:`replayed` (MCMC needs them for its acceptance
     ratio); call :meth:`reset` between runs.
 
@@ -55,6 +56,6 @@ class ReplayHandler(Handler):
         if address in values:
             value = values[address]
             dist = msg.distribution
-            if dist is not None and dist.in_support(value):
+            if dist is not None and dist.has_value_shape(value) and dist.in_support(value):
                 msg.value = value
                 self.replayed.add(address)
