@@ -11,7 +11,8 @@ one torch thread.
 Each side trains ``--train-repeats`` networks (training seeds 0, 1, ...) per model and runs
 ``--repeats`` importance-sampling runs with each (fewer for the HMM, where pyprob's IC runs
 at a few dozen traces/s). Reported: the median training traces/s (over the chunks of each
-budget and the trainings), the root-mean-square posterior error against the exact posterior
+budget and the trainings), the median inference (IC importance sampling) traces/s over the
+inference runs, the root-mean-square posterior error against the exact posterior
 and the median Kish ESS per trace (over all trainings and inference runs). Posterior
 errors: unknown mean — mean error / exact posterior std; mixture — that plus the error of
 P(k=1); HMM — mean absolute error of the 16x3 state marginals; branching — total variation
@@ -134,18 +135,20 @@ def pyprob_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 learning_rate_scheduler_type=LearningRateScheduler.POLY1,
             )
             rates.append(chunk / (time.perf_counter() - t0))
-        posteriors = []
+        posteriors, infer_rates = [], []
         for r in range(args.repeats):
             pyprob.util.seed(1000 + 100 * args.seed + r)  # distinct for every run
+            t0 = time.perf_counter()
             post = model.posterior_results(
                 num_traces=args.posterior_traces,
                 inference_engine=InferenceEngine.IMPORTANCE_SAMPLING_WITH_INFERENCE_NETWORK,
                 observe=OBSERVE[name],
             )
+            infer_rates.append(args.posterior_traces / (time.perf_counter() - t0))
             values = [torch.as_tensor(v).reshape(-1).tolist() for v in post.get_values()]
             log_w = [float(post._get_log_weight(i)) for i in range(post.length)]
             posteriors.append({"values": values, "log_weights": log_w})
-    return {"rates": rates, "posteriors": posteriors}
+    return {"rates": rates, "infer_rates": infer_rates, "posteriors": posteriors}
 
 
 # -- rotalumis side --------------------------------------------------------------------------
@@ -183,22 +186,25 @@ def rotalumis_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
     sizes = {"lstm_dim": args.lstm_dim, "mixture_components": args.components}
     net = train_network(model=model, config=config, network_sizes=sizes, on_step=on_step).network
     rates = [chunk / (b - a) for a, b in itertools.pairwise(marks)]
-    posteriors = []
+    posteriors, infer_rates = [], []
     for r in range(args.repeats):
+        t0 = time.perf_counter()
         post = model.posterior(
             args.posterior_traces,
             engine="ic",
             observe=OBSERVE[name],
             seed=1000 + 100 * args.seed + r,  # distinct for every run
             network=net,
+            progress=False,
         )
+        infer_rates.append(args.posterior_traces / (time.perf_counter() - t0))
         values = np.asarray(post.to_numpy(), dtype=float).reshape(len(post), -1)
         if name == "mixture":
             k = np.asarray(post.get("k").to_numpy(), dtype=float).reshape(-1, 1)
             values = np.concatenate([k, values], axis=1)
         log_w = np.asarray(post.log_weights, dtype=float)
         posteriors.append({"values": values.tolist(), "log_weights": log_w.tolist()})
-    return {"rates": rates, "posteriors": posteriors}
+    return {"rates": rates, "infer_rates": infer_rates, "posteriors": posteriors}
 
 
 # -- driver (runs in the rotalumis venv) -------------------------------------------------------
@@ -266,6 +272,7 @@ def summarise(name: str, results: list[dict[str, Any]]) -> dict[str, float]:
         "rate": statistics.median(x for r in results for x in r["rates"]),
         "error": math.sqrt(statistics.fmean(e * e for e in errors)),
         "ess": statistics.median(ess_per_trace(p["log_weights"]) for p in posts),
+        "infer": statistics.median(x for r in results for x in r["infer_rates"]),
     }
 
 
@@ -317,13 +324,14 @@ def main() -> None:
         print(f"{name}: rotalumis {ours}  pyprob {theirs}", file=sys.stderr, flush=True)
     print(
         "| model | train traces/s rotalumis | pyprob | speed-up | posterior RMSE rotalumis "
-        "| pyprob | ESS/trace rotalumis | pyprob |"
+        "| pyprob | ESS/trace rotalumis | pyprob | IC traces/s rotalumis | pyprob | speed-up |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, o, t in rows:
         print(
             f"| {name} | {o['rate']:,.0f} | {t['rate']:,.0f} | {o['rate'] / t['rate']:.1f}x "
-            f"| {o['error']:.4f} | {t['error']:.4f} | {o['ess']:.3f} | {t['ess']:.3f} |"
+            f"| {o['error']:.4f} | {t['error']:.4f} | {o['ess']:.3f} | {t['ess']:.3f} "
+            f"| {o['infer']:,.0f} | {t['infer']:,.0f} | {o['infer'] / t['infer']:.1f}x |"
         )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +218,55 @@ def test_not_a_dataset(tmp_path: Path) -> None:
     (tmp_path / "dataset.json").write_text("{broken")
     with pytest.raises(DatasetError, match="unreadable"):
         TraceDataset(tmp_path)
+
+
+# Runs in a fresh interpreter that never imports rotalumis: the dataset must be usable by the
+# ordinary data tools alone (the example of docs/datasets.md).
+_FOREIGN_READER = r"""
+import glob, json, sys
+import duckdb
+import pandas as pd
+
+d = sys.argv[1]
+types = duckdb.sql(
+    f"SELECT trace_type, count(*) AS n FROM read_parquet('{d}/shard-*.parquet') GROUP BY 1"
+).fetchall()
+# P(n) from the Poisson draw: the first value of each trace, unnested by DuckDB
+pn = duckdb.sql(
+    f"SELECT CAST(value[1][1] AS INTEGER) AS n, count(*) AS c "
+    f"FROM read_parquet('{d}/shard-*.parquet') GROUP BY 1 ORDER BY 1"
+).fetchall()
+frame = pd.concat(
+    pd.read_parquet(p, columns=["trace_id", "log_prior", "log_likelihood"])
+    for p in sorted(glob.glob(f"{d}/shard-*.parquet"))
+)
+assert "rotalumis" not in sys.modules
+print(json.dumps({
+    "types": dict(types),
+    "pn": dict(pn),
+    "ids": sorted(frame["trace_id"].tolist()),
+    "log_joint": float((frame["log_prior"] + frame["log_likelihood"]).sum()),
+}))
+"""
+
+
+def test_readable_by_duckdb_and_pandas_without_rotalumis(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pandas")
+    ds = TraceDataset.generate(Branching(), tmp_path, 300, seed=8, traces_per_shard=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _FOREIGN_READER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    stats = ds.stats()
+    assert got["types"] == dict(stats.trace_types)
+    assert got["ids"] == list(range(300))
+    table = ds.read(["value", "log_prior", "log_likelihood"])
+    ns = [int(v[0][0]) for v in table.column("value").to_pylist()]
+    assert {int(k): c for k, c in got["pn"].items()} == {n: ns.count(n) for n in set(ns)}
+    lp = np.asarray(table.column("log_prior")) + np.asarray(table.column("log_likelihood"))
+    assert got["log_joint"] == pytest.approx(float(lp.sum()))
