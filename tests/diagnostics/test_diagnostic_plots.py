@@ -16,6 +16,7 @@ from rotalumis.diagnostics import (
     plot_posterior,
     plot_rhat_evolution,
     plot_traces,
+    plot_training,
     rhat_evolution,
 )
 from rotalumis.models import GaussianMixture
@@ -123,3 +124,26 @@ def test_pair_plot(tmp_path: Path) -> None:
     assert not_blank(tmp_path / "pair.png")
     with pytest.raises(ValueError, match="two scalar variables"):
         plot_pair(synthetic_chains([0], 10, 0).get("mu"), None)
+
+
+def test_training_curve(tmp_path: Path) -> None:
+    import torch
+
+    from rotalumis.nn import TrainingConfig, train_network
+
+    torch.set_num_threads(1)
+    config = TrainingConfig(num_traces=1600, batch_size=16, valid_size=64, valid_every=400)
+    result = train_network(model=GaussianMixture(), config=config, network_sizes={"lstm_dim": 16})
+    fig = plot_training(result, tmp_path / "loss.png")
+    assert not_blank(tmp_path / "loss.png")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "training (each step)",
+        "training (mean of 2 steps)",  # 100 steps: a window of 100 // 50
+        "validation",
+    ]
+    assert list(lines[0].get_xdata()) == [t for t, _ in result.loss]
+    assert len(result.loss) == 100
+    assert list(lines[2].get_xdata()) == [t for t, _ in result.valid_loss]
+    with pytest.raises(ValueError, match="no loss history"):
+        plot_training(loss=[], valid_loss=[])

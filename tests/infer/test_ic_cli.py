@@ -46,6 +46,9 @@ def test_generate_info_train_run(model_file: str, tmp_path: Path) -> None:
                "--lstm-dim", "32", "-q")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert net.exists() and Path(str(net) + ".ckpt").exists()
+    curve = tmp_path / "net.loss.png"
+    assert f"learning curve {curve}" in r.output
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = invoke("run", model_file, "--engine", "ic", "--network", net, "-n", "200",
                "-o", "obs=2.0", "--seed", "0", "-q")  # fmt: skip
     assert r.exit_code == 0, r.output

@@ -98,6 +98,9 @@ def test_checkpoint_resume_after_kill_matches_uninterrupted_run(tmp_path: Path) 
     assert '"traces": 512' in saved["progress"]
     resumed = train_network(model=Branching(), config=cfg, checkpoint=ckpt, network_sizes=SMALL)
     assert resumed.traces == 1024 and resumed.steps == full.steps
+    # the learning curve survives the kill: the history before the checkpoint is kept
+    assert [t for t, _ in resumed.loss] == [t for t, _ in full.loss]
+    assert [v for _, v in resumed.loss] == pytest.approx([v for _, v in full.loss], rel=1e-4)
     a, b = full.network.state_dict(), resumed.network.state_dict()
     assert a.keys() == b.keys()
     for k in a:

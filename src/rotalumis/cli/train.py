@@ -59,6 +59,9 @@ def train(
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    plot: Annotated[
+        bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
+    ] = True,
 ) -> None:
     """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT.
 
@@ -98,6 +101,11 @@ def train(
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
             )
         result.network.save(out)
+        curve = out.with_suffix(".loss.png") if plot else None
+        if curve is not None:
+            from rotalumis.diagnostics import plot_training
+
+            plot_training(result, curve, title=f"Inference network training ({out.name})")
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
         _fail(str(exc))
         return
@@ -105,4 +113,5 @@ def train(
     typer.echo(
         f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){vloss}; "
         f"network saved to {out} (checkpoint {ckpt})"
+        + (f"; learning curve {curve}" if curve is not None else "")
     )

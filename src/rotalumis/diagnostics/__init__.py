@@ -5,7 +5,7 @@
   :func:`rhat_evolution`, :func:`importance_diagnostics` (ESS, Pareto ``k``).
 * Plots (matplotlib, Agg): :func:`plot_posterior`, :func:`plot_traces`,
   :func:`plot_log_prob`, :func:`plot_autocorrelation`, :func:`plot_rhat_evolution`,
-  :func:`plot_pair`.
+  :func:`plot_pair`; :func:`plot_training` (an inference network's learning curve).
 * Address structure: :class:`AddressStructure` (trace types, address ids, transition
   graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
@@ -33,6 +33,7 @@ from .convergence import (
 from .inference_data import to_inference_data
 from .plots import plot_posterior
 from .report import save_address_structure, write_report
+from .training_plots import plot_training
 
 __all__ = [
     "PARETO_K_MAX",
@@ -54,6 +55,7 @@ __all__ = [
     "plot_posterior",
     "plot_rhat_evolution",
     "plot_traces",
+    "plot_training",
     "render_dot",
     "rhat_evolution",
     "save_address_structure",

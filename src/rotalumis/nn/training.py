@@ -103,7 +103,8 @@ class TrainingResult:
         steps: Optimizer steps in total.
         seconds: Wall time of this run (not counting earlier runs).
         traces_per_second: Training throughput of this run.
-        loss: ``(traces, loss)`` per step (this run).
+        loss: ``(traces, training loss)`` per step (all runs: a resumed run continues the
+            history saved in its checkpoint).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
     """
 
@@ -141,6 +142,7 @@ class _Progress:
         self.epoch = int(d.get("epoch", 0))
         self.epoch_batches = int(d.get("epoch_batches", 0))
         self.valid_loss = [tuple(x) for x in d.get("valid_loss", [])]
+        self.loss = [tuple(x) for x in d.get("loss", [])]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +151,7 @@ class _Progress:
             "epoch": self.epoch,
             "epoch_batches": self.epoch_batches,
             "valid_loss": [list(x) for x in self.valid_loss],
+            "loss": [list(x) for x in self.loss],
         }
 
 
@@ -348,7 +351,7 @@ def train_network(
         progress.traces += batch.size
         progress.steps += 1
         value = float(loss.detach())
-        result.loss.append((progress.traces, value))
+        progress.loss.append((progress.traces, value))
         if not math.isfinite(value):
             log.warning("training loss is %s at %d traces", value, progress.traces)
         if on_step is not None:
@@ -366,5 +369,6 @@ def train_network(
     result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
     result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
     result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
+    result.loss = [(int(a), float(b)) for a, b in progress.loss]
     network.eval()
     return result
