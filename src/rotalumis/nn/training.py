@@ -93,6 +93,9 @@ class TrainingConfig:
         return lr0
 
 
+MAX_HISTORY = 20_000  # loss-history points kept (an even number; saved in checkpoints)
+
+
 @dataclass
 class TrainingResult:
     """What a training run did.
@@ -104,7 +107,8 @@ class TrainingResult:
         seconds: Wall time of this run (not counting earlier runs).
         traces_per_second: Training throughput of this run.
         loss: ``(traces, training loss)`` per step (all runs: a resumed run continues the
-            history saved in its checkpoint).
+            history saved in its checkpoint); runs of more than ``MAX_HISTORY`` steps keep
+            means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
     """
 
@@ -143,6 +147,32 @@ class _Progress:
         self.epoch_batches = int(d.get("epoch_batches", 0))
         self.valid_loss = [tuple(x) for x in d.get("valid_loss", [])]
         self.loss = [tuple(x) for x in d.get("loss", [])]
+        self.loss_stride = int(d.get("loss_stride", 1))
+        self.loss_pending = [float(x) for x in d.get("loss_pending", [0.0, 0.0])]
+
+    def add_loss(self, traces: int, value: float) -> None:
+        """Record a step's loss. Each point is the mean of ``loss_stride`` steps (at the
+        last of them); when ``MAX_HISTORY`` points are reached, neighbours merge and the
+        stride doubles, so a long run's history stays small and evenly spaced."""
+        pending = self.loss_pending
+        pending[0] += value
+        pending[1] += 1
+        if pending[1] < self.loss_stride:
+            return
+        self.loss.append((traces, pending[0] / pending[1]))
+        self.loss_pending = [0.0, 0.0]
+        if len(self.loss) >= MAX_HISTORY:
+            pairs = zip(self.loss[0::2], self.loss[1::2], strict=True)
+            self.loss = [(b[0], 0.5 * (a[1] + b[1])) for a, b in pairs]
+            self.loss_stride *= 2
+
+    def loss_history(self) -> list[tuple[int, float]]:
+        """The points, and the mean of the steps not yet making a full point."""
+        out = [(int(a), float(b)) for a, b in self.loss]
+        total, n = self.loss_pending
+        if n:
+            out.append((self.traces, total / n))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +182,8 @@ class _Progress:
             "epoch_batches": self.epoch_batches,
             "valid_loss": [list(x) for x in self.valid_loss],
             "loss": [list(x) for x in self.loss],
+            "loss_stride": self.loss_stride,
+            "loss_pending": list(self.loss_pending),
         }
 
 
@@ -351,7 +383,7 @@ def train_network(
         progress.traces += batch.size
         progress.steps += 1
         value = float(loss.detach())
-        progress.loss.append((progress.traces, value))
+        progress.add_loss(progress.traces, value)
         if not math.isfinite(value):
             log.warning("training loss is %s at %d traces", value, progress.traces)
         if on_step is not None:
@@ -369,6 +401,6 @@ def train_network(
     result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
     result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
     result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
-    result.loss = [(int(a), float(b)) for a, b in progress.loss]
+    result.loss = progress.loss_history()
     network.eval()
     return result
