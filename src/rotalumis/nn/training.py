@@ -378,7 +378,8 @@ def train_network(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+            # the optimizer's list holds every parameter (walking the modules costs ~2%)
+            torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
         optimizer.step()
         progress.traces += batch.size
         progress.steps += 1
