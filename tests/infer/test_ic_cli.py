@@ -46,6 +46,7 @@ def test_generate_info_train_run(model_file: str, tmp_path: Path) -> None:
                "--lstm-dim", "32", "-q")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert net.exists() and Path(str(net) + ".ckpt").exists()
+    assert "validation loss" in r.output and "last shard, 200 traces, held out" in r.output
     curve = tmp_path / "net.loss.png"
     assert f"learning curve {curve}" in r.output
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

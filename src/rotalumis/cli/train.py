@@ -43,7 +43,17 @@ def train(
     dataset: Annotated[
         Path | None, typer.Option(help="train offline from this trace dataset")
     ] = None,
-    valid_dataset: Annotated[Path | None, typer.Option(help="validation trace dataset")] = None,
+    valid_dataset: Annotated[
+        Path | None,
+        typer.Option(help="validation trace dataset [default: --dataset's last shard]"),
+    ] = None,
+    holdout: Annotated[
+        bool,
+        typer.Option(
+            "--holdout/--no-holdout",
+            help="without --valid-dataset, validate on --dataset's last shard (not trained on)",
+        ),
+    ] = True,
     batch_size: Annotated[int, typer.Option(help="traces per step")] = 64,
     learning_rate: Annotated[float, typer.Option("--lr", help="initial learning rate")] = 1e-3,
     schedule: Annotated[str, typer.Option(help="constant, cosine or exponential")] = "cosine",
@@ -78,6 +88,10 @@ def train(
             model = None  # offline: the dataset holds the traces
         ds = TraceDataset(dataset) if dataset is not None else None
         valid = TraceDataset(valid_dataset) if valid_dataset is not None else None
+        held_out = ""
+        if ds is not None and valid is None and holdout and len(ds.shard_indices) >= 2:
+            ds, valid = ds.split(1)
+            held_out = f" (validation: the dataset's last shard, {len(valid)} traces, held out)"
         config = TrainingConfig(
             num_traces=num_traces,
             batch_size=batch_size,
@@ -109,7 +123,9 @@ def train(
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
         _fail(str(exc))
         return
-    vloss = f", validation loss {result.valid_loss[-1][1]:.4f}" if result.valid_loss else ""
+    vloss = (
+        f", validation loss {result.valid_loss[-1][1]:.4f}{held_out}" if result.valid_loss else ""
+    )
     typer.echo(
         f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){vloss}; "
         f"network saved to {out} (checkpoint {ckpt})"
