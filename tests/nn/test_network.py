@@ -24,6 +24,7 @@ from rotalumis.data import TraceDataset
 from rotalumis.models import Branching, GaussianMixture, HiddenMarkovModel, UnknownMean
 from rotalumis.nn import (
     InferenceNetwork,
+    NetworkMismatchWarning,
     NetworkProposal,
     TrainingConfig,
     UnseenAddressWarning,
@@ -289,3 +290,25 @@ def test_long_loss_histories_are_thinned(monkeypatch: pytest.MonkeyPatch) -> Non
     assert progress.loss_history()[-1] == (210, 21.0)  # step 21, not yet a full point
     restored = training._Progress(progress.to_dict())
     assert restored.loss == progress.loss and restored.loss_history() == progress.loss_history()
+
+
+def test_network_records_its_model_and_warns_on_another(tmp_path: Path) -> None:
+    net = train_network(model=UnknownMean(), config=_config(64), network_sizes=SMALL).network
+    assert net.model_name == "UnknownMean"
+    net.save(tmp_path / "um.pt")
+    loaded = InferenceNetwork.load(tmp_path / "um.pt")
+    assert loaded.model_name == "UnknownMean"
+    with pytest.raises(KeyError, match=r"trained on model 'UnknownMean'.*obs0"):
+        NetworkProposal(loaded, {"obs": 1.0})
+    with (
+        pytest.warns(NetworkMismatchWarning, match="trained on model 'UnknownMean', not 'Gau"),
+        warnings.catch_warnings(),
+        pytest.raises(KeyError, match="never observes obs0"),
+    ):
+        warnings.simplefilter("ignore", UnseenAddressWarning)
+        GaussianMixture().posterior(
+            5, engine="ic", observe={"obs": 1.0, "obs0": 1.0, "obs1": 2.0}, network=loaded
+        )
+    ds = TraceDataset.generate(Branching(), tmp_path / "d", 64, seed=1, traces_per_shard=32)
+    offline = train_network(dataset=ds, config=_config(64), network_sizes=SMALL).network
+    assert offline.model_name == "Branching"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +89,16 @@ def inference_compilation(
         )
     import torch
 
-    from rotalumis.nn import NetworkProposal
+    from rotalumis.nn import NetworkMismatchWarning, NetworkProposal
 
     net = load_network(network, device)
+    if net.model_name and net.model_name != model.name:
+        warnings.warn(
+            f"the inference network was trained on model {net.model_name!r}, not "
+            f"{model.name!r}: addresses it does not know are drawn from the prior",
+            NetworkMismatchWarning,
+            stacklevel=3,
+        )
     proposal = NetworkProposal(net, dict(observe or {}))
     options.setdefault("description", "inference compilation")
     with torch.no_grad():

@@ -19,7 +19,7 @@ from .embeddings import (
 )
 from .heads import HEAD_KINDS, ProposalHead, SiteSpec
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
-from .proposal import NetworkProposal, UnseenAddressWarning
+from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
 from .training import TrainingConfig, TrainingResult, simulate_batch, train_network
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "FeedForwardEmbedding",
     "InferenceNetwork",
     "NetworkConfig",
+    "NetworkMismatchWarning",
     "NetworkProposal",
     "ObservationEncoder",
     "ObservationSpec",

@@ -135,6 +135,8 @@ class InferenceNetwork(nn.Module):
         self.specs: list[SiteSpec] = []
         self._index: dict[str, int] = {}
         self._mismatch_reported: set[tuple[str, int, int]] = set()
+        # provenance: the name of the model whose traces trained it (None: not recorded)
+        self.model_name: str | None = None
         for spec in sites:
             self._add_site(spec)
 
@@ -270,7 +272,11 @@ class InferenceNetwork(nn.Module):
     def config_json(self) -> str:
         """The JSON configuration (sizes, observation embeddings, address layers)."""
         return json.dumps(
-            {"network": self.config.to_dict(), "sites": [s.to_dict() for s in self.specs]}
+            {
+                "network": self.config.to_dict(),
+                "sites": [s.to_dict() for s in self.specs],
+                "model": self.model_name,
+            }
         )
 
     def payload(self) -> dict[str, Any]:
@@ -306,6 +312,8 @@ class InferenceNetwork(nn.Module):
         sites = tuple(SiteSpec.from_dict(s) for s in cfg["sites"])
         net = cls(NetworkConfig.from_dict(cfg["network"]), sites)
         net.load_state_dict(payload["state_dict"])
+        model = cfg.get("model")  # absent in files of earlier versions
+        net.model_name = str(model) if model is not None else None
         return net
 
     @classmethod

@@ -20,13 +20,17 @@ from rotalumis.data import flat_params, flat_value
 
 from .network import InferenceNetwork, SiteLayers
 
-__all__ = ["NetworkProposal", "UnseenAddressWarning"]
+__all__ = ["NetworkMismatchWarning", "NetworkProposal", "UnseenAddressWarning"]
 
 _MAX_WARNINGS = 5  # unseen addresses warned about individually, per proposal object
 
 
 class UnseenAddressWarning(UserWarning):
     """The inference network met an address it was never trained on; the prior is used there."""
+
+
+class NetworkMismatchWarning(UserWarning):
+    """The inference network was trained on a model of another name than the one it runs on."""
 
 
 class NetworkProposal:
@@ -51,9 +55,12 @@ class NetworkProposal:
         obs = {}
         for spec in network.config.observations:
             if spec.name not in observe:
+                trained = (
+                    f" (trained on model {network.model_name!r})" if network.model_name else ""
+                )
                 raise ObservationError(
-                    f"the inference network conditions on observation {spec.name!r}; give it "
-                    f"in observe= (given: {', '.join(sorted(observe)) or 'none'})"
+                    f"the inference network{trained} conditions on observation {spec.name!r}; "
+                    f"give it in observe= (given: {', '.join(sorted(observe)) or 'none'})"
                 )
             value = normalize_observation(spec.name, observe[spec.name])
             obs[spec.name] = np.asarray(flat_value(value)[0], dtype=np.float64)[None]

@@ -355,6 +355,11 @@ def train_network(
     if network is None:
         first = next(batches)
         network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
+    if network.model_name is None:
+        source = (
+            model.name if model is not None else dataset.manifest.get("model") if dataset else None
+        )
+        network.model_name = str(source) if source else None
     network.to(dev).train()
     optimizer = _optimizer(network, config)
     if opt_state is not None:
