@@ -164,6 +164,8 @@ def test_remote_ppx_model() -> None:
     try:
         remote = RemoteModel(transport=client, name="UnknownMean")
         net = trained(remote, 4096, seed=9)  # online training through PPX messages
+        with pytest.raises(ValueError, match="one connection"):  # no forked copies of it
+            train_network(model=remote, config=TrainingConfig(num_traces=64), workers=2)
         obs = UnknownMean().observations([8.0, 9.0])
         post = remote.posterior(500, engine="ic", observe=obs, seed=9, network=net)
         mean, _ = UnknownMean().exact_posterior([8.0, 9.0])

@@ -62,6 +62,13 @@ def train(
     ] = None,
     checkpoint_every: Annotated[int, typer.Option(help="traces between checkpoints")] = 50_000,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="online: simulate in this many worker processes, ahead of training "
+            "(same network for any number)"
+        ),
+    ] = 0,
     embedding: Annotated[
         list[str] | None, typer.Option(help="NAME=ff|cnn2d|cnn3d embedding of an observation")
     ] = None,
@@ -110,6 +117,7 @@ def train(
                 config=config,
                 checkpoint=ckpt,
                 device=device,
+                workers=workers if model is not None else 0,
                 embeddings=_embeddings(embedding),
                 network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),

@@ -11,7 +11,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .errors import ModelError
 from .handlers import ConditionHandler, TraceHandler
@@ -82,6 +82,10 @@ class Model:
         ...         return mu
         >>> posterior = UnknownMean().posterior(1000, observe={"obs0": 8.0}, seed=0)
     """
+
+    #: Whether copies of the model in forked worker processes (parallel simulation for
+    #: training) run independently; ``False`` for models bound to one external connection.
+    supports_worker_processes: ClassVar[bool] = True
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or type(self).__name__

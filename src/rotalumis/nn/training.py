@@ -14,13 +14,15 @@ gradient clipping, a validation loss on a fixed set of traces, and atomic checkp
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,19 +189,70 @@ class _Progress:
         }
 
 
+class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
+    """Online batch ``i`` (a map-style dataset, so worker processes can simulate it)."""
+
+    def __init__(
+        self, model: Model, batch_size: int, seed: int, model_args: tuple[Any, ...]
+    ) -> None:
+        self.model, self.batch_size, self.seed, self.model_args = (
+            model,
+            batch_size,
+            seed,
+            model_args,
+        )
+
+    def __getitem__(self, i: int) -> TraceBatch:
+        seed = derive_seed(self.seed, "train", i)
+        return simulate_batch(self.model, self.batch_size, seed, self.model_args)
+
+
+def _simulation_worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # workers simulate; the training process keeps the cores
+
+
+def _online_batches(
+    model: Model, config: TrainingConfig, start: int, model_args: tuple[Any, ...], workers: int
+) -> Generator[TraceBatch, None, None]:
+    source = _SimulatedBatches(model, config.batch_size, config.seed, model_args)
+    if workers == 0:
+        for i in itertools.count(start):
+            yield source[i]
+        return
+    if not getattr(model, "supports_worker_processes", True):
+        raise ValueError(
+            f"workers={workers}: model {model.name!r} cannot be simulated in worker processes "
+            "(a PPX simulator serves one connection); train with workers=0"
+        )
+    methods = multiprocessing.get_all_start_methods()
+    # fork: the model reaches the workers without pickling (as DataLoader does on Linux)
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    loader = torch.utils.data.DataLoader(
+        source,
+        batch_size=None,  # each item already is a batch
+        sampler=itertools.count(start),  # in order: the same batches as without workers
+        num_workers=workers,
+        multiprocessing_context=context,
+        worker_init_fn=_simulation_worker_init,
+        prefetch_factor=2,
+        # its worker seeds come from this generator, not torch's global one (which seeds the
+        # network's initial weights); simulations use their own seeded streams anyway
+        generator=torch.Generator().manual_seed(derive_seed(config.seed, "workers")),
+    )
+    yield from loader
+
+
 def _batches(
     model: Model | None,
     dataset: TraceDataset | None,
     config: TrainingConfig,
     progress: _Progress,
     model_args: tuple[Any, ...],
-) -> Iterator[TraceBatch]:
+    workers: int = 0,
+) -> Generator[TraceBatch, None, None]:
     if model is not None:
-        i = progress.steps
-        while True:
-            seed = derive_seed(config.seed, "train", i)
-            yield simulate_batch(model, config.batch_size, seed, model_args)
-            i += 1
+        yield from _online_batches(model, config, progress.steps, model_args, workers)
+        return
     assert dataset is not None
     if len(dataset) == 0:
         raise DatasetError(f"trace dataset {dataset.directory} has no readable traces")
@@ -302,6 +355,7 @@ def train_network(
     network_sizes: Mapping[str, Any] | None = None,
     model_args: tuple[Any, ...] = (),
     on_step: Callable[[int, int, float], None] | None = None,
+    workers: int = 0,
 ) -> TrainingResult:
     """Train (or continue training) an inference network.
 
@@ -323,12 +377,17 @@ def train_network(
         network_sizes: Other :class:`NetworkConfig` fields of a new network.
         model_args: Arguments of ``model.forward``.
         on_step: Called as ``on_step(traces, total, loss)`` after each step.
+        workers: Online training: simulate the batches in this many worker processes, ahead
+            of the training step (``0``: in this process, between steps). The batches, and
+            so the trained network, are the same for any number of workers.
 
     Returns:
         A :class:`TrainingResult` (``.network`` is the trained network).
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(derive_seed(config.seed, "init"))
     progress = _Progress()
@@ -350,63 +409,67 @@ def train_network(
         ) as exc:
             raise DatasetError(f"cannot resume from checkpoint {ckpt}: {exc}") from exc
         log.info("resuming from %s after %d traces", ckpt, progress.traces)
-    batches = _batches(model, dataset, config, progress, model_args)
-    first: TraceBatch | None = None
-    if network is None:
-        first = next(batches)
-        network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
-    if network.model_name is None:
-        source = (
-            model.name if model is not None else dataset.manifest.get("model") if dataset else None
-        )
-        network.model_name = str(source) if source else None
-    network.to(dev).train()
-    optimizer = _optimizer(network, config)
-    if opt_state is not None:
-        optimizer.load_state_dict(opt_state)
-    valid = _validation_set(model, valid_dataset, config, model_args)
-    result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
-    start = time.perf_counter()
-    traces_start = progress.traces
-    next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
-    next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
-    while progress.traces < config.num_traces:
-        batch = first if first is not None else next(batches)
-        first = None
-        for site in network.add_sites(batch):
-            _add_to_optimizer(optimizer, list(site.parameters()))
-        network.observation_encoder.fit(batch.observations)
-        lr = config.learning_rate_at(progress.traces)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = network.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        if config.grad_clip is not None:
-            # the optimizer's list holds every parameter (walking the modules costs ~2%)
-            torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
-        optimizer.step()
-        progress.traces += batch.size
-        progress.steps += 1
-        value = float(loss.detach())
-        progress.add_loss(progress.traces, value)
-        if not math.isfinite(value):
-            log.warning("training loss is %s at %d traces", value, progress.traces)
-        if on_step is not None:
-            on_step(progress.traces, config.num_traces, value)
-        done = progress.traces >= config.num_traces
-        if valid and (progress.traces >= next_valid or done):
-            next_valid += config.valid_every
-            vl = _validate(network, valid)
-            progress.valid_loss.append((progress.traces, vl))
-            log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
-        if ckpt is not None and (progress.traces >= next_ckpt or done):
-            next_ckpt += config.checkpoint_every
-            _save_checkpoint(ckpt, network, optimizer, config, progress)
-    seconds = time.perf_counter() - start
-    result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
-    result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
-    result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
-    result.loss = progress.loss_history()
-    network.eval()
-    return result
+    batches = _batches(model, dataset, config, progress, model_args, workers)
+    try:
+        first: TraceBatch | None = None
+        if network is None:
+            first = next(batches)
+            network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
+        if network.model_name is None and model is not None:
+            network.model_name = model.name
+        elif network.model_name is None and dataset is not None:
+            network.model_name = str(dataset.manifest.get("model") or "") or None
+        network.to(dev).train()
+        optimizer = _optimizer(network, config)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        valid = _validation_set(model, valid_dataset, config, model_args)
+        result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
+        start = time.perf_counter()
+        traces_start = progress.traces
+        next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
+        next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
+        while progress.traces < config.num_traces:
+            batch = first if first is not None else next(batches)
+            first = None
+            for site in network.add_sites(batch):
+                _add_to_optimizer(optimizer, list(site.parameters()))
+            network.observation_encoder.fit(batch.observations)
+            lr = config.learning_rate_at(progress.traces)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = network.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if config.grad_clip is not None:
+                # the optimizer's list holds every parameter (walking the modules costs ~2%)
+                torch.nn.utils.clip_grad_norm_(
+                    optimizer.param_groups[0]["params"], config.grad_clip
+                )
+            optimizer.step()
+            progress.traces += batch.size
+            progress.steps += 1
+            value = float(loss.detach())
+            progress.add_loss(progress.traces, value)
+            if not math.isfinite(value):
+                log.warning("training loss is %s at %d traces", value, progress.traces)
+            if on_step is not None:
+                on_step(progress.traces, config.num_traces, value)
+            done = progress.traces >= config.num_traces
+            if valid and (progress.traces >= next_valid or done):
+                next_valid += config.valid_every
+                vl = _validate(network, valid)
+                progress.valid_loss.append((progress.traces, vl))
+                log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
+            if ckpt is not None and (progress.traces >= next_ckpt or done):
+                next_ckpt += config.checkpoint_every
+                _save_checkpoint(ckpt, network, optimizer, config, progress)
+        seconds = time.perf_counter() - start
+        result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
+        result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
+        result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
+        result.loss = progress.loss_history()
+        network.eval()
+        return result
+    finally:
+        batches.close()  # stops simulation workers

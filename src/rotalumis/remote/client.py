@@ -56,6 +56,8 @@ class RemoteModel(Model):
         >>> posterior = model.posterior(1000, observe={"obs0": 8.0}, seed=0)  # doctest: +SKIP
     """
 
+    supports_worker_processes = False  # one ZeroMQ connection to one simulator
+
     def __init__(
         self,
         address: str = "ipc://@rotalumis",
