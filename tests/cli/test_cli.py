@@ -51,6 +51,21 @@ def test_run_other_engines(engine: str) -> None:
     assert "posterior of UnknownMean" in r.stdout
 
 
+@pytest.mark.parametrize("engine", ["is", "rmh"])
+def test_run_in_worker_processes_gives_the_same_result(engine: str, tmp_path: Path) -> None:
+    summaries = []
+    for workers in ("0", "2"):
+        out = tmp_path / workers
+        r = rotalumis(
+            "run", f"{EXAMPLE}:model", "-e", engine, "-n", "3000", "--chains", "2",
+            "-o", "obs0=8", "-o", "obs1=9", "--seed", "3", "--workers", workers, "-q",
+            "--out", str(out),
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        summaries.append(json.loads((out / "summary.json").read_text())["summary"])
+    assert summaries[0] == summaries[1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -62,7 +62,7 @@ def _engine_options(
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
-    engine: Annotated[str, typer.Option("--engine", "-e", help="prior, is, lmh or rmh")] = "is",
+    engine: Annotated[str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh or ic")] = "is",
     num_traces: Annotated[int, typer.Option("-n", "--num-traces", help="traces / samples")] = 1000,
     observe: Annotated[
         list[str] | None,
@@ -77,6 +77,13 @@ def run(
     network: Annotated[
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes: importance-sampling chunks or MCMC chains in parallel "
+            "(same results as 0)"
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
@@ -97,6 +104,8 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if engine == "ic":
             opts["network"] = network
+        if workers:
+            opts["workers"] = workers
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)

@@ -99,6 +99,15 @@ class RNG:
             self._torch = gen
         return gen
 
+    def reseed(self, seed: int) -> None:
+        """Restart this stream from ``seed`` in place: the ``random.Random`` and the torch
+        generator stay the same objects (whoever holds them sees the new stream), and the
+        draws that follow equal those of a fresh ``RNG(seed)``."""
+        self.seed = int(seed)
+        self.py.seed(self.seed)
+        if self._torch is not None:
+            self._torch.manual_seed(derive_seed(self.seed, "torch"))
+
     def spawn(self, index: int | str) -> RNG:
         """Return an independent child stream (for chain ``index``, worker ``index``, ...)."""
         return RNG(derive_seed(self.seed, index))

@@ -71,8 +71,8 @@ def inference_compilation(
         network: A trained :class:`~rotalumis.nn.InferenceNetwork` or the path of one saved
             with :meth:`~rotalumis.nn.InferenceNetwork.save`.
         device: Device to run the network on (default: where it is).
-        **options: ``keep_traces``, ``progress``, ``model_args`` (see
-            :func:`~rotalumis.infer.sample_traces`).
+        **options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
+            :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU).
 
     Returns:
         A weighted ``Empirical``; ``metadata`` records the engine, the fraction of choices
@@ -98,6 +98,11 @@ def inference_compilation(
             f"{model.name!r}: addresses it does not know are drawn from the prior",
             NetworkMismatchWarning,
             stacklevel=3,
+        )
+    if options.get("workers") and next(net.parameters()).device.type != "cpu":
+        raise ValueError(
+            "workers > 0 needs the inference network on the CPU (forked worker processes "
+            "cannot use the GPU); pass device='cpu'"
         )
     proposal = NetworkProposal(net, dict(observe or {}))
     options.setdefault("description", "inference compilation")

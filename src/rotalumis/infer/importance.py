@@ -17,12 +17,17 @@ from rotalumis.core import (
     TraceHandler,
 )
 from rotalumis.core.handlers import Proposal
-from rotalumis.data import EmpiricalBuilder
+from rotalumis.core.rng import derive_seed
+from rotalumis.data import Empirical, EmpiricalBuilder
 
 from ._common import ObservationChecker, check_num_traces
+from ._parallel import check_parallel, map_in_workers
 from ._progress import ProgressBar
 
 __all__ = ["importance_sampling", "prior_sampling", "sample_traces"]
+
+
+CHUNK = 1024  # traces per random stream: execution i draws from stream i // CHUNK
 
 
 def sample_traces(
@@ -39,13 +44,21 @@ def sample_traces(
     description: str = "sampling",
     engine_name: str = "is",
     extra_handlers: tuple[Handler, ...] = (),
+    workers: int = 0,
 ) -> Any:
     """Run ``model`` ``num_traces`` times independently and collect the results.
 
     Each execution draws its latents from ``proposal`` (or the prior; a proposal object with
     a ``begin_trace()`` method is told when each execution starts), is conditioned on
     ``observe``, and gets the log importance weight ``log p(x, y) - log q(x)`` (or 0 when
-    ``weighted`` is false).
+    ``weighted`` is false). Executions ``k * CHUNK .. (k + 1) * CHUNK - 1`` draw from the
+    stream ``derive_seed(seed, "chunk", k)``, so with ``workers`` processes, each running
+    whole chunks, the result is the same as in this process.
+
+    Args:
+        workers: Worker processes (``0``: run here). Forked: the model and proposal need no
+            pickling. A proposal with ``counters()`` / ``reset_counters()`` / ``absorb()``
+            (the inference network's) gets its workers' counts added up.
 
     Returns:
         An ``Empirical`` of results, with the named latents of every trace.
@@ -55,24 +68,96 @@ def sample_traces(
         InferenceError: when every weight is zero (the data are impossible under all traces).
     """
     check_num_traces(num_traces)
-    rng = RNG(seed)
-    tracer = TraceHandler()
-    checker = ObservationChecker(model, observe)
-    builder = EmpiricalBuilder(name=model.name)
-    append = builder.append
-    # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to know
-    # where one execution ends and the next begins.
-    begin_trace = getattr(proposal, "begin_trace", None)
-    with ExitStack() as stack:
-        stack.enter_context(tracer)
-        stack.enter_context(ConditionHandler(observe or {}))
-        if proposal is not None:
-            stack.enter_context(ProposeHandler(proposal))
-        for h in extra_handlers:
-            stack.enter_context(h)
-        execute = stack.enter_context(model.executions(rng))
-        with ProgressBar(num_traces, description, progress) as bar:
-            for i in range(num_traces):
+    check_parallel(model, workers)
+    root = RNG(seed).seed  # a fresh seed when None, recorded
+    run = _Sampler(
+        model, observe, proposal, weighted, keep_traces, model_args, extra_handlers, root
+    )
+    with ProgressBar(num_traces, description, progress) as bar:
+        if workers == 0:
+            empirical = run(0, num_traces, bar)
+        else:
+            chunks = -(-num_traces // CHUNK)
+            done = [0]
+
+            def piece(k: int) -> Any:
+                return run.in_worker(k * CHUNK, min(num_traces, (k + 1) * CHUNK))
+
+            def arrived(k: int, out: Any) -> None:
+                done[0] += len(out[0])
+                bar.update(done[0])
+
+            parts = map_in_workers(piece, chunks, workers, arrived)
+            empirical = Empirical.combine([emp for emp, _ in parts])
+            absorb = getattr(proposal, "absorb", None)
+            if absorb is not None:
+                for _, counts in parts:
+                    absorb(counts)
+    empirical.metadata["engine"] = engine_name
+    if weighted and observe and not math.isfinite(float(empirical.log_weights.max())):
+        raise InferenceError(
+            f"all {num_traces} importance weights are zero (log weight -inf): the "
+            f"observations {sorted(observe)} are impossible under every sampled trace of "
+            f"model {model.name!r}"
+        )
+    return empirical
+
+
+class _Sampler:
+    """Executions ``start .. stop - 1`` of an importance-sampling run, into an Empirical."""
+
+    def __init__(
+        self,
+        model: Model,
+        observe: Mapping[str, Any] | None,
+        proposal: Proposal | None,
+        weighted: bool,
+        keep_traces: bool,
+        model_args: tuple[Any, ...],
+        extra_handlers: tuple[Handler, ...],
+        root_seed: int,
+    ) -> None:
+        self.model, self.observe, self.proposal = model, observe, proposal
+        self.weighted, self.keep_traces, self.model_args = weighted, keep_traces, model_args
+        self.extra_handlers, self.root_seed = extra_handlers, root_seed
+
+    def in_worker(self, start: int, stop: int) -> tuple[Any, Any]:
+        """Run a chunk in a worker; also return the proposal's counts for this chunk."""
+        proposal = self.proposal
+        reset = getattr(proposal, "reset_counters", None)
+        if reset is not None:
+            reset()
+        empirical = self(start, stop, None)
+        counters = getattr(proposal, "counters", None)
+        return empirical, (counters() if counters is not None else None)
+
+    def __call__(self, start: int, stop: int, bar: ProgressBar | None) -> Any:
+        model, root, keep_traces, weighted = (
+            self.model,
+            self.root_seed,
+            self.keep_traces,
+            self.weighted,
+        )
+        rng = RNG(derive_seed(root, "chunk", start // CHUNK))
+        tracer = TraceHandler()
+        checker = ObservationChecker(model, self.observe)
+        builder = EmpiricalBuilder(name=model.name)
+        append = builder.append
+        model_args = self.model_args
+        # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to
+        # know where one execution ends and the next begins.
+        begin_trace = getattr(self.proposal, "begin_trace", None)
+        with ExitStack() as stack:
+            stack.enter_context(tracer)
+            stack.enter_context(ConditionHandler(self.observe or {}))
+            if self.proposal is not None:
+                stack.enter_context(ProposeHandler(self.proposal))
+            for h in self.extra_handlers:
+                stack.enter_context(h)
+            execute = stack.enter_context(model.executions(rng))
+            for i in range(start, stop):
+                if i % CHUNK == 0 and i != start:
+                    rng.reseed(derive_seed(root, "chunk", i // CHUNK))
                 if begin_trace is not None:
                     begin_trace()
                 trace = tracer.reset()
@@ -86,17 +171,10 @@ def sample_traces(
                     latents=trace.named_latents,
                     trace=trace if keep_traces else None,
                 )
-                bar.update(i + 1)
-    checker.finish()
-    empirical = builder.build()
-    empirical.metadata["engine"] = engine_name
-    if weighted and observe and not math.isfinite(float(empirical.log_weights.max())):
-        raise InferenceError(
-            f"all {num_traces} importance weights are zero (log weight -inf): the "
-            f"observations {sorted(observe)} are impossible under every sampled trace of "
-            f"model {model.name!r}"
-        )
-    return empirical
+                if bar is not None:
+                    bar.update(i + 1)
+        checker.finish()
+        return builder.build()
 
 
 def prior_sampling(
@@ -126,7 +204,8 @@ def importance_sampling(
 ) -> Any:
     """Importance sampling with the prior as proposal (likelihood weighting).
 
-    Options: ``keep_traces``, ``progress``, ``model_args`` (see :func:`sample_traces`).
+    Options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
+    :func:`sample_traces`).
     """
     options.setdefault("description", "importance sampling")
     return sample_traces(model, num_traces, observe=observe, seed=seed, weighted=True, **options)

@@ -85,6 +85,25 @@ class NetworkProposal:
         self.fallbacks = 0
         self.begin_trace()
 
+    def counters(self) -> dict[str, Any]:
+        """Choices proposed, choices left to the prior, and the unknown addresses met."""
+        return {
+            "proposed": self.proposed,
+            "fallbacks": self.fallbacks,
+            "unseen": sorted(self.unseen),
+        }
+
+    def reset_counters(self) -> None:
+        """Zero :meth:`counters` (a worker process does, before each chunk it runs)."""
+        self.proposed = self.fallbacks = 0
+        self.unseen = set()
+
+    def absorb(self, counters: Mapping[str, Any]) -> None:
+        """Add the :meth:`counters` of a copy of this proposal (run in a worker process)."""
+        self.proposed += int(counters["proposed"])
+        self.fallbacks += int(counters["fallbacks"])
+        self.unseen.update(counters["unseen"])
+
     def begin_trace(self) -> None:
         """Reset the LSTM state: a new execution starts."""
         self._state = self._zero_state

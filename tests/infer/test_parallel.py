@@ -1,0 +1,102 @@
+"""Engines in worker processes (``workers=N``): the same results as in one process.
+
+Importance sampling draws execution ``i`` from the stream of its chunk (``i // CHUNK``) and
+MCMC chain ``c`` from ``spawn(c)`` wherever they run, so results must be identical, not
+merely close, for any number of workers.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from rotalumis.core import Model, Normal, ObservationError, observe, sample
+from rotalumis.infer.importance import CHUNK
+from rotalumis.models import Branching, GaussianMixture, UnknownMean
+from rotalumis.nn import TrainingConfig, UnseenAddressWarning, train_network
+
+torch.set_num_threads(1)
+OBS = {"obs0": 8.0, "obs1": 9.0}
+
+
+def same(a, b) -> None:
+    assert len(a) == len(b)
+    np.testing.assert_array_equal(np.asarray(a.log_weights), np.asarray(b.log_weights))
+    np.testing.assert_array_equal(
+        np.asarray(a.to_numpy(), dtype=float), np.asarray(b.to_numpy(), dtype=float)
+    )
+
+
+@pytest.mark.parametrize("engine", ["prior", "is"])
+def test_importance_sampling_in_workers_equals_one_process(engine: str) -> None:
+    n = 2 * CHUNK + 300  # three chunks, the last one partial
+    model = GaussianMixture()
+    kw = {"observe": {"obs": 1.0}, "seed": 4, "progress": False}
+    serial = model.posterior(n, engine=engine, **kw)
+    for workers in (1, 2, 3):
+        parallel = model.posterior(n, engine=engine, workers=workers, **kw)
+        same(serial, parallel)
+        same(serial.get("k"), parallel.get("k"))
+        assert parallel.metadata["engine"] == engine
+
+
+def test_chunks_are_independent_streams() -> None:
+    post = UnknownMean().posterior(2 * CHUNK, engine="is", observe=OBS, seed=1, progress=False)
+    values = np.asarray(post.to_numpy(), dtype=float)
+    assert not np.array_equal(values[:CHUNK], values[CHUNK:])
+
+
+def test_mcmc_chains_in_workers_equal_one_process() -> None:
+    kw = {"observe": OBS, "seed": 2, "progress": False, "num_chains": 3, "burn_in": 50}
+    serial = UnknownMean().posterior(400, engine="rmh", **kw)
+    parallel = UnknownMean().posterior(400, engine="rmh", workers=2, **kw)
+    same(serial, parallel)
+    assert parallel.metadata["chains"] == serial.metadata["chains"]
+    assert parallel.metadata["log_prob"] == serial.metadata["log_prob"]
+
+
+def test_inference_compilation_in_workers() -> None:
+    model = Branching(rate=1.0)
+    config = TrainingConfig(num_traces=256, batch_size=32, valid_size=0, seed=0)
+    net = train_network(model=model, config=config, network_sizes={"lstm_dim": 16}).network
+    kw = {"observe": {"obs": 3.0}, "seed": 5, "network": net, "progress": False}
+    with warnings.catch_warnings(record=True) as serial_warnings:
+        warnings.simplefilter("always", UnseenAddressWarning)
+        serial = model.posterior(CHUNK + 200, engine="ic", **kw)
+    with warnings.catch_warnings(record=True) as parallel_warnings:
+        warnings.simplefilter("always", UnseenAddressWarning)
+        parallel = model.posterior(CHUNK + 200, engine="ic", workers=2, **kw)
+    same(serial, parallel)
+    for key in ("prior_fallback_fraction", "unseen_addresses"):
+        assert parallel.metadata[key] == serial.metadata[key], key
+    assert serial.metadata["unseen_addresses"], "expected addresses the short training missed"
+    # warnings raised in the workers reach the caller, once per message
+    assert {str(w.message) for w in parallel_warnings} == {str(w.message) for w in serial_warnings}
+
+
+class Crashes(Model):
+    def forward(self) -> None:
+        x = sample(Normal(0.0, 1.0), name="x")
+        if x > 3.0:
+            raise RuntimeError(f"simulator crashed at x={x:.2f}")
+        observe(Normal(x, 1.0), name="y")
+
+
+class OneConnection(UnknownMean):
+    supports_worker_processes = False
+
+
+def test_errors_in_workers_reach_the_caller() -> None:
+    with pytest.raises(RuntimeError, match="simulator crashed at x="):
+        Crashes().posterior(20_000, engine="is", observe={"y": 0.0}, seed=0, workers=2)
+    with pytest.raises(ObservationError, match="never observes nope"):
+        UnknownMean().posterior(10, engine="is", observe={"nope": 1.0}, seed=0, workers=2)
+    with pytest.raises(ValueError, match="cannot run in worker processes"):
+        OneConnection().posterior(10, engine="is", observe=OBS, workers=2)
+    with pytest.raises(ValueError, match="cannot run in worker processes"):
+        OneConnection().posterior(10, engine="lmh", observe=OBS, num_chains=2, workers=2)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        UnknownMean().posterior(10, engine="is", observe=OBS, workers=-1)
