@@ -100,3 +100,28 @@ def test_errors_in_workers_reach_the_caller() -> None:
         OneConnection().posterior(10, engine="lmh", observe=OBS, num_chains=2, workers=2)
     with pytest.raises(ValueError, match="non-negative integer"):
         UnknownMean().posterior(10, engine="is", observe=OBS, workers=-1)
+
+
+# -- online training: simulation in worker processes ----------------------------------------
+SMALL = {"lstm_dim": 16, "observation_dim": 16, "address_dim": 8, "value_dim": 4}
+
+
+def test_training_with_simulation_workers_gives_the_same_network() -> None:
+    cfg = TrainingConfig(num_traces=384, batch_size=32, valid_size=0, seed=7)
+    serial = train_network(model=Branching(), config=cfg, network_sizes=SMALL)
+    parallel = train_network(model=Branching(), config=cfg, network_sizes=SMALL, workers=2)
+    assert [t for t, _ in parallel.loss] == [t for t, _ in serial.loss]
+    a, b = serial.network.state_dict(), parallel.network.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_simulation_worker_errors_reach_the_trainer() -> None:
+    cfg = TrainingConfig(num_traces=20_000, batch_size=32, valid_size=0)
+    with pytest.raises(RuntimeError, match="simulator crashed at x="):
+        train_network(model=Crashes(), config=cfg, network_sizes=SMALL, workers=1)
+    with pytest.raises(ValueError, match="cannot be simulated in worker processes"):
+        train_network(model=OneConnection(), config=cfg, workers=1)
+    with pytest.raises(ValueError, match="workers must be a non-negative integer"):
+        train_network(model=UnknownMean(), config=cfg, workers=-1)

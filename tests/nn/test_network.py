@@ -317,37 +317,3 @@ def test_network_records_its_model_and_warns_on_another(tmp_path: Path) -> None:
     ds = TraceDataset.generate(Branching(), tmp_path / "d", 64, seed=1, traces_per_shard=32)
     offline = train_network(dataset=ds, config=_config(64), network_sizes=SMALL).network
     assert offline.model_name == "Branching"
-
-
-def test_simulation_workers_give_the_same_network() -> None:
-    cfg = _config(384, seed=7)
-    serial = train_network(model=Branching(), config=cfg, network_sizes=SMALL)
-    parallel = train_network(model=Branching(), config=cfg, network_sizes=SMALL, workers=2)
-    assert [t for t, _ in parallel.loss] == [t for t, _ in serial.loss]
-    a, b = serial.network.state_dict(), parallel.network.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
-class FailsLater(Model):
-    """Raises in the simulator after a few executions (inside a worker process)."""
-
-    def forward(self) -> None:
-        x = sample(Normal(0.0, 1.0), name="x")
-        if x > 3.0:
-            raise RuntimeError(f"simulator crashed at x={x:.2f}")
-        observe(Normal(x, 1.0), name="y")
-
-
-class OneConnection(UnknownMean):
-    supports_worker_processes = False
-
-
-def test_simulation_worker_errors_reach_the_caller() -> None:
-    with pytest.raises(RuntimeError, match="simulator crashed at x="):
-        train_network(model=FailsLater(), config=_config(5000), network_sizes=SMALL, workers=1)
-    with pytest.raises(ValueError, match="cannot be simulated in worker processes"):
-        train_network(model=OneConnection(), config=_config(64), workers=1)
-    with pytest.raises(ValueError, match="workers must be a non-negative integer"):
-        train_network(model=UnknownMean(), config=_config(64), workers=-1)
