@@ -27,7 +27,8 @@ from ._progress import ProgressBar
 __all__ = ["importance_sampling", "prior_sampling", "sample_traces"]
 
 
-CHUNK = 1024  # traces per random stream: execution i draws from stream i // CHUNK
+CHUNK = 64  # traces per random stream: execution i draws from stream i // CHUNK
+TASKS_PER_WORKER = 4  # contiguous runs of chunks handed to each worker (load balance)
 
 
 def sample_traces(
@@ -77,17 +78,21 @@ def sample_traces(
         if workers == 0:
             empirical = run(0, num_traces, bar)
         else:
+            # contiguous runs of whole chunks, as many as keep the workers evenly busy; how
+            # the chunks are grouped does not change what they draw
             chunks = -(-num_traces // CHUNK)
+            tasks = min(chunks, workers * TASKS_PER_WORKER)
+            bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
             done = [0]
 
-            def piece(k: int) -> Any:
-                return run.in_worker(k * CHUNK, min(num_traces, (k + 1) * CHUNK))
+            def piece(t: int) -> Any:
+                return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
 
             def arrived(k: int, out: Any) -> None:
                 done[0] += len(out[0])
                 bar.update(done[0])
 
-            parts = map_in_workers(piece, chunks, workers, arrived)
+            parts = map_in_workers(piece, tasks, workers, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])
             absorb = getattr(proposal, "absorb", None)
             if absorb is not None:
