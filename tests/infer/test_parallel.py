@@ -121,7 +121,36 @@ def test_simulation_worker_errors_reach_the_trainer() -> None:
     cfg = TrainingConfig(num_traces=20_000, batch_size=32, valid_size=0)
     with pytest.raises(RuntimeError, match="simulator crashed at x="):
         train_network(model=Crashes(), config=cfg, network_sizes=SMALL, workers=1)
-    with pytest.raises(ValueError, match="cannot be simulated in worker processes"):
+    with pytest.raises(ValueError, match="cannot run in worker processes"):
         train_network(model=OneConnection(), config=cfg, workers=1)
     with pytest.raises(ValueError, match="workers must be a non-negative integer"):
         train_network(model=UnknownMean(), config=cfg, workers=-1)
+
+
+def test_dataset_shards_written_by_workers_are_the_same(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from rotalumis.data import TraceDataset
+
+    a = TraceDataset.generate(Branching(), tmp_path / "a", 700, seed=3, traces_per_shard=100)
+    progress: list[tuple[int, int]] = []
+    b = TraceDataset.generate(
+        Branching(),
+        tmp_path / "b",
+        700,
+        seed=3,
+        traces_per_shard=100,
+        workers=2,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert len(a) == len(b) == 700 and b.complete
+    for k in range(7):
+        name = f"shard-{k:06d}.parquet"
+        assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))
+    assert a.stats().trace_types == b.stats().trace_types
+    assert progress[0] == (0, 700) and progress[-1] == (700, 700)
+    # resume after a lost shard, in workers: only that shard is written again
+    (tmp_path / "b" / "shard-000003.parquet").unlink()
+    TraceDataset.generate(Branching(), tmp_path / "b", 700, seed=3, traces_per_shard=100, workers=2)
+    name = "shard-000003.parquet"
+    assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))

@@ -81,6 +81,9 @@ def generate(
         int | None, typer.Option(help="random seed (default: recorded fresh one)")
     ] = None,
     traces_per_shard: Annotated[int, typer.Option(help="traces per Parquet file")] = 1000,
+    workers: Annotated[
+        int, typer.Option(help="write shards in this many processes (same dataset for any)")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Simulate N prior traces of MODEL into OUT; rerun the same command to resume."""
@@ -96,6 +99,7 @@ def generate(
                 seed=seed,
                 traces_per_shard=traces_per_shard,
                 on_progress=bar,
+                workers=workers,
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
 
 from ._dataset_schema import (
@@ -230,6 +231,7 @@ def generate_dataset(
     traces_per_shard: int = 1000,
     model_args: tuple[Any, ...] = (),
     on_progress: ProgressCallback | None = None,
+    workers: int = 0,
 ) -> Path:
     """Simulate ``num_traces`` prior traces of ``model`` into ``directory`` (resumable).
 
@@ -246,7 +248,10 @@ def generate_dataset(
             manifest's).
         traces_per_shard: Traces per Parquet file.
         model_args: Arguments of ``model.forward``.
-        on_progress: Called as ``on_progress(done, total)`` while generating.
+        on_progress: Called as ``on_progress(done, total)`` while generating (with
+            ``workers``: as each shard is written).
+        workers: Write the shards in this many forked worker processes (``0``: here). Each
+            shard depends only on the seed and its index: the same dataset for any number.
 
     Returns:
         The dataset directory.
@@ -257,6 +262,7 @@ def generate_dataset(
     """
     if isinstance(num_traces, bool) or not isinstance(num_traces, int) or num_traces < 1:
         raise ValueError(f"num_traces must be a positive integer, got {num_traces!r}")
+    check_parallel(model, workers)
     if traces_per_shard < 1:
         raise ValueError(f"traces_per_shard must be positive, got {traces_per_shard!r}")
     path = Path(directory)
@@ -279,6 +285,20 @@ def generate_dataset(
         log.info("%s: %d of %d traces already generated", path, done, num_traces)
     if on_progress is not None:
         on_progress(done, num_traces)
+    if workers and todo:
+
+        def shard(j: int) -> int:
+            generate_shard(model, path, todo[j], manifest, model_args)
+            return _shard_rows(manifest, todo[j])
+
+        def written(j: int, rows: int) -> None:
+            nonlocal done
+            done += rows
+            if on_progress is not None:
+                on_progress(done, num_traces)
+
+        map_in_workers(shard, len(todo), workers, written)
+        return path
     for k in todo:
         base = done
 

@@ -116,6 +116,7 @@ class TraceDataset:
         traces_per_shard: int = 1000,
         model_args: tuple[Any, ...] = (),
         on_progress: Callable[[int, int], None] | None = None,
+        workers: int = 0,
     ) -> TraceDataset:
         """Simulate ``num_traces`` prior traces into ``directory`` (resumable) and open it.
 
@@ -129,6 +130,7 @@ class TraceDataset:
             traces_per_shard=traces_per_shard,
             model_args=model_args,
             on_progress=on_progress,
+            workers=workers,
         )
         return cls(directory)
 

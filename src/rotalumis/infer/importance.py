@@ -17,11 +17,11 @@ from rotalumis.core import (
     TraceHandler,
 )
 from rotalumis.core.handlers import Proposal
+from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
 from rotalumis.data import Empirical, EmpiricalBuilder
 
 from ._common import ObservationChecker, check_num_traces
-from ._parallel import check_parallel, map_in_workers
 from ._progress import ProgressBar
 
 __all__ = ["importance_sampling", "prior_sampling", "sample_traces"]

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotalumis.core import RNG, Model, Trace
+from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.data import Empirical, EmpiricalBuilder
 
 from ._common import ObservationChecker, check_num_traces
-from ._parallel import check_parallel, map_in_workers
 from ._progress import ProgressBar
 from .mcmc import MHKernel
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
 from rotalumis.data import TraceBatch, TraceDataset
 
@@ -219,11 +220,6 @@ def _online_batches(
         for i in itertools.count(start):
             yield source[i]
         return
-    if not getattr(model, "supports_worker_processes", True):
-        raise ValueError(
-            f"workers={workers}: model {model.name!r} cannot be simulated in worker processes "
-            "(a PPX simulator serves one connection); train with workers=0"
-        )
     methods = multiprocessing.get_all_start_methods()
     # fork: the model reaches the workers without pickling (as DataLoader does on Linux)
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -386,7 +382,9 @@ def train_network(
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+    if model is not None:
+        check_parallel(model, workers)
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(derive_seed(config.seed, "init"))

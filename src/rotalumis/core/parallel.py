@@ -1,10 +1,11 @@
-"""Independent pieces of an inference run (chunks of importance samples, MCMC chains) in
-worker processes.
+"""Independent pieces of a job (chunks of importance samples, MCMC chains, dataset shards)
+in worker processes on this machine.
 
 Workers are forked, so they start with a copy of the model, the observations and any
 proposal (an inference network included) without pickling them; only each piece's index
-goes out and its result (an ``Empirical``) comes back. The pieces' random streams depend
-on their index only, so a result is the same for any number of workers.
+goes out and its (small, picklable) result comes back. Callers give each piece a random
+stream that depends on its index only, so their results are the same for any number of
+workers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from rotalumis.core import InferenceError, Model
+from .errors import InferenceError
+from .model import Model
 
 __all__ = ["check_parallel", "map_in_workers"]
 
