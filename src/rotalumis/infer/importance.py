@@ -137,6 +137,7 @@ class _Sampler:
         return empirical, (counters() if counters is not None else None)
 
     def __call__(self, start: int, stop: int, bar: ProgressBar | None) -> Any:
+        assert start % CHUNK == 0, "runs start at a chunk boundary"
         model, root, keep_traces, weighted = (
             self.model,
             self.root_seed,
@@ -160,24 +161,25 @@ class _Sampler:
             for h in self.extra_handlers:
                 stack.enter_context(h)
             execute = stack.enter_context(model.executions(rng))
-            for i in range(start, stop):
-                if i % CHUNK == 0 and i != start:
-                    rng.reseed(derive_seed(root, "chunk", i // CHUNK))
-                if begin_trace is not None:
-                    begin_trace()
-                trace = tracer.reset()
-                trace.result = execute(*model_args)
-                if checker.unseen:
-                    checker.check(trace)
-                lw = float(trace.log_importance_weight) if weighted else 0.0
-                append(
-                    trace.result,
-                    lw,
-                    latents=trace.named_latents,
-                    trace=trace if keep_traces else None,
-                )
-                if bar is not None:
-                    bar.update(i + 1)
+            for first in range(start, stop, CHUNK):  # start is a chunk boundary
+                if first != start:
+                    rng.reseed(derive_seed(root, "chunk", first // CHUNK))
+                for i in range(first, min(first + CHUNK, stop)):
+                    if begin_trace is not None:
+                        begin_trace()
+                    trace = tracer.reset()
+                    trace.result = execute(*model_args)
+                    if checker.unseen:
+                        checker.check(trace)
+                    lw = float(trace.log_importance_weight) if weighted else 0.0
+                    append(
+                        trace.result,
+                        lw,
+                        latents=trace.named_latents,
+                        trace=trace if keep_traces else None,
+                    )
+                    if bar is not None:
+                        bar.update(i + 1)
         checker.finish()
         return builder.build()
 
