@@ -151,15 +151,26 @@ class Execution:
     def __init__(self, rng: RNG, entry_code: CodeType | None = None) -> None:
         self.rng = rng
         self.entry_code = entry_code
-        self.counters: dict[str, int] = {}
+        self.counters: dict[tuple[str, str], int] = {}
 
     def next_address(self, base: str, kind: str) -> str:
         """The full address of the next visit of ``base`` with distribution ``kind``."""
-        prefix = base + "__" + kind
+        key = (base, kind)
         counters = self.counters
-        n = counters.get(prefix, 0) + 1
-        counters[prefix] = n
-        return prefix + "__" + str(n)
+        n = counters.get(key, 0) + 1
+        counters[key] = n
+        if n > _CACHED_VISITS:
+            return f"{base}__{kind}__{n}"
+        cached = _FULL_ADDRESSES.get((base, kind, n))
+        if cached is None:
+            cached = _FULL_ADDRESSES[(base, kind, n)] = f"{base}__{kind}__{n}"
+        return cached
+
+
+# Full addresses of the first visits of each site, built once (the hot path): the string
+# work of an address is then one dict lookup.
+_CACHED_VISITS = 16
+_FULL_ADDRESSES: dict[tuple[str, str, int], str] = {}
 
 
 def get_stack() -> tuple[Handler, ...]:

@@ -155,7 +155,8 @@ class _Sampler:
         begin_trace = getattr(self.proposal, "begin_trace", None)
         with ExitStack() as stack:
             stack.enter_context(tracer)
-            stack.enter_context(ConditionHandler(self.observe or {}))
+            if self.observe:  # an empty condition handler would only cost a call per site
+                stack.enter_context(ConditionHandler(self.observe))
             if self.proposal is not None:
                 stack.enter_context(ProposeHandler(self.proposal))
             for h in self.extra_handlers:

@@ -15,6 +15,9 @@ from .base import LOG_SQRT_2PI, Distribution, Param, Value, as_param
 
 __all__ = ["Normal"]
 
+_INF = math.inf
+_log = math.log
+
 _TINY_U = 2.0**-54  # stands in for a uniform draw of exactly 0
 
 
@@ -43,11 +46,17 @@ class Normal(Distribution):
     def __init__(self, mean: Param, stddev: Param) -> None:
         # Fast path: plain numbers skip the generic normalisation entirely.
         tm, ts = type(mean), type(stddev)
-        if (tm is float or tm is int) and (ts is float or ts is int):
-            if not (0.0 < stddev < math.inf and -math.inf < mean < math.inf):
+        if tm is float and ts is float:  # the hottest case: no conversion
+            if not (0.0 < stddev < _INF and -_INF < mean < _INF):
                 _check_scalar(mean, stddev)
-            self._mean: Param = float(mean)
-            self._stddev: Param = float(stddev)
+            self._mean: Param = mean
+            self._stddev: Param = stddev
+            return
+        if (tm is float or tm is int) and (ts is float or ts is int):
+            if not (0.0 < stddev < _INF and -_INF < mean < _INF):
+                _check_scalar(mean, stddev)
+            self._mean = float(mean)
+            self._stddev = float(stddev)
             return
         m = as_param("Normal", "mean", mean)
         s = as_param("Normal", "stddev", stddev)
@@ -118,7 +127,7 @@ class Normal(Distribution):
             and (type(value) is float or type(value) is int or is_number(value))
         ):
             z = (value - m) / s
-            lp: float = -0.5 * z * z - math.log(s) - LOG_SQRT_2PI  # the hot path: no extra call
+            lp: float = -0.5 * z * z - _log(s) - LOG_SQRT_2PI  # the hot path: no extra call
             return lp
         lp = self.log_prob(value)
         return lp.sum() if isinstance(lp, torch.Tensor) else float(lp)
