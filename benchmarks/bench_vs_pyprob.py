@@ -94,8 +94,9 @@ def main() -> None:
         "(fresh process each, 1 torch thread); errors are RMSE over the runs\n"
     )
     print(
-        "| engine | rotalumis traces/s | pyprob traces/s | ratio | RMSE of mean, rotalumis / pyprob "
-        "| RMSE of std, rotalumis / pyprob | peak RSS MB, rotalumis / pyprob |"
+        "| engine | rotalumis traces/s | pyprob traces/s | ratio "
+        "| RMSE of mean, rotalumis / pyprob | RMSE of std, rotalumis / pyprob "
+        "| peak RSS MB, rotalumis / pyprob |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for e, a, b, ma, mb, sa, sb, ra, rb in rows:
