@@ -117,7 +117,7 @@ def train(
                 config=config,
                 checkpoint=ckpt,
                 device=device,
-                workers=workers if model is not None else 0,
+                workers=workers,
                 embeddings=_embeddings(embedding),
                 network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),

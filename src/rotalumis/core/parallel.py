@@ -23,17 +23,16 @@ __all__ = ["check_parallel", "map_in_workers"]
 _JOB: Callable[[int], Any] | None = None  # the piece function, inherited by forked workers
 
 
-def check_parallel(model: Model, workers: object) -> int:
-    """``workers`` as a non-negative int, or a clear error (also for a model that cannot
-    be copied into worker processes)."""
+def check_parallel(model: Model | None, workers: object) -> None:
+    """A clear error unless ``workers`` is a non-negative int, or when ``model`` (if given)
+    cannot be copied into worker processes."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
-    if workers and not model.supports_worker_processes:
+    if workers and model is not None and not model.supports_worker_processes:
         raise ValueError(
             f"workers={workers}: model {model.name!r} cannot run in worker processes "
             "(a PPX simulator serves one connection); use workers=0"
         )
-    return workers
 
 
 def _init_worker() -> None:

@@ -137,6 +137,12 @@ _STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=_EMPT
 _EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
 
 
+# Full addresses of the first visits of each site, built once (the hot path): the string
+# work of an address is then one dict lookup.
+_CACHED_VISITS = 16
+_FULL_ADDRESSES: dict[tuple[str, str, int], str] = {}
+
+
 class Execution:
     """State of one model execution: its RNG, instance counters and entry point.
 
@@ -165,12 +171,6 @@ class Execution:
         if cached is None:
             cached = _FULL_ADDRESSES[(base, kind, n)] = f"{base}__{kind}__{n}"
         return cached
-
-
-# Full addresses of the first visits of each site, built once (the hot path): the string
-# work of an address is then one dict lookup.
-_CACHED_VISITS = 16
-_FULL_ADDRESSES: dict[tuple[str, str, int], str] = {}
 
 
 def get_stack() -> tuple[Handler, ...]:

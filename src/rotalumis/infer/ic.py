@@ -99,7 +99,7 @@ def inference_compilation(
             NetworkMismatchWarning,
             stacklevel=3,
         )
-    if options.get("workers") and next(net.parameters()).device.type != "cpu":
+    if options.get("workers") and net.observation_encoder.device.type != "cpu":
         raise ValueError(
             "workers > 0 needs the inference network on the CPU (forked worker processes "
             "cannot use the GPU); pass device='cpu'"

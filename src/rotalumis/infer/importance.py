@@ -83,14 +83,15 @@ def sample_traces(
             chunks = -(-num_traces // CHUNK)
             tasks = min(chunks, workers * TASKS_PER_WORKER)
             bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
-            done = [0]
+            done = 0
 
             def piece(t: int) -> Any:
                 return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
 
             def arrived(k: int, out: Any) -> None:
-                done[0] += len(out[0])
-                bar.update(done[0])
+                nonlocal done
+                done += len(out[0])
+                bar.update(done)
 
             parts = map_in_workers(piece, tasks, workers, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])

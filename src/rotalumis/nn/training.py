@@ -196,12 +196,10 @@ class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
     def __init__(
         self, model: Model, batch_size: int, seed: int, model_args: tuple[Any, ...]
     ) -> None:
-        self.model, self.batch_size, self.seed, self.model_args = (
-            model,
-            batch_size,
-            seed,
-            model_args,
-        )
+        self.model = model
+        self.batch_size = batch_size
+        self.seed = seed
+        self.model_args = model_args
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
@@ -382,10 +380,7 @@ def train_network(
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
-    if model is not None:
-        check_parallel(model, workers)
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
+    check_parallel(model, workers)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(derive_seed(config.seed, "init"))
     progress = _Progress()
@@ -416,7 +411,7 @@ def train_network(
         if network.model_name is None and model is not None:
             network.model_name = model.name
         elif network.model_name is None and dataset is not None:
-            network.model_name = str(dataset.manifest.get("model") or "") or None
+            network.model_name = dataset.manifest.get("model")
         network.to(dev).train()
         optimizer = _optimizer(network, config)
         if opt_state is not None:
