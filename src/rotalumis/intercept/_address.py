@@ -10,8 +10,11 @@ included, then the intercepted function::
 Frames in the entry function's own file read ``function:line``; frames elsewhere read
 ``module.qualified_name:line``. A vector-valued draw carries its shape in the label
 (``np.random.normal[3x2]``). Function names and line numbers, never bytecode offsets,
-make the address stable across runs and processes while the source does not change. The
-runtime then appends ``__<Distribution>__<instance>``.
+make the address stable across runs and processes while the source does not change;
+generated code (wrappers compiled at run time, e.g. by networkx's decorators) follows the
+rules of :mod:`rotalumis.core.address`: counters in its names read ``#``, and trampolines
+that only forward into it are left out. The runtime then appends
+``__<Distribution>__<instance>``.
 
 Building the string walks the stack on every intercepted call (the hot path), so it is
 cached, keyed by the code objects and bytecode positions of the frames (a key only).
@@ -20,6 +23,8 @@ cached, keyed by the code objects and bytecode positions of the frames (a key on
 from __future__ import annotations
 
 from types import CodeType, FrameType
+
+from rotalumis.core.address import function_name, shown_frames
 
 __all__ = ["MAX_DEPTH", "site_address"]
 
@@ -33,10 +38,9 @@ _cache: dict[tuple[object, ...], str] = {}
 def _frame_text(frame: FrameType, home: str | None) -> str:
     code = frame.f_code
     if code.co_filename == home:
-        return f"{code.co_name}:{frame.f_lineno}"
+        return f"{function_name(code, False)}:{frame.f_lineno}"
     module = frame.f_globals.get("__name__", "?")
-    qualname = getattr(code, "co_qualname", code.co_name)
-    return f"{module}.{qualname}:{frame.f_lineno}"
+    return f"{module}.{function_name(code, True)}:{frame.f_lineno}"
 
 
 def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
@@ -63,7 +67,7 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
     hit = _cache.get(key)
     if hit is None:
         home = None if entry is None else entry.co_filename
-        hit = "/".join([*(_frame_text(fr, home) for fr in reversed(chain)), label])
+        hit = "/".join([*(_frame_text(fr, home) for fr in shown_frames(chain)), label])
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
         _cache[key] = hit
