@@ -16,6 +16,10 @@ rules of :mod:`rotalumis.core.address`: counters in its names read ``#``, and tr
 that only forward into it are left out. The runtime then appends
 ``__<Distribution>__<instance>``.
 
+A draw whose call path passes through :func:`rotalumis.core.runtime.apply_stack` is made
+by the engine itself while it handles a message (a proposal network initialising a layer, a
+distribution drawing its value) and gets no address: it is not the simulator's.
+
 Building the string walks the stack on every intercepted call (the hot path), so it is
 cached, keyed by the code objects and bytecode positions of the frames (a key only).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 from types import CodeType, FrameType
 
 from rotalumis.core.address import function_name, shown_frames
+from rotalumis.core.runtime import apply_stack
 
 __all__ = ["MAX_DEPTH", "site_address"]
 
@@ -32,7 +37,8 @@ MAX_DEPTH = 64
 """Frames examined when the entry function is not on the stack."""
 
 _CACHE_LIMIT = 200_000
-_cache: dict[tuple[object, ...], str] = {}
+_cache: dict[tuple[object, ...], str | None] = {}
+_ENGINE = apply_stack.__code__
 
 
 def _frame_text(frame: FrameType, home: str | None) -> str:
@@ -43,7 +49,7 @@ def _frame_text(frame: FrameType, home: str | None) -> str:
     return f"{module}.{function_name(code, True)}:{frame.f_lineno}"
 
 
-def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
+def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str | None:
     """The call-site part of the address of an intercepted draw.
 
     Args:
@@ -53,7 +59,7 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
         label: The intercepted function, e.g. ``"np.random.normal"``.
 
     Returns:
-        ``<frames>/<label>``.
+        ``<frames>/<label>``, or ``None`` for a draw made by the engine itself.
     """
     chain = [frame]
     if entry is not None and frame.f_code is not entry:
@@ -64,11 +70,15 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
                 break
             f = f.f_back
     key = (label, *[(fr.f_code, fr.f_lasti) for fr in chain])
-    hit = _cache.get(key)
-    if hit is None:
+    try:
+        return _cache[key]
+    except KeyError:
+        pass
+    hit: str | None = None
+    if not any(fr.f_code is _ENGINE for fr in chain):
         home = None if entry is None else entry.co_filename
         hit = "/".join([*(_frame_text(fr, home) for fr in shown_frames(chain)), label])
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[key] = hit
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[key] = hit
     return hit
