@@ -153,14 +153,20 @@ class Execution:
         rng: The random number generator for draws made by the default behaviour.
         entry_code: Code object of the model's entry function; addresses list the frames
             from this function down to the site.
+
+    Attributes:
+        check_escapes: Set (by :mod:`rotalumis.intercept`) when the execution ran an
+            intercepted simulator: the model then checks once that the simulator's
+            randomness does not escape the engine (:mod:`rotalumis.core.escapes`).
     """
 
-    __slots__ = ("counters", "entry_code", "rng")
+    __slots__ = ("check_escapes", "counters", "entry_code", "rng")
 
     def __init__(self, rng: RNG, entry_code: CodeType | None = None) -> None:
         self.rng = rng
         self.entry_code = entry_code
         self.counters: dict[tuple[str, str], int] = {}
+        self.check_escapes = False
 
     def next_address(self, base: str, kind: str) -> str:
         """The full address of the next visit of ``base`` with distribution ``kind``."""
