@@ -72,6 +72,14 @@ def _random_random_helper(n: int) -> object:
     return [_draw_in_helper() for _ in range(n)]
 
 
+def _deep(depth: int) -> float:
+    return np.random.normal(0.0, 1.0) if depth == 0 else _deep(depth - 1)
+
+
+def _np_normal_deep(n: int) -> object:
+    return [_deep(8) for _ in range(n)]
+
+
 def _torch_randn(n: int) -> object:
     return [torch.randn(()) for _ in range(n)]
 
@@ -96,6 +104,7 @@ CASES: list[tuple[str, Loop]] = [
     ("random.gauss(0, 1)", _random_gauss),
     ("np.random.normal(0, 1)", _np_normal),
     ("Generator.normal(0, 1)", _generator_normal),
+    ("np.random.normal, 8 calls deep", _np_normal_deep),
     ("torch.randn(())", _torch_randn),
     ("torch.rand(1)", _torch_rand),
     ("torch.normal(mu, sigma)", _torch_normal),

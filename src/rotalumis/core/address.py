@@ -22,8 +22,8 @@ compiled wrappers replace themselves on their first call) is left out. So the sa
 path gives the same address in every process and every run, whatever ran before it.
 
 Computing an address from the stack is on the hot path of every ``sample`` call, so the
-string for a call path is cached, keyed by the code objects and bytecode positions of its
-frames (a cache key only; it never appears in an address).
+string for a call path is cached, keyed by the identities of the code objects and the
+bytecode positions of its frames (a cache key only; it never appears in an address).
 """
 
 from __future__ import annotations
@@ -34,7 +34,15 @@ import re
 import sys
 from types import CodeType, FrameType
 
-__all__ = ["MAX_DEPTH", "frames_address", "function_name", "is_generated", "shown_frames"]
+__all__ = [
+    "KEPT",
+    "MAX_DEPTH",
+    "frames_address",
+    "function_name",
+    "is_generated",
+    "path_key",
+    "shown_frames",
+]
 
 MAX_DEPTH = 64
 """Frames examined when the model's entry point is not on the stack (then the deepest
@@ -113,9 +121,10 @@ def frames_address(frame: FrameType, entry: CodeType | None) -> str:
     """
     code = frame.f_code
     if entry is None or code is entry:
-        key: object = (code, frame.f_lasti)
+        key: object = (id(code), frame.f_lasti)
         hit = _cache.get(key)
         if hit is None:
+            KEPT.add(code)
             hit = _cache[key] = _frame_text(frame)
         return hit
     chain = [frame]
@@ -125,8 +134,27 @@ def frames_address(frame: FrameType, entry: CodeType | None) -> str:
         if f.f_code is entry:
             break
         f = f.f_back
-    key = tuple([(fr.f_code, fr.f_lasti) for fr in chain])
+    key = path_key(chain)
     hit = _cache.get(key)
     if hit is None:
+        KEPT.update(fr.f_code for fr in chain)
         hit = _cache[key] = "/".join([_frame_text(fr) for fr in shown_frames(chain)])
     return hit
+
+
+KEPT: set[CodeType] = set()
+"""Code objects named by cache keys, kept alive so that their ids are never reused."""
+
+
+def path_key(chain: list[FrameType]) -> tuple[int, ...]:
+    """A cache key of a call path: ids and bytecode positions of its frames' code.
+
+    Identity, not the code object itself, because hashing a code object hashes its contents
+    (a few tenths of a microsecond per frame, on every call); a code object whose id is in a
+    key is kept alive in :data:`KEPT`, so that id is never reused.
+    """
+    key: list[int] = []
+    for fr in chain:
+        key.append(id(fr.f_code))
+        key.append(fr.f_lasti)
+    return tuple(key)

@@ -21,14 +21,16 @@ by the engine itself while it handles a message (a proposal network initialising
 distribution drawing its value) and gets no address: it is not the simulator's.
 
 Building the string walks the stack on every intercepted call (the hot path), so it is
-cached, keyed by the code objects and bytecode positions of the frames (a key only).
+cached, keyed by the code objects' identities and the frames' bytecode positions (a key
+only; see :func:`rotalumis.core.address.path_key`).
 """
 
 from __future__ import annotations
 
 from types import CodeType, FrameType
+from typing import Any
 
-from rotalumis.core.address import function_name, shown_frames
+from rotalumis.core.address import KEPT, function_name, shown_frames
 from rotalumis.core.runtime import apply_stack
 
 __all__ = ["MAX_DEPTH", "site_address"]
@@ -37,7 +39,7 @@ MAX_DEPTH = 64
 """Frames examined when the entry function is not on the stack."""
 
 _CACHE_LIMIT = 200_000
-_cache: dict[tuple[object, ...], str | None] = {}
+_cache: dict[tuple[Any, ...], str | None] = {}
 _ENGINE = apply_stack.__code__
 
 
@@ -61,19 +63,31 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str | 
     Returns:
         ``<frames>/<label>``, or ``None`` for a draw made by the engine itself.
     """
-    chain = [frame]
-    if entry is not None and frame.f_code is not entry:
+    # the key (path_key's, built in the same walk: this runs on every draw)
+    code = frame.f_code
+    ids: list[Any] = [label, id(code), frame.f_lasti]
+    if entry is not None and code is not entry:
         f = frame.f_back
-        while f is not None and len(chain) < MAX_DEPTH:
-            chain.append(f)
-            if f.f_code is entry:
+        depth = 1
+        while f is not None and depth < MAX_DEPTH:
+            code = f.f_code
+            ids.append(id(code))
+            ids.append(f.f_lasti)
+            depth += 1
+            if code is entry:
                 break
             f = f.f_back
-    key = (label, *[(fr.f_code, fr.f_lasti) for fr in chain])
+    key = tuple(ids)
     try:
         return _cache[key]
     except KeyError:
         pass
+    chain = [frame]
+    f = frame.f_back
+    while len(chain) < len(ids) // 2 and f is not None:
+        chain.append(f)
+        f = f.f_back
+    KEPT.update(fr.f_code for fr in chain)
     hit: str | None = None
     if not any(fr.f_code is _ENGINE for fr in chain):
         home = None if entry is None else entry.co_filename

@@ -70,7 +70,7 @@ class Session:
         self.busy = False
         self.names: tuple[tuple[str, str, bool], ...] = ()
         self._name_cache: dict[str, tuple[str, bool] | None] = {}
-        self.sites: dict[tuple[object, int, str], tuple[Any, int, Any, str | None]] = {}
+        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None]] = {}
 
     def set_names(self, names: tuple[tuple[str, str, bool], ...]) -> None:
         """Replace the site-name patterns."""
@@ -195,7 +195,7 @@ def record(
     ex = _EXECUTION.get()
     entry = None if ex is None else ex.entry_code
     parent = frame.f_back
-    key = (frame.f_code, frame.f_lasti, label)
+    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
     sites = session.sites
     hit = sites.get(key)
     if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
