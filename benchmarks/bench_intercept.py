@@ -11,18 +11,33 @@ engine: what recording any draw costs at least (handlers, trace, log-probability
 
     .venv/bin/python benchmarks/bench_intercept.py [--draws 2000] [--traces 20] [--repeats 7]
 
-One torch thread. CPU microseconds per draw before the interception fast path (main at
-28faa46, measured side by side with the "after" run of the same command, medians of 5,
-``--traces 10``, on the shared 2-core machine under load; torch draws were not intercepted
-at all then, their "intercepted" cost was the plain call)::
+One torch thread. Figures before the interception fast path (main at 28faa46), measured
+side by side with the "after" run of the same command (CPU us per draw, medians of 5,
+``--traces 10``, the shared 2-core machine under load; torch draws were not intercepted
+at all then, so their "intercepted" cost was the plain call)::
 
     draw                            plain us  intercepted us   ratio
-    random.random()                     0.05            3.53   76.9x
-    random.random() in a helper         0.06            3.83   61.3x
-    random.gauss(0, 1)                  0.34            4.08   12.0x
-    np.random.normal(0, 1)              0.53            4.73    8.9x
-    Generator.normal(0, 1)              0.49            4.69    9.6x
-    native sample(Normal)                               3.08  (floor)
+    random.random()                     0.05            3.59   77.5x
+    random.random() in a helper         0.06            3.80   62.2x
+    random.gauss(0, 1)                  0.33            4.13   12.4x
+    np.random.normal(0, 1)              0.52            4.75    9.1x
+    Generator.normal(0, 1)              0.47            4.70   10.0x
+    np.random.normal, 8 calls deep      0.86            7.62    8.9x
+    native sample(Normal)                               3.10  (floor)
+
+and after::
+
+    random.random()                     0.05            2.48   54.1x
+    random.random() in a helper         0.06            2.67   43.2x
+    random.gauss(0, 1)                  0.34            2.68    7.9x
+    np.random.normal(0, 1)              0.52            2.67    5.2x
+    Generator.normal(0, 1)              0.48            2.65    5.5x
+    np.random.normal, 8 calls deep      0.87            5.77    6.6x
+    torch.randn(())                     2.36            6.25    2.7x
+    torch.rand(1)                       1.40            6.68    4.8x
+    torch.normal(mu, sigma)             7.49            9.82    1.3x
+    Tensor.normal_(0, 1)                0.98            5.26    5.4x
+    native sample(Normal)                               2.67  (floor)
 """
 
 from __future__ import annotations
