@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
@@ -22,6 +23,8 @@ from .runtime import Execution, current_execution, enter_execution, exit_executi
 from .trace import Trace
 
 __all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+
+log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -169,7 +172,13 @@ class Model:
         if self.__dict__.get("_escapes_checked"):
             return
         self.__dict__["_escapes_checked"] = True
-        difference = self.check_escapes(derive_seed(execution.rng.seed, "escapes"), *args, **kwargs)
+        try:
+            difference = self.check_escapes(
+                derive_seed(execution.rng.seed, "escapes"), *args, **kwargs
+            )
+        except Exception as exc:  # the check must never break the run it checks
+            log.warning("model %r: escape check skipped, the model raised %r", self.name, exc)
+            return
         if difference is not None:
             warnings.warn(
                 EscapedRandomnessWarning(
