@@ -5,6 +5,7 @@ from .distributions import __all__ as _dist_all
 from .errors import (
     DatasetError,
     DistributionError,
+    EscapedRandomnessWarning,
     InferenceError,
     ModelError,
     ObservationError,
@@ -33,6 +34,7 @@ __all__ = [
     "ConditionHandler",
     "DatasetError",
     "DistributionError",
+    "EscapedRandomnessWarning",
     "Execution",
     "FunctionModel",
     "Handler",

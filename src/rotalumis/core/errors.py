@@ -16,6 +16,15 @@ exception                      raised when
 ``RemoteSimulatorError``       a PPX simulator died, timed out or cannot be reached
 ``ProtocolError``              a PPX message is malformed, truncated or out of sequence
 =============================  ==========================================================
+
+Warnings (``warnings.warn``; filter them like any warning):
+
+==================================  =====================================================
+warning                             issued when
+==================================  =====================================================
+``EscapedRandomnessWarning``        two executions of a model with the same seed differ:
+                                    some of the simulator's randomness escapes the engine
+==================================  =====================================================
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 __all__ = [
     "DatasetError",
     "DistributionError",
+    "EscapedRandomnessWarning",
     "InferenceError",
     "ModelError",
     "ObservationError",
@@ -70,3 +80,9 @@ class RemoteSimulatorError(RotalumisError, RuntimeError):
 
 class ProtocolError(RotalumisError, ValueError):
     """A PPX message was malformed, truncated, of an unknown type or out of sequence."""
+
+
+class EscapedRandomnessWarning(UserWarning):
+    """Two executions of a model with the same seed gave different results or observations:
+    some randomness is drawn outside the engine's control (not intercepted), so it is
+    neither recorded, replayed nor proposed, and posteriors can be silently wrong."""

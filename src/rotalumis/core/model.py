@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
 from typing import Any, ClassVar, Protocol
 
-from .errors import ModelError
+from .errors import EscapedRandomnessWarning, ModelError
+from .escapes import probe_escapes
 from .handlers import ConditionHandler, TraceHandler
-from .rng import RNG
+from .rng import RNG, derive_seed
 from .runtime import Execution, current_execution, enter_execution, exit_execution
 from .trace import Trace
 
 __all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+
+log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -101,12 +106,20 @@ class Model:
         return getattr(fwd, "__code__", None)
 
     def execute(self, rng: RNG, *args: Any, **kwargs: Any) -> Any:
-        """Run :meth:`forward` once as a fresh execution drawing from ``rng``."""
-        token = enter_execution(Execution(rng, self.entry_code))
+        """Run :meth:`forward` once as a fresh execution drawing from ``rng``.
+
+        An execution that intercepted a simulator (see :mod:`rotalumis.intercept`) is
+        followed, the first time only, by the escape check of :meth:`check_escapes`.
+        """
+        execution = Execution(rng, self.entry_code)
+        token = enter_execution(execution)
         try:
-            return self.forward(*args, **kwargs)
+            result = self.forward(*args, **kwargs)
         finally:
             exit_execution(token)
+        if execution.check_escapes:
+            self._escape_check(execution, args, kwargs)
+        return result
 
     @contextlib.contextmanager
     def executions(self, rng: RNG) -> Iterator[Callable[..., Any]]:
@@ -122,13 +135,63 @@ class Model:
 
         def run(*args: Any, **kwargs: Any) -> Any:
             counters.clear()
-            return forward(*args, **kwargs)
+            result = forward(*args, **kwargs)
+            if execution.check_escapes:
+                self._escape_check(execution, args, kwargs)
+            return result
 
         token = enter_execution(execution)
         try:
             yield run
         finally:
             exit_execution(token)
+
+    def check_escapes(self, seed: int = 0, *args: Any, **kwargs: Any) -> str | None:
+        """Run the model twice from the prior with ``seed``; name what differs, if anything.
+
+        Two executions with one seed are identical unless the simulator draws randomness
+        the engine does not control (see :mod:`rotalumis.core.escapes`). Engines run this
+        check once, after the first execution of a model that intercepts a simulator, and
+        warn with :class:`~rotalumis.core.errors.EscapedRandomnessWarning`; turn it off with
+        ``intercept(check_escapes=False)`` (or ``InterceptedModel(..., check_escapes=False)``).
+
+        Args:
+            seed: The seed of both executions.
+            *args: Positional arguments of the model.
+            **kwargs: Keyword arguments of the model.
+
+        Returns:
+            The first difference in words, or ``None`` when the executions agree.
+        """
+        return probe_escapes(self, seed, args, kwargs)
+
+    def _escape_check(
+        self, execution: Execution, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        execution.check_escapes = False
+        if self.__dict__.get("_escapes_checked"):
+            return
+        self.__dict__["_escapes_checked"] = True
+        try:
+            difference = self.check_escapes(
+                derive_seed(execution.rng.seed, "escapes"), *args, **kwargs
+            )
+        except Exception as exc:  # the check must never break the run it checks
+            log.warning("model %r: escape check skipped, the model raised %r", self.name, exc)
+            return
+        if difference is not None:
+            warnings.warn(
+                EscapedRandomnessWarning(
+                    f"model {self.name!r}: two executions with the same seed differ in "
+                    f"{difference}. Some randomness escapes the engine (not intercepted: "
+                    "e.g. a C library drawing from a NumPy bit generator, torch C++ "
+                    "kernels such as dropout, a generator created outside the model, a "
+                    "thread): it is neither recorded nor controlled, and the posterior can "
+                    "be wrong. See the interception section of the README; "
+                    "intercept(check_escapes=False) turns this check off."
+                ),
+                stacklevel=3,
+            )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the model once; inside another model's execution, run as part of it."""

@@ -135,6 +135,9 @@ class _Stack:
 _EMPTY = _Stack(())
 _STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=_EMPTY)
 _EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
+# The RNG of draws made outside any execution: its own variable, so that reading it never
+# installs an execution (which would make a later model call run as part of it).
+_FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=None)
 
 
 # Full addresses of the first visits of each site, built once (the hot path): the string
@@ -150,14 +153,20 @@ class Execution:
         rng: The random number generator for draws made by the default behaviour.
         entry_code: Code object of the model's entry function; addresses list the frames
             from this function down to the site.
+
+    Attributes:
+        check_escapes: Set (by :mod:`rotalumis.intercept`) when the execution ran an
+            intercepted simulator: the model then checks once that the simulator's
+            randomness does not escape the engine (:mod:`rotalumis.core.escapes`).
     """
 
-    __slots__ = ("counters", "entry_code", "rng")
+    __slots__ = ("check_escapes", "counters", "entry_code", "rng")
 
     def __init__(self, rng: RNG, entry_code: CodeType | None = None) -> None:
         self.rng = rng
         self.entry_code = entry_code
         self.counters: dict[tuple[str, str], int] = {}
+        self.check_escapes = False
 
     def next_address(self, base: str, kind: str) -> str:
         """The full address of the next visit of ``base`` with distribution ``kind``."""
@@ -184,16 +193,22 @@ def current_execution() -> Execution | None:
 
 
 def current_rng() -> RNG:
-    """The RNG of the execution in progress; outside one, a fresh unseeded RNG for this context.
+    """The RNG of the execution in progress; outside one, an unseeded RNG of this context.
 
-    Draws outside a model run (a simulator called directly) are not reproducible unless the
-    caller runs it through a :class:`~rotalumis.core.model.Model` with a seed.
+    Reading it changes no execution state: outside a model run no execution is installed,
+    so a later model call starts its own (addresses and instance counters are unaffected
+    by stray draws). Draws outside a model run (a simulator called directly) are not
+    reproducible unless the caller runs it through a
+    :class:`~rotalumis.core.model.Model` with a seed.
     """
     ex = _EXECUTION.get()
-    if ex is None:
-        ex = Execution(RNG(None))
-        _EXECUTION.set(ex)
-    return ex.rng
+    if ex is not None:
+        return ex.rng
+    rng = _FREE_RNG.get()
+    if rng is None:
+        rng = RNG(None)
+        _FREE_RNG.set(rng)
+    return rng
 
 
 def enter_execution(execution: Execution) -> Token[Execution | None]:
