@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rotalumis.core.files import write_text_atomic
+
 __all__ = ["END", "START", "AddressGraph", "AddressStructure", "SiteInfo", "TraceTypeRow"]
 
 START = "START"
@@ -259,10 +261,7 @@ class AddressStructure:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_json` to ``path`` atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(self.to_json()))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AddressStructure:

@@ -7,7 +7,8 @@ answer (``SampleResult`` carries the value the engine chose); the execution's re
 ends it as ``RunResult``.
 
 Robustness: a request that is out of sequence (a ``Run`` in the middle of an execution, a
-``SampleResult`` when idle...), cannot be decoded, or arrives while the model fails, gets a
+``SampleResult`` when idle...), cannot be decoded, is not one message (several ZeroMQ
+frames), or arrives while the model fails, gets a
 ``Reset`` reply; the current execution is abandoned and the server keeps serving. A
 ``Handshake`` in the middle of an execution (a new engine after the old one died) abandons
 the execution and is answered normally. Ctrl-C stops the server cleanly.
@@ -38,7 +39,7 @@ from .messages import (
     Tag,
     TagResult,
 )
-from .transport import ServerClosed, ServerTransport
+from .transport import BadRequest, ServerClosed, ServerTransport
 from .zmq_transport import ZMQServerTransport
 
 __all__ = ["DEFAULT_ADDRESS", "PPXServer", "serve", "system_name"]
@@ -157,7 +158,11 @@ class PPXServer:
     # -- talking to the engine --------------------------------------------------------------
     def _receive(self) -> PPXMessage | bytes:
         """The next request, decoded; the reply to send instead when it is unusable."""
-        data = self.transport.receive()
+        try:
+            data = self.transport.receive()
+        except BadRequest as exc:
+            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
+            return RESET
         try:
             return decode(data)
         except (ProtocolError, DistributionError) as exc:

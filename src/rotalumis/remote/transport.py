@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from rotalumis.core.errors import RemoteSimulatorError
 
 __all__ = [
+    "BadRequest",
     "ClientTransport",
     "MemoryClientTransport",
     "MemoryServerTransport",
@@ -33,6 +34,11 @@ __all__ = [
 
 class ServerClosed(Exception):
     """Raised by :meth:`ServerTransport.receive` once the transport was closed or stopped."""
+
+
+class BadRequest(Exception):
+    """Raised by :meth:`ServerTransport.receive` for a request that is not one PPX message
+    (e.g. several ZeroMQ frames); it was received in full and still awaits a reply."""
 
 
 class ClientTransport(ABC):
@@ -71,6 +77,7 @@ class ServerTransport(ABC):
 
         Raises:
             ServerClosed: once :meth:`close` (or :meth:`stop`) was called.
+            BadRequest: if the request is not one message; it must still be answered.
         """
 
     @abstractmethod
