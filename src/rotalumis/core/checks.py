@@ -60,7 +60,8 @@ def get_field(
         obj: The JSON object read from the file.
         key: The field.
         types: The type or types allowed.
-        where: What ``obj`` is, for the message (``"manifest"``, ``"column 'mu'"``...).
+        where: What ``obj`` is, for the message (``"column 'mu'"``...; ``""`` when the
+            caller's message already says it).
         low: Smallest allowed number.
         high: Largest allowed number.
         optional: Whether the field may be absent (``default`` is returned then); to allow
@@ -70,30 +71,31 @@ def get_field(
     Raises:
         ValueError: naming ``where`` and ``key`` if the field is missing or invalid.
     """
+    at = f"{where}: " if where else ""
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{where} is {_describe((type(obj),))}, not an object")
+        raise ValueError(f"{at}expected an object, got {_describe((type(obj),))}")
     if key not in obj:
         if optional:
             return default
-        raise ValueError(f"{where} has no {key!r}")
+        raise ValueError(f"{at}missing field {key!r}")
     allowed = types if isinstance(types, tuple) else (types,)
     if float in allowed:
         allowed = (*allowed, int)
     value = obj[key]
     if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
         raise ValueError(
-            f"{where}: {key!r} must be {_describe(allowed)}, got {_describe((type(value),))}"
+            f"{at}{key!r} must be {_describe(allowed)}, got {_describe((type(value),))}"
         )
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
-            raise ValueError(f"{where}: {key!r} must be finite, got {value!r}")
+            raise ValueError(f"{at}{key!r} must be finite, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = (
                 f"between {low:g} and {high:g}"
                 if low is not None and high is not None
                 else (f"at least {low:g}" if low is not None else f"at most {high:g}")
             )
-            raise ValueError(f"{where}: {key!r} must be {bounds}, got {value!r}")
+            raise ValueError(f"{at}{key!r} must be {bounds}, got {value!r}")
     return value
 
 

@@ -62,7 +62,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """
     path = directory / MANIFEST
     try:
-        manifest = loads_json(path.read_bytes(), "the manifest")
+        manifest = loads_json(path.read_bytes(), "it")
     except FileNotFoundError:
         raise DatasetError(f"{directory} is not a trace dataset (no {MANIFEST})") from None
     except (OSError, ValueError) as exc:
@@ -83,7 +83,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def _check_manifest(m: dict[str, Any]) -> None:
-    where = "the manifest"
+    where = ""  # the caller's message names the manifest
     get_field(m, "model", (str, type(None)), where, optional=True)
     get_field(m, "seed", int, where, low=-(2**127), high=2**127)
     per = get_field(m, "traces_per_shard", int, where, low=1, high=MAX_TRACES_PER_SHARD)
@@ -94,7 +94,7 @@ def _check_manifest(m: dict[str, Any]) -> None:
             f"'num_shards' is {shards}, but {total} traces at {per} per shard make "
             f"{math.ceil(total / per)}"
         )
-    get_field(m, "rows_per_group", int, where, low=1, high=per, optional=True)
+    get_field(m, "rows_per_group", int, where, low=1, high=MAX_TRACES_PER_SHARD, optional=True)
 
 
 def _write_manifest(path: Path, data: dict[str, Any]) -> None:

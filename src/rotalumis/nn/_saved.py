@@ -3,10 +3,14 @@
 A network file holds a JSON configuration (sizes, observation embeddings, one entry per
 address) and a state dict of tensors. A damaged or crafted file must not make loading
 allocate a giant network, recurse without end or fail with a ``KeyError`` from deep inside:
-:func:`check_config` checks every field (type, range, unknown keys) and
-:func:`check_state_dict` that the tensors are exactly those of the network the configuration
-describes (built first on PyTorch's ``meta`` device, which allocates nothing). Both raise a
-``ValueError`` saying what is wrong; :meth:`InferenceNetwork.load` names the file.
+:func:`check_config` checks every field (type, range, unknown keys); the network is built
+under an :class:`AllocationBudget` of the state dict's size (every parameter and buffer is in
+the state dict, so a sound file never exceeds it), and :func:`check_state_dict` checks that
+the tensors are exactly those of the network built. All raise a ``ValueError`` saying what is
+wrong; :meth:`InferenceNetwork.load` names the file.
+
+(Building on PyTorch's ``meta`` device would allocate nothing either, but its first use
+imports ``torch._dynamo`` and more: seconds added to every load.)
 """
 
 from __future__ import annotations
@@ -16,12 +20,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from rotalumis.core.checks import get_field
 
 from .heads import HEAD_KINDS
 
-__all__ = ["MAX_ELEMENTS", "MAX_LAYERS", "MAX_WIDTH", "check_config", "check_state_dict"]
+__all__ = [
+    "MAX_ELEMENTS",
+    "MAX_LAYERS",
+    "MAX_WIDTH",
+    "AllocationBudget",
+    "check_config",
+    "check_state_dict",
+    "count_sites",
+    "state_size",
+]
 
 MAX_WIDTH = 1 << 16  #: largest layer size
 MAX_LAYERS = 64  #: deepest stack of layers
@@ -29,6 +43,10 @@ MAX_ELEMENTS = 1 << 24  #: most elements in one value, observation or support
 _MAX_DIMS = 8
 _HEADS = {*HEAD_KINDS.values(), "prior"}
 _WIDTHS = ("observation_dim", "lstm_dim", "address_dim", "value_dim")
+_SLACK = 1 << 20  # elements of temporaries made while initialising layers
+# Every tensor a module creates comes from one of these (nn layers use torch.empty).
+_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
+              torch.randint, torch.linspace, torch.arange, torch.eye, torch.tensor}  # fmt: skip
 
 
 def _known(d: Mapping[str, Any], keys: set[str], where: str) -> None:
@@ -50,8 +68,7 @@ def _shape(d: Any, key: str, where: str) -> list[int]:
 
 def _check_observation(o: Any, where: str) -> None:
     get_field(o, "name", str, where)
-    if "shape" in o:
-        _shape(o, "shape", where)
+    _shape(o, "shape", where)
     get_field(o, "embedding", str, where, optional=True)
     get_field(o, "dim", int, where, low=1, high=MAX_WIDTH, optional=True)
     get_field(o, "depth", int, where, low=1, high=MAX_LAYERS, optional=True)
@@ -84,7 +101,10 @@ def _check_site(s: Any, where: str) -> None:
     if math.prod(_shape(s, "value_shape", where)) != numel:
         raise ValueError(f"{where}: 'numel' {numel} does not match 'value_shape'")
     get_field(s, "num_params", int, where, low=0, high=MAX_ELEMENTS)
-    get_field(s, "categories", int, where, low=0, high=MAX_ELEMENTS, optional=True)
+    supports = head in ("cat", "count")  # their output layer has one unit per category
+    get_field(
+        s, "categories", int, where, low=int(supports), high=MAX_ELEMENTS, optional=not supports
+    )
     _known(s, {"address", "distribution", "head", "numel", "value_shape", "num_params",
                "categories"}, where)  # fmt: skip
 
@@ -140,3 +160,30 @@ def check_state_dict(state: Any, expected: Mapping[str, torch.Size]) -> None:
         problems.append(f"wrong shape {', '.join(shapes[:3])}{' ...' if len(shapes) > 3 else ''}")
     if problems:
         raise ValueError("the state dict does not match the configuration: " + "; ".join(problems))
+
+
+def state_size(state: Any) -> int:
+    """Elements in the tensors of a state dict (0 for anything else)."""
+    if not isinstance(state, Mapping):
+        return 0
+    return sum(v.numel() for v in state.values() if torch.is_tensor(v))
+
+
+class AllocationBudget(TorchFunctionMode):
+    """Within this context, creating tensors of more than ``elements`` (+ a small slack)
+    elements in all raises ``ValueError``, checked as each one is created (before layers
+    write their initial values into it)."""
+
+    def __init__(self, elements: int) -> None:
+        super().__init__()
+        self.left = elements + _SLACK
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if func in _FACTORIES and isinstance(out, torch.Tensor):
+            self.left -= out.numel()
+            if self.left < 0:
+                raise ValueError(
+                    "the configuration describes a network larger than the weights in the file"
+                )
+        return out

@@ -33,7 +33,7 @@ from rotalumis.core.checks import loads_json
 from rotalumis.core.files import atomic_write
 from rotalumis.data import SiteGroup, TraceBatch
 
-from ._saved import check_config, check_state_dict, count_sites
+from ._saved import AllocationBudget, check_config, check_state_dict, count_sites, state_size
 from .embeddings import ObservationEncoder, ObservationSpec
 from .heads import ProposalHead, SiteSpec, head_kind
 
@@ -305,8 +305,9 @@ class InferenceNetwork(nn.Module):
     ) -> InferenceNetwork:
         """Rebuild a network from :meth:`payload` output.
 
-        The configuration is checked field by field and the state dict against the network
-        it describes (built on the ``meta`` device first, which allocates nothing).
+        The configuration is checked field by field; the network it describes is built within
+        an allocation budget of the size of the state dict (a crafted configuration cannot
+        make it allocate more than the file holds), and the state dict is checked against it.
 
         Raises:
             DatasetError: naming ``source`` if the payload is not a valid network.
@@ -330,10 +331,9 @@ class InferenceNetwork(nn.Module):
                 )
             config = NetworkConfig.from_dict(network)
             sites = tuple(SiteSpec.from_dict(s) for s in site_dicts)
-            with torch.device("meta"):
-                skeleton = cls(config, sites)
-            check_state_dict(state, {k: v.shape for k, v in skeleton.state_dict().items()})
-            net = cls(config, sites)
+            with AllocationBudget(state_size(state)):
+                net = cls(config, sites)
+            check_state_dict(state, {k: v.shape for k, v in net.state_dict().items()})
             net.load_state_dict(state)  # type: ignore[arg-type]
         except (ValueError, TypeError, RuntimeError) as exc:
             raise DatasetError(f"{source} is not a valid inference network: {exc}") from None
