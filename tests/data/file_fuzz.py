@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 DELETE = object()
 
@@ -57,7 +60,23 @@ def rewrite_member(path: Path, member: str, data: bytes) -> None:
             zf.writestr(name, content)
 
 
-def truncations(data: bytes, count: int = 12) -> Iterator[bytes]:
-    """``data`` cut at ``count`` evenly spaced lengths (never whole)."""
+def updated(obj: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` with ``changes`` applied (a value of ``None`` deletes the key)."""
+    out = dict(obj)
+    for k, v in changes.items():
+        if v is None:
+            del out[k]
+        else:
+            out[k] = v
+    return out
+
+
+def check_truncations(path: Path, data: bytes, load: Callable[[Path], Any], error: type) -> int:
+    """Write ``data`` cut at 12 evenly spaced lengths to ``path``: each load raises ``error``
+    naming the file. Returns the number of cases."""
+    count = 12
     for k in range(count):
-        yield data[: len(data) * k // count]
+        path.write_bytes(data[: len(data) * k // count])
+        with pytest.raises(error, match=re.escape(str(path))):
+            load(path)
+    return count
