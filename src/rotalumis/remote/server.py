@@ -158,20 +158,28 @@ class PPXServer:
     # -- talking to the engine --------------------------------------------------------------
     def _receive(self) -> PPXMessage | bytes:
         """The next request, decoded; the reply to send instead when it is unusable."""
-        try:
-            data = self.transport.receive()
-        except BadRequest as exc:
-            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
-            return RESET
+        data = self.transport.receive()
         try:
             return decode(data)
         except (ProtocolError, DistributionError) as exc:
             log.warning("bad PPX request from the engine (%d bytes): %s", len(data), exc)
             return RESET
 
+    def _reply(self, reply: bytes) -> None:
+        """Send ``reply``, or ``Reset`` if the request turns out not to be one message."""
+        try:
+            self.transport.reply(reply)
+        except BadRequest as exc:
+            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
+            self.transport.reply(RESET)
+
     def exchange(self, reply: bytes) -> PPXMessage:
         """Answer the pending request with ``reply`` and return the next request."""
-        self.transport.reply(reply)
+        try:
+            self.transport.reply(reply)
+        except BadRequest as exc:  # what we took for its answer was a malformed request
+            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
+            raise _Abandon(RESET) from None
         try:
             request = self._receive()
         except ServerClosed:
@@ -239,7 +247,7 @@ class PPXServer:
                     reply = self._answer(request)
                 except _Shutdown:
                     break
-                self.transport.reply(reply)
+                self._reply(reply)
                 handled += 1
         finally:
             self.transport.close()

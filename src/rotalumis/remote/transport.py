@@ -37,8 +37,9 @@ class ServerClosed(Exception):
 
 
 class BadRequest(Exception):
-    """Raised by :meth:`ServerTransport.receive` for a request that is not one PPX message
-    (e.g. several ZeroMQ frames); it was received in full and still awaits a reply."""
+    """Raised by :meth:`ServerTransport.reply` when the request being answered turns out not
+    to be one PPX message (several ZeroMQ frames): the reply was not sent, the request has
+    now been read in full and still awaits a reply."""
 
 
 class ClientTransport(ABC):
@@ -77,12 +78,15 @@ class ServerTransport(ABC):
 
         Raises:
             ServerClosed: once :meth:`close` (or :meth:`stop`) was called.
-            BadRequest: if the request is not one message; it must still be answered.
         """
 
     @abstractmethod
     def reply(self, data: bytes) -> None:
-        """Answer the request last received."""
+        """Answer the request last received.
+
+        Raises:
+            BadRequest: if that request was not one message; answer it again (``Reset``).
+        """
 
     def stop(self) -> None:  # noqa: B027 - optional: transports that cannot be stopped
         """Ask a :meth:`receive` blocked in another thread to raise :class:`ServerClosed`."""

@@ -7,10 +7,12 @@ any local user can connect to it). A server address ``tcp://127.0.0.1:*`` binds 
 where another server listens, makes its socket ``0600`` and removes it when closed
 (:mod:`._ipc`).
 
-A PPX message is one ZeroMQ frame. A multi-frame request is drained and reported as
-:class:`~.transport.BadRequest` (the server answers ``Reset``); a multi-frame reply is
-drained and raises :class:`~rotalumis.core.errors.ProtocolError`: either way both sockets
-stay in step.
+A PPX message is one ZeroMQ frame. The server reads the first frame only (no per-message
+check on the hot path); replying to a request that had more frames fails with ZeroMQ's state
+error, upon which the rest is drained and :meth:`ZMQServerTransport.reply` raises
+:class:`~.transport.BadRequest` (the server then answers ``Reset``). The client checks each
+reply and drains a multi-frame one before raising
+:class:`~rotalumis.core.errors.ProtocolError`. Either way both sockets stay in step.
 
 A REQ socket whose peer died waits forever and refuses to send again, so the client gives
 each reply ``timeout`` seconds (ZeroMQ's own receive time-out, no polling loop on the hot
@@ -56,16 +58,13 @@ def _ms(timeout: float | None) -> int:
     return -1 if timeout is None else max(1, int(timeout * 1000))
 
 
-def _drain(sock: zmq.Socket[Any], first: bytes) -> list[bytes]:
-    """All frames of a multi-frame message whose first frame was ``first``."""
-    frames = [first]
+def _drain(sock: zmq.Socket[Any]) -> int:
+    """Read the rest of a multi-frame message; return how many frames it had in all."""
+    count = 1
     while sock.getsockopt(zmq.RCVMORE):
-        frames.append(sock.recv())
-    return frames
-
-
-def _frames(frames: list[bytes]) -> str:
-    return f"{len(frames)} ZeroMQ frames ({', '.join(str(len(f)) for f in frames[:8])} bytes)"
+        sock.recv()
+        count += 1
+    return count
 
 
 class ZMQClientTransport(ClientTransport):
@@ -124,10 +123,9 @@ class ZMQClientTransport(ClientTransport):
             sock.send(data)
             reply: bytes = sock.recv()
             if sock.getsockopt(zmq.RCVMORE):
-                frames = _drain(sock, reply)
                 raise ProtocolError(
-                    f"the simulator at {self.address} replied with {_frames(frames)}; a PPX "
-                    "message is one frame"
+                    f"the simulator at {self.address} replied with {_drain(sock)} ZeroMQ "
+                    "frames; a PPX message is one frame"
                 )
             return reply
         except zmq.Again:
@@ -198,29 +196,33 @@ class ZMQServerTransport(ServerTransport):
         self._stopped = False
 
     def receive(self) -> bytes:
-        """Wait for the next request (see :class:`ServerTransport`).
-
-        Raises:
-            ServerClosed: once stopped or closed.
-            BadRequest: for a request of several frames (drained: answer it).
-        """
+        """Wait for the next request (its first frame; see :meth:`reply`)."""
         sock = self._socket
         while True:
             if self._stopped or sock is None:
                 raise ServerClosed(self.address)
             try:
                 data: bytes = sock.recv()
+                return data
             except zmq.Again:
                 continue
-            if sock.getsockopt(zmq.RCVMORE):
-                raise BadRequest(f"a request of {_frames(_drain(sock, data))}")
-            return data
 
     def reply(self, data: bytes) -> None:
-        """Send the reply to the last request."""
-        if self._socket is None:
+        """Send the reply to the last request.
+
+        Raises:
+            BadRequest: if that request had several frames; they are drained now and the
+                request still awaits a reply (a ``Reset``).
+        """
+        sock = self._socket
+        if sock is None:
             raise ServerClosed(self.address)
-        self._socket.send(data)
+        try:
+            sock.send(data)
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EFSM:  # REP refuses to reply while frames are unread
+                raise
+            raise BadRequest(f"a request of {_drain(sock)} ZeroMQ frames") from None
 
     def stop(self) -> None:
         """Make a waiting :meth:`receive` raise :class:`ServerClosed` (thread-safe)."""
