@@ -266,3 +266,32 @@ def test_saving_refuses_what_loading_would(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="nested deeper than 32"):
         Empirical(value).save(tmp_path / "deep.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the other files of a run directory (what `rotalumis report` reads) ------------------------
+COMPANION_CASES: dict[str, tuple[str, bytes]] = {
+    "summary.json not JSON": ("summary.json", b"{oops"),
+    "summary.json a list": ("summary.json", b"[1, 2]"),
+    "summary.json nested 100000 deep": ("summary.json", b"[" * 100_000 + b"]" * 100_000),
+    "address structure a list": ("address_structure.json", b"[1]"),
+    "address structure with a bad site": (
+        "address_structure.json",
+        b'{"format": "rotalumis.address_structure", "version": 1, "sites": ["x"], "types": []}',
+    ),
+    "address structure with a bad count": (
+        "address_structure.json",
+        b'{"format": "rotalumis.address_structure", "version": 1, "sites": [], '
+        b'"types": [{"addresses": ["a"], "count": "many"}]}',
+    ),
+    "address structure nested 100000 deep": (
+        "address_structure.json",
+        b"[" * 100_000 + b"]" * 100_000,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMPANION_CASES))
+def test_bad_run_directory_companion_is_one_error_line(saved: Path, case: str) -> None:
+    name, data = COMPANION_CASES[case]
+    (saved.parent / name).write_bytes(data)
+    assert name in one_error_line(["report", str(saved.parent)])
