@@ -72,6 +72,20 @@ class progress_bar:
             self._progress.stop()
 
 
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` as ``"0-2, 5, 7-8"`` (a dataset may miss a million shards)."""
+    parts: list[str] = []
+    start = prev = None
+    for k in [*sorted(indices), None]:
+        if prev is not None and k == prev + 1:
+            prev = k
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = k
+    return ", ".join(parts)
+
+
 @dataset_app.command("generate")
 def generate(
     target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
@@ -151,7 +165,7 @@ def info(
     if ds.missing_shards:
         console.print(
             f"[yellow]missing shards[/yellow] (generation unfinished; rerun generate to "
-            f"resume): {', '.join(map(str, ds.missing_shards))}"
+            f"resume): {_ranges(ds.missing_shards)}"
         )
     for path, reason in bad.items():
         console.print(f"[red]corrupt shard[/red] {path}: {reason}")

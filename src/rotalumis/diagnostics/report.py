@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from rotalumis.core.checks import loads_json
+from rotalumis.core.errors import DatasetError
+from rotalumis.core.files import write_text_atomic
+
 from . import _html as H
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
@@ -61,6 +65,19 @@ def save_address_structure(result: Any, directory: str | os.PathLike[str]) -> Pa
     path = Path(directory) / STRUCTURE_FILE
     AddressStructure.from_result(result).save(path)
     return path
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """``summary.json`` of a results directory (empty when absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = loads_json(path.read_bytes(), str(path))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path} is not a run summary (not a JSON object)")
+    return meta
 
 
 def _load_structure(directory: Path, result: Any) -> AddressStructure | None:
@@ -243,7 +260,7 @@ def write_report(
 
     Raises:
         FileNotFoundError: naming the missing ``empirical.npz``.
-        DatasetError: if ``empirical.npz`` is unreadable.
+        DatasetError: if ``empirical.npz`` or ``summary.json`` is unreadable.
     """
     from rotalumis.data import Empirical
 
@@ -252,8 +269,7 @@ def write_report(
     if not npz.is_file():
         raise FileNotFoundError(f"{npz} not found: {directory} is not a `rotalumis run` output")
     result = Empirical.load(npz)
-    summary_path = directory / "summary.json"
-    meta: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    meta = _read_summary(directory / "summary.json")
     model = meta.get("model", result.name or "model")
     engine = meta.get("engine", result.metadata.get("engine", "?"))
     idata = to_inference_data(result) if result.metadata.get("chains") else None
@@ -268,7 +284,5 @@ def write_report(
     ]  # fmt: skip
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
     target = Path(out) if out is not None else directory / REPORT_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(target, html)
     return target

@@ -29,8 +29,11 @@ import torch
 from torch import nn
 
 from rotalumis.core import DatasetError
+from rotalumis.core.checks import loads_json
+from rotalumis.core.files import atomic_write
 from rotalumis.data import SiteGroup, TraceBatch
 
+from ._saved import AllocationBudget, check_config, check_state_dict, count_sites, state_size
 from .embeddings import ObservationEncoder, ObservationSpec
 from .heads import ProposalHead, SiteSpec, head_kind
 
@@ -292,28 +295,49 @@ class InferenceNetwork(nn.Module):
         """Save to ``path`` (written atomically): weights plus JSON config, no pickled code."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        torch.save(self.payload(), tmp)
-        os.replace(tmp, target)
+        with atomic_write(target) as fh:
+            torch.save(self.payload(), fh)
         return target
 
     @classmethod
     def from_payload(
         cls, payload: Mapping[str, Any], source: str = "<payload>"
     ) -> InferenceNetwork:
-        """Rebuild a network from :meth:`payload` output."""
+        """Rebuild a network from :meth:`payload` output.
+
+        The configuration is checked field by field; the network it describes is built within
+        an allocation budget of the size of the state dict (a crafted configuration cannot
+        make it allocate more than the file holds), and the state dict is checked against it.
+
+        Raises:
+            DatasetError: naming ``source`` if the payload is not a valid network.
+        """
         if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
             raise DatasetError(f"{source} is not a rotalumis inference network")
         if payload.get("version") != FORMAT_VERSION:
             raise DatasetError(
                 f"{source}: network format version {payload.get('version')} unsupported"
             )
-        cfg = json.loads(payload["config"])
-        sites = tuple(SiteSpec.from_dict(s) for s in cfg["sites"])
-        net = cls(NetworkConfig.from_dict(cfg["network"]), sites)
-        net.load_state_dict(payload["state_dict"])
-        model = cfg.get("model")  # absent in files of earlier versions
-        net.model_name = str(model) if model is not None else None
+        try:
+            text = payload.get("config")
+            if not isinstance(text, str | bytes):
+                raise ValueError("its configuration is missing (no JSON text)")
+            network, site_dicts, model = check_config(loads_json(text, "the configuration"))
+            state = payload.get("state_dict")
+            if isinstance(state, Mapping) and count_sites(state) != len(site_dicts):
+                raise ValueError(
+                    f"the configuration lists {len(site_dicts)} addresses, the state dict "
+                    f"holds layers for {count_sites(state)}"
+                )
+            config = NetworkConfig.from_dict(network)
+            sites = tuple(SiteSpec.from_dict(s) for s in site_dicts)
+            with AllocationBudget(state_size(state)):
+                net = cls(config, sites)
+            check_state_dict(state, {k: v.shape for k, v in net.state_dict().items()})
+            net.load_state_dict(state)  # type: ignore[arg-type]
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise DatasetError(f"{source} is not a valid inference network: {exc}") from None
+        net.model_name = model  # absent in files of earlier versions
         return net
 
     @classmethod
