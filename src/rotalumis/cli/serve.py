@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.remote.endpoint import check_tcp_port
 from rotalumis.remote.server import DEFAULT_ADDRESS, PPXServer
 from rotalumis.remote.zmq_transport import ZMQServerTransport
 
@@ -42,6 +43,7 @@ def serve_command(
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
     )
     try:
+        check_tcp_port(address)
         model = load_model(target)
         server = PPXServer(model, ZMQServerTransport(address), seed=seed)
     except (CommandError, RotalumisError, ValueError) as exc:

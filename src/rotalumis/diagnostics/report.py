@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rotalumis.core import DatasetError
+
 from . import _html as H
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
@@ -224,6 +226,27 @@ def _headline(warns: list[str]) -> str:
     )
 
 
+def _check_same_run(directory: Path, meta: Mapping[str, Any], result: Any) -> None:
+    """``rotalumis run`` stamps its files with one run id: files of two runs do not mix."""
+    a, b = meta.get("run_id"), result.metadata.get("run_id")
+    if a is not None and b is not None and a != b:
+        raise DatasetError(
+            f"{directory} mixes the files of two runs (summary.json of run {a}, "
+            f"empirical.npz of run {b}); run `rotalumis run ... --out {directory}` again"
+        )
+
+
+def _check_truth(truth: Mapping[str, float] | None, result: Any) -> None:
+    known = [*result.latent_names, "result"]
+    unknown = sorted(set(truth or ()) - set(known))
+    if unknown:
+        raise ValueError(
+            f"truth given for {', '.join(map(repr, unknown))}, which this result does not "
+            f"have (named latents: {', '.join(result.latent_names) or 'none'}; 'result' is "
+            "the model's return value)"
+        )
+
+
 def write_report(
     directory: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -243,7 +266,9 @@ def write_report(
 
     Raises:
         FileNotFoundError: naming the missing ``empirical.npz``.
-        DatasetError: if ``empirical.npz`` is unreadable.
+        DatasetError: if ``empirical.npz`` is unreadable, or the directory mixes the files
+            of two runs.
+        ValueError: for a ``truth`` name that is not a latent of the result.
     """
     from rotalumis.data import Empirical
 
@@ -254,6 +279,8 @@ def write_report(
     result = Empirical.load(npz)
     summary_path = directory / "summary.json"
     meta: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    _check_same_run(directory, meta, result)
+    _check_truth(truth, result)
     model = meta.get("model", result.name or "model")
     engine = meta.get("engine", result.metadata.get("engine", "?"))
     idata = to_inference_data(result) if result.metadata.get("chains") else None
