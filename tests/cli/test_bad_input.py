@@ -123,6 +123,12 @@ CASES = [
     Case("train-out-unwritable", ("train", "{E}:model", "--out", f"{NO_PLACE}/net.pt"),
          f"--out {NO_PLACE}/net.pt: cannot write in"),
     Case("train-out-is-a-directory", ("train", "{E}:model", "--out", "{T}"), "is a directory"),
+    Case("train-model-raises", ("train", "{B}:raises", "--out", "{T}/net.pt", *TRAIN_TINY),
+         "raised ZeroDivisionError: float division by zero (in trace 20 of training batch 0 of "
+         "the run with seed 0"),
+    Case("train-model-raises-in-worker",
+         ("train", "{B}:raises", "--out", "{T}/net.pt", "--workers", "1", *TRAIN_TINY),
+         "(in trace 20 of training batch 0 of the run with seed 0"),
     Case("train-resume-other-settings",
          ("train", "{E}:model", "--out", "{T}/net.pt", "--lstm-dim", "16", *TRAIN_TINY),
          "belongs to another training run: lstm_dim 8 (now 16)",

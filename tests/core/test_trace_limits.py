@@ -89,7 +89,7 @@ def test_dataset_generation_and_training_stop_too(tmp_path: Path) -> None:
 
     with pytest.raises(TraceLimitError, match="trace 0 of the dataset with seed 3"):
         generate_dataset(Limited(), tmp_path / "d", 10, seed=3)
-    with pytest.raises(TraceLimitError, match="trace 0 of the batch simulated with seed"):
+    with pytest.raises(TraceLimitError, match="trace 0 of training batch 0 of the run with seed 0"):
         train_network(model=Limited(), config=TrainingConfig(num_traces=32, batch_size=8))
 
 

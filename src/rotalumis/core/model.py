@@ -153,12 +153,16 @@ class Model:
                 reproduce it (e.g. ``"trace 70 of the run with seed 3"``); an exception
                 raised by ``forward`` is raised again with it (see
                 :func:`~.errors.execution_error`). Default: execution ``k`` of the stream
-                with ``rng``'s seed when the block started.
+                with ``rng``'s seed when the block started (or the seed and index it was
+                spawned from).
         """
         execution, limits = self._new_execution(rng)
         counters = execution.counters
         forward = self.forward
-        seed = rng.seed
+        if rng.parent is None:
+            stream = f"the random stream with seed {rng.seed}"
+        else:
+            stream = f"random stream {rng.parent[1]!r} spawned from seed {rng.parent[0]}"
 
         def run(*args: Any, **kwargs: Any) -> Any:
             counters.clear()
@@ -168,10 +172,7 @@ class Model:
                 return forward(*args, **kwargs)
             except Exception as exc:
                 k = execution.serial // 2
-                if where is not None:
-                    text = where(k)
-                else:
-                    text = f"execution {k} of the random stream with seed {seed}"
+                text = where(k) if where is not None else f"execution {k} of {stream}"
                 error = _failure(self, exc, text)
                 if error is exc:
                     raise

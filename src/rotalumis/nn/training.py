@@ -129,15 +129,24 @@ class TrainingResult:
 
 
 def simulate_batch(
-    model: Model, size: int, seed: int, model_args: tuple[Any, ...] = ()
+    model: Model,
+    size: int,
+    seed: int,
+    model_args: tuple[Any, ...] = (),
+    label: str | None = None,
 ) -> TraceBatch:
-    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch."""
+    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch.
+
+    ``label`` says which batch it is when a simulation fails (default: the batch simulated
+    with ``seed``).
+    """
     rng = RNG(seed)
     tracer = TraceHandler()
     traces = []
+    label = label or f"the batch simulated with seed {seed}"
 
     def where(k: int) -> str:
-        return f"trace {k} of the batch simulated with seed {seed}"
+        return f"trace {k} of {label}"
 
     with tracer, model.executions(rng, where) as execute:
         for _ in range(size):
@@ -211,7 +220,15 @@ class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
-        return simulate_batch(self.model, self.batch_size, seed, self.model_args)
+        try:
+            label = f"training batch {i} of the run with seed {self.seed}"
+            return simulate_batch(self.model, self.batch_size, seed, self.model_args, label)
+        except Exception as exc:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            # in a worker: hand the error itself back (the DataLoader would raise a copy
+            # whose message holds the worker's traceback)
+            return exc  # type: ignore[return-value]
 
 
 def _simulation_worker_init(_: int) -> None:
@@ -241,7 +258,10 @@ def _online_batches(
         # network's initial weights); simulations use their own seeded streams anyway
         generator=torch.Generator().manual_seed(derive_seed(config.seed, "workers")),
     )
-    yield from loader
+    for batch in loader:
+        if isinstance(batch, Exception):  # a simulation failed in a worker
+            raise batch
+        yield batch
 
 
 def _batches(
@@ -293,7 +313,9 @@ def _validation_set(
     out = []
     for i in range(0, config.valid_size, config.batch_size):
         size = min(config.batch_size, config.valid_size - i)
-        out.append(simulate_batch(model, size, derive_seed(config.seed, "valid", i), model_args))
+        label = f"validation traces {i}.. of the run with seed {config.seed}"
+        seed = derive_seed(config.seed, "valid", i)
+        out.append(simulate_batch(model, size, seed, model_args, label))
     return out
 
 

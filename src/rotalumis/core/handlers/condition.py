@@ -65,24 +65,31 @@ class ConditionHandler(Handler):
         if not isinstance(data, Mapping):
             raise TypeError(f"observations must be a mapping of name to value, got {data!r}")
         self.data = {str(k): normalize_observation(str(k), v) for k, v in data.items()}
-        # names whose data are a Python number: a scalar site (the hot path) needs no more
-        self._numbers = frozenset(k for k, v in self.data.items() if type(v) in (int, float))
 
     def process(self, msg: Message) -> None:
         name = msg.name
         if name is not None and msg.kind != "tag":
-            data = self.data
-            if name in data:
-                value = data[name]
-                dist = msg.distribution
-                if dist is not None:
-                    if name in self._numbers:
-                        if not dist.is_scalar and dist.shape:
+            value = self.data.get(name, _ABSENT)
+            if value is _ABSENT:
+                return
+            dist = msg.distribution
+            if dist is not None:
+                t = type(value)
+                if t is float or t is int:
+                    # the hot path: a number fits a site whose log-density is a float (the
+                    # scalar path); computing it here saves the default behaviour the work
+                    if msg.log_prob is None:
+                        lp = dist.log_prob_sum(value)
+                        if type(lp) is not float:
                             _check_shape(msg, dist, value)
-                    elif not dist.has_value_shape(value):
-                        _check_shape(msg, dist, value)
-                msg.value = value
-                msg.observed = True
+                        msg.log_prob = lp
+                elif not dist.has_value_shape(value):
+                    _check_shape(msg, dist, value)
+            msg.value = value
+            msg.observed = True
+
+
+_ABSENT = object()
 
 
 def _shape_of(value: Any) -> tuple[int, ...]:
