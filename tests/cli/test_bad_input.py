@@ -172,6 +172,8 @@ CASES = [
          "invalid PPX address"),
     Case("serve-port-too-large", ("serve", "{E}:model", "--address", "tcp://127.0.0.1:70000"),
          "port '70000' is not a number from 1 to 65535"),
+    Case("serve-negative-limit", ("serve", "{E}:model", "--max-seconds", "-1"),
+         "--max-seconds must be >= 0"),
     Case("serve-port-not-a-number", ("serve", "{E}:model", "--address", "tcp://127.0.0.1:http"),
          "port 'http' is not a number"),
 ]  # fmt: skip

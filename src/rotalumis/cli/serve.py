@@ -12,11 +12,13 @@ from typing import Annotated
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.core.limits import limit_traces
 from rotalumis.remote.endpoint import check_tcp_port
 from rotalumis.remote.server import DEFAULT_ADDRESS, PPXServer
 from rotalumis.remote.zmq_transport import ZMQServerTransport
 
 from .loading import CommandError, load_model
+from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["serve_command"]
 
@@ -35,6 +37,8 @@ def serve_command(
     seed: Annotated[
         int | None, typer.Option(help="seed for draws the engine does not make")
     ] = None,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log warnings only")] = False,
 ) -> None:
     """Serve MODEL over PPX so that any PPX engine (rotalumis, pyprob...) can drive it."""
@@ -43,6 +47,7 @@ def serve_command(
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
     )
     try:
+        limits = limit_options(max_choices, max_seconds)
         check_tcp_port(address)
         model = load_model(target)
         server = PPXServer(model, ZMQServerTransport(address), seed=seed)
@@ -51,7 +56,8 @@ def serve_command(
         raise typer.Exit(2) from None
     try:
         typer.echo(f"serving {model.name} over PPX at {server.transport.address} (Ctrl-C stops)")
-        server.serve_forever()
+        with limit_traces(**limits):  # each execution of the served model
+            server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)
         raise typer.Exit(130) from None

@@ -113,13 +113,13 @@ class Model:
     def execute(self, rng: RNG, *args: Any, **kwargs: Any) -> Any:
         """Run :meth:`forward` once as a fresh execution drawing from ``rng``.
 
+        An exception raised by ``forward`` propagates unchanged (one execution: the caller
+        knows which), with a note naming the model and the seed of ``rng`` (Python 3.11+).
+
         Raises:
             TraceLimitError: if the execution exceeds its limits per trace.
-            ModelError: if ``forward`` raises (naming the seed of ``rng``; rotalumis errors
-                keep their type, see :func:`~.errors.execution_error`).
         """
         execution, limits = self._new_execution(rng)
-        seed = rng.seed
         token = enter_execution(execution)
         try:
             with watch_time(execution, limits.max_seconds):
@@ -127,10 +127,12 @@ class Model:
                 try:
                     return self.forward(*args, **kwargs)
                 except Exception as exc:
-                    error = _failure(self, exc, f"the execution with seed {seed}")
-                    if error is exc:
-                        raise
-                    raise error from exc
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(
+                            f"rotalumis: in an execution of model {self.name!r} drawing from "
+                            f"the random stream with seed {rng.seed}"
+                        )
+                    raise
                 finally:
                     execution.serial = 2
         finally:
