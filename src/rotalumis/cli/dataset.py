@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.core.limits import limit_traces
 
 from .loading import CommandError, load_model
+from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -98,14 +100,19 @@ def generate(
     workers: Annotated[
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Simulate N prior traces of MODEL into OUT; rerun the same command to resume."""
+    """Simulate N prior traces of MODEL into OUT; rerun to resume, with a larger N to extend."""
     from rotalumis.data import TraceDataset, generate_dataset
 
     try:
+        limits = limit_options(max_choices, max_seconds)
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} exists and is not a directory")
         model = load_model(target)
-        with progress_bar("generating", quiet) as bar:
+        with progress_bar("generating", quiet) as bar, limit_traces(**limits):
             generate_dataset(
                 model,
                 out,
@@ -118,6 +125,9 @@ def generate(
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"cannot write the dataset to {out}: {exc.strerror or exc} ({exc.filename or out})")
         return
     typer.echo(f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']})")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -18,6 +19,8 @@ from rotalumis.core import RotalumisError, available_engines
 
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
+from .options import MaxChoices, MaxSeconds, limit_options
+from .output import RunOutput
 from .report import report, write_run_report
 from .serve import serve_command
 from .train import train
@@ -42,21 +45,48 @@ def _root() -> None:
     """Run stochastic simulators in reverse: Bayesian inference over their random choices."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print one error line and exit with status 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
 
+MCMC_ENGINES = ("lmh", "rmh")
+
+
 def _engine_options(
-    engine: str, burn_in: int, thin: int, chains: int, scale: float
+    engine: str,
+    burn_in: int | None,
+    thin: int | None,
+    chains: int | None,
+    scale: float | None,
+    network: Path | None,
 ) -> dict[str, Any]:
-    if engine in ("lmh", "rmh"):
-        opts: dict[str, Any] = {"burn_in": burn_in, "thin": thin, "num_chains": chains}
+    """The engine's options; an option given for an engine that does not use it is an error."""
+    given = {"--burn-in": burn_in, "--thin": thin, "--chains": chains}
+    if engine not in MCMC_ENGINES:
+        wrong = [k for k, v in given.items() if v is not None]
+        if wrong:
+            verb = "applies" if len(wrong) == 1 else "apply"
+            raise CommandError(
+                f"{', '.join(wrong)} only {verb} to the MCMC engines (lmh, rmh), not -e {engine}"
+            )
+    if scale is not None and engine != "rmh":
+        raise CommandError(f"--scale only applies to -e rmh, not -e {engine}")
+    if network is not None and engine != "ic":
+        raise CommandError(f"--network only applies to -e ic, not -e {engine}")
+    opts: dict[str, Any] = {}
+    if engine in MCMC_ENGINES:
+        opts = {
+            "burn_in": 0 if burn_in is None else burn_in,
+            "thin": 1 if thin is None else thin,
+            "num_chains": 1 if chains is None else chains,
+        }
         if engine == "rmh":
-            opts["scale"] = scale
-        return opts
-    return {}
+            opts["scale"] = 0.5 if scale is None else scale
+    if engine == "ic":
+        opts["network"] = network
+    return opts
 
 
 @app.command()
@@ -69,11 +99,20 @@ def run(
         typer.Option("--observe", "-o", help="NAME=VALUE (number, JSON list, or @file.npy)"),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (reproducible results)")] = None,
-    out: Annotated[Path | None, typer.Option(help="directory for the results")] = None,
-    burn_in: Annotated[int, typer.Option(help="MCMC: moves discarded per chain")] = 0,
-    thin: Annotated[int, typer.Option(help="MCMC: keep one sample every THIN moves")] = 1,
-    chains: Annotated[int, typer.Option(help="MCMC: number of chains")] = 1,
-    scale: Annotated[float, typer.Option(help="RMH: step size / prior std")] = 0.5,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="directory for the results (replaced as a whole when complete)"),
+    ] = None,
+    burn_in: Annotated[
+        int | None, typer.Option(help="MCMC: moves discarded per chain [default: 0]")
+    ] = None,
+    thin: Annotated[
+        int | None, typer.Option(help="MCMC: keep one sample every THIN moves [default: 1]")
+    ] = None,
+    chains: Annotated[int | None, typer.Option(help="MCMC: number of chains [default: 1]")] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="RMH: step size / prior std [default: 0.5]")
+    ] = None,
     network: Annotated[
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
     ] = None,
@@ -84,26 +123,30 @@ def run(
             "(same results as 0)"
         ),
     ] = 0,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
     ] = False,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
+    output: RunOutput | None = None
     try:
         if engine not in available_engines():
             raise CommandError(
                 f"unknown engine {engine!r} (choose from {', '.join(available_engines())})"
             )
+        opts = _engine_options(engine, burn_in, thin, chains, scale, network)
+        opts.update(limit_options(max_choices, max_seconds))
+        if html_report and out is None:
+            raise CommandError("--report needs --out DIR (the report is written there)")
         model = load_model(target)
         observations = parse_observations(observe)
-        opts = _engine_options(engine, burn_in, thin, chains, scale)
+        if out is not None:
+            output = RunOutput(out)  # before the inference: a bad --out fails now
         if html_report:
-            if out is None:
-                raise CommandError("--report needs --out DIR (the report is written there)")
             opts["keep_traces"] = True  # the address structure is read from the traces
-        if engine == "ic":
-            opts["network"] = network
         if workers:
             opts["workers"] = workers
         progress = False if quiet else None
@@ -118,18 +161,24 @@ def run(
                 progress=progress,
                 **opts,
             )
+        summary = result.summary()
+        ess = _ess_of(result, summary)
+        title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {ess:.1f})"
+        _print_summary(title, summary)
+        if output is not None:
+            _write_results(output.staging, result, engine, model.name, observations, seed)
+            page = write_run_report(output.staging, result) if html_report else None
+            output.commit()
+            typer.echo(f"results written to {out}/ (empirical.npz, summary.json, posterior.png)")
+            if page is not None:
+                typer.echo(f"report written to {output.out / page.name}")
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         fail(str(exc))
-        return
-    summary = result.summary()
-    ess = _ess_of(result, summary)
-    title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {ess:.1f})"
-    _print_summary(title, summary)
-    if out is not None:
-        _write_results(out, result, engine, model.name, observations, seed)
-        typer.echo(f"results written to {out}/ (empirical.npz, summary.json, posterior.png)")
-        if html_report:
-            typer.echo(f"report written to {write_run_report(out, result)}")
+    except OSError as exc:
+        fail(f"cannot write the results to {out}: {exc}")
+    finally:
+        if output is not None:
+            output.discard()
 
 
 def _ess_of(result: Any, summary: dict[str, dict[str, Any]]) -> float:
@@ -172,9 +221,11 @@ def _write_results(
 ) -> None:
     from rotalumis.diagnostics.plots import plot_posterior
 
-    out.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex  # the files of one run carry it; `rotalumis report` checks
+    result.metadata["run_id"] = run_id
     result.save(out / "empirical.npz", traces=False)  # the report keeps what it needs
     meta = {
+        "run_id": run_id,
         "model": model_name,
         "engine": engine,
         "seed": seed,
@@ -183,9 +234,7 @@ def _write_results(
         "ess": _ess_of(result, result.summary()),
         "summary": result.metadata["summary"],
     }
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
-    tmp.replace(out / "summary.json")
+    (out / "summary.json").write_text(json.dumps(meta, indent=2, default=_json_default))
     plot_posterior(result, out / "posterior.png", title=f"{model_name}: {engine} posterior")
 
 
@@ -195,10 +244,33 @@ def _json_default(x: Any) -> Any:
     return str(x)
 
 
-def main() -> None:
-    """Entry point with logging configured for command-line use."""
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is click's exception ``name`` (typer may vendor its own click)."""
+    return any(c.__name__ == name for c in type(exc).__mro__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point with logging configured for command-line use.
+
+    Usage errors (an unknown option, ``-n abc``) are one ``error:`` line too, exit status 2.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        status = app(args=argv, standalone_mode=False, prog_name="rotalumis")
+    except Exception as exc:
+        if _is_a(exc, "NoArgsIsHelpError"):  # the help is shown already
+            sys.exit(2)
+        if _is_a(exc, "UsageError"):
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "rotalumis"
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            typer.echo(f"error: {message} (see {command} --help)", err=True)
+            sys.exit(2)
+        if _is_a(exc, "Abort"):
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        raise
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,14 @@ from typing import Annotated
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.core.limits import limit_traces
 from rotalumis.remote import private_address
+from rotalumis.remote.endpoint import check_tcp_port
 from rotalumis.remote.server import DEFAULT_ADDRESS, PPXServer
 from rotalumis.remote.zmq_transport import ZMQServerTransport
 
 from .loading import CommandError, load_model
+from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["serve_command"]
 
@@ -58,6 +61,8 @@ def serve_command(
     seed: Annotated[
         int | None, typer.Option(help="seed for draws the engine does not make")
     ] = None,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log warnings only")] = False,
 ) -> None:
     """Serve MODEL over PPX so that any PPX engine (rotalumis, pyprob...) can drive it."""
@@ -68,6 +73,9 @@ def serve_command(
     try:
         if private and address is not None:
             raise CommandError("give --address or --private, not both")
+        limits = limit_options(max_choices, max_seconds)
+        if address is not None:
+            check_tcp_port(address)  # before loading the model
         model = load_model(target)
         endpoint = private_address(model.name) if private else address or DEFAULT_ADDRESS
         server = PPXServer(model, ZMQServerTransport(endpoint), seed=seed)
@@ -77,7 +85,8 @@ def serve_command(
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         typer.echo(f"serving {model.name} over PPX at {server.transport.address} (Ctrl-C stops)")
-        server.serve_forever()
+        with limit_traces(**limits):  # each execution of the served model
+            server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)
         raise typer.Exit(130) from None

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.core.limits import limit_traces
 
 from .dataset import progress_bar
-from .loading import CommandError, load_model
+from .loading import CommandError, check_writable, load_model
+from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["train"]
 
@@ -75,6 +77,12 @@ def train(
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    fresh: Annotated[
+        bool,
+        typer.Option(help="start afresh: ignore (and overwrite) an existing checkpoint"),
+    ] = False,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
@@ -82,14 +90,21 @@ def train(
 ) -> None:
     """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT.
 
-    With both MODEL and --dataset, training is offline from the dataset.
+    With both MODEL and --dataset, training is offline from the dataset. A checkpoint
+    (OUT.ckpt) is resumed only with the settings that wrote it; --fresh starts afresh.
     """
     from rotalumis.data import TraceDataset
     from rotalumis.nn import TrainingConfig, train_network
+    from rotalumis.nn._checkpoint import training_device
 
     try:
         if target is None and dataset is None:
             raise CommandError("give a model FILE.py:MODEL (online) or --dataset DIR (offline)")
+        training_device(device)  # an unknown or absent device fails before anything runs
+        limits = limit_options(max_choices, max_seconds)
+        ckpt = checkpoint if checkpoint is not None else out.with_name(out.name + ".ckpt")
+        check_writable(out, "--out")
+        check_writable(ckpt, "--checkpoint")
         model = load_model(target) if target is not None else None  # checks the target
         if dataset is not None:
             model = None  # offline: the dataset holds the traces
@@ -108,8 +123,7 @@ def train(
             valid_every=max(num_traces // 20, 1),
             seed=seed,
         )
-        ckpt = checkpoint if checkpoint is not None else out.with_name(out.name + ".ckpt")
-        with progress_bar("training", quiet) as bar:
+        with progress_bar("training", quiet) as bar, limit_traces(**limits):
             result = train_network(
                 model=model,
                 dataset=ds,
@@ -121,6 +135,7 @@ def train(
                 embeddings=_embeddings(embedding),
                 network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
+                fresh=fresh,
             )
         result.network.save(out)
         curve = out.with_suffix(".loss.png") if plot else None
@@ -131,11 +146,24 @@ def train(
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
         _fail(str(exc))
         return
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        return
     vloss = (
         f", validation loss {result.valid_loss[-1][1]:.4f}{held_out}" if result.valid_loss else ""
     )
+    if result.traces == result.resumed_traces:
+        done = (
+            f"checkpoint {ckpt} already holds the whole training ({result.traces} traces; "
+            "--fresh retrains, a larger -n continues)"
+        )
+    else:
+        resumed = f", resumed after {result.resumed_traces}" if result.resumed_traces else ""
+        done = (
+            f"trained on {result.traces} traces{resumed} "
+            f"({result.traces_per_second:,.0f} traces/s){vloss}"
+        )
     typer.echo(
-        f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){vloss}; "
-        f"network saved to {out} (checkpoint {ckpt})"
+        f"{done}; network saved to {out} (checkpoint {ckpt})"
         + (f"; learning curve {curve}" if curve is not None else "")
     )

@@ -95,7 +95,7 @@ class RNG:
         True
     """
 
-    __slots__ = ("_torch", "py", "seed")
+    __slots__ = ("_torch", "parent", "py", "seed")
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is None:
@@ -105,6 +105,8 @@ class RNG:
         self.seed: int = int(seed)
         self.py: random.Random = _EngineRandom(self.seed)
         self._torch: torch.Generator | None = None
+        #: ``(seed, index)`` of the stream this one was spawned from (``None``: a root)
+        self.parent: tuple[int, int | str] | None = None
 
     @property
     def torch(self) -> torch.Generator:
@@ -127,7 +129,9 @@ class RNG:
 
     def spawn(self, index: int | str) -> RNG:
         """Return an independent child stream (for chain ``index``, worker ``index``, ...)."""
-        return RNG(derive_seed(self.seed, index))
+        child = RNG(derive_seed(self.seed, index))
+        child.parent = (self.seed, index)
+        return child
 
     def __repr__(self) -> str:
         return f"RNG(seed={self.seed})"

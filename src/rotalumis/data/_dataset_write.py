@@ -163,7 +163,11 @@ def generate_shard(
     rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
     tracer = TraceHandler()
     traces = []
-    with tracer, model.executions(rng) as execute:
+
+    def where(k: int) -> str:
+        return f"trace {index * per + k} of the dataset with seed {manifest['seed']}"
+
+    with tracer, model.executions(rng, where) as execute:
         for i in range(rows):
             trace = tracer.reset()
             trace.result = execute(*model_args)
@@ -208,6 +212,13 @@ def _prepare_manifest(
         if manifest.get("model") != model.name:
             raise DatasetError(
                 f"{directory} holds traces of model {manifest.get('model')!r}, not {model.name!r}"
+            )
+        if num_traces < int(manifest["num_traces"]):
+            raise DatasetError(
+                f"{directory} is a dataset of {manifest['num_traces']} traces: asking for "
+                f"{num_traces} would shrink it (its manifest would drop shards already "
+                f"written); resume or extend it with {manifest['num_traces']} traces or more, "
+                "or use another directory"
             )
     else:
         manifest = {
@@ -259,7 +270,7 @@ def generate_dataset(
 
     Raises:
         DatasetError: if ``directory`` holds a dataset made with another seed, shard size
-            or model.
+            or model, or with more traces than ``num_traces`` (a dataset is never shrunk).
     """
     if isinstance(num_traces, bool) or not isinstance(num_traces, int) or num_traces < 1:
         raise ValueError(f"num_traces must be a positive integer, got {num_traces!r}")

@@ -241,6 +241,27 @@ def _headline(warns: list[str]) -> str:
     )
 
 
+def _check_same_run(directory: Path, meta: Mapping[str, Any], result: Any) -> None:
+    """``rotalumis run`` stamps its files with one run id: files of two runs do not mix."""
+    a, b = meta.get("run_id"), result.metadata.get("run_id")
+    if a is not None and b is not None and a != b:
+        raise DatasetError(
+            f"{directory} mixes the files of two runs (summary.json of run {a}, "
+            f"empirical.npz of run {b}); run `rotalumis run ... --out {directory}` again"
+        )
+
+
+def _check_truth(truth: Mapping[str, float] | None, result: Any) -> None:
+    known = [*result.latent_names, "result"]
+    unknown = sorted(set(truth or ()) - set(known))
+    if unknown:
+        raise ValueError(
+            f"truth given for {', '.join(map(repr, unknown))}, which this result does not "
+            f"have (named latents: {', '.join(result.latent_names) or 'none'}; 'result' is "
+            "the model's return value)"
+        )
+
+
 def write_report(
     directory: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -260,7 +281,9 @@ def write_report(
 
     Raises:
         FileNotFoundError: naming the missing ``empirical.npz``.
-        DatasetError: if ``empirical.npz`` or ``summary.json`` is unreadable.
+        DatasetError: if ``empirical.npz`` or ``summary.json`` is unreadable, or the
+            directory mixes the files of two runs.
+        ValueError: for a ``truth`` name that is not a latent of the result.
     """
     from rotalumis.data import Empirical
 
@@ -270,6 +293,8 @@ def write_report(
         raise FileNotFoundError(f"{npz} not found: {directory} is not a `rotalumis run` output")
     result = Empirical.load(npz)
     meta = _read_summary(directory / "summary.json")
+    _check_same_run(directory, meta, result)
+    _check_truth(truth, result)
     model = meta.get("model", result.name or "model")
     engine = meta.get("engine", result.metadata.get("engine", "?"))
     idata = to_inference_data(result) if result.metadata.get("chains") else None

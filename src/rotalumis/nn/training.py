@@ -30,10 +30,12 @@ from typing import Any
 import torch
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.errors import CheckpointError
 from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
 from rotalumis.data import TraceBatch, TraceDataset
 
+from ._checkpoint import check_resume, run_identity, training_device
 from .network import InferenceNetwork
 
 __all__ = ["TrainingConfig", "TrainingResult", "simulate_batch", "train_network"]
@@ -113,6 +115,7 @@ class TrainingResult:
             history saved in its checkpoint); runs of more than ``MAX_HISTORY`` steps keep
             means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
+        resumed_traces: Training traces the resumed checkpoint already held (0: a new run).
     """
 
     network: InferenceNetwork
@@ -122,16 +125,30 @@ class TrainingResult:
     traces_per_second: float
     loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
+    resumed_traces: int = 0
 
 
 def simulate_batch(
-    model: Model, size: int, seed: int, model_args: tuple[Any, ...] = ()
+    model: Model,
+    size: int,
+    seed: int,
+    model_args: tuple[Any, ...] = (),
+    label: str | None = None,
 ) -> TraceBatch:
-    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch."""
+    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch.
+
+    ``label`` says which batch it is when a simulation fails (default: the batch simulated
+    with ``seed``).
+    """
     rng = RNG(seed)
     tracer = TraceHandler()
     traces = []
-    with tracer, model.executions(rng) as execute:
+    label = label or f"the batch simulated with seed {seed}"
+
+    def where(k: int) -> str:
+        return f"trace {k} of {label}"
+
+    with tracer, model.executions(rng, where) as execute:
         for _ in range(size):
             trace = tracer.reset()
             trace.result = execute(*model_args)
@@ -203,7 +220,15 @@ class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
-        return simulate_batch(self.model, self.batch_size, seed, self.model_args)
+        try:
+            label = f"training batch {i} of the run with seed {self.seed}"
+            return simulate_batch(self.model, self.batch_size, seed, self.model_args, label)
+        except Exception as exc:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            # in a worker: hand the error itself back (the DataLoader would raise a copy
+            # whose message holds the worker's traceback)
+            return exc  # type: ignore[return-value]
 
 
 def _simulation_worker_init(_: int) -> None:
@@ -233,7 +258,10 @@ def _online_batches(
         # network's initial weights); simulations use their own seeded streams anyway
         generator=torch.Generator().manual_seed(derive_seed(config.seed, "workers")),
     )
-    yield from loader
+    for batch in loader:
+        if isinstance(batch, Exception):  # a simulation failed in a worker
+            raise batch
+        yield batch
 
 
 def _batches(
@@ -285,7 +313,9 @@ def _validation_set(
     out = []
     for i in range(0, config.valid_size, config.batch_size):
         size = min(config.batch_size, config.valid_size - i)
-        out.append(simulate_batch(model, size, derive_seed(config.seed, "valid", i), model_args))
+        label = f"validation traces {i}.. of the run with seed {config.seed}"
+        seed = derive_seed(config.seed, "valid", i)
+        out.append(simulate_batch(model, size, seed, model_args, label))
     return out
 
 
@@ -322,6 +352,7 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     config: TrainingConfig,
     progress: _Progress,
+    identity: dict[str, Any],
 ) -> None:
     payload = {
         "format": "rotalumis-ic-checkpoint",
@@ -329,6 +360,7 @@ def _save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "training_config": json.dumps(asdict(config)),
         "progress": json.dumps(progress.to_dict()),
+        "identity": json.dumps(identity, sort_keys=True),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -350,13 +382,19 @@ def train_network(
     model_args: tuple[Any, ...] = (),
     on_step: Callable[[int, int, float], None] | None = None,
     workers: int = 0,
+    fresh: bool = False,
 ) -> TrainingResult:
     """Train (or continue training) an inference network.
 
     Give exactly one source: ``model`` (online: fresh prior simulations every step) or
     ``dataset`` (offline). With ``checkpoint``, an existing checkpoint file is resumed
     (network, optimizer, progress) and the checkpoint is rewritten every
-    ``config.checkpoint_every`` traces and at the end.
+    ``config.checkpoint_every`` traces and at the end. A checkpoint records what its run
+    trains (hyper-parameters, seed, model or dataset; see :mod:`._checkpoint`) and its
+    network: resuming it with other settings or another architecture is an error (the
+    architecture options left unset take the checkpoint's), and a larger
+    ``config.num_traces`` continues the same run (the learning-rate schedule then spans the
+    new budget).
 
     Args:
         network: The network to train; ``None`` creates one from the first batch.
@@ -374,22 +412,31 @@ def train_network(
         workers: Online training: simulate the batches in this many worker processes, ahead
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
+        fresh: Start afresh even if ``checkpoint`` exists (it is overwritten).
 
     Returns:
         A :class:`TrainingResult` (``.network`` is the trained network).
+
+    Raises:
+        CheckpointError: if ``checkpoint`` was written by a run with other settings.
+        DatasetError: if ``checkpoint`` is unreadable.
+        ValueError: for an unknown or unavailable ``device``.
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
     check_parallel(model, workers)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = training_device(device)
     torch.manual_seed(derive_seed(config.seed, "init"))
     progress = _Progress()
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    identity = run_identity(config, model, dataset, model_args)
     opt_state = None
-    if ckpt is not None and ckpt.exists():
+    if ckpt is not None and ckpt.exists() and not fresh:
         try:
             saved = torch.load(ckpt, map_location="cpu", weights_only=True)
-            network = InferenceNetwork.from_payload(saved["network"], str(ckpt))
+            resumed = InferenceNetwork.from_payload(saved["network"], str(ckpt))
+            check_resume(ckpt, saved, resumed, identity, network, embeddings, network_sizes)
+            network = resumed
             progress = _Progress(json.loads(saved["progress"]))
             opt_state = saved["optimizer"]
         except (
@@ -400,6 +447,8 @@ def train_network(
             EOFError,
             pickle.UnpicklingError,
         ) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
             raise DatasetError(f"cannot resume from checkpoint {ckpt}: {exc}") from exc
         log.info("resuming from %s after %d traces", ckpt, progress.traces)
     batches = _batches(model, dataset, config, progress, model_args, workers)
@@ -418,6 +467,7 @@ def train_network(
             optimizer.load_state_dict(opt_state)
         valid = _validation_set(model, valid_dataset, config, model_args)
         result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
+        result.resumed_traces = progress.traces
         start = time.perf_counter()
         traces_start = progress.traces
         next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
@@ -456,7 +506,7 @@ def train_network(
                 log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
             if ckpt is not None and (progress.traces >= next_ckpt or done):
                 next_ckpt += config.checkpoint_every
-                _save_checkpoint(ckpt, network, optimizer, config, progress)
+                _save_checkpoint(ckpt, network, optimizer, config, progress, identity)
         seconds = time.perf_counter() - start
         result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
         result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)

@@ -137,9 +137,9 @@ class Distribution:
     def has_value_shape(self, value: Value) -> bool:
         """Whether ``value`` has the shape of one draw (a number or 0-d tensor when scalar).
 
-        Log-densities broadcast, so a value of another shape would be scored without error
-        (several i.i.d. observations of a scalar site use that); a value *reused* for a new
-        draw, as replay and MCMC do, must have exactly the shape of one draw.
+        Log-densities broadcast, so a value of another shape would be scored without error:
+        a value *reused* for a new draw, as replay and MCMC do, and an observed value
+        (conditioning checks it) must have exactly the shape of one draw.
         """
         t = type(value)
         if t is float or t is int or t is bool:
