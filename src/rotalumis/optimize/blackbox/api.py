@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -169,6 +170,7 @@ def _run_method(
     history: History,
     seed: int,
 ) -> torch.Tensor:
+    _require_extra(method)
     if method == "fd":
         from .local_gradients import finite_differences
 
@@ -188,6 +190,19 @@ def _run_method(
     from .bayesopt import bayesopt
 
     return bayesopt(runner, start, box, cfg, history, seed)
+
+
+_EXTRA_MODULES = {"lgso": "zuko", "cmaes": "cma", "bo": "botorch"}
+
+
+def _require_extra(method: str) -> None:
+    """A clear error when the optional dependency of ``method`` is not installed."""
+    module = _EXTRA_MODULES.get(method)
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ImportError(
+            f"method={method!r} needs the package {module!r}: install the optional extra "
+            "with pip install 'rotalumis[optimize]'"
+        )
 
 
 def _start(psi0: Any) -> tuple[tuple[str, ...] | None, torch.Tensor]:

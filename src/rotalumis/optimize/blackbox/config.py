@@ -45,7 +45,7 @@ class LGSOConfig:
         lr: Adam's learning rate on ``psi`` (each coordinate moves about ``lr`` per step).
         final_lr_factor: The learning rate follows a cosine schedule over the budget, from
             ``lr`` down to ``lr * final_lr_factor`` (``1.0``: constant).
-        replay: Reuse earlier calls whose ``psi`` lies in the current region.
+        replay: Reuse earlier calls whose ``psi`` lies in the current trust region.
         max_replay: At most this many points train the flow (the most recent ones).
         flow: ``"nsf"`` (neural spline flow: multimodal outputs) or ``"maf"`` (affine
             autoregressive flow: faster, unimodal conditionals).
