@@ -119,8 +119,12 @@ def main() -> None:
         f"{res.params['field']:.2f} T, expected deposit {found:.3f} GeV (start {start:.3f})"
     )
     print(f"reference optimum: length {length:.2f} m, field {field:.2f} T, {best:.3f} GeV")
-    res.plot(args.out, title="Muon shield design with L-GSO (unmodified NumPy simulator)",
-             reference=best, exact=lambda p: expected_deposit(float(p[0]), float(p[1])))  # fmt: skip
+    res.plot(
+        args.out,
+        title="Muon shield design with L-GSO (unmodified NumPy simulator)",
+        reference=best,
+        exact=lambda p: expected_deposit(float(p[0]), float(p[1])),
+    )
     print(f"plot written to {args.out}")
 
 

@@ -48,7 +48,9 @@ def test_save_load_round_trip(result, tmp_path):
 def test_plot_writes_a_png(result, tmp_path):
     from PIL import Image
 
-    path = result.plot(tmp_path / "sub" / "history.png", exact=lambda p: float(((p - 1) ** 2).sum()),
-                       reference=0.0)  # fmt: skip
+    def exact(p):
+        return float(((p - 1) ** 2).sum())
+
+    path = result.plot(tmp_path / "sub" / "history.png", exact=exact, reference=0.0)
     with Image.open(path) as im:
         assert im.width > 500 and im.height > 200
