@@ -95,11 +95,11 @@ CONFIG = LGSOConfig(
 )  # fmt: skip
 
 
-def run(budget: int = 2000, seed: int = 0, method: str = "lgso") -> BlackBoxResult:
-    """Optimize the design with ``method`` within ``budget`` simulator calls."""
+def run(budget: int = 2000, seed: int = 0, config: LGSOConfig = CONFIG) -> BlackBoxResult:
+    """Optimize the design with L-GSO within ``budget`` simulator calls."""
     return optimize_blackbox(
-        simulate_background, START, deposit, method, budget=budget, bounds=BOUNDS,
-        config=CONFIG if method == "lgso" else None, seed=seed,
+        simulate_background, START, deposit, "lgso", budget=budget, bounds=BOUNDS,
+        config=config, seed=seed,
     )  # fmt: skip
 
 
