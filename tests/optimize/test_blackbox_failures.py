@@ -123,11 +123,18 @@ def test_output_shape_change_and_non_numbers_are_always_errors():
 
 def test_lgso_needs_a_differentiable_objective():
     def numpy_objective(y):
-        return torch.as_tensor(y.numpy()[:, 0])
+        return torch.as_tensor(y.detach().numpy()[:, 0])
+
+    def item_objective(y):
+        return torch.tensor([float(v) for v in y.numpy()[:, 0]])  # numpy() of a grad tensor
 
     with pytest.raises(OptimizationError, match="carry no gradient"):
         optimize_blackbox(noisy_bowl, START, numpy_objective, "lgso", budget=20,
                           config=FAST["lgso"], seed=0)  # fmt: skip
+    with pytest.raises(OptimizationError, match="failed on the surrogate's draws") as info:
+        optimize_blackbox(noisy_bowl, START, item_objective, "lgso", budget=20,
+                          config=FAST["lgso"], seed=0)  # fmt: skip
+    assert isinstance(info.value.__cause__, RuntimeError)
 
 
 # -- how psi reaches a model ---------------------------------------------------------------
@@ -136,14 +143,15 @@ class Design(rl.Model):
     simulator that samples its own settings)."""
 
     def forward(self):
-        a = rl.sample(rl.Normal(0.0, 1.0), name="a")
-        b = rl.sample(rl.Normal(0.0, 1.0), name="b")
-        return torch.stack([(a - 1.0) ** 2 + (b + 0.5) ** 2 + rl.sample(rl.Normal(0.0, 0.1))])
+        a = float(rl.sample(rl.Normal(0.0, 1.0), name="a"))
+        b = float(rl.sample(rl.Normal(0.0, 1.0), name="b"))
+        return torch.tensor([(a - 1.0) ** 2 + (b + 0.5) ** 2 + float(rl.sample(rl.Normal(0, 0.1)))])
 
 
 class Keywords(rl.Model):
     def forward(self, a, b):
-        return torch.stack([(a - 1.0) ** 2 + (b + 0.5) ** 2 + rl.sample(rl.Normal(0.0, 0.1))])
+        a, b = float(a), float(b)
+        return torch.tensor([(a - 1.0) ** 2 + (b + 0.5) ** 2 + float(rl.sample(rl.Normal(0, 0.1)))])
 
 
 def test_named_sites_and_keyword_arguments_give_the_same_run():
@@ -164,6 +172,10 @@ def test_sites_mode_names_a_site_the_model_never_samples():
         optimize_blackbox(Design(), [1.0, 0.0], first, "fd", budget=20, pass_as="sites")
 
 
+def flat_first(y: torch.Tensor) -> torch.Tensor:
+    return y.reshape(y.shape[0], -1)[:, 0]  # PPX returns the one-element result as a scalar
+
+
 def test_ppx_simulator_design_parameters_through_named_sites():
     from rotalumis.remote import RemoteModel
     from rotalumis.remote.server import PPXServer
@@ -176,16 +188,27 @@ def test_ppx_simulator_design_parameters_through_named_sites():
     try:
         remote = RemoteModel(transport=client)
         with pytest.raises(ValueError, match="pass_as='sites'"):
-            optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, first, "fd", budget=20)
+            optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, flat_first, "fd", budget=20)
         with pytest.raises(ValueError, match="cannot run in worker processes"):
-            optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, first, "fd", budget=20,
+            optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, flat_first, "fd", budget=20,
                               pass_as="sites", workers=2)  # fmt: skip
-        res = optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, first, "fd", budget=80,
+        res = optimize_blackbox(remote, {"a": 2.0, "b": 0.5}, flat_first, "fd", budget=80,
                                 config=FAST["fd"], seed=0, pass_as="sites")  # fmt: skip
-        local = optimize_blackbox(Design(), {"a": 2.0, "b": 0.5}, first, "fd", budget=80,
+        local = optimize_blackbox(Design(), {"a": 2.0, "b": 0.5}, flat_first, "fd", budget=80,
                                   config=FAST["fd"], seed=0, pass_as="sites")  # fmt: skip
         # the engine chooses every value (the remote simulator draws none itself)
         assert torch.allclose(res.psi, local.psi, atol=1e-5)
     finally:
         server.stop()
         thread.join(5)
+
+
+def test_missing_optional_dependency_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "zuko" else real(name, *a)
+    )
+    with pytest.raises(ImportError, match=r"needs the package 'zuko'.*rotalumis\[optimize\]"):
+        optimize_blackbox(noisy_bowl, START, first, "lgso", budget=20)

@@ -104,7 +104,14 @@ def _surrogate_gradient(
     psi = centre.clone().requires_grad_(True)
     draws = surrogate.sample((psi - centre) / eps, cfg.objective_samples)
     shape = runner.output_shape if runner.output_shape is not None else (draws.shape[1],)
-    values = runner.evaluate(draws.reshape(draws.shape[0], *shape))
+    try:
+        values = runner.evaluate(draws.reshape(draws.shape[0], *shape))
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise OptimizationError(
+            f"step {step}: the objective failed on the surrogate's draws, which carry "
+            f"gradients ({type(exc).__name__}: {exc}); L-GSO differentiates the objective: "
+            "write it with torch operations (no .numpy(), .item() or float())"
+        ) from exc
     if not values.requires_grad:
         raise OptimizationError(
             "L-GSO differentiates the objective through the surrogate's draws, but the "
