@@ -57,14 +57,14 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
         -0.9,
         {
             "lgso": [LGSOConfig(epsilon=0.2, samples_per_step=10, lr=0.1, flow="nsf",
-                                hidden_features=(32, 32), transforms=2, refit_steps=30,
-                                objective_samples=512)],
+                                hidden_features=(32, 32), transforms=2, train_steps=300,
+                                refit_steps=25, objective_samples=512)],
             "fd": [FiniteDifferenceConfig(step=0.1, lr=lr) for lr in (0.03, 0.1, 0.3)],
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=10, lr=lr)
                       for lr in (0.03, 0.1, 0.3)],
             "cmaes": [CMAESConfig(sigma0=0.5, repeats=5)],
-            "bo": [BayesOptConfig(initial_points=8, repeats=10, max_points=60, restarts=2,
-                                  raw_samples=128)],
+            "bo": [BayesOptConfig(initial_points=8, repeats=20, max_points=50, restarts=1,
+                                  raw_samples=64)],
         },
     ),
     "rosenbrock_10d": (
@@ -77,8 +77,8 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=20, lr=lr)
                       for lr in (0.01, 0.03, 0.1)],
             "cmaes": [CMAESConfig(sigma0=0.5)],
-            "bo": [BayesOptConfig(initial_points=20, batch=5, repeats=50, max_points=100,
-                                  restarts=2, raw_samples=128)],
+            "bo": [BayesOptConfig(initial_points=20, batch=5, repeats=80, max_points=60,
+                                  restarts=1, raw_samples=64)],
         },
     ),
     "submanifold_rosenbrock_100d": (
@@ -91,8 +91,8 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=50, lr=lr)
                       for lr in (0.01, 0.03, 0.1)],
             "cmaes": [CMAESConfig(sigma0=0.5)],
-            "bo": [BayesOptConfig(initial_points=40, batch=10, repeats=100, max_points=100,
-                                  restarts=2, raw_samples=128)],
+            "bo": [BayesOptConfig(initial_points=30, batch=10, repeats=160, max_points=60,
+                                  restarts=1, raw_samples=64)],
         },
     ),
 }  # fmt: skip
