@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev,examples]'
+	$(PIP) install -e '.[dev,examples,optimize]'
 	touch $(STAMP)
 
 install: $(STAMP)

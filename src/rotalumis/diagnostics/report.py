@@ -43,6 +43,7 @@ from .convergence import (
     importance_warnings,
 )
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
+from .optimization_report import optimization_section
 from .plots import plot_posterior
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
@@ -279,6 +280,10 @@ def write_report(
     Returns:
         The path of the HTML file.
 
+    A black-box optimization saved in the directory (``BlackBoxResult.save(DIR)``, the file
+    ``optimization.json``) adds an "Optimization" section; a directory holding only that
+    gets a page with that section alone.
+
     Raises:
         FileNotFoundError: naming the missing ``empirical.npz``.
         DatasetError: if ``empirical.npz`` or ``summary.json`` is unreadable, or the
@@ -289,6 +294,10 @@ def write_report(
 
     directory = Path(directory)
     npz = directory / "empirical.npz"
+    optimization = optimization_section(directory)
+    if not npz.is_file() and optimization is not None:
+        html = H.page("rotalumis report: optimization", "black-box optimization", [optimization])
+        return _write(html, out, directory)
     if not npz.is_file():
         raise FileNotFoundError(f"{npz} not found: {directory} is not a `rotalumis run` output")
     result = Empirical.load(npz)
@@ -307,7 +316,13 @@ def write_report(
         ("addresses", "Address structure",
          _address_section(structure, directory / GRAPHS_DIR, top)),
     ]  # fmt: skip
+    if optimization is not None:
+        sections.append(optimization)
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
+    return _write(html, out, directory)
+
+
+def _write(html: str, out: str | os.PathLike[str] | None, directory: Path) -> Path:
     target = Path(out) if out is not None else directory / REPORT_FILE
     write_text_atomic(target, html)
     return target
