@@ -34,6 +34,7 @@ from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
 from rotalumis.data import TraceBatch, TraceDataset
 
+from .early_stopping import EarlyStopping, Stopper
 from .network import InferenceNetwork
 
 __all__ = ["TrainingConfig", "TrainingResult", "simulate_batch", "train_network"]
@@ -113,6 +114,9 @@ class TrainingResult:
             history saved in its checkpoint); runs of more than ``MAX_HISTORY`` steps keep
             means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
+        stopped_early: Whether ``early_stopping`` ended training before the budget.
+        best_valid_loss: ``(traces, loss)`` of the best validation, with ``early_stopping``
+            (the network returned is that one's when the rule restores the best).
     """
 
     network: InferenceNetwork
@@ -122,6 +126,8 @@ class TrainingResult:
     traces_per_second: float
     loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
+    stopped_early: bool = False
+    best_valid_loss: tuple[int, float] | None = None
 
 
 def simulate_batch(
@@ -322,6 +328,7 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     config: TrainingConfig,
     progress: _Progress,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     payload = {
         "format": "rotalumis-ic-checkpoint",
@@ -329,6 +336,7 @@ def _save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "training_config": json.dumps(asdict(config)),
         "progress": json.dumps(progress.to_dict()),
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -350,6 +358,7 @@ def train_network(
     model_args: tuple[Any, ...] = (),
     on_step: Callable[[int, int, float], None] | None = None,
     workers: int = 0,
+    early_stopping: EarlyStopping | None = None,
 ) -> TrainingResult:
     """Train (or continue training) an inference network.
 
@@ -374,6 +383,9 @@ def train_network(
         workers: Online training: simulate the batches in this many worker processes, ahead
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
+        early_stopping: Stop once the validation loss has not improved for this rule's
+            ``patience`` validations, and return the best validation's network (needs
+            validation traces; see :mod:`.early_stopping` and :mod:`.budget`).
 
     Returns:
         A :class:`TrainingResult` (``.network`` is the trained network).
@@ -386,12 +398,16 @@ def train_network(
     progress = _Progress()
     ckpt = Path(checkpoint) if checkpoint is not None else None
     opt_state = None
+    saved_stop = None
+    if early_stopping is not None and config.valid_size == 0:
+        raise ValueError("early_stopping needs validation traces (TrainingConfig.valid_size > 0)")
     if ckpt is not None and ckpt.exists():
         try:
             saved = torch.load(ckpt, map_location="cpu", weights_only=True)
             network = InferenceNetwork.from_payload(saved["network"], str(ckpt))
             progress = _Progress(json.loads(saved["progress"]))
             opt_state = saved["optimizer"]
+            saved_stop = saved.get("early_stopping")
         except (
             OSError,
             RuntimeError,
@@ -417,12 +433,19 @@ def train_network(
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         valid = _validation_set(model, valid_dataset, config, model_args)
+        if early_stopping is not None and not valid:
+            raise ValueError("early_stopping needs validation traces: give valid_dataset=")
+        stopper = (
+            Stopper(early_stopping, progress.valid_loss, saved_stop)
+            if early_stopping is not None
+            else None
+        )
         result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
         start = time.perf_counter()
         traces_start = progress.traces
         next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
         next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
-        while progress.traces < config.num_traces:
+        while progress.traces < config.num_traces and not (stopper and stopper.stopped):
             batch = first if first is not None else next(batches)
             first = None
             for site in network.add_sites(batch):
@@ -454,14 +477,23 @@ def train_network(
                 vl = _validate(network, valid)
                 progress.valid_loss.append((progress.traces, vl))
                 log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
+                if stopper is not None and stopper.update(network, progress.traces, vl):
+                    done = True
+                    log.info("validation loss has not improved for %d validations: stopping",
+                             stopper.since_best)  # fmt: skip
             if ckpt is not None and (progress.traces >= next_ckpt or done):
                 next_ckpt += config.checkpoint_every
-                _save_checkpoint(ckpt, network, optimizer, config, progress)
+                extra = {"early_stopping": stopper.state()} if stopper is not None else None
+                _save_checkpoint(ckpt, network, optimizer, config, progress, extra)
         seconds = time.perf_counter() - start
         result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
         result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
         result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
         result.loss = progress.loss_history()
+        if stopper is not None:
+            stopper.restore(network)
+            result.stopped_early = stopper.stopped
+            result.best_valid_loss = (stopper.best_traces, stopper.best_loss)
         network.eval()
         return result
     finally:
