@@ -136,6 +136,7 @@ def run_sbi(task: str, budget: int, obs: list[int], out: Path, seed: int, result
         [str(SBI_PYTHON), str(ROOT / "benchmarks" / "_sbi_worker.py"), "--task", task,
          "--data", str(data), "--out", str(path), "--seed", str(seed)],
         check=True,
+        cwd=path.parent,  # sbi writes its tensorboard logs (sbi-logs/) into the working directory
     )  # fmt: skip
     info = json.loads(Path(str(path) + ".json").read_text())
     results.add({"kind": "train", "method": "sbi", "task": task, "budget": budget,
