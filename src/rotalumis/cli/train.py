@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from rotalumis.core import RotalumisError
 
 from .dataset import progress_bar
 from .loading import CommandError, load_model
+from .train_budget import BudgetOptions, train_until_stopped
 
 __all__ = ["train"]
 
@@ -30,6 +31,16 @@ def _embeddings(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _heads(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        selector, sep, family = item.partition("=")
+        if not sep or not selector or family not in ("mixture", "flow"):
+            raise CommandError(f"--head expects SELECTOR=mixture|flow, got {item!r}")
+        out[selector] = family
+    return out
+
+
 def train(
     target: Annotated[
         str | None, typer.Argument(help="FILE.py:MODEL for online training (fresh simulations)")
@@ -38,8 +49,14 @@ def train(
         "network.pt"
     ),
     num_traces: Annotated[
-        int, typer.Option("-n", "--num-traces", help="training traces")
-    ] = 100_000,
+        int | None,
+        typer.Option(
+            "-n",
+            "--num-traces",
+            help="training traces [default: online 100000; offline: epochs until the "
+            "validation loss stops improving]",
+        ),
+    ] = None,
     dataset: Annotated[
         Path | None, typer.Option(help="train offline from this trace dataset")
     ] = None,
@@ -54,9 +71,20 @@ def train(
             help="without --valid-dataset, validate on --dataset's last shard (not trained on)",
         ),
     ] = True,
-    batch_size: Annotated[int, typer.Option(help="traces per step")] = 64,
-    learning_rate: Annotated[float, typer.Option("--lr", help="initial learning rate")] = 1e-3,
+    batch_size: Annotated[
+        int | None, typer.Option(help="traces per step [default: 64; offline 200]")
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--lr", help="initial learning rate [default: 1e-3; offline 5e-4]"),
+    ] = None,
     schedule: Annotated[str, typer.Option(help="constant, cosine or exponential")] = "cosine",
+    max_epochs: Annotated[
+        int, typer.Option(help="offline without -n: most epochs over the dataset")
+    ] = 500,
+    patience: Annotated[
+        int, typer.Option(help="offline without -n: epochs without a better validation loss")
+    ] = 20,
     checkpoint: Annotated[
         Path | None, typer.Option(help="checkpoint file, resumed if present [default: OUT.ckpt]")
     ] = None,
@@ -74,6 +102,13 @@ def train(
     ] = None,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
+    head: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SELECTOR=mixture|flow: proposal family per kind of address (SELECTOR: "
+            "vector, scalar, real, bound, pos, a distribution name, or *), e.g. vector=flow"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     plot: Annotated[
@@ -82,7 +117,10 @@ def train(
 ) -> None:
     """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT.
 
-    With both MODEL and --dataset, training is offline from the dataset.
+    With both MODEL and --dataset, training is offline from the dataset. Offline without -n,
+    training goes over the dataset for epochs, validates on the held-out shard after each,
+    stops when the validation loss has not improved for --patience epochs, and keeps the
+    best epoch's network.
     """
     from rotalumis.data import TraceDataset
     from rotalumis.nn import TrainingConfig, train_network
@@ -99,13 +137,28 @@ def train(
         if ds is not None and valid is None and holdout and len(ds.shard_indices) >= 2:
             ds, valid = ds.split(1)
             held_out = f" (validation: the dataset's last shard, {len(valid)} traces, held out)"
+        sizes = {"lstm_dim": lstm_dim, "mixture_components": components, "heads": _heads(head)}
+        if ds is not None and num_traces is None:
+            if valid is None:
+                raise CommandError(
+                    f"--dataset {dataset} has one shard: nothing to hold out for validation; "
+                    "give --valid-dataset, or -n for a fixed number of training traces"
+                )
+            with progress_bar("training", quiet) as bar:
+                result, note = train_until_stopped(
+                    ds, valid, out, checkpoint, device, _embeddings(embedding), sizes,
+                    BudgetOptions(max_epochs, patience, batch_size, learning_rate, seed),
+                    lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
+                )  # fmt: skip
+            _finish(result, out, plot, held_out + note, checkpoint)
+            return
         config = TrainingConfig(
-            num_traces=num_traces,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+            num_traces=100_000 if num_traces is None else num_traces,
+            batch_size=64 if batch_size is None else batch_size,
+            learning_rate=1e-3 if learning_rate is None else learning_rate,
             schedule=schedule,
             checkpoint_every=checkpoint_every,
-            valid_every=max(num_traces // 20, 1),
+            valid_every=max((100_000 if num_traces is None else num_traces) // 20, 1),
             seed=seed,
         )
         ckpt = checkpoint if checkpoint is not None else out.with_name(out.name + ".ckpt")
@@ -119,21 +172,24 @@ def train(
                 device=device,
                 workers=workers,
                 embeddings=_embeddings(embedding),
-                network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
+                network_sizes=sizes,
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
             )
-        result.network.save(out)
-        curve = out.with_suffix(".loss.png") if plot else None
-        if curve is not None:
-            from rotalumis.diagnostics import plot_training
-
-            plot_training(result, curve, title=f"Inference network training ({out.name})")
+        _finish(result, out, plot, held_out, ckpt)
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
         _fail(str(exc))
-        return
-    vloss = (
-        f", validation loss {result.valid_loss[-1][1]:.4f}{held_out}" if result.valid_loss else ""
-    )
+
+
+def _finish(result: Any, out: Path, plot: bool, note: str, ckpt: Path | None) -> None:
+    """Save the network (and its learning curve) and print the summary line."""
+    result.network.save(out)
+    curve = out.with_suffix(".loss.png") if plot else None
+    if curve is not None:
+        from rotalumis.diagnostics import plot_training
+
+        plot_training(result, curve, title=f"Inference network training ({out.name})")
+    ckpt = ckpt if ckpt is not None else out.with_name(out.name + ".ckpt")
+    vloss = f", validation loss {result.valid_loss[-1][1]:.4f}{note}" if result.valid_loss else ""
     typer.echo(
         f"trained on {result.traces} traces ({result.traces_per_second:,.0f} traces/s){vloss}; "
         f"network saved to {out} (checkpoint {ckpt})"
