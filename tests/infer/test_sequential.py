@@ -51,7 +51,9 @@ def test_rounds_on_the_conjugate_model_stay_exact(heads) -> None:
     assert abs(w.mean() - 1.0) < Z * w.std() / math.sqrt(len(w))
     assert w.max() <= 3.0 + 1e-9
     ess = check_exact(model, values, result.network, seed=2)
-    assert ess > 0.5  # the focused network is a good proposal there
+    # the focused network is a good proposal there: prior importance sampling gets an
+    # ESS per trace of about 0.03 for this observation
+    assert ess > 0.25
 
 
 @pytest.mark.slow

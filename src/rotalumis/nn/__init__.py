@@ -9,6 +9,8 @@
   improving;
 * :class:`FlowHead` — normalizing-flow proposals (``NetworkConfig(heads={"vector": "flow"})``)
   beside the mixture heads;
+* :func:`train_weighted` — training on importance-weighted traces (the rounds of
+  :func:`rotalumis.infer.sequential_ic`);
 * :class:`NetworkProposal` — the trained network as a proposal for importance sampling
   (used by the ``"ic"`` engine of :mod:`rotalumis.infer`).
 
@@ -29,6 +31,7 @@ from .heads import HEAD_KINDS, ProposalHead, SiteSpec
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
 from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
 from .training import TrainingConfig, TrainingResult, simulate_batch, train_network
+from .weighted_training import WeightedTrainingResult, train_weighted
 
 __all__ = [
     "HEAD_KINDS",
@@ -51,9 +54,11 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "UnseenAddressWarning",
+    "WeightedTrainingResult",
     "simulate_batch",
     "simulate_dataset",
     "train_network",
     "train_on_dataset",
     "train_on_simulations",
+    "train_weighted",
 ]

@@ -29,6 +29,7 @@ are mapped in float64, the flow runs in the network's precision.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -140,6 +141,7 @@ class FlowHead(nn.Module):
 
         self.spec = spec
         self.kind = spec.head
+        self._block: _Block | None = None  # draws made in advance (FlowProposal.sample)
         self.context_net = nn.Sequential(nn.Linear(inputs, width), nn.ReLU())
         self.flow = zuko.flows.NSF(
             features=spec.numel,
@@ -189,15 +191,38 @@ class FlowHead(nn.Module):
         return FlowProposal(self, h, params, prior)
 
 
+BLOCK = 64  # proposals drawn at once for visits with the same head input (see FlowProposal)
+
+
+@dataclass
+class _Block:
+    """Draws made in advance for one head input, from one seeding of one random stream."""
+
+    rng: RNG
+    seed: int
+    h: torch.Tensor
+    params: torch.Tensor
+    values: list[Any]
+    log_probs: list[float]
+    next: int = 0
+
+
 class FlowProposal(Distribution):
     """The flow of a :class:`FlowHead` at one visit, as a core distribution.
 
     Draws use the engine's random stream (``rng.torch``); values have the prior's type (a
     float for a scalar prior, else a tensor of its shape and dtype). ``log_prob`` is
     :meth:`FlowHead.log_prob` of the value.
+
+    Inverting a flow for one value costs two network passes per transform, however small
+    the batch. Visits whose head input equals the previous visit's (the first address of
+    every trace, whose input depends only on the observations) take their values from a
+    block of ``BLOCK`` draws made at once from the same stream; a block is dropped when the
+    stream is reseeded (importance sampling reseeds it for each chunk of 64 traces, so results
+    stay independent of the number of worker processes) or the input changes.
     """
 
-    __slots__ = ("_dtype", "_flow", "_h", "_head", "_params", "_scalar", "_shape")
+    __slots__ = ("_dtype", "_flow", "_h", "_head", "_last", "_params", "_scalar", "_shape")
     name: ClassVar[str] = "Flow"
 
     def __init__(
@@ -210,6 +235,7 @@ class FlowProposal(Distribution):
         self._dtype = dtypes[0] if dtypes else torch.get_default_dtype()
         with torch.no_grad():
             self._flow = head._flow(h)
+        self._last: tuple[Any, float] | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -224,18 +250,40 @@ class FlowProposal(Distribution):
         return self._scalar
 
     def sample(self, rng: RNG) -> Any:
+        block = self._head._block
+        if (
+            block is None
+            or block.next >= len(block.values)
+            or block.rng is not rng
+            or block.seed != rng.seed
+            or not torch.equal(block.h, self._h)
+            or not torch.equal(block.params, self._params)
+        ):
+            block = self._head._block = self._draw(rng)
+        value, log_q = block.values[block.next], block.log_probs[block.next]
+        block.next += 1
+        self._last = (value, log_q)
+        return value
+
+    def _draw(self, rng: RNG) -> _Block:
         head = self._head
-        z = torch.randn(1, head.spec.numel, generator=rng.torch, dtype=self._h.dtype)
+        z = torch.randn(BLOCK, head.spec.numel, generator=rng.torch, dtype=self._h.dtype)
+        params = self._params.expand(BLOCK, -1)
         with torch.no_grad():
             u = self._flow.transform.inv(z.to(self._h.device))
-        x = _inverse_map(
-            head.kind, head.spec.distribution, u.cpu(), self._params.cpu(), head.spec.numel
-        )
+            x = _inverse_map(head.kind, head.spec.distribution, u, params, head.spec.numel)
+            log_q = head.flow_log_prob(self._flow, x, params).double().cpu().tolist()
+        x = x.cpu()
         if self._scalar:
-            return float(x[0, 0])
-        return x[0].to(self._dtype).reshape(self._shape)
+            values: list[Any] = x[:, 0].tolist()
+        else:
+            values = list(x.to(self._dtype).reshape(BLOCK, *self._shape).unbind(0))
+        return _Block(rng, rng.seed, self._h, self._params, values, log_q)
 
     def log_prob(self, value: Any) -> Any:
+        last = self._last
+        if last is not None and value is last[0]:  # the value just drawn: scored with it
+            return last[1] if self._scalar else torch.tensor(last[1], dtype=torch.float64)
         x = torch.as_tensor(value, dtype=torch.float64).reshape(1, -1).to(self._h.device)
         with torch.no_grad():
             lp = self._head.flow_log_prob(self._flow, x, self._params)
