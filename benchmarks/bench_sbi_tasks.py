@@ -145,15 +145,20 @@ def run_sbi(task: str, budget: int, obs: list[int], out: Path, seed: int, result
     return path
 
 
-def evaluate(task: str, budget: int, k: int, net: Path, is_traces: int, results: Results) -> None:
+def evaluate(
+    task: str, budget: int, k: int, net: Any, is_traces: int, results: Results, prefix: str = ""
+) -> None:
     key = {"kind": "c2st", "task": task, "budget": budget, "observation": k}
-    if results.find(**key, method="proposal") and results.find(**key, method="is"):
+    if results.find(**key, method=prefix + "proposal") and results.find(
+        **key, method=prefix + "is"
+    ):
         return
     model = SBI_TASKS[task]()
     ref = reference_samples(task, k)
     start = time.perf_counter()
     post = model.posterior(
-        is_traces, engine="ic", observe={"x": observation(task, k)}, network=str(net),
+        is_traces, engine="ic", observe={"x": observation(task, k)},
+        network=str(net) if isinstance(net, Path) else net,
         seed=1000 + k, progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
@@ -162,8 +167,8 @@ def evaluate(task: str, budget: int, k: int, net: Path, is_traces: int, results:
     resampled = post.resample(NUM_SAMPLES, method="systematic", seed=k)
     is_draws = np.asarray(resampled.to_numpy(), dtype=np.float64).reshape(NUM_SAMPLES, -1)
     common = {**key, "simulator_calls": is_traces, "is_seconds": seconds, "ess": post.ess}
-    results.add({**common, "method": "proposal", "c2st": c2st(ref, proposal)})
-    results.add({**common, "method": "is", "c2st": c2st(ref, is_draws)})
+    results.add({**common, "method": prefix + "proposal", "c2st": c2st(ref, proposal)})
+    results.add({**common, "method": prefix + "is", "c2st": c2st(ref, is_draws)})
     log(f"{task} N={budget} obs {k}: ESS {post.ess:.0f}/{is_traces}, C2ST proposal "
         f"{results.rows[-2]['c2st']:.3f}, IS {results.rows[-1]['c2st']:.3f}")  # fmt: skip
 
@@ -179,12 +184,42 @@ def evaluate_sbi(
     log(f"{task} N={budget} obs {k}: C2ST sbi NPE {results.rows[-1]['c2st']:.3f}")
 
 
+def sequential(
+    task: str, budget: int, obs: list[int], is_traces: int, seed: int, results: Results
+) -> None:
+    """Two rounds at the same budget: N/2 prior simulations (one round 0 shared by the
+    observations), then N/2 from the proposal for each observation; then IC as above."""
+    from rotalumis.infer import sequential_ic
+
+    todo = [k for k in obs if not results.find(kind="c2st", task=task, budget=budget,
+                                               observation=k, method="seq-is")]  # fmt: skip
+    if not todo:
+        return
+    model = SBI_TASKS[task]()
+    first = {"x": observation(task, todo[0])}
+    log(f"{task} N={budget}: sequential round 0 ({budget // 2} prior simulations)")
+    start = time.perf_counter()
+    config = BudgetConfig(seed=seed)
+    shared = sequential_ic(model, first, simulations=(budget // 2,), config=config,
+                           network_sizes=NETWORK, seed=seed)  # fmt: skip
+    round0 = time.perf_counter() - start
+    for k in todo:
+        start = time.perf_counter()
+        x_o, rest = {"x": observation(task, k)}, (budget - budget // 2,)
+        result = sequential_ic(model, x_o, simulations=rest, resume=shared, config=config,
+                               seed=seed)  # fmt: skip
+        results.add({"kind": "train", "method": "sequential", "task": task, "budget": budget,
+                     "observation": k, "seconds": round0 + time.perf_counter() - start,
+                     "rounds": result.rounds})  # fmt: skip
+        evaluate(task, budget, k, result.network, is_traces, results, prefix="seq-")
+
+
 def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
     """The README tables (markdown)."""
     lines = [
         "| task | N | NPE (paper) | sbi NPE (this run) | IC proposal only | IC importance "
-        "sampling (simulator calls) | observations |",
-        "|---|---|---|---|---|---|---|",
+        "sampling (simulator calls) | IC 2 rounds: proposal / IS (observations) | observations |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     timing = ["| task | N | rotalumis training (epochs) | sbi NPE training (epochs) | ratio |",
               "|---|---|---|---|---|"]  # fmt: skip
@@ -202,8 +237,11 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
             prop, n, _ = mean("proposal", task, budget)
             imp, _, rows = mean("is", task, budget)
             calls = f" ({rows[0]['simulator_calls']:,})" if rows else ""
-            lines.append(f"| {task} | {budget:,} | {NPE_PUBLISHED[task][budget]:.3f} | {sbi} | "
-                         f"{prop} | {imp}{calls} | {n} |")  # fmt: skip
+            seq_prop, _, _ = mean("seq-proposal", task, budget)
+            seq_is, n_seq, _ = mean("seq-is", task, budget)
+            npe = NPE_PUBLISHED[task][budget]
+            lines.append(f"| {task} | {budget:,} | {npe:.3f} | {sbi} | {prop} | {imp}{calls} | "
+                         f"{seq_prop} / {seq_is} ({n_seq}) | {n} |")  # fmt: skip
             ours = results.find(kind="train", method="rotalumis", task=task, budget=budget)
             peer = results.find(kind="train", method="sbi", task=task, budget=budget)
             if ours and peer:
@@ -225,6 +263,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sbi", action="store_true", help="skip the sbi NPE peer")
     parser.add_argument("--table", action="store_true", help="print the tables and stop")
+    parser.add_argument(
+        "--sequential", action="store_true",
+        help="only the two-round sequential rows (N/2 prior + N/2 focused)",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     tasks = args.tasks.split(",")
@@ -235,6 +277,9 @@ def main() -> None:
     if not args.table:
         for budget in budgets:
             for task in tasks:
+                if args.sequential:
+                    sequential(task, budget, obs, args.is_traces, args.seed, results)
+                    continue
                 net = train_rotalumis(task, budget, args.out, args.seed, results)
                 sbi = (
                     None

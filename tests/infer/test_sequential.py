@@ -86,6 +86,25 @@ def test_the_training_weights_use_the_density_importance_sampling_draws_from() -
     np.testing.assert_allclose(computed, recorded, atol=1e-4)  # float32 network
 
 
+def test_more_rounds_continue_a_shared_prior_round_reproducibly() -> None:
+    model = UnknownMean(num_obs=2)
+    fast = BudgetConfig(max_epochs=3, batch_size=16, seed=2)
+    first = sequential_ic(model, model.observations([3.0, 4.0]), simulations=(64,),
+                          config=fast, network_sizes=SIZES)  # fmt: skip
+    again = sequential_ic(model, model.observations([3.0, 4.0]), simulations=(64,),
+                          config=fast, network_sizes=SIZES)  # fmt: skip
+    runs = [
+        sequential_ic(model, model.observations(v), simulations=(32,), resume=first, config=fast)
+        for v in ([3.0, 4.0], [3.0, 4.0], [-2.0, 0.0])
+    ]
+    assert first.sizes == [64] and len(first.traces) == 64 and not first.proposals
+    assert [r.sizes for r in runs] == [[64, 32]] * 3 and len(runs[0].traces) == 96
+    same = [first.network, again.network], [runs[0].network, runs[1].network]
+    for a, b in same:
+        assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+    assert not np.array_equal(runs[0].log_weights, runs[2].log_weights)
+
+
 def test_bad_round_sizes_are_named() -> None:
     model = UnknownMean()
     with pytest.raises(ValueError, match="simulations must be one or more round sizes"):

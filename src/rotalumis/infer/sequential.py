@@ -43,7 +43,7 @@ __all__ = ["SequentialResult", "proposal_log_ratios", "sequential_ic"]
 
 @dataclass
 class SequentialResult:
-    """What :func:`sequential_ic` did.
+    """What :func:`sequential_ic` did (pass it as ``resume=`` to run more rounds).
 
     Attributes:
         network: The network after the last round (use it with ``engine="ic"``).
@@ -51,12 +51,18 @@ class SequentialResult:
         log_weights: Their final training log weights ``log p(x) - log M(x)``.
         rounds: Per round: simulations, epochs, seconds, best validation loss, and the Kish
             effective sample size of the training weights.
+        sizes: Simulations of each round so far (round 0: from the prior).
+        proposals: The network of each proposal round as it proposed, with its observation.
+        log_ratios: ``log r_k(x) - log p(x)`` on every trace, one array per proposal round.
     """
 
     network: InferenceNetwork
     traces: list[Trace]
     log_weights: np.ndarray
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    proposals: list[tuple[InferenceNetwork, Mapping[str, Any]]] = field(default_factory=list)
+    log_ratios: list[np.ndarray] = field(default_factory=list)
 
 
 def proposal_log_ratios(
@@ -102,6 +108,7 @@ def sequential_ic(
     *,
     simulations: Sequence[int],
     network: InferenceNetwork | None = None,
+    resume: SequentialResult | None = None,
     config: BudgetConfig | None = None,
     seed: int = 0,
     embeddings: Mapping[str, Any] | None = None,
@@ -114,8 +121,11 @@ def sequential_ic(
         model: The simulator.
         observe: The observation of interest (every observation the network embeds).
         simulations: Simulations per round; round 0 draws from the prior, each later round
-            from the network's proposal for ``observe``.
+            from the network's proposal for ``observe``. With ``resume``, every round is a
+            proposal round.
         network: A network to start from (default: a new one from round 0's traces).
+        resume: An earlier result to continue from (a copy: it is not modified), e.g. one
+            prior round shared by several observations of interest.
         config: Training of each round (epochs until the held-out weighted loss stops
             improving, batch size, learning rate, seed).
         seed: Seed of the simulations (round ``k`` uses ``derive_seed(seed, "round", k)``).
@@ -133,41 +143,59 @@ def sequential_ic(
     if not sizes or min(sizes) < 2:
         raise ValueError(f"simulations must be one or more round sizes >= 2, got {simulations!r}")
     config = config or BudgetConfig()
-    traces = _simulate(model, sizes[0], derive_seed(seed, "round", 0), None, model_args)
-    if network is None:
-        first = TraceBatch.from_traces(traces[: config.batch_size])
-        network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
-        network.model_name = model.name
-    ratios: list[np.ndarray] = []  # log r_k / p on every trace, one array per proposal k >= 1
-    snapshots: list[InferenceNetwork] = []
-    log_w = np.zeros(len(traces))
-    result = SequentialResult(network, traces, log_w)
-    for k, size in enumerate(sizes):
-        if k > 0:
-            snapshot = copy.deepcopy(network).eval()
-            new = _simulate(
-                model, size, derive_seed(seed, "round", k), NetworkProposal(snapshot, observe),
-                model_args,
-            )  # fmt: skip
-            ratios = [np.concatenate([r, proposal_log_ratios(s, new, observe)])
-                      for r, s in zip(ratios, snapshots, strict=True)]  # fmt: skip
-            traces = traces + new
-            snapshots.append(snapshot)
-            ratios.append(proposal_log_ratios(snapshot, traces, observe))
-            counts = np.asarray(sizes[: k + 1], dtype=np.float64)
-            log_mix = np.log(counts / counts.sum())
-            terms = np.stack([np.full(len(traces), log_mix[0])]
-                             + [log_mix[j + 1] + r for j, r in enumerate(ratios)])  # fmt: skip
-            top = terms.max(0)
-            log_w = -(top + np.log(np.exp(terms - top).sum(0)))
-        trained = train_weighted(
-            network, traces, log_w, replace(config, seed=derive_seed(config.seed, "round", k))
+    if resume is not None:
+        result = copy.copy(resume)
+        result.network = copy.deepcopy(resume.network)
+        result.rounds, result.sizes = list(resume.rounds), list(resume.sizes)
+        result.proposals, result.log_ratios = list(resume.proposals), list(resume.log_ratios)
+    else:
+        traces = _simulate(model, sizes[0], derive_seed(seed, "round", 0), None, model_args)
+        if network is None:
+            torch.manual_seed(derive_seed(config.seed, "init"))  # as train_network does
+            first = TraceBatch.from_traces(traces[: config.batch_size])
+            network = InferenceNetwork.for_batch(first, embeddings, **dict(network_sizes or {}))
+            network.model_name = model.name
+        result = SequentialResult(network, traces, np.zeros(len(traces)), sizes=[sizes[0]])
+        _train_round(result, config)
+        sizes = sizes[1:]
+    for size in sizes:
+        k = len(result.sizes)
+        snapshot = copy.deepcopy(result.network).eval()
+        new = _simulate(
+            model, size, derive_seed(seed, "round", k), NetworkProposal(snapshot, observe),
+            model_args,
+        )  # fmt: skip
+        result.log_ratios = [
+            np.concatenate([r, proposal_log_ratios(net, new, obs)])
+            for r, (net, obs) in zip(result.log_ratios, result.proposals, strict=True)
+        ]
+        result.traces = result.traces + new
+        result.proposals.append((snapshot, dict(observe)))
+        result.log_ratios.append(proposal_log_ratios(snapshot, result.traces, observe))
+        result.sizes.append(size)
+        counts = np.asarray(result.sizes, dtype=np.float64)
+        log_mix = np.log(counts / counts.sum())
+        terms = np.stack(
+            [np.full(len(result.traces), log_mix[0])]
+            + [log_mix[j + 1] + r for j, r in enumerate(result.log_ratios)]
         )
-        w = np.exp(log_w - log_w.max())
-        result.rounds.append({
-            "round": k, "simulations": size, "epochs": trained.epochs,
-            "seconds": trained.seconds, "best_valid_loss": trained.best_valid_loss,
-            "weight_ess": float(w.sum() ** 2 / (w**2).sum()) if len(w) else math.nan,
-        })  # fmt: skip
-    result.traces, result.log_weights = traces, log_w
+        top = terms.max(0)
+        result.log_weights = -(top + np.log(np.exp(terms - top).sum(0)))
+        _train_round(result, config)
     return result
+
+
+def _train_round(result: SequentialResult, config: BudgetConfig) -> None:
+    k = len(result.rounds)
+    trained = train_weighted(
+        result.network,
+        result.traces,
+        result.log_weights,
+        replace(config, seed=derive_seed(config.seed, "round", k)),
+    )
+    w = np.exp(result.log_weights - result.log_weights.max())
+    result.rounds.append({
+        "round": k, "simulations": result.sizes[k], "epochs": trained.epochs,
+        "seconds": trained.seconds, "best_valid_loss": trained.best_valid_loss,
+        "weight_ess": float(w.sum() ** 2 / (w**2).sum()) if len(w) else math.nan,
+    })  # fmt: skip

@@ -272,6 +272,8 @@ class FlowProposal(Distribution):
         with torch.no_grad():
             u = self._flow.transform.inv(z.to(self._h.device))
             x = _inverse_map(head.kind, head.spec.distribution, u, params, head.spec.numel)
+            if not self._scalar:  # the density at the values as handed out, in their dtype
+                x = x.to(self._dtype).double()
             log_q = head.flow_log_prob(self._flow, x, params).double().cpu().tolist()
         x = x.cpu()
         if self._scalar:
