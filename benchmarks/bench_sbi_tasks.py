@@ -225,8 +225,15 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
               "|---|---|---|---|---|"]  # fmt: skip
 
     def mean(method: str, task: str, budget: int) -> tuple[str, int, list[dict[str, Any]]]:
-        rows = [r for r in results.rows if r["kind"] == "c2st" and r["method"] == method
-                and r["task"] == task and r["budget"] == budget]  # fmt: skip
+        latest = {
+            r["observation"]: r
+            for r in results.rows
+            if r["kind"] == "c2st"
+            and r["method"] == method
+            and r["task"] == task
+            and r["budget"] == budget
+        }
+        rows = list(latest.values())  # one per observation (a rerun's, if any)
         if not rows:
             return "–", 0, rows
         return f"{np.mean([r['c2st'] for r in rows]):.3f}", len(rows), rows
