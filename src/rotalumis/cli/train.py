@@ -13,6 +13,7 @@ from rotalumis.core.limits import limit_traces
 from .dataset import progress_bar
 from .loading import CommandError, check_writable, load_model
 from .options import MaxChoices, MaxSeconds, limit_options
+from .train_budget import BudgetOptions, train_until_stopped
 
 __all__ = ["train"]
 
@@ -32,6 +33,16 @@ def _embeddings(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _heads(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        selector, sep, family = item.partition("=")
+        if not sep or not selector or family not in ("mixture", "flow"):
+            raise CommandError(f"--head expects SELECTOR=mixture|flow, got {item!r}")
+        out[selector] = family
+    return out
+
+
 def train(
     target: Annotated[
         str | None, typer.Argument(help="FILE.py:MODEL for online training (fresh simulations)")
@@ -40,8 +51,14 @@ def train(
         "network.pt"
     ),
     num_traces: Annotated[
-        int, typer.Option("-n", "--num-traces", help="training traces")
-    ] = 100_000,
+        int | None,
+        typer.Option(
+            "-n",
+            "--num-traces",
+            help="training traces [default: online 100000; offline: epochs until the "
+            "validation loss stops improving]",
+        ),
+    ] = None,
     dataset: Annotated[
         Path | None, typer.Option(help="train offline from this trace dataset")
     ] = None,
@@ -56,9 +73,20 @@ def train(
             help="without --valid-dataset, validate on --dataset's last shard (not trained on)",
         ),
     ] = True,
-    batch_size: Annotated[int, typer.Option(help="traces per step")] = 64,
-    learning_rate: Annotated[float, typer.Option("--lr", help="initial learning rate")] = 1e-3,
+    batch_size: Annotated[
+        int | None, typer.Option(help="traces per step [default: 64; offline 200]")
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--lr", help="initial learning rate [default: 1e-3; offline 5e-4]"),
+    ] = None,
     schedule: Annotated[str, typer.Option(help="constant, cosine or exponential")] = "cosine",
+    max_epochs: Annotated[
+        int, typer.Option(help="offline without -n: most epochs over the dataset")
+    ] = 500,
+    patience: Annotated[
+        int, typer.Option(help="offline without -n: epochs without a better validation loss")
+    ] = 20,
     checkpoint: Annotated[
         Path | None, typer.Option(help="checkpoint file, resumed if present [default: OUT.ckpt]")
     ] = None,
@@ -76,6 +104,13 @@ def train(
     ] = None,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
+    head: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SELECTOR=mixture|flow: proposal family per kind of address (SELECTOR: "
+            "vector, scalar, real, bound, pos, a distribution name, or *), e.g. vector=flow"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     fresh: Annotated[
         bool,
@@ -90,8 +125,11 @@ def train(
 ) -> None:
     """Train an inference network for MODEL (online) or on --dataset (offline); save to OUT.
 
-    With both MODEL and --dataset, training is offline from the dataset. A checkpoint
-    (OUT.ckpt) is resumed only with the settings that wrote it; --fresh starts afresh.
+    With both MODEL and --dataset, training is offline from the dataset. Offline without -n,
+    training goes over the dataset for epochs, validates on the held-out shard after each,
+    stops when the validation loss has not improved for --patience epochs, and keeps the
+    best epoch's network. A checkpoint (OUT.ckpt) is resumed only with the settings that
+    wrote it; --fresh starts afresh.
     """
     from rotalumis.data import TraceDataset
     from rotalumis.nn import TrainingConfig, train_network
@@ -114,29 +152,44 @@ def train(
         if ds is not None and valid is None and holdout and len(ds.shard_indices) >= 2:
             ds, valid = ds.split(1)
             held_out = f" (validation: the dataset's last shard, {len(valid)} traces, held out)"
-        config = TrainingConfig(
-            num_traces=num_traces,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            schedule=schedule,
-            checkpoint_every=checkpoint_every,
-            valid_every=max(num_traces // 20, 1),
-            seed=seed,
-        )
-        with progress_bar("training", quiet) as bar, limit_traces(**limits):
-            result = train_network(
-                model=model,
-                dataset=ds,
-                valid_dataset=valid,
-                config=config,
-                checkpoint=ckpt,
-                device=device,
-                workers=workers,
-                embeddings=_embeddings(embedding),
-                network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
-                on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
-                fresh=fresh,
+        sizes = {"lstm_dim": lstm_dim, "mixture_components": components, "heads": _heads(head)}
+        if ds is not None and num_traces is None:
+            if valid is None:
+                raise CommandError(
+                    f"--dataset {dataset} has one shard: nothing to hold out for validation; "
+                    "give --valid-dataset, or -n for a fixed number of training traces"
+                )
+            with progress_bar("training", quiet) as bar:
+                result, note = train_until_stopped(
+                    ds, valid, out, ckpt, device, _embeddings(embedding), sizes,
+                    BudgetOptions(max_epochs, patience, batch_size, learning_rate, seed, fresh),
+                    lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
+                )  # fmt: skip
+            held_out += note
+        else:
+            config = TrainingConfig(
+                num_traces=100_000 if num_traces is None else num_traces,
+                batch_size=64 if batch_size is None else batch_size,
+                learning_rate=1e-3 if learning_rate is None else learning_rate,
+                schedule=schedule,
+                checkpoint_every=checkpoint_every,
+                valid_every=max((100_000 if num_traces is None else num_traces) // 20, 1),
+                seed=seed,
             )
+            with progress_bar("training", quiet) as bar, limit_traces(**limits):
+                result = train_network(
+                    model=model,
+                    dataset=ds,
+                    valid_dataset=valid,
+                    config=config,
+                    checkpoint=ckpt,
+                    device=device,
+                    workers=workers,
+                    embeddings=_embeddings(embedding),
+                    network_sizes=sizes,
+                    on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
+                    fresh=fresh,
+                )
         result.network.save(out)
         curve = out.with_suffix(".loss.png") if plot else None
         if curve is not None:

@@ -8,11 +8,13 @@
   :func:`plot_pair`; :func:`plot_training` (an inference network's learning curve).
 * Address structure: :class:`AddressStructure` (trace types, address ids, transition
   graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
+* :func:`c2st`: the classifier two-sample test of the sbibm benchmark (scikit-learn).
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
 """
 
 from .address_graph import GraphvizError, graphviz_available, render_dot, to_dot
 from .addresses import AddressGraph, AddressStructure, SiteInfo, TraceTypeRow
+from .c2st import c2st
 from .chain_plots import (
     plot_autocorrelation,
     plot_log_prob,
@@ -44,6 +46,7 @@ __all__ = [
     "SiteInfo",
     "TraceTypeRow",
     "autocorrelation",
+    "c2st",
     "convergence_table",
     "convergence_warnings",
     "graphviz_available",

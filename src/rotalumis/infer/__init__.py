@@ -1,4 +1,10 @@
-"""L3 inference engines: prior, importance sampling, LMH and RMH (registered by name)."""
+"""L3 inference engines: prior, importance sampling, LMH and RMH (registered by name).
+
+Sequential inference compilation (:func:`sequential_ic`, :mod:`.sequential`) loads the
+network layer only when used.
+"""
+
+from typing import Any
 
 from rotalumis.core import register_engine
 
@@ -10,6 +16,7 @@ from .mh import lightweight_mh, metropolis_hastings, random_walk_mh
 __all__ = [
     "MHKernel",
     "MHState",
+    "SequentialResult",
     "importance_sampling",
     "inference_compilation",
     "lightweight_mh",
@@ -17,7 +24,17 @@ __all__ = [
     "prior_sampling",
     "random_walk_mh",
     "sample_traces",
+    "sequential_ic",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("sequential_ic", "SequentialResult"):
+        from . import sequential  # imports rotalumis.nn (torch.nn, pyarrow) only when used
+
+        return getattr(sequential, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 register_engine("prior", prior_sampling)
 register_engine("is", importance_sampling)

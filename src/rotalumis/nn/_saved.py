@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from rotalumis.core.checks import get_field
 
+from .flow_head import PROPOSAL_FAMILIES as _PROPOSAL_FAMILIES
 from .heads import HEAD_KINDS
 
 __all__ = [
@@ -43,6 +44,7 @@ MAX_ELEMENTS = 1 << 24  #: most elements in one value, observation or support
 _MAX_DIMS = 8
 _HEADS = {*HEAD_KINDS.values(), "prior"}
 _WIDTHS = ("observation_dim", "lstm_dim", "address_dim", "value_dim")
+_FLOW_SIZES = ("flow_transforms", "flow_bins", "flow_hidden")
 _SLACK = 1 << 20  # elements of temporaries made while initialising layers
 # Every tensor a module creates comes from one of these (nn layers use torch.empty).
 _FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
@@ -82,13 +84,21 @@ def _check_network(d: Any) -> None:
     get_field(d, "lstm_depth", int, where, low=1, high=MAX_LAYERS, optional=True)
     get_field(d, "mixture_components", int, where, low=1, high=1024, optional=True)
     get_field(d, "count_prior_weight", float, where, low=0.0, high=1.0, optional=True)
+    heads = get_field(d, "heads", dict, where, optional=True, default={})
+    if len(heads) > MAX_LAYERS or not all(
+        isinstance(k, str) and v in _PROPOSAL_FAMILIES for k, v in heads.items()
+    ):
+        raise ValueError(f"{where}: 'heads' must map selectors to {_PROPOSAL_FAMILIES}")
+    for key in ("flow_transforms", "flow_hidden"):
+        get_field(d, key, int, where, low=1, high=MAX_WIDTH, optional=True)
+    get_field(d, "flow_bins", int, where, low=2, high=MAX_WIDTH, optional=True)
     observations = get_field(d, "observations", list, where)
     if not observations:
         raise ValueError(f"{where} embeds no observation")
     for i, o in enumerate(observations):
         _check_observation(o, f"observation {i} of {where}")
     _known(d, {*_WIDTHS, "lstm_depth", "mixture_components", "count_prior_weight",
-               "observations"}, where)  # fmt: skip
+               "observations", "heads", *_FLOW_SIZES}, where)  # fmt: skip
 
 
 def _check_site(s: Any, where: str) -> None:
@@ -105,8 +115,11 @@ def _check_site(s: Any, where: str) -> None:
     get_field(
         s, "categories", int, where, low=int(supports), high=MAX_ELEMENTS, optional=not supports
     )
+    proposal = get_field(s, "proposal", str, where, optional=True, default="mixture")
+    if proposal not in _PROPOSAL_FAMILIES:
+        raise ValueError(f"{where}: unknown proposal family {proposal!r}")
     _known(s, {"address", "distribution", "head", "numel", "value_shape", "num_params",
-               "categories"}, where)  # fmt: skip
+               "categories", "proposal"}, where)  # fmt: skip
 
 
 def check_config(cfg: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:

@@ -35,6 +35,7 @@ from rotalumis.data import SiteGroup, TraceBatch
 
 from ._saved import AllocationBudget, check_config, check_state_dict, count_sites, state_size
 from .embeddings import ObservationEncoder, ObservationSpec
+from .flow_head import FlowHead, check_head_choice, choose_proposal
 from .heads import ProposalHead, SiteSpec, head_kind
 
 __all__ = ["InferenceNetwork", "NetworkConfig", "SiteLayers"]
@@ -58,6 +59,13 @@ class NetworkConfig:
         value_dim: Size of value embeddings.
         mixture_components: Components of continuous proposal mixtures.
         count_prior_weight: Weight of the prior inside count (Poisson/Binomial) proposals.
+        heads: Proposal family per kind of address: selector -> ``"mixture"`` or ``"flow"``;
+            selectors are distribution names (``"Uniform"``), head kinds (``"real"``,
+            ``"bound"``, ``"pos"``), ``"vector"``, ``"scalar"`` or ``"*"`` (see
+            :func:`~.flow_head.choose_proposal`). Default: mixtures everywhere.
+        flow_transforms: Spline transforms of flow heads.
+        flow_bins: Spline bins of flow heads.
+        flow_hidden: Hidden width of flow heads.
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
@@ -68,8 +76,15 @@ class NetworkConfig:
     value_dim: int = 16
     mixture_components: int = 5
     count_prior_weight: float = 0.02
+    heads: dict[str, str] = field(default_factory=dict)
+    flow_transforms: int = 5
+    flow_bins: int = 10
+    flow_hidden: int = 64
 
     def __post_init__(self) -> None:
+        check_head_choice(self.heads)
+        if min(self.flow_transforms, self.flow_bins - 1, self.flow_hidden) < 1:
+            raise ValueError("NetworkConfig: flow_transforms, flow_hidden >= 1, flow_bins >= 2")
         for name in ("observation_dim", "lstm_dim", "lstm_depth", "address_dim", "value_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NetworkConfig.{name} must be positive")
@@ -98,14 +113,25 @@ class SiteLayers(nn.Module):
         super().__init__()
         self.spec = spec
         self.address = nn.Parameter(torch.randn(config.address_dim) * 0.1)
-        self.head = ProposalHead(
-            spec,
-            config.lstm_dim + config.observation_dim,
-            config.mixture_components,
-            config.count_prior_weight,
-            width=config.lstm_dim,
-            bounded_inputs=config.lstm_dim,
-        )
+        self.head: ProposalHead | FlowHead
+        if spec.proposal == "flow":
+            self.head = FlowHead(
+                spec,
+                config.lstm_dim + config.observation_dim,
+                config.flow_transforms,
+                config.flow_bins,
+                config.flow_hidden,
+                width=config.flow_hidden,
+            )
+        else:
+            self.head = ProposalHead(
+                spec,
+                config.lstm_dim + config.observation_dim,
+                config.mixture_components,
+                config.count_prior_weight,
+                width=config.lstm_dim,
+                bounded_inputs=config.lstm_dim,
+            )
         self.value_embedding = nn.Sequential(
             nn.Linear(self.head.value_features, config.value_dim), nn.Tanh()
         )
@@ -208,8 +234,16 @@ class InferenceNetwork(nn.Module):
                 kind, cats = head_kind(g.distribution, numel, g.params.shape[1])
                 if kind == "count":
                     cats = _count_support(g)
+                family = choose_proposal(self.config.heads, g.distribution, kind, numel)
                 spec = SiteSpec(
-                    g.address, g.distribution, kind, numel, g.value_shape, g.params.shape[1], cats
+                    g.address,
+                    g.distribution,
+                    kind,
+                    numel,
+                    g.value_shape,
+                    g.params.shape[1],
+                    cats,
+                    family,
                 )
                 new.append(self._add_site(spec))
         return new
@@ -227,10 +261,26 @@ class InferenceNetwork(nn.Module):
         return bool(ok)
 
     # -- training --------------------------------------------------------------------------
-    def loss(self, batch: TraceBatch) -> torch.Tensor:
+    def loss(self, batch: TraceBatch, weights: Any = None) -> torch.Tensor:
         """Mean over traces of ``-sum_t log q(x_t | x_<t, y)`` (the IC training objective).
 
+        With ``weights`` (one per trace, e.g. importance weights of traces simulated from a
+        proposal instead of the prior), the weighted mean ``-sum_i w_i log q_i / sum_i w_i``.
         Addresses without layers are skipped: call :meth:`add_sites` first.
+        """
+        log_q, _ = self.trace_log_probs(batch)
+        if weights is None:
+            loss: torch.Tensor = -log_q.sum() / batch.size
+            return loss
+        w = torch.as_tensor(weights, dtype=log_q.dtype, device=log_q.device)
+        return -(w * log_q).sum() / w.sum()
+
+    def trace_log_probs(self, batch: TraceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per trace, ``sum_t log q(x_t | x_<t, y)`` and ``sum_t log p(x_t)``, each ``(b,)``.
+
+        Both sums run over the visits the network has layers for (elsewhere the proposal
+        is the prior, whose ratio to itself is 1), so ``log q - log p`` is the log ratio of
+        the network's proposal to the prior for the whole trace.
         """
         device = self.observation_encoder.device
         b, t = batch.size, max(batch.max_length, 1)
@@ -251,8 +301,8 @@ class InferenceNetwork(nn.Module):
             val_parts.append(site.embed_values(values, params))
             used.append((site, pos, values, params, g.log_prior))
         if not used:
-            zero: torch.Tensor = obs.sum() * 0.0
-            return zero
+            zero: torch.Tensor = obs.sum(1) * 0.0
+            return zero, zero.detach()
         idx = torch.cat(idx_parts)
         cur_addr = obs.new_zeros(b * t, cfg.address_dim).index_copy(0, idx, torch.cat(addr_parts))
         val = obs.new_zeros(b * t, cfg.value_dim).index_copy(0, idx, torch.cat(val_parts))
@@ -263,13 +313,14 @@ class InferenceNetwork(nn.Module):
         x = torch.cat([obs.unsqueeze(1).expand(b, t, -1), prev_val, prev_addr, cur_addr], 2)
         h, _ = self.lstm(x)
         h = h.reshape(b * t, -1)
-        total = obs.new_zeros(())
+        log_q, log_p = obs.new_zeros(b), obs.new_zeros(b)
         for site, pos, values, params, log_prior in used:
             lp_prior = torch.as_tensor(log_prior, dtype=torch.float32, device=device)
             x = torch.cat([h.index_select(0, pos), obs.index_select(0, pos // t)], 1)
-            total = total + site.head.log_prob(x, values, params, lp_prior).sum()
-        loss: torch.Tensor = -total / b
-        return loss
+            rows = pos // t
+            log_q = log_q.index_add(0, rows, site.head.log_prob(x, values, params, lp_prior))
+            log_p = log_p.index_add(0, rows, lp_prior)
+        return log_q, log_p
 
     # -- persistence -----------------------------------------------------------------------
     def config_json(self) -> str:

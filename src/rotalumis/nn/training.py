@@ -31,11 +31,13 @@ import torch
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
 from rotalumis.core.errors import CheckpointError
+from rotalumis.core.files import atomic_write
 from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
 from rotalumis.data import TraceBatch, TraceDataset
 
 from ._checkpoint import check_resume, run_identity, training_device
+from .early_stopping import EarlyStopping, Stopper
 from .network import InferenceNetwork
 
 __all__ = ["TrainingConfig", "TrainingResult", "simulate_batch", "train_network"]
@@ -116,6 +118,9 @@ class TrainingResult:
             means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
         resumed_traces: Training traces the resumed checkpoint already held (0: a new run).
+        stopped_early: Whether ``early_stopping`` ended training before the budget.
+        best_valid_loss: ``(traces, loss)`` of the best validation, with ``early_stopping``
+            (the network returned is that one's when the rule restores the best).
     """
 
     network: InferenceNetwork
@@ -126,6 +131,8 @@ class TrainingResult:
     loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
     resumed_traces: int = 0
+    stopped_early: bool = False
+    best_valid_loss: tuple[int, float] | None = None
 
 
 def simulate_batch(
@@ -353,6 +360,7 @@ def _save_checkpoint(
     config: TrainingConfig,
     progress: _Progress,
     identity: dict[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     payload = {
         "format": "rotalumis-ic-checkpoint",
@@ -361,11 +369,11 @@ def _save_checkpoint(
         "training_config": json.dumps(asdict(config)),
         "progress": json.dumps(progress.to_dict()),
         "identity": json.dumps(identity, sort_keys=True),
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:  # unpredictable temporary name, never through a symlink
+        torch.save(payload, fh)
 
 
 def train_network(
@@ -383,6 +391,7 @@ def train_network(
     on_step: Callable[[int, int, float], None] | None = None,
     workers: int = 0,
     fresh: bool = False,
+    early_stopping: EarlyStopping | None = None,
 ) -> TrainingResult:
     """Train (or continue training) an inference network.
 
@@ -413,6 +422,9 @@ def train_network(
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
         fresh: Start afresh even if ``checkpoint`` exists (it is overwritten).
+        early_stopping: Stop once the validation loss has not improved for this rule's
+            ``patience`` validations, and return the best validation's network (needs
+            validation traces; see :mod:`.early_stopping` and :mod:`.budget`).
 
     Returns:
         A :class:`TrainingResult` (``.network`` is the trained network).
@@ -431,6 +443,9 @@ def train_network(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     identity = run_identity(config, model, dataset, model_args)
     opt_state = None
+    saved_stop = None
+    if early_stopping is not None and config.valid_size == 0:
+        raise ValueError("early_stopping needs validation traces (TrainingConfig.valid_size > 0)")
     if ckpt is not None and ckpt.exists() and not fresh:
         try:
             saved = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -439,6 +454,7 @@ def train_network(
             network = resumed
             progress = _Progress(json.loads(saved["progress"]))
             opt_state = saved["optimizer"]
+            saved_stop = saved.get("early_stopping")
         except (
             OSError,
             RuntimeError,
@@ -466,13 +482,20 @@ def train_network(
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         valid = _validation_set(model, valid_dataset, config, model_args)
+        if early_stopping is not None and not valid:
+            raise ValueError("early_stopping needs validation traces: give valid_dataset=")
+        stopper = (
+            Stopper(early_stopping, progress.valid_loss, saved_stop)
+            if early_stopping is not None
+            else None
+        )
         result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
         result.resumed_traces = progress.traces
         start = time.perf_counter()
         traces_start = progress.traces
         next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
         next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
-        while progress.traces < config.num_traces:
+        while progress.traces < config.num_traces and not (stopper and stopper.stopped):
             batch = first if first is not None else next(batches)
             first = None
             for site in network.add_sites(batch):
@@ -504,14 +527,23 @@ def train_network(
                 vl = _validate(network, valid)
                 progress.valid_loss.append((progress.traces, vl))
                 log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
+                if stopper is not None and stopper.update(network, progress.traces, vl):
+                    done = True
+                    log.info("validation loss has not improved for %d validations: stopping",
+                             stopper.since_best)  # fmt: skip
             if ckpt is not None and (progress.traces >= next_ckpt or done):
                 next_ckpt += config.checkpoint_every
-                _save_checkpoint(ckpt, network, optimizer, config, progress, identity)
+                extra = {"early_stopping": stopper.state()} if stopper is not None else None
+                _save_checkpoint(ckpt, network, optimizer, config, progress, identity, extra)
         seconds = time.perf_counter() - start
         result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
         result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
         result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
         result.loss = progress.loss_history()
+        if stopper is not None:
+            stopper.restore(network)
+            result.stopped_early = stopper.stopped
+            result.best_valid_loss = (stopper.best_traces, stopper.best_loss)
         network.eval()
         return result
     finally:

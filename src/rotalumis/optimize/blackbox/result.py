@@ -12,6 +12,8 @@ from typing import IO, Any
 
 import torch
 
+from rotalumis.core.files import write_text_atomic
+
 __all__ = ["RESULT_FILE", "BlackBoxResult", "History"]
 
 RESULT_FILE = "optimization.json"
@@ -170,9 +172,7 @@ class BlackBoxResult:
         """Write ``DIR/optimization.json`` (atomically), which ``write_report`` shows."""
         target = Path(directory) / RESULT_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(target)
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1))
         return target
 
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rotalumis.core.errors import ModelError
 from rotalumis.core.model import Model
 from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import RNG, derive_seed
@@ -266,6 +267,8 @@ class SimulatorRunner:
         try:
             value = run(*args, **kwargs)
         except Exception as exc:
+            if isinstance(exc, ModelError) and isinstance(exc.__cause__, Exception):
+                exc = exc.__cause__  # the simulator's own error (this call names call and psi)
             return _Failure(f"raised {type(exc).__name__}: {exc}", exception=exc if keep else None)
         if setter is not None and setter.seen != set(setter.values):
             missing = ", ".join(repr(n) for n in setter.values if n not in setter.seen)
@@ -333,7 +336,9 @@ def _as_model(simulator: Any) -> Model:
     if isinstance(simulator, Model):
         return simulator
     if callable(simulator):
-        return InterceptedModel(simulator)
+        # no escape check: its two extra executions would be simulator calls outside the
+        # budget (seeded calls that escape interception show as identical repeated outputs)
+        return InterceptedModel(simulator, check_escapes=False)
     raise TypeError(
         f"simulator must be a rotalumis Model or a callable, got {type(simulator).__name__}"
     )
