@@ -48,21 +48,58 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+_MCMC = ("lmh", "rmh", "pmmh")
+
+
 def _engine_options(
-    engine: str, burn_in: int, thin: int, chains: int, scale: float
+    engine: str,
+    mcmc: dict[str, Any],
+    scale: float,
+    params: list[str] | None,
+    param_probability: float | None,
+    particles: int | None,
+    proposal: str | None,
 ) -> dict[str, Any]:
-    if engine in ("lmh", "rmh"):
-        opts: dict[str, Any] = {"burn_in": burn_in, "thin": thin, "num_chains": chains}
-        if engine == "rmh":
-            opts["scale"] = scale
-        return opts
-    return {}
+    """Engine options from the command line; options of another engine are an error."""
+    only = {
+        "--param-probability": (param_probability, ("lmh", "rmh")),
+        "--particles": (particles, ("pmmh",)),
+        "--proposal": (proposal, ("pmmh",)),
+        "--param": (params, _MCMC),
+    }
+    for flag, (value, engines) in only.items():
+        if value is not None and engine not in engines:
+            raise CommandError(f"{flag} applies to -e {' or '.join(engines)}, not {engine!r}")
+    if engine not in _MCMC:
+        return {}
+    opts: dict[str, Any] = dict(mcmc)
+    if engine in ("rmh", "pmmh"):
+        opts["scale"] = scale
+    if params:
+        opts["params"] = params
+    if param_probability is not None:
+        if not params:
+            raise CommandError("--param-probability needs --param (the parameters to favour)")
+        opts["param_probability"] = param_probability
+    if engine == "pmmh":
+        if not params:
+            raise CommandError(
+                "-e pmmh needs --param NAME (repeatable): the parameters to infer; every "
+                "other random choice is redrawn in each run"
+            )
+        if particles is not None:
+            opts["num_particles"] = particles
+        if proposal is not None:
+            opts["proposal"] = proposal
+    return opts
 
 
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
-    engine: Annotated[str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh or ic")] = "is",
+    engine: Annotated[
+        str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh, pmmh or ic")
+    ] = "is",
     num_traces: Annotated[int, typer.Option("-n", "--num-traces", help="traces / samples")] = 1000,
     observe: Annotated[
         list[str] | None,
@@ -73,7 +110,25 @@ def run(
     burn_in: Annotated[int, typer.Option(help="MCMC: moves discarded per chain")] = 0,
     thin: Annotated[int, typer.Option(help="MCMC: keep one sample every THIN moves")] = 1,
     chains: Annotated[int, typer.Option(help="MCMC: number of chains")] = 1,
-    scale: Annotated[float, typer.Option(help="RMH: step size / prior std")] = 0.5,
+    scale: Annotated[float, typer.Option(help="RMH, PMMH: step size / prior std")] = 0.5,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="MCMC: a parameter's name or address pattern (repeatable); PMMH infers "
+            "these, LMH/RMH move one of them with probability --param-probability",
+        ),
+    ] = None,
+    param_probability: Annotated[
+        float | None, typer.Option(help="LMH/RMH: probability of moving a --param (0.5)")
+    ] = None,
+    particles: Annotated[
+        int | None, typer.Option(help="PMMH: simulator runs averaged per step (1)")
+    ] = None,
+    proposal: Annotated[
+        str | None, typer.Option(help="PMMH: random_walk (default) or prior")
+    ] = None,
     network: Annotated[
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
     ] = None,
@@ -97,7 +152,8 @@ def run(
             )
         model = load_model(target)
         observations = parse_observations(observe)
-        opts = _engine_options(engine, burn_in, thin, chains, scale)
+        mcmc = {"burn_in": burn_in, "thin": thin, "num_chains": chains}
+        opts = _engine_options(engine, mcmc, scale, param, param_probability, particles, proposal)
         if html_report:
             if out is None:
                 raise CommandError("--report needs --out DIR (the report is written there)")
@@ -121,8 +177,9 @@ def run(
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         fail(str(exc))
         return
-    summary = result.summary()
-    ess = _ess_of(result, summary)
+    summary = result.summary()  # ESS: Kish for weighted samples, ArviZ's bulk ESS for chains
+    result.metadata["summary"] = summary
+    ess = result.ess
     title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {ess:.1f})"
     _print_summary(title, summary)
     if out is not None:
@@ -130,20 +187,6 @@ def run(
         typer.echo(f"results written to {out}/ (empirical.npz, summary.json, posterior.png)")
         if html_report:
             typer.echo(f"report written to {write_run_report(out, result)}")
-
-
-def _ess_of(result: Any, summary: dict[str, dict[str, Any]]) -> float:
-    """Replace the importance-sampling ESS by ArviZ's chain ESS for MCMC results."""
-    from rotalumis.diagnostics.mcmc import mcmc_ess
-
-    chain_ess = mcmc_ess(result)
-    for label, ess in chain_ess.items():
-        if label in summary:
-            summary[label]["ess"] = ess
-    result.metadata["summary"] = summary
-    if chain_ess:
-        return min(chain_ess.values())
-    return float(result.ess)
 
 
 def _print_summary(title: str, summary: dict[str, dict[str, Any]]) -> None:
@@ -180,7 +223,7 @@ def _write_results(
         "seed": seed,
         "observe": observations,
         "num_samples": len(result),
-        "ess": _ess_of(result, result.summary()),
+        "ess": result.ess,
         "summary": result.metadata["summary"],
     }
     tmp = out / "summary.json.tmp"
