@@ -196,15 +196,12 @@ class _Reader:
 
 def read_info(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int] | None]:
     """The engine metadata saved with an Empirical (empty for files without it) and its
-    chain lengths (``None`` if not MCMC chains; files saved before chains were recorded
-    give the lengths in their engine metadata)."""
+    chain lengths (``None`` if not MCMC chains)."""
     with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("metadata.json"))
     info = meta.get("info") or {}
     info = dict(info) if isinstance(info, dict) else {}
     chains = meta.get("chains")
-    if chains is None and "chains" not in meta and isinstance(info.get("chains"), list):
-        chains = [c.get("length") for c in info["chains"] if isinstance(c, dict)]
     if chains is not None and not (
         isinstance(chains, list) and all(isinstance(c, int) for c in chains)
     ):

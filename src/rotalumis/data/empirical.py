@@ -18,6 +18,7 @@ pickle-free ``.npy`` arrays; ``_storage.py`` documents the format.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -476,6 +477,9 @@ class Empirical(WeightedStatistics):
                 chains = check_chains(lengths, len(logw))
             except ValueError as exc:
                 raise DatasetError(f"{path}: corrupt saved Empirical: {exc}") from None
+        elif isinstance(info.get("chains"), list):  # saved before chains were recorded
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                chains = check_chains([c["length"] for c in info["chains"]], len(logw))
         emp = cls._from_columns(values, logw, latents, traces, name, chains)
         emp.metadata = info
         return emp

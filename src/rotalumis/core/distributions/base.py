@@ -42,13 +42,18 @@ def is_scalar_value(x: object) -> bool:
 
 
 def same_param(a: object, b: object) -> bool:
-    """Whether two parameters are equal: numbers by value, tensors by shape and values."""
+    """Whether two parameters are equal: numbers by value, tensors elementwise after
+    broadcasting (``False`` if they do not broadcast)."""
     ta, tb = type(a), type(b)
     if (ta is float or ta is int) and (tb is float or tb is int):
         return a == b
     x = torch.as_tensor(a).detach().to(torch.float64)
     y = torch.as_tensor(b).detach().to(torch.float64)
-    return x.shape == y.shape and bool(torch.equal(x, y))
+    try:
+        x, y = torch.broadcast_tensors(x, y)
+    except RuntimeError:
+        return False
+    return bool(torch.equal(x, y))
 
 
 def as_param(dist: str, name: str, value: object) -> Param:
