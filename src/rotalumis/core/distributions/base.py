@@ -50,7 +50,7 @@ def same_param(a: object, b: object) -> bool:
     x = torch.as_tensor(a).detach().to(torch.float64)
     y = torch.as_tensor(b).detach().to(torch.float64)
     try:
-        x, y = torch.broadcast_tensors(x, y)
+        x, y = torch.broadcast_tensors(x, y)  # type: ignore[no-untyped-call]
     except RuntimeError:
         return False
     return bool(torch.equal(x, y))
