@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from mc import Z, mcmc_stderr
 from scipy import stats
 
@@ -49,6 +50,15 @@ def beta_binomial() -> float:
     return p
 
 
+@model
+def beta_binomial_vector() -> float:
+    """The same model with the nuisance draws as one vector-valued choice."""
+    p = sample(Beta(A, B), name="p")
+    draws = sample(Bernoulli(p * torch.ones(N_DRAWS, dtype=torch.float64)))
+    observe(Normal(float(draws.sum()), SD), name="y")
+    return p
+
+
 def likelihood(p: Any) -> Any:
     """``p(y | p)``, the Bernoulli draws summed out."""
     k = np.arange(N_DRAWS + 1)[:, None]
@@ -79,11 +89,15 @@ def check(post: Any, what: str) -> None:
         {"num_particles": 1},
         {"num_particles": 4, "scale": 0.8},
         {"proposal": "prior", "num_particles": 2},
+        {"refresh": 0.2},
+        {"refresh": 0.3, "num_particles": 2, "vector": True},
     ],
-    ids=["rw-1", "rw-4", "prior-2"],
+    ids=["rw-1", "rw-4", "prior-2", "correlated-1", "correlated-vector-2"],
 )
 def test_pseudo_marginal_is_exact_on_the_beta_binomial(options: dict[str, Any]) -> None:
-    post = beta_binomial.posterior(
+    options = dict(options)
+    target = beta_binomial_vector if options.pop("vector", False) else beta_binomial
+    post = target.posterior(
         20_000, engine="pmmh", params=["p"], observe={"y": Y}, seed=1, burn_in=500,
         progress=False, **options,
     )  # fmt: skip

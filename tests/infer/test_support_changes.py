@@ -52,11 +52,16 @@ def _parameter_sites(case: Case) -> Any:
     return _engine("lmh", params=[case.parent], param_probability=0.7)(case)
 
 
+def _correlated_pmmh(case: Case) -> Any:
+    return _engine("pmmh", params=[case.parent], refresh=0.3)(case)
+
+
 RUNS: dict[str, Callable[[Case], Any]] = {
     "lmh": _engine("lmh"),
     "rmh": _engine("rmh"),
     "lmh-params": _parameter_sites,
     "pmmh": _pmmh,
+    "pmmh-correlated": _correlated_pmmh,
     "redraw-only": _kernel(1.0),
     "keep-only": _kernel(0.0),
 }

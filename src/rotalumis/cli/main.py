@@ -59,12 +59,14 @@ def _engine_options(
     param_probability: float | None,
     particles: int | None,
     proposal: str | None,
+    refresh: float | None,
 ) -> dict[str, Any]:
     """Engine options from the command line; options of another engine are an error."""
     only = {
         "--param-probability": (param_probability, ("lmh", "rmh")),
         "--particles": (particles, ("pmmh",)),
         "--proposal": (proposal, ("pmmh",)),
+        "--refresh": (refresh, ("pmmh",)),
         "--param": (params, _MCMC),
     }
     for flag, (value, engines) in only.items():
@@ -91,6 +93,8 @@ def _engine_options(
             opts["num_particles"] = particles
         if proposal is not None:
             opts["proposal"] = proposal
+        if refresh is not None:
+            opts["refresh"] = refresh
     return opts
 
 
@@ -129,6 +133,10 @@ def run(
     proposal: Annotated[
         str | None, typer.Option(help="PMMH: random_walk (default) or prior")
     ] = None,
+    refresh: Annotated[
+        float | None,
+        typer.Option(help="PMMH: share of the other draws redrawn per step (1; <1: correlated)"),
+    ] = None,
     network: Annotated[
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
     ] = None,
@@ -153,7 +161,9 @@ def run(
         model = load_model(target)
         observations = parse_observations(observe)
         mcmc = {"burn_in": burn_in, "thin": thin, "num_chains": chains}
-        opts = _engine_options(engine, mcmc, scale, param, param_probability, particles, proposal)
+        opts = _engine_options(
+            engine, mcmc, scale, param, param_probability, particles, proposal, refresh
+        )
         if html_report:
             if out is None:
                 raise CommandError("--report needs --out DIR (the report is written there)")

@@ -207,13 +207,15 @@ def pseudo_marginal_mh(
     num_particles: int = 1,
     proposal: str = "random_walk",
     scale: float = 0.5,
+    refresh: float = 1.0,
     model_args: tuple[Any, ...] = (),
     workers: int = 0,
     **options: Any,
 ) -> Any:
-    """Pseudo-marginal MH over ``params``, every other draw redrawn in each run; see
-    :class:`~.pmmh.PseudoMarginalKernel` (options ``num_particles``, ``proposal``,
-    ``scale``) and :func:`run_chains` (``burn_in``, ``thin``, ``num_chains``, ...).
+    """Pseudo-marginal MH over ``params``, every other draw redrawn in each run (a fraction
+    ``refresh`` of it for correlated PMMH); see :class:`~.pmmh.PseudoMarginalKernel`
+    (options ``num_particles``, ``proposal``, ``scale``, ``refresh``) and
+    :func:`run_chains` (``burn_in``, ``thin``, ``num_chains``, ...).
 
     Raises:
         ValueError: without ``params``, or for invalid options.
@@ -233,6 +235,7 @@ def pseudo_marginal_mh(
         num_particles=num_particles,
         proposal=proposal,
         scale=scale,
+        refresh=refresh,
         model_args=model_args,
     )
     return run_chains(kernel, num_traces, seed=seed, workers=workers, **run)

@@ -24,6 +24,18 @@ deviation of ``log W`` of about 1-1.5, Doucet et al. 2015).
 Each sample's trace is one of the ``M`` runs, picked with probability proportional to its
 ``w_i`` (as in particle MCMC), so the result and named latents other than the parameters
 are draws from the joint posterior too.
+
+**Correlated noise** (``refresh < 1``; Deligiannidis, Doucet & Pitt, 2018). When the
+likelihood of one run varies a lot with the noise (the standard deviation of ``log W`` is
+tens, not one: agent-based models observed over many days), no affordable ``M`` helps. Then
+each particle keeps the noise of its previous run and redraws each element of each draw with
+probability ``refresh`` (:mod:`._correlated`): ``W(theta')`` and ``W(theta)`` are estimated
+with mostly the same noise, their ratio varies far less, and the noise still moves, a
+fraction ``refresh`` per step. This is MH on parameters and noise together, so the ratio
+gains the density ratio of the kept noise elements under ``theta'`` and ``theta``:
+
+    log a = log W(theta') - log W(theta) + log q(theta | theta') - log q(theta' | theta)
+            + sum over particles and kept elements z of [log p'(z) - log p(z)]
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from typing import Any
 
 from rotalumis.core import RNG, InferenceError, Message, Model, Trace
 
+from ._correlated import NuisanceReplay
 from ._proposals import check_scale, random_walk, random_walk_log_density
 from .kernel import KernelState, ReplayKernel
 from .sites import ParameterMatcher
@@ -54,11 +67,13 @@ class PMMHState(KernelState):
         sites: Address -> the parameter's site in :attr:`trace` (its distribution is what
             prior proposals draw from and random-walk steps are scaled by).
         log_weight: ``log W(theta)``, the log marginal-density estimate kept with the state.
+        noise: Per particle, its nuisance sites by address (kept for correlated PMMH only).
     """
 
     values: dict[str, Any] = field(default_factory=dict)
     sites: dict[str, Message] = field(default_factory=dict)
     log_weight: float = -math.inf
+    noise: list[dict[str, Message]] = field(default_factory=list)
 
 
 class PseudoMarginalKernel(ReplayKernel):
@@ -74,11 +89,13 @@ class PseudoMarginalKernel(ReplayKernel):
             on continuous parameters, prior draws on discrete ones) or ``"prior"``
             (independent draws from the parameters' priors).
         scale: Random-walk step size relative to each parameter's prior standard deviation.
+        refresh: Fraction of the noise redrawn per step: ``1`` (default) redraws all of it
+            (standard PMMH); below 1, correlated PMMH (see the module docstring).
         model_args: Arguments for ``model.forward``.
 
     Raises:
-        ValueError: for empty ``params``, a non-positive ``num_particles`` or ``scale``, or
-            an unknown ``proposal``.
+        ValueError: for empty ``params``, a non-positive ``num_particles`` or ``scale``, an
+            unknown ``proposal`` or ``refresh`` outside ``(0, 1]``.
     """
 
     name = "PMMH"
@@ -92,9 +109,14 @@ class PseudoMarginalKernel(ReplayKernel):
         num_particles: int = 1,
         proposal: str = "random_walk",
         scale: float = 0.5,
+        refresh: float = 1.0,
         model_args: tuple[Any, ...] = (),
     ) -> None:
         super().__init__(model, observe, model_args=model_args)
+        if isinstance(refresh, bool) or not (
+            isinstance(refresh, (int, float)) and 0.0 < refresh <= 1.0
+        ):
+            raise ValueError(f"refresh must be in (0, 1], got {refresh!r}")
         if isinstance(num_particles, bool) or not isinstance(num_particles, int):
             raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
         if num_particles < 1:
@@ -105,6 +127,9 @@ class PseudoMarginalKernel(ReplayKernel):
         self.num_particles = num_particles
         self.random_walk = proposal == "random_walk"
         self.scale = check_scale(scale)
+        self.refresh = float(refresh)
+        self._replay = self._nuisance = NuisanceReplay()
+        self._nuisance.refresh = self.refresh
 
     # -- the marginal-likelihood estimate ---------------------------------------------------
     def _params_of(self, trace: Trace) -> dict[str, Message]:
@@ -141,20 +166,35 @@ class PseudoMarginalKernel(ReplayKernel):
         return log_w, sites
 
     def _estimate(
-        self, rng: RNG, values: dict[str, Any]
-    ) -> tuple[float, Trace, dict[str, Message]]:
-        """``log W`` over ``num_particles`` runs, and one run picked in proportion to its
-        weight (with its parameter sites); the first run when every weight is zero."""
+        self, rng: RNG, values: dict[str, Any], noise: list[dict[str, Message]] | None = None
+    ) -> tuple[float, Trace, dict[str, Message], list[dict[str, Message]], float]:
+        """``log W`` over ``num_particles`` runs; one run picked in proportion to its weight
+        (the first when every weight is zero) with its parameter sites; each particle's
+        nuisance sites (correlated PMMH only) and the kept noise's log-density ratio.
+
+        Args:
+            noise: Per particle, the nuisance sites of its previous run to partly reuse.
+        """
+        nuisance = self._nuisance
+        nuisance.rng = rng
         runs = []
-        for _ in range(self.num_particles):
+        new_noise: list[dict[str, Message]] = []
+        log_ratio = 0.0
+        for j in range(self.num_particles):
+            nuisance.old = noise[j] if noise else {}
             trace = self._run(rng, values)
+            log_ratio += nuisance.log_ratio
             log_w, sites = self._run_weight(trace, values)
             if math.isnan(log_w):
                 log_w = -math.inf
             runs.append((log_w, trace, sites))
+            if self.refresh < 1.0:
+                kept = {v.address: v for v in trace.controlled if v.address not in values}
+                new_noise.append(kept)
+        nuisance.old = {}
         top = max(r[0] for r in runs)
         if top == -math.inf:
-            return top, runs[0][1], runs[0][2]
+            return top, runs[0][1], runs[0][2], new_noise, log_ratio
         weights = [math.exp(r[0] - top) for r in runs]
         total = math.fsum(weights)
         log_weight = top + math.log(total) - math.log(self.num_particles)
@@ -166,7 +206,7 @@ class PseudoMarginalKernel(ReplayKernel):
                 chosen = i
                 break
         _, trace, sites = runs[chosen]
-        return log_weight, trace, sites
+        return log_weight, trace, sites, new_noise, log_ratio
 
     # -- the kernel -------------------------------------------------------------------------
     def init(self, rng: RNG, initial_trace: Trace | None = None) -> PMMHState:
@@ -181,9 +221,9 @@ class PseudoMarginalKernel(ReplayKernel):
             first = self._run(rng, {}) if initial_trace is None else initial_trace
             self.matcher.check(first, self.model.name)
             values = {a: v.value for a, v in self._params_of(first).items()}
-            log_weight, trace, sites = self._estimate(rng, values)
+            log_weight, trace, sites, noise, _ = self._estimate(rng, values)
             if log_weight > -math.inf:
-                return PMMHState(trace, 0, 0, values, sites, log_weight)
+                return PMMHState(trace, 0, 0, values, sites, log_weight, noise)
             if initial_trace is not None:
                 raise InferenceError("the initial trace's parameters have zero probability")
         raise InferenceError(
@@ -209,15 +249,16 @@ class PseudoMarginalKernel(ReplayKernel):
                 value = dist.sample(rng)
                 log_q -= float(dist.log_prob_sum(value))
             proposed[address] = value
-        log_weight, trace, sites = self._estimate(rng, proposed)
+        log_weight, trace, sites, noise, log_ratio = self._estimate(rng, proposed, state.noise)
         if log_weight == -math.inf:
             return state
         log_q += self._reverse_log_q(state.values, sites)
-        log_alpha = log_weight - state.log_weight + log_q
+        log_alpha = log_weight - state.log_weight + log_q + log_ratio
         if math.isnan(log_alpha):
             return state
         if log_alpha >= 0.0 or math.log(rng.py.random() or 1e-300) < log_alpha:
-            return PMMHState(trace, state.accepted + 1, state.steps, proposed, sites, log_weight)
+            accepted = state.accepted + 1
+            return PMMHState(trace, accepted, state.steps, proposed, sites, log_weight, noise)
         return state
 
     def _reverse_log_q(self, values: dict[str, Any], sites: dict[str, Message]) -> float:
