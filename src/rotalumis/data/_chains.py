@@ -22,7 +22,14 @@ import numpy as np
 
 from ._columns import ArrayColumn, Column, RecordColumn, ScalarColumn
 
-__all__ = ["check_chains", "column_ess", "import_arviz", "series_ess", "sub_chains"]
+__all__ = [
+    "check_chains",
+    "column_ess",
+    "import_arviz",
+    "series_ess",
+    "smallest",
+    "sub_chains",
+]
 
 Chains = tuple[int, ...]
 
@@ -93,6 +100,12 @@ def series_ess(values: np.ndarray, lengths: Chains) -> float:
     return float(np.nanmin(total)) if not np.isnan(total).all() else math.nan
 
 
+def smallest(values: Sequence[float | None]) -> float:
+    """The smallest number, ignoring ``None`` and NaN (NaN if nothing is left)."""
+    found = [v for v in values if v is not None and not math.isnan(v)]
+    return min(found) if found else math.nan
+
+
 def column_ess(col: Column, lengths: Chains) -> float | None:
     """Bulk ESS of a column (:func:`series_ess`); the smallest over the fields of dict
     values; ``None`` for values stored as Python objects or complex numbers."""
@@ -103,8 +116,8 @@ def column_ess(col: Column, lengths: Chains) -> float | None:
             return None
         return column_ess(col.take(idx), sub)
     if isinstance(col, RecordColumn):
-        found = [e for c in col.fields.values() if (e := column_ess(c, lengths)) is not None]
-        return min(found) if found else None
+        found = [column_ess(c, lengths) for c in col.fields.values()]
+        return None if all(e is None for e in found) else smallest(found)
     if isinstance(col, ScalarColumn | ArrayColumn) and col.data.dtype.kind in "biuf":
         if col.data.shape[0] == 0 or col.data[0].size == 0:
             return None

@@ -29,7 +29,7 @@ import numpy as np
 from ..core.errors import DatasetError
 from ..core.rng import RNG
 from . import _stats
-from ._chains import Chains, check_chains, column_ess, sub_chains
+from ._chains import Chains, check_chains, column_ess, smallest, sub_chains
 from ._columns import (
     ArrayColumn,
     Column,
@@ -288,12 +288,8 @@ class Empirical(WeightedStatistics):
             return _ess(self._logw)
         if self._ess is None:
             chains = self._chains
-            found = [
-                e
-                for col in (self._values, *self._latents.values())
-                if (e := column_ess(col, chains)) is not None
-            ]
-            self._ess = min(found) if found else float("nan")
+            found = [column_ess(col, chains) for col in (self._values, *self._latents.values())]
+            self._ess = smallest(found)
         return self._ess
 
     @property

@@ -127,9 +127,12 @@ def run_chains(
 _RUN_OPTIONS = ("burn_in", "thin", "num_chains", "initial_trace", "keep_traces", "progress")
 
 
-def _split(options: dict[str, Any]) -> dict[str, Any]:
-    """The options of :func:`run_chains` (removed from ``options``)."""
-    return {k: options.pop(k) for k in _RUN_OPTIONS if k in options}
+def _run_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of :func:`run_chains`; a ``TypeError`` names any other option."""
+    unknown = sorted(set(options) - set(_RUN_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown MCMC option(s): {', '.join(unknown)}")
+    return options
 
 
 def metropolis_hastings(
@@ -169,9 +172,7 @@ def metropolis_hastings(
     Returns:
         The chains' ``Empirical`` (see :func:`run_chains`).
     """
-    run = _split(options)
-    if options:
-        raise TypeError(f"unknown MCMC option(s): {', '.join(sorted(options))}")
+    run = _run_options(options)
     if params is not None:
         if site_policy is not None:
             raise ValueError("give params or site_policy, not both")
@@ -220,9 +221,7 @@ def pseudo_marginal_mh(
     Raises:
         ValueError: without ``params``, or for invalid options.
     """
-    run = _split(options)
-    if options:
-        raise TypeError(f"unknown MCMC option(s): {', '.join(sorted(options))}")
+    run = _run_options(options)
     if params is None:
         raise ValueError(
             "pseudo-marginal MH needs params=[...]: the names or address patterns of the "
