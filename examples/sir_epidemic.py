@@ -116,8 +116,8 @@ def infer(
     seed=1,
     chains=1,
     burn_in=None,
-    particles=4,
-    scale=0.35,
+    particles=2,
+    scale=0.6,
     progress=False,
     workers=0,
 ):
@@ -132,7 +132,7 @@ def infer(
         return model.posterior(
             num_traces, engine="is", observe=observe, seed=seed, progress=progress, workers=workers
         )
-    burn = num_traces // 6 if burn_in is None else burn_in
+    burn = num_traces // 8 if burn_in is None else burn_in
     return model.posterior(
         num_traces, engine="pmmh", params=["beta", "gamma"], observe=observe, seed=seed,
         burn_in=burn, num_particles=particles, scale=scale, num_chains=chains,
@@ -199,7 +199,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results/sir"))
     parser.add_argument("--engine", choices=["pmmh", "is"], default="pmmh")
-    parser.add_argument("--num-traces", type=int, default=2000)
+    parser.add_argument("--num-traces", type=int, default=4000)
     parser.add_argument("--chains", type=int, default=4, help="PMMH only")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)

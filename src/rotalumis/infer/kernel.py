@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rotalumis.core import (
     RNG,
@@ -28,7 +28,7 @@ from rotalumis.core import (
     TraceHandler,
 )
 
-__all__ = ["Kernel", "KernelState", "ReplayKernel"]
+__all__ = ["Kernel", "KernelState", "ReplayKernel", "State"]
 
 
 @dataclass
@@ -51,9 +51,13 @@ class KernelState:
         return self.accepted / self.steps if self.steps else 0.0
 
 
-class Kernel:
+State = TypeVar("State", bound=KernelState)
+
+
+class Kernel(Generic[State]):
     """Base class of MCMC kernels (NumPyro style): the configuration lives here, the chain's
-    state in the :class:`KernelState` that :meth:`init` returns and :meth:`step` advances.
+    state (a :class:`KernelState` subclass, the type parameter) in what :meth:`init`
+    returns and :meth:`step` advances.
 
     Args:
         model: The model.
@@ -76,21 +80,21 @@ class Kernel:
         self.model_args = model_args
 
     @contextlib.contextmanager
-    def session(self, rng: RNG) -> Iterator[Kernel]:
+    def session(self, rng: RNG) -> Iterator[Kernel[State]]:
         """Keep per-chain set-up alive across many steps drawing from ``rng`` (optional:
         steps work without it; kernels override it to save work per step)."""
         yield self
 
-    def init(self, rng: RNG, initial_trace: Trace | None = None) -> KernelState:
+    def init(self, rng: RNG, initial_trace: Trace | None = None) -> State:
         """A starting state (from ``initial_trace`` when given)."""
         raise NotImplementedError
 
-    def step(self, state: KernelState, rng: RNG) -> KernelState:
+    def step(self, state: State, rng: RNG) -> State:
         """One move: the new state, or ``state`` itself (its counters updated) if rejected."""
         raise NotImplementedError
 
 
-class ReplayKernel(Kernel):
+class ReplayKernel(Kernel[State]):
     """A kernel that re-runs the model replaying some values: it owns a trace, a condition
     and a replay handler, and keeps them (and the model's execution state) set up for a
     whole chain in :meth:`session`."""
@@ -111,7 +115,7 @@ class ReplayKernel(Kernel):
         self._session_rng: RNG | None = None
 
     @contextlib.contextmanager
-    def session(self, rng: RNG) -> Iterator[Kernel]:
+    def session(self, rng: RNG) -> Iterator[Kernel[State]]:
         """Keep the kernel's handlers and execution state set up across many steps drawing
         from ``rng`` (saves setting them up at every step); steps work without this too."""
         with ExitStack() as stack:

@@ -69,7 +69,8 @@ class MHState(KernelState):
         sites: Its controlled latents (the sites a move can pick).
         values: Address -> value of those latents (what the next run replays).
         log_probs: Address -> log-probability of those latents.
-        distributions: Address -> the distribution each was drawn from.
+        distributions: Address -> the distribution each was drawn from, for the sites whose
+            support depends on parameters (the others cannot see their support change).
         choice: The site-selection policy's digest of ``sites``.
         uncontrolled: Whether the trace has uncontrolled sample sites.
     """
@@ -90,13 +91,16 @@ class MHState(KernelState):
         steps: int = 0,
         sites: list[Message] | None = None,
         choice: Any = None,
+        uncontrolled: bool | None = None,
     ) -> MHState:
-        """The state of ``trace`` (after it was accepted)."""
+        """The state of ``trace`` (after it was accepted); ``sites``, ``choice`` and
+        ``uncontrolled`` are computed from the trace unless the caller knows them."""
         if sites is None:
             sites = trace.controlled
-        uncontrolled = len(sites) < len(trace.variables) and any(
-            v.kind == "sample" and not v.control and not v.observed for v in trace.variables
-        )
+        if uncontrolled is None:
+            uncontrolled = any(
+                v.kind == "sample" and not v.control and not v.observed for v in trace.variables
+            )
         if choice is None:
             choice = sites if policy is None else policy.prepare(sites)
         return cls(
@@ -106,13 +110,23 @@ class MHState(KernelState):
             sites,
             {v.address: v.value for v in sites},
             {v.address: float(v.log_prob) for v in sites},
-            {v.address: v.distribution for v in sites},  # type: ignore[misc]
+            _varying_supports(sites),
             choice,
             uncontrolled,
         )
 
 
-class MHKernel(ReplayKernel):
+def _varying_supports(sites: list[Message]) -> dict[str, Distribution]:
+    """Address -> distribution of the sites whose support depends on parameters."""
+    out = {}
+    for v in sites:
+        d = v.distribution
+        if d is not None and not d.fixed_support:
+            out[v.address] = d
+    return out
+
+
+class MHKernel(ReplayKernel[MHState]):
     """A single-site Metropolis-Hastings kernel: ``init(rng) -> state``, ``step(state, rng)``.
 
     Args:
@@ -150,7 +164,8 @@ class MHKernel(ReplayKernel):
         self.name = "RMH" if random_walk else "LMH"
 
     def _state(self, trace: Trace, accepted: int = 0, steps: int = 0) -> MHState:
-        return MHState.from_trace(trace, self.policy, accepted, steps)
+        uncontrolled = self._replay.uncontrolled  # of the run that made ``trace``
+        return MHState.from_trace(trace, self.policy, accepted, steps, uncontrolled=uncontrolled)
 
     def init(self, rng: RNG, initial_trace: Trace | None = None) -> MHState:
         """A starting state: ``initial_trace`` re-scored under the data, else a prior draw
@@ -182,17 +197,25 @@ class MHKernel(ReplayKernel):
         assert dist is not None
         if not self.random_walk or dist.is_discrete:
             return dist.sample(rng), False
-        return random_walk(site.value, dist, self.scale, rng), True
+        value = site.value
+        if type(value) is float:  # the scalar fast path of random_walk, inlined
+            sd = dist.stddev
+            size = sd * self.scale if math.isfinite(sd) else self.scale
+            return value + size * rng.py.gauss(0.0, 1.0), True
+        return random_walk(value, dist, self.scale, rng), True
 
-    def step(self, state: KernelState, rng: RNG) -> MHState:
+    def step(self, state: MHState, rng: RNG) -> MHState:
         """One Metropolis-Hastings move; returns the new (or the same) state."""
-        assert isinstance(state, MHState)
         state.steps += 1
         if not state.sites:  # nothing to move: re-run so uncontrolled sites refresh
             trace = self._run(rng, {})
             return self._state(trace, state.accepted + 1, state.steps)
         policy = self.policy
-        site, log_pick = policy.select(state.choice, rng)
+        uniform = type(policy) is UniformSites  # the common case, inlined: the hot path
+        if uniform:
+            site = state.sites[rng.py.randrange(len(state.sites))]
+        else:
+            site, log_pick = policy.select(state.choice, rng)
         new_value, symmetric = self.propose_value(site, rng)
         dist = site.distribution
         assert dist is not None
@@ -202,9 +225,11 @@ class MHKernel(ReplayKernel):
         address = site.address
         values[address] = new_value
         replay = self._replay
-        p = self.redraw_probability
-        replay.redraw_changed_support = p == 1.0 or (p > 0.0 and rng.py.random() < p)
-        new = self._run(rng, values, state.distributions)
+        varying = state.distributions  # only sites whose support can change need a rule
+        if varying:
+            p = self.redraw_probability
+            replay.redraw_changed_support = p == 1.0 or (p > 0.0 and rng.py.random() < p)
+        new = self._run(rng, values, varying or None)
         replayed = replay.replayed
         if replay.out_of_support or address not in replayed:
             return state  # a kept value outside its new support: probability zero
@@ -220,8 +245,12 @@ class MHKernel(ReplayKernel):
                 new_k = v
             elif a in replayed:
                 log_alpha += float(v.log_prob) - old_lp[a]
-        choice = policy.prepare(new_sites)
-        log_alpha += policy.log_prob(choice, new_k) - log_pick
+        if uniform:
+            choice: Any = new_sites
+            log_alpha += math.log(len(state.sites)) - math.log(len(new_sites))
+        else:
+            choice = policy.prepare(new_sites)
+            log_alpha += policy.log_prob(choice, new_k) - log_pick
         if symmetric or state.uncontrolled:
             log_alpha += float(new_k.log_prob) - old_lp[address]
         if state.uncontrolled:  # k's distribution may have changed: exact proposal terms
@@ -229,8 +258,10 @@ class MHKernel(ReplayKernel):
         if math.isnan(log_alpha):
             return state
         if log_alpha >= 0.0 or math.log(rng.py.random() or 1e-300) < log_alpha:
+            accepted = state.accepted + 1
+            uncontrolled = replay.uncontrolled
             return MHState.from_trace(
-                new, policy, state.accepted + 1, state.steps, new_sites, choice
+                new, policy, accepted, state.steps, new_sites, choice, uncontrolled
             )
         return state
 

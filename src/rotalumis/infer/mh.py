@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def run_chains(
-    kernel: Kernel,
+    kernel: Kernel[Any],
     num_traces: int,
     *,
     seed: int | None = None,

@@ -76,7 +76,7 @@ class PMMHState(KernelState):
     noise: list[dict[str, Message]] = field(default_factory=list)
 
 
-class PseudoMarginalKernel(ReplayKernel):
+class PseudoMarginalKernel(ReplayKernel[PMMHState]):
     """Pseudo-marginal MH over the parameters ``params``; see the module docstring.
 
     Args:
@@ -231,9 +231,8 @@ class PseudoMarginalKernel(ReplayKernel):
             f"{_MAX_INIT_TRIES} prior draws: the observations look impossible"
         )
 
-    def step(self, state: KernelState, rng: RNG) -> PMMHState:
+    def step(self, state: PMMHState, rng: RNG) -> PMMHState:
         """One pseudo-marginal move; returns the new (or the same) state."""
-        assert isinstance(state, PMMHState)
         state.steps += 1
         proposed: dict[str, Any] = {}
         log_q = 0.0  # log q(theta | theta') - log q(theta' | theta)

@@ -27,7 +27,8 @@ class ReplayHandler(Handler):
       zero; the run goes on with a fresh draw so the model never sees an impossible value).
 
     Addresses actually replayed in the current run are collected in :attr:`replayed` (MCMC
-    needs them for its acceptance ratio); call :meth:`reset` between runs.
+    needs them for its acceptance ratio), and :attr:`uncontrolled` tells whether the run made
+    uncontrolled draws (``control=False``); call :meth:`reset` between runs.
 
     Args:
         values: A :class:`Trace` or a mapping from address to value (a ``dict`` is used
@@ -47,6 +48,7 @@ class ReplayHandler(Handler):
         self.redraw_changed_support = False
         self.replayed: set[str] = set()
         self.out_of_support: set[str] = set()
+        self.uncontrolled = False
         self.set_values(values, distributions)
 
     def set_values(
@@ -68,12 +70,17 @@ class ReplayHandler(Handler):
             self.values = dict(values)
 
     def reset(self) -> None:
-        """Forget which addresses were replayed or out of support (before the next run)."""
+        """Forget what the last run replayed, or found out of support (before the next run)."""
         self.replayed = set()
-        self.out_of_support = set()
+        if self.out_of_support:  # usually empty: no new set per run
+            self.out_of_support = set()
+        self.uncontrolled = False
 
     def process(self, msg: Message) -> None:
-        if msg.kind != "sample" or not msg.control or msg.value is not None:
+        if msg.kind != "sample" or msg.value is not None:
+            return
+        if not msg.control:
+            self.uncontrolled = True
             return
         values = self.values
         address = msg.address
