@@ -15,7 +15,8 @@ The engine is pseudo-marginal MH over the arrival rate (``engine="pmmh"``): each
 ~750 other draws of a simulated day (every inter-arrival and service time) is nuisance,
 redrawn in every run, and each step averages the likelihoods of two runs. Single-site MH
 would change the arrival rate in one move of ~750 and barely move it. Full run, four chains
-of 2,000 samples (about ten minutes on two cores; writes ciw_posterior.png)::
+of 2,000 samples (3.4 CPU-minutes: about two minutes on two free cores; writes
+ciw_posterior.png)::
 
     python examples/ciw_queue.py --out results/ciw
 
@@ -25,6 +26,9 @@ the command line::
     rotalumis run examples/ciw_queue.py:model -e pmmh -p arrival_rate --particles 2 \\
         --scale 0.3 -n 2000 --burn-in 200 --chains 4 --workers 2 --observe served=283 \\
         --observe mean_wait=5.3 --seed 1 --out results/ciw/cli
+
+The chains agree (R-hat 1.008, acceptance 38%) on an arrival rate of 0.1992 +- 0.0137 (truth
+0.2) with an ESS of 612 in 8,000 samples (``examples/images/ciw_posterior.png``).
 
 Needs ``pip install ciw`` (the ``examples`` extra of rotalumis).
 """

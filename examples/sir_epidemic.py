@@ -13,34 +13,37 @@ totals of reported cases over four weeks, observed through a Gaussian kernel of 
 ones to about ten cases).
 
 The engine is pseudo-marginal MH over the two rates (``engine="pmmh"``): each step proposes
-new rates by a random walk, runs the simulator four times with fresh noise and averages the
+new rates by a random walk, runs the simulator twice with fresh noise and averages the two
 likelihoods; every other draw is nuisance, redrawn in every run. Full run, four chains of
-2,000 samples (about 15 minutes on two cores; writes cases.json, sir_cases.png and
-sir_posterior.png)::
+4,000 samples (11 CPU-minutes: about 6 minutes on two free cores; writes cases.json,
+sir_cases.png and sir_posterior.png)::
 
     python examples/sir_epidemic.py --out results/sir
 
 or importance sampling from the prior (``--engine is --num-traces 20000``). The same from the
 command line::
 
-    rotalumis run examples/sir_epidemic.py:model -e pmmh -p beta -p gamma --particles 4 \\
-        --scale 0.35 -n 2000 --burn-in 300 --chains 4 --workers 2 \\
-        --observe "weekly=[27, 76, 50, 7]" --seed 1 --out results/sir/cli
+    rotalumis run examples/sir_epidemic.py:model -e pmmh -p beta -p gamma --particles 2 \\
+        --scale 0.6 -n 4000 --burn-in 500 --chains 4 --workers 2 \\
+        --observe "weekly=[37, 73, 24, 9]" --seed 1 --out results/sir/cli
 
-The four chains agree and cover the true rates (R-hat 1.0, ESS ~300 of 8,000 samples, see
-``examples/images/sir_posterior.png``). The posterior is a ridge: the growth and the size of
-the outbreak pin down ``beta`` better than ``gamma``.
+The four chains agree (R-hat 1.003 for ``beta``, 1.010 for ``gamma``; acceptance 14%) and
+the posterior covers the true rates with an ESS of 214 (``gamma``) and 328 (``beta``) in
+16,000 samples: ``beta`` 0.117 +- 0.028 (truth 0.08), ``gamma`` 0.29 +- 0.12 (truth 0.15),
+see ``examples/images/sir_posterior.png``. It is a ridge: four weeks of counts pin down how
+fast the outbreak grows and how large it gets, which trade ``beta`` against ``gamma``.
 
 Why weekly totals through a kernel rather than the daily reports through the simulator's
 own Poisson reporting (the exact model of daily data): that likelihood is too sharp for any
-method that only runs the simulator. At the true rates, the log-likelihood of one run varies
-with the simulator's noise with a standard deviation of about 27 (the timing of the
-outbreak's random start shifts every daily count), so a pseudo-marginal estimate needs more
-runs than exist, importance sampling from the prior has an effective sample size of about 2
-in 20,000 traces, and single-site MH cannot move the noise (a day's 200 uniforms are one
-random choice, so RMH chains freeze it and settle in different places along the ridge).
-With the kernel the standard deviation is about 3 per run, and averaging four runs lets the
-chains mix.
+method that only runs the simulator. At the true rates the log-likelihood of one run varies
+with the simulator's noise with a standard deviation of about 40 (the random start of the
+outbreak shifts every daily count), so a pseudo-marginal estimate would need more runs than
+exist, importance sampling from the prior has an effective sample size of about 2 in 20,000
+traces, and single-site MH cannot move the noise (a day's 200 uniforms are one random
+choice: RMH chains freeze it and settle in different places along the ridge; keeping most
+of the noise between steps, ``refresh=`` below 1, does not help either, because the outbreak
+reacts to a few flipped infections). With the kernel the standard deviation is about 8 for
+one run and 4 for the average of two, enough for the chains to move.
 """
 
 from __future__ import annotations

@@ -89,10 +89,10 @@ def check(post: Any, what: str) -> None:
         {"num_particles": 1},
         {"num_particles": 4, "scale": 0.8},
         {"proposal": "prior", "num_particles": 2},
-        {"refresh": 0.2},
-        {"refresh": 0.3, "num_particles": 2, "vector": True},
+        {"refresh": 0.2, "num_particles": 2},
+        {"refresh": 0.3, "vector": True},
     ],
-    ids=["rw-1", "rw-4", "prior-2", "correlated-1", "correlated-vector-2"],
+    ids=["rw-1", "rw-4", "prior-2", "correlated-2", "correlated-vector-1"],
 )
 def test_pseudo_marginal_is_exact_on_the_beta_binomial(options: dict[str, Any]) -> None:
     options = dict(options)
