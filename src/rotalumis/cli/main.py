@@ -51,48 +51,77 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-MCMC_ENGINES = ("lmh", "rmh")
+MCMC_ENGINES = ("lmh", "rmh", "pmmh")
 
 
 def _engine_options(
     engine: str,
-    burn_in: int | None,
-    thin: int | None,
-    chains: int | None,
-    scale: float | None,
+    given: dict[str, Any],
+    params: list[str] | None,
     network: Path | None,
 ) -> dict[str, Any]:
-    """The engine's options; an option given for an engine that does not use it is an error."""
-    given = {"--burn-in": burn_in, "--thin": thin, "--chains": chains}
-    if engine not in MCMC_ENGINES:
-        wrong = [k for k, v in given.items() if v is not None]
-        if wrong:
-            verb = "applies" if len(wrong) == 1 else "apply"
-            raise CommandError(
-                f"{', '.join(wrong)} only {verb} to the MCMC engines (lmh, rmh), not -e {engine}"
-            )
-    if scale is not None and engine != "rmh":
-        raise CommandError(f"--scale only applies to -e rmh, not -e {engine}")
-    if network is not None and engine != "ic":
-        raise CommandError(f"--network only applies to -e ic, not -e {engine}")
+    """The engine's options; an option given for an engine that does not use it is an error.
+
+    ``given`` maps each MCMC flag to its value (``None``: not given).
+    """
+    only: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "--burn-in": (given["--burn-in"], MCMC_ENGINES),
+        "--thin": (given["--thin"], MCMC_ENGINES),
+        "--chains": (given["--chains"], MCMC_ENGINES),
+        "--param": (params, MCMC_ENGINES),
+        "--scale": (given["--scale"], ("rmh", "pmmh")),
+        "--param-probability": (given["--param-probability"], ("lmh", "rmh")),
+        "--particles": (given["--particles"], ("pmmh",)),
+        "--proposal": (given["--proposal"], ("pmmh",)),
+        "--refresh": (given["--refresh"], ("pmmh",)),
+        "--network": (network, ("ic",)),
+    }
+    wrong = [
+        f for f, (value, engines) in only.items() if value is not None and engine not in engines
+    ]
+    if wrong:
+        engines = only[wrong[0]][1]
+        to = (
+            f"the MCMC engines ({', '.join(MCMC_ENGINES)})"
+            if engines == MCMC_ENGINES
+            else " or ".join(f"-e {e}" for e in engines)
+        )
+        raise CommandError(f"{wrong[0]} only applies to {to}, not -e {engine}")
     opts: dict[str, Any] = {}
-    if engine in MCMC_ENGINES:
-        opts = {
-            "burn_in": 0 if burn_in is None else burn_in,
-            "thin": 1 if thin is None else thin,
-            "num_chains": 1 if chains is None else chains,
-        }
-        if engine == "rmh":
-            opts["scale"] = 0.5 if scale is None else scale
     if engine == "ic":
         opts["network"] = network
+    if engine not in MCMC_ENGINES:
+        return opts
+    defaults = {"--burn-in": ("burn_in", 0), "--thin": ("thin", 1), "--chains": ("num_chains", 1)}
+    for flag, (key, default) in defaults.items():
+        opts[key] = default if given[flag] is None else given[flag]
+    if engine in ("rmh", "pmmh"):
+        opts["scale"] = 0.5 if given["--scale"] is None else given["--scale"]
+    if params:
+        opts["params"] = params
+    if given["--param-probability"] is not None:
+        if not params:
+            raise CommandError("--param-probability needs --param (the parameters to favour)")
+        opts["param_probability"] = given["--param-probability"]
+    if engine == "pmmh":
+        if not params:
+            raise CommandError(
+                "-e pmmh needs --param NAME (repeatable): the parameters to infer; every "
+                "other random choice is redrawn in each run"
+            )
+        for flag, key in (("--particles", "num_particles"), ("--proposal", "proposal"),
+                          ("--refresh", "refresh")):  # fmt: skip
+            if given[flag] is not None:
+                opts[key] = given[flag]
     return opts
 
 
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
-    engine: Annotated[str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh or ic")] = "is",
+    engine: Annotated[
+        str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh, pmmh or ic")
+    ] = "is",
     num_traces: Annotated[int, typer.Option("-n", "--num-traces", help="traces / samples")] = 1000,
     observe: Annotated[
         list[str] | None,
@@ -111,7 +140,29 @@ def run(
     ] = None,
     chains: Annotated[int | None, typer.Option(help="MCMC: number of chains [default: 1]")] = None,
     scale: Annotated[
-        float | None, typer.Option(help="RMH: step size / prior std [default: 0.5]")
+        float | None, typer.Option(help="RMH, PMMH: step size / prior std [default: 0.5]")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="MCMC: a parameter's name or address pattern (repeatable); PMMH infers "
+            "these, LMH/RMH move one of them with probability --param-probability",
+        ),
+    ] = None,
+    param_probability: Annotated[
+        float | None, typer.Option(help="LMH/RMH: probability of moving a --param (0.5)")
+    ] = None,
+    particles: Annotated[
+        int | None, typer.Option(help="PMMH: simulator runs averaged per step (1)")
+    ] = None,
+    proposal: Annotated[
+        str | None, typer.Option(help="PMMH: random_walk (default) or prior")
+    ] = None,
+    refresh: Annotated[
+        float | None,
+        typer.Option(help="PMMH: share of the other draws redrawn per step (1; <1: correlated)"),
     ] = None,
     network: Annotated[
         Path | None, typer.Option(help="IC: trained inference network (rotalumis train)")
@@ -137,7 +188,17 @@ def run(
             raise CommandError(
                 f"unknown engine {engine!r} (choose from {', '.join(available_engines())})"
             )
-        opts = _engine_options(engine, burn_in, thin, chains, scale, network)
+        given = {
+            "--burn-in": burn_in,
+            "--thin": thin,
+            "--chains": chains,
+            "--scale": scale,
+            "--param-probability": param_probability,
+            "--particles": particles,
+            "--proposal": proposal,
+            "--refresh": refresh,
+        }
+        opts = _engine_options(engine, given, param, network)
         opts.update(limit_options(max_choices, max_seconds))
         if html_report and out is None:
             raise CommandError("--report needs --out DIR (the report is written there)")
@@ -161,8 +222,9 @@ def run(
                 progress=progress,
                 **opts,
             )
-        summary = result.summary()
-        ess = _ess_of(result, summary)
+        summary = result.summary()  # ESS: Kish for weighted samples, ArviZ's bulk ESS for chains
+        result.metadata["summary"] = summary
+        ess = result.ess
         title = f"{engine} posterior of {model.name} ({len(result)} samples, ESS {ess:.1f})"
         _print_summary(title, summary)
         if output is not None:
@@ -179,20 +241,6 @@ def run(
     finally:
         if output is not None:
             output.discard()
-
-
-def _ess_of(result: Any, summary: dict[str, dict[str, Any]]) -> float:
-    """Replace the importance-sampling ESS by ArviZ's chain ESS for MCMC results."""
-    from rotalumis.diagnostics.mcmc import mcmc_ess
-
-    chain_ess = mcmc_ess(result)
-    for label, ess in chain_ess.items():
-        if label in summary:
-            summary[label]["ess"] = ess
-    result.metadata["summary"] = summary
-    if chain_ess:
-        return min(chain_ess.values())
-    return float(result.ess)
 
 
 def _print_summary(title: str, summary: dict[str, dict[str, Any]]) -> None:
@@ -231,7 +279,7 @@ def _write_results(
         "seed": seed,
         "observe": observations,
         "num_samples": len(result),
-        "ess": _ess_of(result, result.summary()),
+        "ess": result.ess,
         "summary": result.metadata["summary"],
     }
     (out / "summary.json").write_text(json.dumps(meta, indent=2, default=_json_default))

@@ -5,7 +5,8 @@ allow_pickle=False)`` reads its arrays and any ZIP tool lists it):
 
 * ``metadata.json`` — ``{"format": "rotalumis.empirical", "version": 1, "length": N,
   "name": ..., "log_weights": "log_weights.npy", "values": SPEC, "latents": {name: SPEC},
-  "traces": member or null}`` where a column ``SPEC`` is ``{"kind": "scalar" | "array" |
+  "traces": member or null, "chains": [chain lengths] or null (MCMC results), "info":
+  {engine metadata}}`` where a column ``SPEC`` is ``{"kind": "scalar" | "array" |
   "object" | "record", "data": member, "present": member or null, "torch_dtype": ...,
   "fields": {key: SPEC}}``;
 * ``log_weights.npy`` and one ``cK.npy`` per numeric column (and ``cK.present.npy`` for a
@@ -140,10 +141,13 @@ class _Writer:
 
 
 def write_empirical(
-    path: str | os.PathLike[str], parts: Parts, info: dict[str, Any] | None = None
+    path: str | os.PathLike[str],
+    parts: Parts,
+    info: dict[str, Any] | None = None,
+    chains: tuple[int, ...] | None = None,
 ) -> None:
-    """Write ``parts`` (values, log weights, latents, traces, name) and the JSON-able
-    ``info`` (engine metadata) to ``path`` atomically."""
+    """Write ``parts`` (values, log weights, latents, traces, name), the JSON-able ``info``
+    (engine metadata) and the MCMC chain lengths to ``path`` atomically."""
     values, logw, latents, traces, name = parts
     target = Path(path)
     with (
@@ -160,6 +164,7 @@ def write_empirical(
             "values": w.column(values, "the values"),
             "latents": {k: w.column(c, f"latent {k!r}") for k, c in latents.items()},
             "traces": None,
+            "chains": None if chains is None else list(chains),
             "info": _to_json(info or {}, "the metadata"),
         }
         if traces is not None:
@@ -262,6 +267,7 @@ def _metadata(zf: zipfile.ZipFile, p: Path) -> dict[str, Any]:
     get_field(meta, "traces", (str, _NULL), where, optional=True)
     get_field(meta, "name", (str, _NULL), where, optional=True)
     get_field(meta, "info", (dict, _NULL), where, optional=True)
+    get_field(meta, "chains", (list, _NULL), where, optional=True)
     return meta
 
 
@@ -281,15 +287,22 @@ def _reading(p: Path) -> Iterator[zipfile.ZipFile]:
         raise DatasetError(f"{p}: cannot read saved Empirical: {e}") from e
 
 
-def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The engine metadata saved with an Empirical (empty for files without it).
+def read_info(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int] | None]:
+    """The engine metadata saved with an Empirical (empty for files without it) and its
+    chain lengths (``None`` if not MCMC chains).
 
     Raises:
         DatasetError: naming ``path`` if it is not a readable saved Empirical.
     """
     with _reading(Path(path)) as zf:
-        info = _metadata(zf, Path(path)).get("info") or {}
-    return dict(info)
+        meta = _metadata(zf, Path(path))
+    info = meta.get("info") or {}
+    chains = meta.get("chains")
+    if chains is not None and not (
+        isinstance(chains, list) and all(isinstance(c, int) for c in chains)
+    ):
+        chains = [-1]  # refused by the caller's check, which names the file
+    return dict(info), chains
 
 
 def read_empirical(path: str | os.PathLike[str]) -> Parts:
