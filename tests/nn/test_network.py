@@ -226,7 +226,7 @@ def test_vector_valued_latents() -> None:
     )
     obs = {"image": torch.full((4, 4), 5.0), "y": 5.0}
     post = VectorModel().posterior(20, engine="ic", observe=obs, seed=0, network=result.network)
-    assert post.metadata["prior_fallback_fraction"] == 0.0
+    assert post.info.prior_fallback_fraction == 0.0
     assert tuple(post.get("loc")[0].shape) == (3,)
     assert np.isfinite(np.asarray(post.log_weights, dtype=float)).all()
 
@@ -273,7 +273,7 @@ def test_training_resume_and_inference_on_a_device(model_cls, device: str, tmp_p
     with warnings.catch_warnings():  # short training: Branching meets unseen addresses
         warnings.simplefilter("ignore", UnseenAddressWarning)
         post = model.posterior(20, engine="ic", observe=obs, seed=0, network=more.network)
-    assert len(post) == 20 and post.metadata["prior_fallback_fraction"] < 1.0
+    assert len(post) == 20 and post.info.prior_fallback_fraction < 1.0
     assert np.isfinite(np.asarray(post.log_weights, dtype=float)).any()
     saved = tmp_path / "net.pt"
     more.network.save(saved)

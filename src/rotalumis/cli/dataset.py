@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from rotalumis.core import RotalumisError
 from rotalumis.core.limits import limit_traces
+from rotalumis.core.progress import ProgressBar
 
 from .loading import CommandError, load_model
 from .options import MaxChoices, MaxSeconds, limit_options
@@ -30,48 +31,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-class progress_bar:
-    """A Rich progress bar fed by ``(done, total)`` callbacks; silent when quiet or not a TTY."""
-
-    def __init__(self, description: str, quiet: bool) -> None:
-        self.description = description
-        self.enabled = not quiet and sys.stderr.isatty()
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> progress_bar:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            self._progress.start()
-        return self
-
-    def __call__(self, done: int, total: int, info: str = "") -> None:
-        """Report progress."""
-        if self._progress is None:
-            return
-        if self._task is None:
-            self._task = self._progress.add_task(self.description, total=total, info=info)
-        self._progress.update(self._task, completed=done, total=total, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+def progress_bar(description: str, quiet: bool) -> ProgressBar:
+    """The progress bar of a command, fed by ``(done, total, info)`` callbacks; silent when
+    ``quiet`` or not on a terminal."""
+    return ProgressBar(None, description, False if quiet else None)
 
 
 def _ranges(indices: list[int]) -> str:

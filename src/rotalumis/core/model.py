@@ -1,8 +1,9 @@
 """The :class:`Model`: a simulator seen as a probabilistic program.
 
 Write a model by subclassing :class:`Model` and implementing ``forward``, or by decorating
-a plain function with :func:`model`. Engines are looked up by name in a registry that the
-inference layer fills in (the core knows no engine).
+a plain function with :func:`model`. ``model.posterior(engine=...)`` is sugar over the engine
+objects of :mod:`rotalumis.infer`, looked up by name in :mod:`.engines` (the core knows no
+engine and imports none).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
+from .engines import Engine, create_engine
 from .errors import EscapedRandomnessWarning, ModelError, RotalumisError, execution_error
 from .escapes import probe_escapes
 from .handlers import ConditionHandler, TraceHandler
@@ -23,54 +25,9 @@ from .rng import RNG, derive_seed
 from .runtime import Execution, current_execution, enter_execution, exit_execution
 from .trace import Trace
 
-__all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+__all__ = ["FunctionModel", "Model", "model"]
 
 log = logging.getLogger(__name__)
-
-
-class Engine(Protocol):
-    """An inference engine: runs ``model`` and returns an ``Empirical``."""
-
-    def __call__(
-        self,
-        model: Model,
-        num_traces: int,
-        *,
-        observe: Mapping[str, Any] | None,
-        seed: int | None,
-        **options: Any,
-    ) -> Any: ...
-
-
-_ENGINES: dict[str, Engine] = {}
-
-
-def register_engine(name: str, engine: Engine) -> None:
-    """Make ``engine`` available as ``model.posterior(..., engine=name)``."""
-    _ENGINES[name] = engine
-
-
-def available_engines() -> list[str]:
-    """Names of the registered engines."""
-    _load_engines()
-    return sorted(_ENGINES)
-
-
-def _load_engines() -> None:
-    if not _ENGINES:
-        import importlib
-
-        importlib.import_module("rotalumis.infer")  # registers the built-in engines
-
-
-def _get_engine(name: str) -> Engine:
-    _load_engines()
-    try:
-        return _ENGINES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown engine {name!r}; available: {', '.join(sorted(_ENGINES))}"
-        ) from None
 
 
 class Model:
@@ -267,41 +224,74 @@ class Model:
             tracer.trace.result = self.execute(RNG(seed), *model_args)
         return tracer.trace
 
-    def prior(self, num_traces: int, seed: int | None = None, **options: Any) -> Any:
-        """Draw ``num_traces`` executions from the prior.
+    def prior(
+        self,
+        num_traces: int,
+        seed: int | None = None,
+        observe: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Draw ``num_traces`` executions from the prior (the ``"prior"`` engine).
+
+        ``observe`` is allowed (observations then take the given values) but does not
+        weight. ``options`` as for :meth:`posterior`.
 
         Returns:
             An ``Empirical`` of results (with named latents), equally weighted.
         """
-        observe = options.pop("observe", None)
-        with _limit_options(options):
-            return _get_engine("prior")(self, num_traces, observe=observe, seed=seed, **options)
+        return self.posterior(num_traces, engine="prior", observe=observe, seed=seed, **options)
 
     def posterior(
         self,
         num_traces: int,
-        engine: str = "is",
+        engine: str | Engine = "is",
         observe: Mapping[str, Any] | None = None,
         seed: int | None = None,
         **options: Any,
     ) -> Any:
-        """Approximate the posterior given ``observe`` with the named engine.
+        """Approximate the posterior given ``observe`` with an engine.
+
+        ``model.posterior(n, engine="rmh", burn_in=500)`` is sugar for
+        ``rotalumis.infer.engines.rmh(burn_in=500).run(model, num_traces=n)``; an engine
+        object (e.g. ``MCMC(MHKernel(random_walk=True), burn_in=500)``) can be given
+        directly, with no options.
 
         Args:
             num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
-            engine: ``"is"``, ``"lmh"``, ``"rmh"``, ``"prior"``, or another registered one.
+            engine: An engine name (``"is"``, ``"lmh"``, ``"rmh"``, ``"pmmh"``, ``"ic"``,
+                ``"prior"``, or one registered with
+                :func:`~rotalumis.core.engines.register_engine`) or an engine object.
             observe: Observed values by observation name.
             seed: Seed for reproducible results.
-            **options: Engine options (e.g. ``burn_in``, ``thin``, ``num_chains``), and
-                the limits per trace ``max_choices`` / ``max_seconds`` (``None``: no limit;
-                see :mod:`rotalumis.core.limits`).
+            **options: The named engine's options (e.g. ``burn_in``, ``thin``,
+                ``num_chains``), ``model_args`` (arguments of ``forward``), and the limits
+                per trace ``max_choices`` / ``max_seconds`` (``None``: no limit; see
+                :mod:`rotalumis.core.limits`).
 
         Returns:
-            An ``Empirical`` (weighted for importance sampling).
+            An ``Empirical`` (weighted for importance sampling), with ``info`` saying how it
+            was made.
+
+        Raises:
+            ValueError: for an unknown engine name.
+            TypeError: for an option the engine does not take (the message names the
+                engine and lists its options).
         """
-        run = _get_engine(engine)
-        with _limit_options(options):
-            return run(self, num_traces, observe=observe, seed=seed, **options)
+        model_args = tuple(options.pop("model_args", ()))
+        limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
+        if isinstance(engine, str):
+            runner = create_engine(engine, options)
+        elif options:
+            raise TypeError(
+                f"options {', '.join(sorted(options))} given with an engine object: pass "
+                "them to the engine's constructor"
+            )
+        else:
+            runner = engine
+        with limit_traces(**limits) if limits else contextlib.nullcontext():
+            return runner.run(
+                self, num_traces=num_traces, observe=observe, seed=seed, model_args=model_args
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -315,17 +305,6 @@ def _failure(model: Model, exc: Exception, where: str) -> Exception:
     error = execution_error(model.name, exc, f"in {where}; rerun with that seed to reproduce it")
     error.where = where  # type: ignore[attr-defined]
     return error
-
-
-@contextlib.contextmanager
-def _limit_options(options: dict[str, Any]) -> Iterator[None]:
-    """Take the limit options out of an engine's ``options``; apply them to the block."""
-    limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
-    if not limits:
-        yield
-        return
-    with limit_traces(**limits):
-        yield
 
 
 class FunctionModel(Model):

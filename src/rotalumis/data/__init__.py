@@ -13,12 +13,15 @@ from ._dataset_write import generate_dataset
 from .builder import EmpiricalBuilder
 from .dataset import TraceDataset
 from .empirical import Empirical
+from .run_info import ChainInfo, RunInfo
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ChainInfo",
     "DatasetStatistics",
     "Empirical",
     "EmpiricalBuilder",
+    "RunInfo",
     "SiteGroup",
     "TraceBatch",
     "TraceDataset",

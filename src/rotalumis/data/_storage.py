@@ -145,9 +145,11 @@ def write_empirical(
     parts: Parts,
     info: dict[str, Any] | None = None,
     chains: tuple[int, ...] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> None:
     """Write ``parts`` (values, log weights, latents, traces, name), the JSON-able ``info``
-    (engine metadata) and the MCMC chain lengths to ``path`` atomically."""
+    (free-form metadata), the MCMC chain lengths and the run information (``run``: a
+    :meth:`~.run_info.RunInfo.to_json` dict) to ``path`` atomically."""
     values, logw, latents, traces, name = parts
     target = Path(path)
     with (
@@ -167,6 +169,8 @@ def write_empirical(
             "chains": None if chains is None else list(chains),
             "info": _to_json(info or {}, "the metadata"),
         }
+        if run is not None:
+            meta["run"] = _to_json(run, "the run information")
         if traces is not None:
             if all(t is None or callable(getattr(t, "to_dict", None)) for t in traces):
                 dicts = [None if t is None else t.to_dict() for t in traces]
@@ -268,6 +272,7 @@ def _metadata(zf: zipfile.ZipFile, p: Path) -> dict[str, Any]:
     get_field(meta, "name", (str, _NULL), where, optional=True)
     get_field(meta, "info", (dict, _NULL), where, optional=True)
     get_field(meta, "chains", (list, _NULL), where, optional=True)
+    get_field(meta, "run", (dict, _NULL), where, optional=True)
     return meta
 
 
@@ -287,9 +292,12 @@ def _reading(p: Path) -> Iterator[zipfile.ZipFile]:
         raise DatasetError(f"{p}: cannot read saved Empirical: {e}") from e
 
 
-def read_info(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int] | None]:
-    """The engine metadata saved with an Empirical (empty for files without it) and its
-    chain lengths (``None`` if not MCMC chains).
+def read_info(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], list[int] | None, dict[str, Any] | None]:
+    """The free-form metadata saved with an Empirical (empty for files without it), its
+    chain lengths (``None`` if not MCMC chains) and its run information (``None`` for files
+    saved without it).
 
     Raises:
         DatasetError: naming ``path`` if it is not a readable saved Empirical.
@@ -302,7 +310,7 @@ def read_info(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int] |
         isinstance(chains, list) and all(isinstance(c, int) for c in chains)
     ):
         chains = [-1]  # refused by the caller's check, which names the file
-    return dict(info), chains
+    return dict(info), chains, meta.get("run")
 
 
 def read_empirical(path: str | os.PathLike[str]) -> Parts:

@@ -54,6 +54,7 @@ from ._weights import (
 from ._weights import ess as _ess
 from ._weights import log_evidence as _log_evidence
 from .builder import EmpiricalBuilder
+from .run_info import RunInfo
 
 __all__ = ["Empirical"]
 
@@ -90,6 +91,13 @@ class Empirical(WeightedStatistics):
 
     Engines build an Empirical incrementally with :class:`EmpiricalBuilder` instead.
 
+    Attributes:
+        info: How the result was made (a :class:`~.run_info.RunInfo`: engine, options,
+            seed, chains, proposal statistics), set by the engine; ``None`` otherwise.
+        metadata: Free-form JSON-able notes (e.g. the CLI's run id).
+
+    Both are saved and loaded with the result; transforms do not carry them.
+
     Example:
         >>> emp = Empirical([1.0, 2.0, 3.0], log_weights=[0.0, 0.0, 0.6931471805599453])
         >>> emp.mean, emp.ess
@@ -106,6 +114,7 @@ class Empirical(WeightedStatistics):
         "_traces",
         "_values",
         "_w",
+        "info",
         "metadata",
     )
 
@@ -149,8 +158,9 @@ class Empirical(WeightedStatistics):
         self._w: np.ndarray | None = None
         self._cdf: np.ndarray | None = None
         self._ess: float | None = None
-        # Free-form, JSON-able information about how the result was made (engine, chains,
-        # acceptance rates...); saved and loaded with it, not carried by transforms.
+        # How the result was made (set by the engine) and free-form, JSON-able notes (e.g.
+        # the CLI's run id); saved and loaded with it, not carried by transforms.
+        self.info: RunInfo | None = None
         self.metadata: dict[str, Any] = {}
 
     @classmethod
@@ -455,7 +465,8 @@ class Empirical(WeightedStatistics):
         """
         kept = self._traces if traces else None
         parts = (self._values, self._logw, self._latents, kept, self._name)
-        write_empirical(path, parts, self.metadata, self._chains)
+        run = None if self.info is None else self.info.to_json()
+        write_empirical(path, parts, self.metadata, self._chains, run)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Empirical:
@@ -466,7 +477,7 @@ class Empirical(WeightedStatistics):
                 unsupported format version.
         """
         values, logw, latents, traces, name = read_empirical(path)
-        info, lengths = read_info(path)
+        info, lengths, run = read_info(path)
         chains = None
         if lengths is not None:
             try:
@@ -478,6 +489,10 @@ class Empirical(WeightedStatistics):
                 chains = check_chains([c["length"] for c in info["chains"]], len(logw))
         emp = cls._from_columns(values, logw, latents, traces, name, chains)
         emp.metadata = info
+        try:  # files saved before RunInfo existed carry it as metadata keys
+            emp.info = RunInfo.from_metadata(info) if run is None else RunInfo.from_json(run)
+        except ValueError as exc:
+            raise DatasetError(f"{path}: corrupt saved Empirical: {exc}") from None
         return emp
 
     def summary(self) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ import torch
 
 from rotalumis.core import Distribution, Message, ObservationError
 from rotalumis.core.handlers import normalize_observation
+from rotalumis.core.proposal import Proposal, ProposalStats
 from rotalumis.data import flat_params, flat_value
 
 from .network import InferenceNetwork, SiteLayers
@@ -33,13 +34,15 @@ class NetworkMismatchWarning(UserWarning):
     """The inference network was trained on a model of another name than the one it runs on."""
 
 
-class NetworkProposal:
-    """Proposals of an :class:`InferenceNetwork` for one set of observations.
+class NetworkProposal(Proposal):
+    """Proposals of an :class:`InferenceNetwork` for one set of observations: a
+    :class:`~rotalumis.core.proposal.Proposal`.
 
     Call :meth:`begin_trace` before each execution (``sample_traces`` does); then each call
     with a sample message advances the LSTM by one step and returns the proposal for that
     choice. Addresses the network never saw get ``None`` (their prior) and an
-    :class:`UnseenAddressWarning` each (the first five; all are listed in :attr:`unseen`).
+    :class:`UnseenAddressWarning` each (the first five; all are listed in
+    ``stats.unseen``). :attr:`stats` counts the choices proposed and left to the prior.
 
     Args:
         network: A trained network.
@@ -80,29 +83,8 @@ class NetworkProposal:
         ]
         zero = torch.zeros(1, cfg.lstm_dim, device=self.device)
         self._zero_state = [(zero, zero)] * lstm.num_layers
-        self.unseen: set[str] = set()
-        self.proposed = 0
-        self.fallbacks = 0
+        self.stats: ProposalStats = ProposalStats()
         self.begin_trace()
-
-    def counters(self) -> dict[str, Any]:
-        """Choices proposed, choices left to the prior, and the unknown addresses met."""
-        return {
-            "proposed": self.proposed,
-            "fallbacks": self.fallbacks,
-            "unseen": sorted(self.unseen),
-        }
-
-    def reset_counters(self) -> None:
-        """Zero :meth:`counters` (a worker process does, before each chunk it runs)."""
-        self.proposed = self.fallbacks = 0
-        self.unseen = set()
-
-    def absorb(self, counters: Mapping[str, Any]) -> None:
-        """Add the :meth:`counters` of a copy of this proposal (run in a worker process)."""
-        self.proposed += int(counters["proposed"])
-        self.fallbacks += int(counters["fallbacks"])
-        self.unseen.update(counters["unseen"])
 
     def begin_trace(self) -> None:
         """Reset the LSTM state: a new execution starts."""
@@ -148,22 +130,22 @@ class NetworkProposal:
             self._pending = (site, msg, params)
             q = site.head.proposal(out, params, dist)
         if q is None:
-            self.fallbacks += 1
+            self.stats.fallbacks += 1
         else:
-            self.proposed += 1
+            self.stats.proposed += 1
         return q
 
     def _unseen(self, address: str, why: str = "never seen in training") -> None:
-        self.fallbacks += 1
+        stats = self.stats
+        stats.fallbacks += 1
         self._pending = None
-        if address in self.unseen:
+        if address in stats.unseen:
             return
-        self.unseen.add(address)
-        if len(self.unseen) <= _MAX_WARNINGS:
+        stats.unseen.add(address)
+        if len(stats.unseen) <= _MAX_WARNINGS:
             more = (
-                "; further such addresses are listed in the result's "
-                "metadata['unseen_addresses'] only"
-                if len(self.unseen) == _MAX_WARNINGS
+                "; further such addresses are listed in the result's info.unseen_addresses only"
+                if len(stats.unseen) == _MAX_WARNINGS
                 else ""
             )
             warnings.warn(

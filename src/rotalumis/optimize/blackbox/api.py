@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from rotalumis.core.progress import ProgressBar
 from rotalumis.core.rng import RNG
 
-from .._progress import StepProgress
 from ._common import make_bounds
 from .config import (
     BayesOptConfig,
@@ -132,7 +132,7 @@ def optimize_blackbox(
         )
     run_seed = RNG(seed).seed
     history = History()
-    with StepProgress(budget, progress) as bar:
+    with ProgressBar(budget, "optimize", progress) as bar:
         runner = SimulatorRunner(
             simulator,
             objective,
