@@ -56,3 +56,17 @@ def test_the_import_graph_has_no_edge_from_the_core_upwards() -> None:
         if target.startswith(("rotalumis.", "pyarrow")) and not target.startswith("rotalumis.core")
     )
     assert upward == [], upward
+
+
+@pytest.mark.parametrize("package", ["rotalumis.core", "rotalumis.infer"])
+def test_no_import_cycle_inside_the_package(package: str) -> None:
+    # lazy and TYPE_CHECKING imports count: a cycle is a cycle for the reader too
+    graph = grimp.build_graph("rotalumis")
+    modules = [m for m in graph.modules if m.startswith(package + ".")]
+    cycles = [
+        (a, b)
+        for a in modules
+        for b in graph.find_modules_directly_imported_by(a)
+        if b.startswith(package + ".") and graph.chain_exists(b, a)
+    ]
+    assert cycles == [], cycles

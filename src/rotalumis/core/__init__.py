@@ -2,7 +2,7 @@
 
 from .distributions import *  # noqa: F403
 from .distributions import __all__ as _dist_all
-from .engines import Engine, available_engines, register_engine
+from .engines import available_engines, register_engine
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -25,7 +25,7 @@ from .handlers import (
     TraceHandler,
 )
 from .limits import TraceLimits, limit_traces
-from .model import FunctionModel, Model, model
+from .model import Engine, FunctionModel, Model, model
 from .primitives import factor, observe, sample, tag
 from .proposal import Proposal, ProposalStats
 from .rng import RNG

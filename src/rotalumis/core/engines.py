@@ -1,7 +1,8 @@
-"""Inference engines as the core sees them: the :class:`Engine` protocol and a registry by name.
+"""The registry of inference engines by name.
 
 The core knows no engine. An engine is an object with a typed ``run`` method (the
-:class:`Engine` protocol); the engines themselves live in :mod:`rotalumis.infer`
+:class:`~rotalumis.core.model.Engine` protocol); the engines themselves live in
+:mod:`rotalumis.infer`
 (``ImportanceSampling``, ``MCMC(kernel)``, ...). ``model.posterior(engine="is", **options)``
 is sugar: it asks this registry for the factory called ``"is"``, checks ``options`` against
 the factory's signature, and calls ``factory(**options).run(model, ...)``.
@@ -23,17 +24,13 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 from .limits import LIMIT_OPTIONS
-
-if TYPE_CHECKING:
-    from .model import Model
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "RUN_OPTIONS",
-    "Engine",
     "EngineFactory",
     "available_engines",
     "create_engine",
@@ -45,47 +42,13 @@ __all__ = [
 ENTRY_POINT_GROUP = "rotalumis.engines"
 
 #: Options of ``model.posterior`` that every engine takes (besides its own): arguments of
-#: the model (given to :meth:`Engine.run`) and the limits per trace (applied by the model).
+#: the model (given to ``Engine.run``) and the limits per trace (applied by the model).
 RUN_OPTIONS = ("model_args", *LIMIT_OPTIONS)
 
 
-@runtime_checkable
-class Engine(Protocol):
-    """An inference engine: configured once, run on a model.
-
-    Engines are made by a factory (usually the engine class itself) from keyword options,
-    e.g. ``ImportanceSampling(workers=4)`` or ``MCMC(MHKernel(random_walk=True),
-    burn_in=500)``; :meth:`run` then runs any model with them.
-    """
-
-    def run(
-        self,
-        model: Model,
-        *,
-        num_traces: int,
-        observe: Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        model_args: tuple[Any, ...] = (),
-    ) -> Any:
-        """Approximate the posterior of ``model`` given ``observe``.
-
-        Args:
-            model: The model.
-            num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
-            observe: Observed values by observation name.
-            seed: Seed (``None``: a fresh one, recorded in the result).
-            model_args: Arguments of ``model.forward``.
-
-        Returns:
-            An ``Empirical`` (:class:`rotalumis.data.Empirical`) whose ``info`` says how it
-            was made.
-        """
-        ...
-
-
-#: Something that makes an :class:`Engine` from keyword options (an engine class, or a
-#: function such as ``rotalumis.infer.engines.rmh``).
-EngineFactory = Callable[..., Engine]
+#: Something that makes an engine from keyword options (an engine class, or a function
+#: such as ``rotalumis.infer.engines.rmh``).
+EngineFactory = Callable[..., Any]
 
 _REGISTERED: dict[str, EngineFactory] = {}
 
@@ -155,8 +118,9 @@ def _options_of(factory: EngineFactory) -> list[str] | None:
     return [p.name for p in params if p.kind in kinds]
 
 
-def create_engine(name: str, options: Mapping[str, Any]) -> Engine:
-    """The engine called ``name``, made from ``options``.
+def create_engine(name: str, options: Mapping[str, Any]) -> Any:
+    """The engine called ``name``, made from ``options`` (``Model.posterior`` checks that it
+    is an :class:`~rotalumis.core.model.Engine`).
 
     Raises:
         ValueError: for an unknown engine name.
@@ -173,7 +137,4 @@ def create_engine(name: str, options: Mapping[str, Any]) -> Engine:
                 f"engine {name!r} has no option {', '.join(map(repr, unknown))}; "
                 f"its options are: {valid}"
             )
-    engine = factory(**options)
-    if not isinstance(engine, Engine):
-        raise TypeError(f"engine {name!r}: its factory returned {engine!r}, not an engine")
-    return engine
+    return factory(**options)

@@ -14,9 +14,9 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from .engines import Engine, create_engine
+from .engines import create_engine
 from .errors import EscapedRandomnessWarning, ModelError, RotalumisError, execution_error
 from .escapes import probe_escapes
 from .handlers import ConditionHandler, TraceHandler
@@ -25,9 +25,43 @@ from .rng import RNG, derive_seed
 from .runtime import Execution, current_execution, enter_execution, exit_execution
 from .trace import Trace
 
-__all__ = ["FunctionModel", "Model", "model"]
+__all__ = ["Engine", "FunctionModel", "Model", "model"]
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An inference engine: configured once, run on a model.
+
+    Engines are made by a factory (usually the engine class itself) from keyword options,
+    e.g. ``ImportanceSampling(workers=4)`` or ``MCMC(MHKernel(random_walk=True),
+    burn_in=500)``; :meth:`run` then runs any model with them.
+    """
+
+    def run(
+        self,
+        model: Model,
+        *,
+        num_traces: int,
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Any:
+        """Approximate the posterior of ``model`` given ``observe``.
+
+        Args:
+            model: The model.
+            num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
+            observe: Observed values by observation name.
+            seed: Seed (``None``: a fresh one, recorded in the result).
+            model_args: Arguments of ``model.forward``.
+
+        Returns:
+            An ``Empirical`` (:class:`rotalumis.data.Empirical`) whose ``info`` says how it
+            was made.
+        """
+        ...
 
 
 class Model:
@@ -281,6 +315,8 @@ class Model:
         limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
         if isinstance(engine, str):
             runner = create_engine(engine, options)
+            if not isinstance(runner, Engine):
+                raise TypeError(f"engine {engine!r}: its factory made {runner!r}, not an engine")
         elif options:
             raise TypeError(
                 f"options {', '.join(sorted(options))} given with an engine object: pass "
