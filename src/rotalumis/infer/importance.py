@@ -112,7 +112,8 @@ def sample_traces(
 
             parts = map_in_workers(piece, tasks, workers, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])
-            if stats is not None:
+            if proposal is not None and stats is not None:
+                proposal.stats = stats
                 for _, counts in parts:
                     if counts is not None:
                         stats.add(counts)
@@ -155,11 +156,13 @@ class _Sampler:
 
     def in_worker(self, start: int, stop: int) -> tuple[Empirical, ProposalStats | None]:
         """Run a chunk in a worker; also return the proposal's counts for this chunk."""
-        stats = None if self.proposal is None else self.proposal.stats
-        if stats is not None:
-            stats.reset()  # this copy's counts for this chunk only
-        empirical = self(start, stop, None)
-        return empirical, stats
+        proposal = self.proposal
+        if proposal is None or proposal.stats is None:
+            return self(start, stop, None), None
+        # this chunk's counts in an object of their own (added up by the caller), which
+        # leaves the run's total alone wherever the chunk runs
+        proposal.stats = stats = ProposalStats()
+        return self(start, stop, None), stats
 
     def __call__(self, start: int, stop: int, bar: ProgressBar | None) -> Empirical:
         assert start % CHUNK == 0, "runs start at a chunk boundary"
