@@ -7,12 +7,17 @@ flattening of values and prior parameters that datasets store (``flat_value``,
 Imports only :mod:`rotalumis.core`, torch, NumPy and pyarrow.
 """
 
-from ._dataset_batch import SiteGroup, TraceBatch
-from ._dataset_schema import SCHEMA_VERSION, DatasetStatistics, flat_params, flat_value
-from ._dataset_write import generate_dataset
-from .builder import EmpiricalBuilder
-from .dataset import TraceDataset
-from .empirical import Empirical
+from .dataset import (
+    SCHEMA_VERSION,
+    DatasetStatistics,
+    SiteGroup,
+    TraceBatch,
+    TraceDataset,
+    flat_params,
+    flat_value,
+    generate_dataset,
+)
+from .empirical import Empirical, EmpiricalBuilder
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -27,7 +27,7 @@ from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_t
 from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
 
-from ._dataset_schema import (
+from .schema import (
     FORMAT,
     MANIFEST,
     META_SHARD,

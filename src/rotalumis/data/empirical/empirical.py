@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import DatasetError
-from ..core.rng import RNG
-from . import _stats
+from ...core.errors import DatasetError
+from ...core.rng import RNG
+from . import _column_stats as _stats
 from ._chains import Chains, check_chains, column_ess, smallest, sub_chains
 from ._columns import (
     ArrayColumn,
@@ -42,8 +42,8 @@ from ._columns import (
     freeze,
 )
 from ._concat import concat_parts
-from ._statistics import WeightedStatistics
 from ._storage import read_empirical, read_info, write_empirical
+from ._weighted_statistics import WeightedStatistics
 from ._weights import (
     SeedLike,
     as_generator,

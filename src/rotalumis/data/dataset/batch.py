@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from rotalumis.core import Trace
 
-from ._dataset_schema import flat_params, flat_value, trace_type_key
+from .schema import flat_params, flat_value, trace_type_key
 
 __all__ = ["SiteGroup", "TraceBatch"]
 

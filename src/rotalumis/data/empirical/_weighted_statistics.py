@@ -1,7 +1,7 @@
 """Weighted statistics of an :class:`~rotalumis.data.Empirical`'s values (a base class).
 
 Kept apart from ``empirical.py`` to keep each file to one responsibility: this class only
-reads ``_values`` (the value column), ``_logw`` and :attr:`weights`; ``_stats.py`` holds the
+reads ``_values`` (the value column), ``_logw`` and :attr:`weights`; ``_column_stats.py`` holds the
 column-level computations and documents the types of the results.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _stats
+from . import _column_stats as _stats
 from ._columns import Column, RecordColumn, ScalarColumn
 
 __all__ = ["WeightedStatistics"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from . import _stats
+from . import _column_stats as _stats
 from ._chains import Chains, column_ess, sub_chains
 from ._columns import Column, ObjectColumn, RecordColumn
 from ._weights import ess, normalized_weights

@@ -1,0 +1,17 @@
+"""Results of inference: :class:`Empirical`, a columnar weighted set of samples (in memory or
+saved to one ``.npz`` file), and :class:`EmpiricalBuilder`, how engines accumulate it one
+trace at a time.
+
+Modules: ``empirical.py`` (the class), ``builder.py``; private: ``_columns.py`` (immutable
+column kinds), ``_buffers.py`` (growable buffers behind the builder), ``_concat.py``,
+``_weights.py`` (normalisation, ESS, resampling), ``_column_stats.py`` (weighted statistics
+of one column) and ``_weighted_statistics.py`` (the statistics properties of an Empirical),
+``_chains.py`` (MCMC chain structure, ArviZ), ``_storage.py`` (the file format),
+``_summary.py`` (summary tables).
+"""
+
+from ._chains import import_arviz
+from .builder import EmpiricalBuilder
+from .empirical import Empirical
+
+__all__ = ["Empirical", "EmpiricalBuilder", "import_arviz"]
