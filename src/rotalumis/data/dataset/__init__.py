@@ -7,7 +7,7 @@ Modules: ``schema.py`` (the on-disk format, schema version, :class:`DatasetStati
 
 from .batch import SiteGroup, TraceBatch
 from .generate import generate_dataset
-from .schema import SCHEMA_VERSION, DatasetStatistics, flat_params, flat_value
+from .schema import SCHEMA_VERSION, DatasetStatistics
 from .trace_dataset import TraceDataset
 
 __all__ = [
@@ -16,7 +16,5 @@ __all__ = [
     "SiteGroup",
     "TraceBatch",
     "TraceDataset",
-    "flat_params",
-    "flat_value",
     "generate_dataset",
 ]

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from rotalumis.core import DatasetError, Model
 
 from .batch import TraceBatch
-from .generate import _shard_rows, check_shard, generate_dataset, read_manifest
-from .schema import META_STATS, DatasetStatistics, shard_name
+from .generate import check_shard, generate_dataset, read_manifest
+from .schema import META_STATS, DatasetStatistics, shard_name, shard_rows
 
 __all__ = ["TraceDataset"]
 
@@ -93,7 +93,7 @@ class TraceDataset:
 
     def _open_shard(self, k: int) -> None:
         path = self.directory / shard_name(k)
-        rows = _shard_rows(self.manifest, k)
+        rows = shard_rows(self.manifest, k)
         reason = check_shard(path, k, rows)
         if reason == "missing":
             self.missing_shards.append(k)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,9 +13,6 @@ from . import _column_stats as _stats
 from ._chains import Chains, column_ess, sub_chains
 from ._columns import Column, ObjectColumn, RecordColumn
 from ._weights import ess, normalized_weights
-
-if TYPE_CHECKING:
-    from .empirical import Empirical
 
 __all__ = ["format_table", "summarize"]
 
@@ -52,19 +50,20 @@ def _add(
     out[label] = row
 
 
-def summarize(emp: Empirical) -> dict[str, dict[str, Any]]:
+def summarize(
+    values: Column, latents: Mapping[str, Column], logw: np.ndarray, chains: Chains | None
+) -> dict[str, dict[str, Any]]:
     """``{label: {"mean", "std", "q05", "q50", "q95", "ess", "n"}}`` for the result (label
     ``"result"``; ``result.key`` per key of dict results) and each latent.
     Statistics are ``None`` for values stored as Python objects. The ESS is Kish's for
     weighted samples and ArviZ's bulk ESS for MCMC chains (see ``Empirical.ess``)."""
     out: dict[str, dict[str, Any]] = {}
     label = "result"
-    if label in emp.latent_names:
+    if label in latents:
         label = f"{label} (result)"
-    chains = emp.chains
-    _add(out, label, emp._values, emp._logw, chains)
-    for name in emp.latent_names:
-        _add(out, name, emp._latents[name], emp._logw, chains)
+    _add(out, label, values, logw, chains)
+    for name, col in latents.items():
+        _add(out, name, col, logw, chains)
     return out
 
 

@@ -36,13 +36,14 @@ from ._columns import (
     ObjectColumn,
     RecordColumn,
     ScalarColumn,
-    column_from_data,
     column_to_numpy,
     column_to_torch,
     freeze,
 )
 from ._concat import concat_parts
+from ._from_data import column_from_data
 from ._storage import read_empirical, read_info, write_empirical
+from ._summary import format_table, summarize
 from ._weighted_statistics import WeightedStatistics
 from ._weights import (
     SeedLike,
@@ -53,7 +54,6 @@ from ._weights import (
 )
 from ._weights import ess as _ess
 from ._weights import log_evidence as _log_evidence
-from .builder import EmpiricalBuilder
 
 __all__ = ["Empirical"]
 
@@ -176,11 +176,6 @@ class Empirical(WeightedStatistics):
             kw.get("name", self._name),
             self._chains,
         )
-
-    @staticmethod
-    def builder(name: str | None = None) -> EmpiricalBuilder:
-        """A new :class:`EmpiricalBuilder` (what engines append traces to)."""
-        return EmpiricalBuilder(name=name)
 
     # ---------------------------------------------------------------- basic access
 
@@ -483,12 +478,8 @@ class Empirical(WeightedStatistics):
     def summary(self) -> dict[str, dict[str, Any]]:
         """Statistics of the result and of each latent: ``{label: {"mean", "std", "q05",
         "q50", "q95", "ess", "n"}}`` (dict results: one label per key, ``"result.key"``)."""
-        from ._summary import summarize
-
-        return summarize(self)
+        return summarize(self._values, self._latents, self._logw, self.chains)
 
     def summary_table(self) -> str:
         """:meth:`summary` as an aligned text table."""
-        from ._summary import format_table
-
         return format_table(self.summary())
