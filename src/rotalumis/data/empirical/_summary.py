@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _column_stats as _stats
+from . import _column_stats
 from ._chains import Chains, column_ess, sub_chains
 from ._columns import Column, ObjectColumn, RecordColumn
 from ._weights import ess, normalized_weights
@@ -30,7 +30,7 @@ def _add(
 ) -> None:
     if col.present is not None and chains is not None:
         chains = sub_chains(chains, np.flatnonzero(col.present))  # None: no entry left
-    col, logw = _stats.present_subset(col, logw)
+    col, logw = _column_stats.present_subset(col, logw)
     if isinstance(col, RecordColumn):
         for k, c in col.fields.items():
             _add(out, f"{label}.{k}", c, logw, chains)
@@ -39,10 +39,10 @@ def _add(
     row["n"] = len(col)
     if len(col) and not isinstance(col, ObjectColumn):
         w = normalized_weights(logw)
-        row.update(mean=_stats.mean(col, w), std=_stats.stddev(col, w))
+        row.update(mean=_column_stats.mean(col, w), std=_column_stats.stddev(col, w))
         row["ess"] = ess(logw) if chains is None else column_ess(col, chains)
         try:
-            qs = _stats.quantiles(_QS, False)(col, w)
+            qs = _column_stats.quantiles(_QS, False)(col, w)
         except TypeError:  # complex values have no order
             pass
         else:

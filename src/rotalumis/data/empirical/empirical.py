@@ -28,8 +28,8 @@ import numpy as np
 
 from ...core.errors import DatasetError
 from ...core.rng import RNG
-from . import _column_stats as _stats
 from ._chains import Chains, check_chains, column_ess, smallest, sub_chains
+from ._column_stats import present_subset
 from ._columns import (
     ArrayColumn,
     Column,
@@ -241,7 +241,7 @@ class Empirical(WeightedStatistics):
         chains = self._chains
         if col.present is not None:
             chains = sub_chains(chains, np.flatnonzero(col.present))
-        col, logw = _stats.present_subset(col, self._logw)
+        col, logw = present_subset(col, self._logw)
         return Empirical._from_columns(col, logw, {}, None, name, chains)
 
     # ---------------------------------------------------------------- weights
