@@ -132,8 +132,7 @@ def train(
     wrote it; --fresh starts afresh.
     """
     from rotalumis.data import TraceDataset
-    from rotalumis.nn import TrainingConfig, train_network
-    from rotalumis.nn._checkpoint import training_device
+    from rotalumis.nn import TrainingConfig, train_network, training_device
 
     try:
         if target is None and dataset is None:

@@ -17,6 +17,7 @@
 Imports :mod:`rotalumis.core` and :mod:`rotalumis.data` only.
 """
 
+from ._checkpoint import training_device
 from .budget import BudgetConfig, simulate_dataset, train_on_dataset, train_on_simulations
 from .early_stopping import EarlyStopping
 from .embeddings import (
@@ -61,4 +62,5 @@ __all__ = [
     "train_on_dataset",
     "train_on_simulations",
     "train_weighted",
+    "training_device",
 ]

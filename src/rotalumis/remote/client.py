@@ -16,7 +16,7 @@ from typing import Any
 from rotalumis.core import Model, observe, sample, tag
 from rotalumis.core.errors import ModelError, ProtocolError, RemoteSimulatorError
 
-from .codec import OBSERVE_RESULT, RUN, TAG_RESULT, decode, encode
+from ._codec import OBSERVE_RESULT, RUN, TAG_RESULT, decode, encode
 from .endpoint import check_tcp_port
 from .messages import (
     Handshake,

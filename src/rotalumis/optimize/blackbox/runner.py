@@ -33,6 +33,7 @@ from rotalumis.core.runtime import Handler, Message
 from rotalumis.intercept import InterceptedModel
 
 from ..errors import OptimizationError
+from ._common import short
 
 __all__ = ["ON_ERROR", "PASS_AS", "CallBatch", "Objective", "SimulatorCallError", "SimulatorRunner"]
 
@@ -284,7 +285,7 @@ class SimulatorRunner:
                 f"returned {type(value).__name__}, not numbers: {exc}", always_raise=True
             )
         if not bool(torch.isfinite(out).all()):
-            return _Failure(f"returned a non-finite output ({_short(out)})")
+            return _Failure(f"returned a non-finite output ({short(out)})")
         return out
 
     # -- back here ---------------------------------------------------------------------------
@@ -299,7 +300,7 @@ class SimulatorRunner:
                 self.output_shape = tuple(outcome.shape)
             elif tuple(outcome.shape) != self.output_shape:
                 raise SimulatorCallError(
-                    f"simulator call {first + j} at psi={_short(psi[j])} returned an output "
+                    f"simulator call {first + j} at psi={short(psi[j])} returned an output "
                     f"of shape {tuple(outcome.shape)}; earlier calls returned "
                     f"{self.output_shape}",
                     first + j,
@@ -317,7 +318,7 @@ class SimulatorRunner:
                 if not bool(torch.isfinite(values[j])):
                     message = (
                         f"its output gives the objective {values[j].item()} "
-                        f"(output {_short(outputs[j])})"
+                        f"(output {short(outputs[j])})"
                     )
                     self._fail(first + j, psi[j], _Failure(message))
                     ok[j] = False
@@ -327,7 +328,7 @@ class SimulatorRunner:
         if self.on_error == "raise" or failure.always_raise:
             hint = "" if failure.always_raise else " (on_error='skip' leaves such calls out)"
             raise SimulatorCallError(
-                f"simulator call {call} at psi={_short(psi)}: {failure.message}{hint}", call, psi
+                f"simulator call {call} at psi={short(psi)}: {failure.message}{hint}", call, psi
             ) from failure.exception
         self.failed += 1
 
@@ -356,9 +357,3 @@ def _as_tensor(value: Any) -> torch.Tensor:
     else:
         t = torch.from_numpy(np.asarray(value, dtype=np.float64))
     return t.to(torch.get_default_dtype()).reshape(t.shape)
-
-
-def _short(t: torch.Tensor) -> str:
-    v = t.detach().reshape(-1)
-    shown = ", ".join(f"{float(x):.4g}" for x in v[:6])
-    return f"[{shown}{', ...' if v.numel() > 6 else ''}]"

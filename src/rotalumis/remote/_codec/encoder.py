@@ -1,4 +1,4 @@
-"""Encode and decode PPX 1.0 messages: bytes on the wire <-> :mod:`.messages` objects.
+"""Encode PPX 1.0 messages: :mod:`rotalumis.remote.messages` objects -> bytes on the wire.
 
 The layout is the one ``flatc`` defines for ``schema/ppx.fbs`` (byte-compatible with pyprob
 and pyprob_cpp); :mod:`.wire` explains why it is written and read by hand here. Readers of
@@ -25,8 +25,7 @@ from typing import Any
 from rotalumis.core.distributions import Distribution
 from rotalumis.core.errors import ProtocolError
 
-from .decoder import decode
-from .messages import (
+from ..messages import (
     BODY_TYPES,
     DISTRIBUTION_TYPES,
     Handshake,
@@ -42,6 +41,7 @@ from .messages import (
     Tag,
     TagResult,
 )
+from .decoder import decode
 from .wire import patch_offset, put_offset_table, put_string, put_tensor
 
 __all__ = [
@@ -236,7 +236,7 @@ def encode(msg: PPXMessage) -> bytes:
     """Serialise one PPX message.
 
     Args:
-        msg: Any of the eleven message objects of :mod:`.messages`.
+        msg: Any of the eleven message objects of :mod:`rotalumis.remote.messages`.
 
     Returns:
         The FlatBuffers bytes, ready to send.

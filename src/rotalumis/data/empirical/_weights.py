@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.errors import InferenceError
-from ..core.rng import RNG
+from ...core.errors import InferenceError
+from ...core.rng import RNG
 from ._columns import freeze
 
 __all__ = [

@@ -44,27 +44,24 @@ key-value metadata holds ``rotalumis.schema_version``, ``rotalumis.shard`` (its 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
-import torch
 
-from rotalumis.core import Distribution, Trace
+from rotalumis.core import Trace
 from rotalumis.core.checks import get_field, loads_json
+
+from ..encoding import flat_params, flat_value
 
 __all__ = [
     "MANIFEST",
     "SCHEMA",
     "SCHEMA_VERSION",
     "DatasetStatistics",
-    "flat_params",
-    "flat_value",
     "shard_name",
     "trace_type_key",
     "traces_to_table",
@@ -104,54 +101,15 @@ def shard_name(index: int) -> str:
     return f"shard-{index:06d}.parquet"
 
 
+def shard_rows(manifest: dict[str, Any], index: int) -> int:
+    """Number of traces in shard ``index`` of the dataset described by ``manifest``."""
+    per = int(manifest["traces_per_shard"])
+    return max(0, min(per, int(manifest["num_traces"]) - index * per))
+
+
 def trace_type_key(addresses: Iterable[str]) -> str:
     """The trace type of a sequence of controlled addresses (16 hex digits)."""
     return hashlib.sha1("\n".join(addresses).encode()).hexdigest()[:16]
-
-
-def flat_value(value: Any) -> tuple[list[float], list[int]]:
-    """A value as a flat list of floats and its shape."""
-    if isinstance(value, (int, float)):  # bool is an int
-        return [float(value)], []
-    if isinstance(value, torch.Tensor):
-        t = value.detach()
-        return t.reshape(-1).double().tolist(), list(t.shape)
-    t = torch.as_tensor(value, dtype=torch.float64)
-    return t.reshape(-1).tolist(), list(t.shape)
-
-
-def flat_params(dist: Distribution, shape: Sequence[int] = ()) -> list[float]:
-    """The numeric parameters of ``dist`` in PPX order, broadcast to ``shape``, flattened.
-
-    ``Categorical`` gives its probabilities; a distribution with non-numeric parameters
-    (``Mixture``) gives its mean and standard deviation.
-    """
-    out: list[float] = []
-    for p in dist.params.values():
-        if isinstance(p, (int, float)):
-            if shape:
-                out.extend([float(p)] * math.prod(shape))
-            else:
-                out.append(float(p))
-        elif isinstance(p, torch.Tensor):
-            t = p.detach().double()
-            if shape and t.dim() <= len(shape) and t.shape != tuple(shape):
-                with contextlib.suppress(RuntimeError):  # not broadcastable: keep as is
-                    t = t.expand(*shape)
-            out.extend(t.reshape(-1).tolist())
-        elif isinstance(p, (tuple, list)) and all(isinstance(x, (int, float)) for x in p):
-            out.extend(float(x) for x in p)
-        else:
-            return _moments(dist)
-    return out
-
-
-def _moments(dist: Distribution) -> list[float]:
-    try:
-        mean, std = dist.mean, dist.stddev
-    except (NotImplementedError, ValueError, RuntimeError):
-        return []
-    return flat_value(mean)[0] + flat_value(std)[0]
 
 
 class DatasetStatistics:

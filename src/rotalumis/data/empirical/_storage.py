@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.checks import get_field, loads_json
-from ..core.errors import DatasetError
-from ..core.files import atomic_write
+from ...core.checks import get_field, loads_json
+from ...core.errors import DatasetError
+from ...core.files import atomic_write
 from ._columns import ArrayColumn, Column, ObjectColumn, RecordColumn, ScalarColumn, freeze
 
 __all__ = ["FORMAT", "VERSION", "read_empirical", "write_empirical"]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.proposal import ProposalStats
+from ...core.proposal import ProposalStats
 
 __all__ = ["ChainInfo", "RunInfo"]
 

@@ -1,7 +1,7 @@
 """Weighted statistics of an :class:`~rotalumis.data.Empirical`'s values (a base class).
 
 Kept apart from ``empirical.py`` to keep each file to one responsibility: this class only
-reads ``_values`` (the value column), ``_logw`` and :attr:`weights`; ``_stats.py`` holds the
+reads ``_values`` (the value column), ``_logw`` and :attr:`weights`; ``_column_stats.py`` holds the
 column-level computations and documents the types of the results.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _stats
+from . import _column_stats
 from ._columns import Column, RecordColumn, ScalarColumn
 
 __all__ = ["WeightedStatistics"]
@@ -29,34 +29,36 @@ class WeightedStatistics:
     def weights(self) -> np.ndarray:
         raise NotImplementedError
 
-    def _apply(self, stat: _stats.Stat) -> Any:
+    def _apply(self, stat: _column_stats.Stat) -> Any:
         if self._values.present is None and not isinstance(self._values, RecordColumn):
             return stat(self._values, self.weights)
-        return _stats.apply(self._values, self._logw, stat)
+        return _column_stats.apply(self._values, self._logw, stat)
 
     @property
     def mean(self) -> Any:
         """Weighted mean (elementwise for tensors; a dict for dict values)."""
-        return self._apply(_stats.mean)
+        return self._apply(_column_stats.mean)
 
     @property
     def variance(self) -> Any:
         """Weighted variance ``sum w (x - mean)^2`` (not bias-corrected)."""
-        return self._apply(_stats.variance)
+        return self._apply(_column_stats.variance)
 
     @property
     def stddev(self) -> Any:
         """Square root of :attr:`variance`."""
-        return self._apply(_stats.stddev)
+        return self._apply(_column_stats.stddev)
 
     def quantile(self, q: float) -> Any:
         """Weighted ``q``-quantile: the smallest value whose cumulative weight reaches ``q``
         (``numpy.quantile(..., weights=w, method="inverted_cdf")``), elementwise for tensors."""
-        return self._apply(_stats.quantiles(np.asarray([q], dtype=np.float64), True))
+        return self._apply(_column_stats.quantiles(np.asarray([q], dtype=np.float64), True))
 
     def quantiles(self, qs: Sequence[float]) -> Any:
         """Weighted quantiles for each probability in ``qs``, stacked on a new first axis."""
-        return self._apply(_stats.quantiles(np.asarray(qs, dtype=np.float64).reshape(-1), False))
+        return self._apply(
+            _column_stats.quantiles(np.asarray(qs, dtype=np.float64).reshape(-1), False)
+        )
 
     @property
     def median(self) -> Any:
@@ -66,17 +68,17 @@ class WeightedStatistics:
     @property
     def min(self) -> Any:
         """Smallest value among entries of positive weight (elementwise for tensors)."""
-        return self._apply(_stats.order_stat("min"))
+        return self._apply(_column_stats.order_stat("min"))
 
     @property
     def max(self) -> Any:
         """Largest value among entries of positive weight (elementwise for tensors)."""
-        return self._apply(_stats.order_stat("max"))
+        return self._apply(_column_stats.order_stat("max"))
 
     @property
     def mode(self) -> Any:
         """The value of largest total weight (for discrete values)."""
-        return self._apply(_stats.mode)
+        return self._apply(_column_stats.mode)
 
     def histogram(
         self, bins: int | Sequence[float] = 30, range: tuple[float, float] | None = None

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import _stats
+from . import _column_stats
 from ._chains import Chains, column_ess, sub_chains
 from ._columns import Column, ObjectColumn, RecordColumn
 from ._weights import ess, normalized_weights
-
-if TYPE_CHECKING:
-    from .empirical import Empirical
 
 __all__ = ["format_table", "summarize"]
 
@@ -32,7 +30,7 @@ def _add(
 ) -> None:
     if col.present is not None and chains is not None:
         chains = sub_chains(chains, np.flatnonzero(col.present))  # None: no entry left
-    col, logw = _stats.present_subset(col, logw)
+    col, logw = _column_stats.present_subset(col, logw)
     if isinstance(col, RecordColumn):
         for k, c in col.fields.items():
             _add(out, f"{label}.{k}", c, logw, chains)
@@ -41,10 +39,10 @@ def _add(
     row["n"] = len(col)
     if len(col) and not isinstance(col, ObjectColumn):
         w = normalized_weights(logw)
-        row.update(mean=_stats.mean(col, w), std=_stats.stddev(col, w))
+        row.update(mean=_column_stats.mean(col, w), std=_column_stats.stddev(col, w))
         row["ess"] = ess(logw) if chains is None else column_ess(col, chains)
         try:
-            qs = _stats.quantiles(_QS, False)(col, w)
+            qs = _column_stats.quantiles(_QS, False)(col, w)
         except TypeError:  # complex values have no order
             pass
         else:
@@ -52,19 +50,20 @@ def _add(
     out[label] = row
 
 
-def summarize(emp: Empirical) -> dict[str, dict[str, Any]]:
+def summarize(
+    values: Column, latents: Mapping[str, Column], logw: np.ndarray, chains: Chains | None
+) -> dict[str, dict[str, Any]]:
     """``{label: {"mean", "std", "q05", "q50", "q95", "ess", "n"}}`` for the result (label
     ``"result"``; ``result.key`` per key of dict results) and each latent.
     Statistics are ``None`` for values stored as Python objects. The ESS is Kish's for
     weighted samples and ArviZ's bulk ESS for MCMC chains (see ``Empirical.ess``)."""
     out: dict[str, dict[str, Any]] = {}
     label = "result"
-    if label in emp.latent_names:
+    if label in latents:
         label = f"{label} (result)"
-    chains = emp.chains
-    _add(out, label, emp._values, emp._logw, chains)
-    for name in emp.latent_names:
-        _add(out, name, emp._latents[name], emp._logw, chains)
+    _add(out, label, values, logw, chains)
+    for name, col in latents.items():
+        _add(out, name, col, logw, chains)
     return out
 
 

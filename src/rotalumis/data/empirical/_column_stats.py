@@ -19,7 +19,17 @@ from ._columns import ArrayColumn, Column, ObjectColumn, RecordColumn, ScalarCol
 from ._weights import ess as _ess
 from ._weights import normalized_weights, weighted_quantiles
 
-__all__ = ["apply", "ess", "mean", "mode", "order_stat", "quantiles", "stddev", "variance"]
+__all__ = [
+    "apply",
+    "ess",
+    "mean",
+    "mode",
+    "order_stat",
+    "present_subset",
+    "quantiles",
+    "stddev",
+    "variance",
+]
 
 Stat = Callable[[Column, np.ndarray], Any]
 

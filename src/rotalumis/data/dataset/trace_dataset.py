@@ -1,6 +1,6 @@
 """:class:`TraceDataset`: simulated traces on disk, as sharded Parquet, streamed in batches.
 
-The format is documented in :mod:`rotalumis.data._dataset_schema` (schema version 1); any
+The format is documented in :mod:`rotalumis.data.dataset.schema` (schema version 1); any
 Parquet reader can open the shards. Reading never loads the whole dataset: batches are cut
 from a bounded shuffle buffer filled one Parquet row group at a time.
 """
@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 
 from rotalumis.core import DatasetError, Model
 
-from ._dataset_batch import TraceBatch
-from ._dataset_schema import META_STATS, DatasetStatistics, shard_name
-from ._dataset_write import _shard_rows, check_shard, generate_dataset, read_manifest
+from .batch import TraceBatch
+from .generate import check_shard, generate_dataset, read_manifest
+from .schema import META_STATS, DatasetStatistics, shard_name, shard_rows
 
 __all__ = ["TraceDataset"]
 
@@ -93,7 +93,7 @@ class TraceDataset:
 
     def _open_shard(self, k: int) -> None:
         path = self.directory / shard_name(k)
-        rows = _shard_rows(self.manifest, k)
+        rows = shard_rows(self.manifest, k)
         reason = check_shard(path, k, rows)
         if reason == "missing":
             self.missing_shards.append(k)

@@ -3,7 +3,7 @@
 :func:`decode` first reads the message with compact, inlined code that still checks every
 vtable, field, offset and length against the buffer (so malformed input never reads out of
 range or returns silently garbled data). Anything it rejects is read again by the
-field-by-field :class:`~rotalumis.remote.wire.Reader`, whose only purpose is to say exactly
+field-by-field :class:`~rotalumis.remote._codec.wire.Reader`, whose only purpose is to say exactly
 what is wrong (``Sample.distribution.Normal.mean: vector of 3 elements runs past the end``)
 in the :class:`~rotalumis.core.errors.ProtocolError`.
 
@@ -24,8 +24,7 @@ from rotalumis.core import distributions as _distributions
 from rotalumis.core.distributions import Distribution
 from rotalumis.core.errors import DistributionError, ProtocolError
 
-from .layouts import LayoutCache
-from .messages import (
+from ..messages import (
     DISTRIBUTION_FIELDS,
     DISTRIBUTION_TYPES,
     Handshake,
@@ -41,6 +40,7 @@ from .messages import (
     Tag,
     TagResult,
 )
+from .layouts import LayoutCache
 from .wire import Reader, Table
 
 __all__ = ["decode"]
@@ -272,7 +272,7 @@ def decode(buf: bytes) -> PPXMessage:
         buf: The bytes received (with or without the ``"PPXF"`` identifier).
 
     Returns:
-        The message object (see :mod:`.messages`).
+        The message object (see :mod:`rotalumis.remote.messages`).
 
     Raises:
         ProtocolError: if the bytes are truncated, inconsistent, of an unknown message or

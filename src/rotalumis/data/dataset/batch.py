@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from rotalumis.core import Trace
 
-from ._dataset_schema import flat_params, flat_value, trace_type_key
+from ..encoding import flat_params, flat_value
+from .schema import trace_type_key
 
 __all__ = ["SiteGroup", "TraceBatch"]
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ._buffers import Buffer, FloatBuffer, RecordBuffer, new_buffer
 from ._columns import Column, RecordColumn, ScalarColumn, freeze
-
-if TYPE_CHECKING:
-    from .empirical import Empirical
+from .empirical import Empirical
 
 __all__ = ["EmpiricalBuilder"]
 
@@ -124,8 +122,6 @@ class EmpiricalBuilder:
     def build(self) -> Empirical:
         """Return an immutable :class:`Empirical` of the entries so far (copies the buffers,
         so the builder can keep appending)."""
-        from .empirical import Empirical
-
         n = len(self._logw)
         logw = freeze(np.frombuffer(self._logw, dtype=np.float64).copy())
         values: Column = (

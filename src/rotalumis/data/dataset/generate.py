@@ -27,7 +27,7 @@ from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_t
 from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
 
-from ._dataset_schema import (
+from .schema import (
     FORMAT,
     MANIFEST,
     META_SHARD,
@@ -39,6 +39,7 @@ from ._dataset_schema import (
     shard_name,
     traces_to_table,
 )
+from .schema import shard_rows as _shard_rows
 
 __all__ = ["check_shard", "generate_dataset", "generate_shard", "read_manifest"]
 
@@ -99,11 +100,6 @@ def _check_manifest(m: dict[str, Any]) -> None:
 
 def _write_manifest(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(data, indent=2))
-
-
-def _shard_rows(manifest: dict[str, Any], index: int) -> int:
-    per = int(manifest["traces_per_shard"])
-    return max(0, min(per, int(manifest["num_traces"]) - index * per))
 
 
 def check_shard(path: Path, index: int, expected_rows: int | None = None) -> str | None:

@@ -26,24 +26,25 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import DatasetError
-from ..core.rng import RNG
-from . import _stats
+from ...core.errors import DatasetError
+from ...core.rng import RNG
 from ._chains import Chains, check_chains, column_ess, smallest, sub_chains
+from ._column_stats import present_subset
 from ._columns import (
     ArrayColumn,
     Column,
     ObjectColumn,
     RecordColumn,
     ScalarColumn,
-    column_from_data,
     column_to_numpy,
     column_to_torch,
     freeze,
 )
 from ._concat import concat_parts
-from ._statistics import WeightedStatistics
+from ._from_data import column_from_data
 from ._storage import read_empirical, read_info, write_empirical
+from ._summary import format_table, summarize
+from ._weighted_statistics import WeightedStatistics
 from ._weights import (
     SeedLike,
     as_generator,
@@ -53,7 +54,6 @@ from ._weights import (
 )
 from ._weights import ess as _ess
 from ._weights import log_evidence as _log_evidence
-from .builder import EmpiricalBuilder
 from .run_info import RunInfo
 
 __all__ = ["Empirical"]
@@ -187,11 +187,6 @@ class Empirical(WeightedStatistics):
             self._chains,
         )
 
-    @staticmethod
-    def builder(name: str | None = None) -> EmpiricalBuilder:
-        """A new :class:`EmpiricalBuilder` (what engines append traces to)."""
-        return EmpiricalBuilder(name=name)
-
     # ---------------------------------------------------------------- basic access
 
     @property
@@ -256,7 +251,7 @@ class Empirical(WeightedStatistics):
         chains = self._chains
         if col.present is not None:
             chains = sub_chains(chains, np.flatnonzero(col.present))
-        col, logw = _stats.present_subset(col, self._logw)
+        col, logw = present_subset(col, self._logw)
         return Empirical._from_columns(col, logw, {}, None, name, chains)
 
     # ---------------------------------------------------------------- weights
@@ -498,12 +493,8 @@ class Empirical(WeightedStatistics):
     def summary(self) -> dict[str, dict[str, Any]]:
         """Statistics of the result and of each latent: ``{label: {"mean", "std", "q05",
         "q50", "q95", "ess", "n"}}`` (dict results: one label per key, ``"result.key"``)."""
-        from ._summary import summarize
-
-        return summarize(self)
+        return summarize(self._values, self._latents, self._logw, self.chains)
 
     def summary_table(self) -> str:
         """:meth:`summary` as an aligned text table."""
-        from ._summary import format_table
-
         return format_table(self.summary())
