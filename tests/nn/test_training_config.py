@@ -81,3 +81,22 @@ def test_launches_are_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
         _launcher()
     monkeypatch.setenv("MASTER_ADDR", "node7")
     assert _launcher() == (2, 1, 0) and launched_rank() == 1
+
+
+def test_a_checkpoint_of_several_processes_is_not_resumed_by_one(tmp_path) -> None:
+    import json
+
+    import torch
+
+    from rotalumis.core.errors import CheckpointError
+
+    ckpt = tmp_path / "run.ckpt"
+    train_network(model=UnknownMean(), config=TINY, network_sizes=SMALL, checkpoint=ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    identity = json.loads(saved["identity"])  # as a 2-process run writes it
+    identity["distributed"] = {"world_size": 2, "lr_scaling": "linear", "warmup_traces": None}
+    saved["identity"] = json.dumps(identity)
+    torch.save(saved, ckpt)
+    more = TrainingConfig(num_traces=64, batch_size=16, valid_size=0, seed=1)
+    with pytest.raises(CheckpointError, match=r"written by 2 processes .* resumed by one"):
+        train_network(model=UnknownMean(), config=more, network_sizes=SMALL, checkpoint=ckpt)

@@ -197,5 +197,5 @@ def validate(
             total += float(network.loss(batch)) * batch.size
             n += batch.size
     network.train()
-    total, n = ranks.sum([total, n], network.observation_encoder.device)
+    total, n = ranks.sum([total, n], network.observation_encoder.device, agree=True)
     return total / max(n, 1)

@@ -70,6 +70,23 @@ def save_checkpoint(
         torch.save(payload, fh)
 
 
+def _check_processes(path: Path, saved: Mapping[str, Any], identity: dict[str, Any]) -> None:
+    """A checkpoint of several processes resumed by one is another run (its steps were
+    ``N`` times larger); the other way round, :func:`check_resume` already tells."""
+    try:
+        recorded = json.loads(saved.get("identity") or "{}")
+    except (TypeError, ValueError):
+        return  # check_resume has reported it
+    ddp = recorded.get("distributed") if isinstance(recorded, dict) else None
+    if isinstance(ddp, dict) and "distributed" not in identity:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to another training run: it was written by "
+            f"{ddp.get('world_size')} processes (torchrun/srun) and is resumed by one. Resume "
+            "it with as many processes, or start afresh: delete it, or pass fresh=True "
+            "(rotalumis train --fresh)"
+        )
+
+
 class Resumed:
     """What a checkpoint gives back: network, progress, optimizer and early-stopping state."""
 
@@ -102,6 +119,7 @@ def load_checkpoint(
         saved = torch.load(path, map_location="cpu", weights_only=True)
         resumed = InferenceNetwork.from_payload(saved["network"], str(path))
         check_resume(path, saved, resumed, identity, network, new.embeddings, new.sizes)
+        _check_processes(path, saved, identity)
         return Resumed(
             resumed,
             Progress(json.loads(saved["progress"])),

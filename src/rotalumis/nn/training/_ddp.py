@@ -78,13 +78,18 @@ class Ranks:
         stop = n * (self.rank + 1) // self.world_size
         return table.slice(start, stop - start)
 
-    def sum(self, values: Sequence[float], device: torch.device) -> list[float]:
-        """Element-wise sums over the ranks (in float64; every rank gets the same values)."""
+    def sum(
+        self, values: Sequence[float], device: torch.device, agree: bool = False
+    ) -> list[float]:
+        """Element-wise sums over the ranks (in float64). With ``agree``, rank 0's sums are
+        sent to all, so that decisions taken on them (early stopping) are the same on every
+        rank whatever the reduction's rounding."""
         if not self.distributed:
             return [float(v) for v in values]
         t = torch.tensor(list(values), dtype=torch.float64, device=device)
         dist.all_reduce(t)
-        dist.broadcast(t, 0)  # bit-identical on every rank, so their decisions agree
+        if agree:
+            dist.broadcast(t, 0)
         return [float(v) for v in t.tolist()]
 
     def gather(self, item: Any) -> list[Any]:
