@@ -172,3 +172,12 @@ def test_online_training_with_addresses_met_after_registration(tmp_path: Path) -
     a = InferenceNetwork.load(tmp_path / "rank0.pt").state_dict()
     b = InferenceNetwork.load(tmp_path / "rank1.pt").state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_epochs_until_stopped_under_torchrun(traces: Path, tmp_path: Path) -> None:
+    """The default offline mode (no -n: epochs with early stopping on the held-out shard)
+    under torchrun: every rank stops at the same epoch, rank 0 reports and saves."""
+    args = ["--dataset", str(traces), "--max-epochs", "3", "--patience", "1", "--out", "e.pt"]
+    done = _train(tmp_path, args, 2)
+    assert "by 2 processes" in done.stdout and "kept epoch" in done.stdout
+    assert (tmp_path / "e.pt").exists() and (tmp_path / "e.pt.ckpt").exists()
