@@ -51,6 +51,12 @@ class TrainSettings:
         """The :class:`~rotalumis.nn.DistributedConfig` of ``--lr-scaling``/``--warmup``."""
         from rotalumis.nn import DistributedConfig
 
+        if self.lr_scaling not in ("linear", "sqrt", "none"):
+            raise CommandError(
+                f"--lr-scaling expects linear, sqrt or none, got {self.lr_scaling!r}"
+            )
+        if self.warmup is not None and self.warmup < 0:
+            raise CommandError(f"--warmup must be >= 0 traces, got {self.warmup}")
         warmup = self.warmup if self.warmup is not None else defaults.get("warmup_traces")
         return DistributedConfig(lr_scaling=self.lr_scaling, warmup_traces=warmup)
 
@@ -136,6 +142,7 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
     if inputs.target is None and inputs.dataset is None:
         raise CommandError("give a model FILE.py:MODEL (online) or --dataset DIR (offline)")
     training_device(outputs.device)  # an unknown or absent device fails before anything runs
+    settings.distributed()  # so do bad --lr-scaling / --warmup
     limits = limit_options(outputs.max_choices, outputs.max_seconds)
     ckpt = outputs.checkpoint_file
     check_writable(outputs.out, "--out")
