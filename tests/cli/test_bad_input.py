@@ -118,6 +118,8 @@ CASES = [
     Case("train-nothing-to-train", ("train",), "give a model FILE.py:MODEL"),
     Case("train-device-unknown", ("train", "{E}:model", "--device", "foo"), "unknown device 'foo'"),
     Case("train-bad-schedule", ("train", "{E}:model", "--schedule", "zigzag"), "schedule"),
+    Case("train-bad-lr-scaling", ("train", "{E}:model", "--lr-scaling", "cubic"), "--lr-scaling"),
+    Case("train-negative-warmup", ("train", "{E}:model", "--warmup", "-5"), "--warmup must be"),
     Case("train-bad-embedding", ("train", "{E}:model", "--embedding", "obs0=rnn"), "--embedding"),
     Case("train-missing-dataset", ("train", "--dataset", "{T}/nodata"), "not a trace dataset"),
     Case("train-out-unwritable", ("train", "{E}:model", "--out", f"{NO_PLACE}/net.pt"),

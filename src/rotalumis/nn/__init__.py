@@ -2,8 +2,10 @@
 
 * :class:`InferenceNetwork` — observation embeddings, an LSTM core and one proposal head per
   address (created when the address is first seen);
-* :func:`train_network` with :class:`TrainingConfig` — online or offline training,
-  checkpoints and resume, optional :class:`EarlyStopping`;
+* :func:`train_network` with :class:`TrainingConfig` (and :class:`TrainingSource`,
+  :class:`RunOptions`, :class:`NetworkOptions`) — online or offline training, checkpoints
+  and resume, optional :class:`EarlyStopping`; data-parallel under ``torchrun``/``srun``
+  with DDP (:class:`DistributedConfig`);
 * :func:`train_on_dataset` / :func:`train_on_simulations` with :class:`BudgetConfig` —
   training on a fixed simulation budget: epochs until a held-out validation loss stops
   improving;
@@ -31,7 +33,17 @@ from .flow_head import FlowHead, FlowProposal
 from .heads import HEAD_KINDS, ProposalHead, SiteSpec
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
 from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
-from .training import TrainingConfig, TrainingResult, simulate_batch, train_network
+from .training import (
+    DistributedConfig,
+    NetworkOptions,
+    RunOptions,
+    TrainingConfig,
+    TrainingResult,
+    TrainingSource,
+    launched_rank,
+    simulate_batch,
+    train_network,
+)
 from .weighted_training import WeightedTrainingResult, train_weighted
 
 __all__ = [
@@ -39,6 +51,7 @@ __all__ = [
     "BudgetConfig",
     "Conv2dEmbedding",
     "Conv3dEmbedding",
+    "DistributedConfig",
     "EarlyStopping",
     "FeedForwardEmbedding",
     "FlowHead",
@@ -46,16 +59,20 @@ __all__ = [
     "InferenceNetwork",
     "NetworkConfig",
     "NetworkMismatchWarning",
+    "NetworkOptions",
     "NetworkProposal",
     "ObservationEncoder",
     "ObservationSpec",
     "ProposalHead",
+    "RunOptions",
     "SiteLayers",
     "SiteSpec",
     "TrainingConfig",
     "TrainingResult",
+    "TrainingSource",
     "UnseenAddressWarning",
     "WeightedTrainingResult",
+    "launched_rank",
     "simulate_batch",
     "simulate_dataset",
     "train_network",
