@@ -12,7 +12,7 @@ from rotalumis.core import RotalumisError
 from rotalumis.core.limits import limit_traces
 
 from .loading import CommandError, load_model
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -100,6 +100,7 @@ def generate(
     workers: Annotated[
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -109,6 +110,7 @@ def generate(
 
     try:
         limits = limit_options(max_choices, max_seconds)
+        where = cluster_option(cluster, workers)
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a directory")
         model = load_model(target)
@@ -121,6 +123,7 @@ def generate(
                 traces_per_shard=traces_per_shard,
                 on_progress=bar,
                 workers=workers,
+                **where,
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:

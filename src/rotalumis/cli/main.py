@@ -19,7 +19,7 @@ from rotalumis.core import RotalumisError, available_engines
 
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 from .output import RunOutput
 from .report import report, write_run_report
 from .serve import serve_command
@@ -174,6 +174,7 @@ def run(
             "(same results as 0)"
         ),
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -210,6 +211,7 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if workers:
             opts["workers"] = workers
+        opts.update(cluster_option(cluster, workers))
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)

@@ -71,8 +71,9 @@ def inference_compilation(
         network: A trained :class:`~rotalumis.nn.InferenceNetwork` or the path of one saved
             with :meth:`~rotalumis.nn.InferenceNetwork.save`.
         device: Device to run the network on (default: where it is).
-        **options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
-            :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU).
+        **options: ``keep_traces``, ``progress``, ``model_args``, ``workers``,
+            ``cluster`` (see :func:`~rotalumis.infer.sample_traces`; workers need the network
+            on the CPU).
 
     Returns:
         A weighted ``Empirical``; ``metadata`` records the engine, the fraction of choices
@@ -99,10 +100,11 @@ def inference_compilation(
             NetworkMismatchWarning,
             stacklevel=3,
         )
-    if options.get("workers") and net.observation_encoder.device.type != "cpu":
+    parallel = options.get("workers") or options.get("cluster") is not None
+    if parallel and net.observation_encoder.device.type != "cpu":
         raise ValueError(
-            "workers > 0 needs the inference network on the CPU (forked worker processes "
-            "cannot use the GPU); pass device='cpu'"
+            "workers > 0 or cluster= needs the inference network on the CPU (worker "
+            "processes cannot use this process's GPU); pass device='cpu'"
         )
     proposal = NetworkProposal(net, dict(observe or {}))
     options.setdefault("description", "inference compilation")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
-from contextlib import ExitStack
 from typing import Any
 
 from rotalumis.core import (
@@ -14,12 +14,12 @@ from rotalumis.core import (
     InferenceError,
     Model,
     ProposeHandler,
-    TraceHandler,
 )
 from rotalumis.core.handlers import Proposal
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.simulate import simulate
 from rotalumis.data import Empirical, EmpiricalBuilder
+from rotalumis.distributed import open_executor
 
 from ._common import ObservationChecker, check_num_traces
 from ._progress import ProgressBar
@@ -46,6 +46,7 @@ def sample_traces(
     engine_name: str = "is",
     extra_handlers: tuple[Handler, ...] = (),
     workers: int = 0,
+    cluster: Any = None,
 ) -> Any:
     """Run ``model`` ``num_traces`` times independently and collect the results.
 
@@ -60,6 +61,9 @@ def sample_traces(
         workers: Worker processes (``0``: run here). Forked: the model and proposal need no
             pickling. A proposal with ``counters()`` / ``reset_counters()`` / ``absorb()``
             (the inference network's) gets its workers' counts added up.
+        cluster: Run the chunks on a Dask cluster instead (a ``Client``, a scheduler
+            address, ``"local"`` / ``"local:N"``, or a
+            :class:`~rotalumis.distributed.DaskExecutor`); the same result.
 
     Returns:
         An ``Empirical`` of results, with the named latents of every trace.
@@ -71,31 +75,41 @@ def sample_traces(
             seed; rotalumis errors raised inside the model keep their type).
     """
     check_num_traces(num_traces)
-    check_parallel(model, workers)
     root = RNG(seed).seed  # a fresh seed when None, recorded
     run = _Sampler(
         model, observe, proposal, weighted, keep_traces, model_args, extra_handlers, root
     )
-    with ProgressBar(num_traces, description, progress) as bar:
-        if workers == 0:
+    with (
+        open_executor(model, workers, cluster) as executor,
+        ProgressBar(num_traces, description, progress) as bar,
+    ):
+        if executor is None:
             empirical = run(0, num_traces, bar)
         else:
             # contiguous runs of whole chunks, as many as keep the workers evenly busy; how
             # the chunks are grouped does not change what they draw
             chunks = -(-num_traces // CHUNK)
-            tasks = min(chunks, workers * TASKS_PER_WORKER)
+            tasks = min(chunks, executor.parallelism * TASKS_PER_WORKER)
             bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
             done = 0
 
             def piece(t: int) -> Any:
                 return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
 
+            def describe(t: int) -> str:
+                stop, first = min(num_traces, bounds[t + 1]), bounds[t] // CHUNK
+                return (
+                    f"work unit {t} of {tasks}: traces {bounds[t]}..{stop - 1} of the run "
+                    f"with seed {root}, chunks {first}..{(stop - 1) // CHUNK}, the first "
+                    f"drawing from the stream with seed {derive_seed(root, 'chunk', first)}"
+                )
+
             def arrived(k: int, out: Any) -> None:
                 nonlocal done
                 done += len(out[0])
                 bar.update(done)
 
-            parts = map_in_workers(piece, tasks, workers, arrived)
+            parts = executor.map(piece, tasks, describe, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])
             absorb = getattr(proposal, "absorb", None)
             if absorb is not None:
@@ -151,34 +165,34 @@ class _Sampler:
             self.keep_traces,
             self.weighted,
         )
-        rng = RNG(derive_seed(root, "chunk", start // CHUNK))
-        tracer = TraceHandler()
         checker = ObservationChecker(model, self.observe)
         builder = EmpiricalBuilder(name=model.name)
         append = builder.append
-        model_args = self.model_args
+        handlers: list[Handler] = []
+        if self.observe:  # an empty condition handler would only cost a call per site
+            handlers.append(ConditionHandler(self.observe))
+        if self.proposal is not None:
+            handlers.append(ProposeHandler(self.proposal))
+        handlers.extend(self.extra_handlers)
         # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to
         # know where one execution ends and the next begins.
         begin_trace = getattr(self.proposal, "begin_trace", None)
-        with ExitStack() as stack:
-            stack.enter_context(tracer)
-            if self.observe:  # an empty condition handler would only cost a call per site
-                stack.enter_context(ConditionHandler(self.observe))
-            if self.proposal is not None:
-                stack.enter_context(ProposeHandler(self.proposal))
-            for h in self.extra_handlers:
-                stack.enter_context(h)
-            execute = stack.enter_context(
-                model.executions(rng, lambda k: f"trace {start + k} of the run with seed {root}")
+        for first in range(start, stop, CHUNK):  # start is a chunk boundary
+
+            def where(k: int, first: int = first) -> str:
+                return f"trace {first + k} of the run with seed {root}"
+
+            loop = simulate(
+                model,
+                min(first + CHUNK, stop) - first,
+                RNG(derive_seed(root, "chunk", first // CHUNK)),
+                handlers=handlers,
+                model_args=self.model_args,
+                where=where,
+                before_each=begin_trace,
             )
-            for first in range(start, stop, CHUNK):  # start is a chunk boundary
-                if first != start:
-                    rng.reseed(derive_seed(root, "chunk", first // CHUNK))
-                for i in range(first, min(first + CHUNK, stop)):
-                    if begin_trace is not None:
-                        begin_trace()
-                    trace = tracer.reset()
-                    trace.result = execute(*model_args)
+            with contextlib.closing(loop):  # the handlers go when a check raises
+                for i, trace in enumerate(loop, first):
                     if checker.unseen:
                         checker.check(trace)
                     lw = float(trace.log_importance_weight) if weighted else 0.0

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rotalumis.core import RNG, Model, Trace
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.data import Empirical, EmpiricalBuilder
+from rotalumis.distributed import check_executor, open_executor
 
 from ._common import ObservationChecker, check_num_traces
 from ._progress import ProgressBar
@@ -46,6 +46,7 @@ def run_chains(
     keep_traces: bool = False,
     progress: bool | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> Any:
     """Run ``num_chains`` chains of ``kernel`` and collect ``num_traces`` samples per chain.
 
@@ -61,6 +62,8 @@ def run_chains(
         progress: Show a progress bar (default: when on a terminal).
         workers: Run the chains in this many worker processes (``0``: one after another
             here); each chain's random stream is the same wherever it runs, so is the result.
+        cluster: Run the chains on a Dask cluster instead (see
+            :func:`rotalumis.distributed.open_executor`); the same result.
 
     Returns:
         An equally weighted ``Empirical`` of all kept samples, chains one after another
@@ -75,7 +78,7 @@ def run_chains(
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
         raise ValueError(f"burn_in must be a non-negative integer, got {burn_in!r}")
     model, observe = kernel.model, kernel.observe
-    check_parallel(model, workers)
+    check_executor(model, workers, cluster)
     root = RNG(seed)
     name = kernel.name
     moves = burn_in + num_traces * thin
@@ -103,16 +106,25 @@ def run_chains(
         log.info("%s chain %d: acceptance rate %.3f", name, c, state.acceptance_rate)
         return builder.build(), state.acceptance_rate, log_probs
 
-    with ProgressBar(moves * num_chains, name, progress) as bar:
-        if workers == 0 or num_chains == 1:
+    parallel = (workers or cluster is not None) and num_chains > 1
+    with (
+        open_executor(model, workers if parallel else 0, cluster if parallel else None) as ex,
+        ProgressBar(moves * num_chains, name, progress) as bar,
+    ):
+        if ex is None:
             runs = [chain(c, bar) for c in range(num_chains)]
         else:  # chain c draws from root.spawn(c) wherever it runs: the same result
-            runs = map_in_workers(
-                chain,
-                num_chains,
-                workers,
-                lambda c, out: bar.update((c + 1) * moves, f"acc {out[1]:.2f}"),
-            )
+            finished = 0
+
+            def arrived(c: int, out: tuple[Empirical, float, list[float]]) -> None:
+                nonlocal finished
+                finished += 1
+                bar.update(finished * moves, f"acc {out[1]:.2f}")
+
+            def describe(c: int) -> str:
+                return f"chain {c} of {num_chains} (stream {c} spawned from seed {root.seed})"
+
+            runs = ex.map(chain, num_chains, describe, arrived)
     chains = [emp for emp, _, _ in runs]
     rates = [rate for _, rate, _ in runs]
     result = Empirical.from_chains(chains)
@@ -148,6 +160,7 @@ def metropolis_hastings(
     site_policy: SitePolicy | None = None,
     model_args: tuple[Any, ...] = (),
     workers: int = 0,
+    cluster: Any = None,
     **options: Any,
 ) -> Any:
     """Single-site MH chains (LMH or RMH); see :class:`~.mcmc.MHKernel`.
@@ -166,6 +179,7 @@ def metropolis_hastings(
         site_policy: A :class:`~.sites.SitePolicy` (instead of ``params``).
         model_args: Arguments for ``model.forward``.
         workers: Worker processes for the chains (same result for any number).
+        cluster: Run the chains on a Dask cluster (see :func:`run_chains`).
         **options: ``burn_in``, ``thin``, ``num_chains``, ``initial_trace``,
             ``keep_traces``, ``progress`` (see :func:`run_chains`).
 
@@ -185,7 +199,7 @@ def metropolis_hastings(
         site_policy=site_policy,
         model_args=model_args,
     )
-    return run_chains(kernel, num_traces, seed=seed, workers=workers, **run)
+    return run_chains(kernel, num_traces, seed=seed, workers=workers, cluster=cluster, **run)
 
 
 def lightweight_mh(model: Model, num_traces: int, **options: Any) -> Any:
@@ -211,6 +225,7 @@ def pseudo_marginal_mh(
     refresh: float = 1.0,
     model_args: tuple[Any, ...] = (),
     workers: int = 0,
+    cluster: Any = None,
     **options: Any,
 ) -> Any:
     """Pseudo-marginal MH over ``params``, every other draw redrawn in each run (a fraction
@@ -237,4 +252,4 @@ def pseudo_marginal_mh(
         refresh=refresh,
         model_args=model_args,
     )
-    return run_chains(kernel, num_traces, seed=seed, workers=workers, **run)
+    return run_chains(kernel, num_traces, seed=seed, workers=workers, cluster=cluster, **run)

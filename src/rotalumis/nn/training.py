@@ -29,12 +29,13 @@ from typing import Any
 
 import torch
 
-from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core import RNG, DatasetError, Model
 from rotalumis.core.errors import CheckpointError
 from rotalumis.core.files import atomic_write
-from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.simulate import simulate
 from rotalumis.data import TraceBatch, TraceDataset
+from rotalumis.distributed import check_executor
 
 from ._checkpoint import check_resume, run_identity, training_device
 from .early_stopping import EarlyStopping, Stopper
@@ -147,19 +148,12 @@ def simulate_batch(
     ``label`` says which batch it is when a simulation fails (default: the batch simulated
     with ``seed``).
     """
-    rng = RNG(seed)
-    tracer = TraceHandler()
-    traces = []
     label = label or f"the batch simulated with seed {seed}"
 
     def where(k: int) -> str:
         return f"trace {k} of {label}"
 
-    with tracer, model.executions(rng, where) as execute:
-        for _ in range(size):
-            trace = tracer.reset()
-            trace.result = execute(*model_args)
-            traces.append(trace)
+    traces = list(simulate(model, size, RNG(seed), model_args=model_args, where=where))
     return TraceBatch.from_traces(traces)
 
 
@@ -436,7 +430,7 @@ def train_network(
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
-    check_parallel(model, workers)
+    check_executor(model, workers)
     dev = training_device(device)
     torch.manual_seed(derive_seed(config.seed, "init"))
     progress = _Progress()
