@@ -21,6 +21,7 @@ from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
 from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 from .output import RunOutput
+from .pool import pool_command
 from .report import report, write_run_report
 from .serve import serve_command
 from .train import train
@@ -38,6 +39,7 @@ app.add_typer(dataset_app, name="dataset")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
+app.command("pool")(pool_command)
 
 
 @app.callback()

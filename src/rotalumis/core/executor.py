@@ -117,6 +117,9 @@ class Executor(ABC):
 
     #: Whether the job reaches the workers by pickling (``False``: by ``fork``, or threads).
     pickles_jobs: bool = False
+    #: Whether units run concurrently on the caller's objects (threads): a unit must then
+    #: not share mutable state (a stateful proposal, an MCMC kernel) with the others.
+    shares_memory: bool = False
 
     @property
     @abstractmethod
@@ -209,6 +212,8 @@ class ThreadExecutor(Executor):
     Args:
         threads: Number of threads (at least 1).
     """
+
+    shares_memory = True
 
     def __init__(self, threads: int) -> None:
         if check_workers(threads) < 1:

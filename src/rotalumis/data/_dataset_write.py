@@ -311,27 +311,26 @@ def generate_dataset(
         log.info("%s: %d of %d traces already generated", path, done, num_traces)
     if on_progress is not None:
         on_progress(done, num_traces)
-    if (workers or cluster is not None) and todo:
+    with open_executor(model, workers, cluster) as executor:
+        if executor is not None and todo:
 
-        def shard(j: int) -> int:
-            generate_shard(model, path, todo[j], manifest, model_args)
-            return _shard_rows(manifest, todo[j])
+            def shard(j: int) -> int:
+                generate_shard(model, path, todo[j], manifest, model_args)
+                return _shard_rows(manifest, todo[j])
 
-        def written(j: int, rows: int) -> None:
-            nonlocal done
-            done += rows
-            if on_progress is not None:
-                on_progress(done, num_traces)
+            def written(j: int, rows: int) -> None:
+                nonlocal done
+                done += rows
+                if on_progress is not None:
+                    on_progress(done, num_traces)
 
-        def describe(j: int) -> str:
-            k = todo[j]
-            seed = derive_seed(int(manifest["seed"]), "shard", k)
-            return f"shard {k} of {path}, drawing from the stream with seed {seed}"
+            def describe(j: int) -> str:
+                k = todo[j]
+                seed = derive_seed(int(manifest["seed"]), "shard", k)
+                return f"shard {k} of {path}, drawing from the stream with seed {seed}"
 
-        with open_executor(model, workers, cluster) as executor:
-            assert executor is not None
             executor.map(shard, len(todo), describe, written)
-        return path
+            return path
     for k in todo:
         base = done
 

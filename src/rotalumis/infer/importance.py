@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -93,8 +94,13 @@ def sample_traces(
             bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
             done = 0
 
+            # threads share this process: each unit gets its own copy of a (stateful)
+            # proposal, as a worker process would
+            private = executor.shares_memory and proposal is not None
+
             def piece(t: int) -> Any:
-                return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
+                sampler = run.with_own_proposal() if private else run
+                return sampler.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
 
             def describe(t: int) -> str:
                 stop, first = min(num_traces, bounds[t + 1]), bounds[t] // CHUNK
@@ -146,6 +152,12 @@ class _Sampler:
         self.model, self.observe, self.proposal = model, observe, proposal
         self.weighted, self.keep_traces, self.model_args = weighted, keep_traces, model_args
         self.extra_handlers, self.root_seed = extra_handlers, root_seed
+
+    def with_own_proposal(self) -> _Sampler:
+        """This sampler with a deep copy of the proposal (for a unit in a thread)."""
+        twin = copy.copy(self)
+        twin.proposal = copy.deepcopy(self.proposal)
+        return twin
 
     def in_worker(self, start: int, stop: int) -> tuple[Any, Any]:
         """Run a chunk in a worker; also return the proposal's counts for this chunk."""

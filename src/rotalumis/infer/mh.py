@@ -111,7 +111,7 @@ def run_chains(
         open_executor(model, workers if parallel else 0, cluster if parallel else None) as ex,
         ProgressBar(moves * num_chains, name, progress) as bar,
     ):
-        if ex is None:
+        if ex is None or ex.shares_memory:  # threads would share the kernel's state
             runs = [chain(c, bar) for c in range(num_chains)]
         else:  # chain c draws from root.spawn(c) wherever it runs: the same result
             finished = 0

@@ -18,6 +18,7 @@ malformed or out-of-sequence messages.
 from ._ipc import private_address
 from .client import RemoteModel
 from .codec import decode, encode
+from .launch import SimulatorPool
 from .messages import (
     Handshake,
     HandshakeResult,
@@ -54,6 +55,7 @@ __all__ = [
     "SampleResult",
     "ServerClosed",
     "ServerTransport",
+    "SimulatorPool",
     "Tag",
     "TagResult",
     "ZMQClientTransport",
