@@ -152,11 +152,6 @@ class ForkPoolExecutor(Executor):
             for i, ok, payload in pool.imap_unordered(_run_in_worker, range(count)):
                 if not ok:
                     raise unit_failed(payload, describe(i)) from payload.__cause__
-                out, caught = _outcome(payload)
-                relay(caught)
-                yield i, out
-
-
-def _outcome(payload: Any) -> UnitOutcome:
-    out, caught = payload
-    return out, caught
+                outcome: UnitOutcome = payload
+                relay(outcome[1])
+                yield i, outcome[0]
