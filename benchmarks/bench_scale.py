@@ -133,7 +133,7 @@ def dask_overhead(rounds: int) -> list[str]:
         )
     return [
         f"| fast model ({n} traces), Dask vs fork pool | 2 workers each | "
-        f"{n / t['fork']:,.0f} vs {n / t['dask']:,.0f} traces/s | "
+        f"fork {n / t['fork']:,.0f}, Dask {n / t['dask']:,.0f} traces/s | "
         f"**{t['fork'] / t['dask']:.0%}** of the fork pool | >= 90% |"
     ]
 
