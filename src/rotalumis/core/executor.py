@@ -127,15 +127,40 @@ class Executor(ABC):
         """How many units run at once (what units are sized by)."""
 
     @abstractmethod
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
+        """Yield ``(i, True, job(i))``, or ``(i, False, error)`` for a unit that raised
+        (the error passed through :func:`unit_failed`), as the units complete; closing the
+        iterator cancels the units still running."""
+
     def stream(
         self, job: Job, count: int, describe: Describe | None = None
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(i, job(i))`` for ``i`` in ``range(count)`` as the units complete.
 
         Raises:
-            Exception: what a unit raised (see :func:`unit_failed`); the remaining units
-                are cancelled.
+            Exception: what a unit raised (see :func:`unit_failed`); when several fail,
+                the one with the lowest index (so the error does not depend on timing:
+                the units before it are waited for), and the others are cancelled.
         """
+        outcomes = self._outcomes(job, count, describe or default_describe)
+        failed: tuple[int, BaseException] | None = None
+        done: set[int] = set()
+        try:
+            for i, ok, payload in outcomes:
+                done.add(i)
+                if not ok and (failed is None or i < failed[0]):
+                    failed = (i, payload)
+                elif ok and failed is None:
+                    yield i, payload
+                if failed is not None and all(k in done for k in range(failed[0])):
+                    break
+        finally:
+            if hasattr(outcomes, "close"):
+                outcomes.close()
+        if failed is not None:
+            raise failed[1]
 
     def map(
         self,
@@ -170,19 +195,26 @@ class Executor(ABC):
         self.close()
 
 
-def _run_with_retries(job: Job, i: int, describe: Describe) -> Any:
-    """``job(i)``, run again when a simulator of a pool died under it (each unit's result
-    depends only on its index, so a rerun elsewhere gives the same result)."""
+def _run_with_retries(job: Job, i: int, describe: Describe) -> tuple[int, bool, Any]:
+    """The outcome of ``job(i)``, run again when a simulator of a pool died under it (each
+    unit's result depends only on its index, so a rerun elsewhere gives the same result)."""
     for attempt in range(RETRIES + 1):
         try:
-            return job(i)
+            return i, True, job(i)
         except SimulatorLostError as exc:
             if attempt == RETRIES or not exc.retryable:
-                raise unit_failed(exc, describe(i)) from exc
+                return i, False, _failed(exc, describe(i), exc)
             log.warning("%s: %s; running it again", describe(i), exc)
         except Exception as exc:
-            raise unit_failed(exc, describe(i)) from exc.__cause__
+            return i, False, _failed(exc, describe(i), exc.__cause__)
     raise AssertionError("unreachable")
+
+
+def _failed(exc: BaseException, description: str, cause: BaseException | None) -> BaseException:
+    error = unit_failed(exc, description)
+    if error is not exc:
+        error.__cause__ = cause
+    return error
 
 
 class SerialExecutor(Executor):
@@ -193,13 +225,11 @@ class SerialExecutor(Executor):
         """One unit at a time."""
         return 1
 
-    def stream(
-        self, job: Job, count: int, describe: Describe | None = None
-    ) -> Iterator[tuple[int, Any]]:
-        """See :meth:`Executor.stream`."""
-        describe = describe or default_describe
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
         for i in range(count):
-            yield i, _run_with_retries(job, i, describe)
+            yield _run_with_retries(job, i, describe)
 
 
 class ThreadExecutor(Executor):
@@ -225,15 +255,13 @@ class ThreadExecutor(Executor):
         """The number of threads."""
         return self.threads
 
-    def stream(
-        self, job: Job, count: int, describe: Describe | None = None
-    ) -> Iterator[tuple[int, Any]]:
-        """See :meth:`Executor.stream`."""
-        describe = describe or default_describe
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(count):
             todo.put(i)
-        done: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+        done: queue.SimpleQueue[tuple[int, bool, Any]] = queue.SimpleQueue()
         stop = threading.Event()
 
         def work() -> None:
@@ -243,9 +271,9 @@ class ThreadExecutor(Executor):
                 except queue.Empty:
                     return
                 try:
-                    done.put((i, _run_with_retries(job, i, describe), None))
+                    done.put(_run_with_retries(job, i, describe))
                 except BaseException as exc:  # handed to the caller's thread
-                    done.put((i, None, exc))
+                    done.put((i, False, exc))
 
         threads = [
             threading.Thread(target=work, name=f"rotalumis-unit-{t}", daemon=True)
@@ -255,10 +283,7 @@ class ThreadExecutor(Executor):
             t.start()
         try:
             for _ in range(count):
-                i, out, exc = done.get()
-                if exc is not None:
-                    raise exc
-                yield i, out
+                yield done.get()
         finally:
             stop.set()
             for t in threads:

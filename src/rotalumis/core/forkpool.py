@@ -29,7 +29,6 @@ from .executor import (
     UnitOutcome,
     WarningRelay,
     check_workers,
-    default_describe,
     run_unit,
     unit_failed,
 )
@@ -129,10 +128,9 @@ class ForkPoolExecutor(Executor):
         """The number of worker processes."""
         return self.workers
 
-    def stream(
-        self, job: Job, count: int, describe: Describe | None = None
-    ) -> Iterator[tuple[int, Any]]:
-        """See :meth:`Executor.stream`."""
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
         if "fork" not in multiprocessing.get_all_start_methods():
             raise InferenceError(
                 "workers > 0 needs processes started by fork, which this platform lacks; "
@@ -142,7 +140,6 @@ class ForkPoolExecutor(Executor):
             raise InferenceError("a parallel inference run cannot start another one (workers > 0)")
         if count == 0:
             return
-        describe = describe or default_describe
         relay = WarningRelay()
         context = multiprocessing.get_context("fork")
         with (
@@ -151,7 +148,8 @@ class ForkPoolExecutor(Executor):
         ):
             for i, ok, payload in pool.imap_unordered(_run_in_worker, range(count)):
                 if not ok:
-                    raise unit_failed(payload, describe(i)) from payload.__cause__
+                    yield i, False, unit_failed(payload, describe(i))
+                    continue
                 outcome: UnitOutcome = payload
                 relay(outcome[1])
-                yield i, outcome[0]
+                yield i, True, outcome[0]

@@ -22,7 +22,6 @@ from rotalumis.core.executor import (
     Job,
     UnitOutcome,
     WarningRelay,
-    default_describe,
     run_unit,
     unit_failed,
 )
@@ -134,15 +133,13 @@ class DaskExecutor(Executor):
         threads: dict[str, int] = self.client.nthreads()
         return max(1, sum(threads.values()))
 
-    def stream(
-        self, job: Job, count: int, describe: Describe | None = None
-    ) -> Iterator[tuple[int, Any]]:
-        """See :meth:`Executor.stream`."""
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
         from dask.distributed import as_completed
 
         if count == 0:
             return
-        describe = describe or default_describe
         relay = WarningRelay()
         client = self.client
         # the job once to every worker (a worker that joins later fetches it from another)
@@ -157,11 +154,11 @@ class DaskExecutor(Executor):
             for future in as_completed(futures):
                 i = index[future.key]
                 if future.status == "error":
-                    exc = future.exception()
-                    raise unit_failed(exc, describe(i)) from exc.__cause__
+                    yield i, False, unit_failed(future.exception(), describe(i))
+                    continue
                 out, caught = future.result()
                 relay(caught)
-                yield i, out
+                yield i, True, out
         finally:
             client.cancel(futures)
             client.cancel([shipped])
