@@ -13,7 +13,7 @@ from rotalumis.core.limits import limit_traces
 from rotalumis.core.progress import ProgressBar
 
 from .loading import CommandError, load_model
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -63,6 +63,7 @@ def generate(
     workers: Annotated[
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -72,6 +73,7 @@ def generate(
 
     try:
         limits = limit_options(max_choices, max_seconds)
+        where = cluster_option(cluster, workers)
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a directory")
         model = load_model(target)
@@ -84,6 +86,7 @@ def generate(
                 traces_per_shard=traces_per_shard,
                 on_progress=bar,
                 workers=workers,
+                **where,
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:

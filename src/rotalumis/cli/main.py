@@ -19,8 +19,9 @@ from rotalumis.core import RotalumisError, available_engines
 
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 from .output import RunOutput
+from .pool import pool_command
 from .report import report, write_run_report
 from .serve import serve_command
 from .train import train
@@ -38,6 +39,7 @@ app.add_typer(dataset_app, name="dataset")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
+app.command("pool")(pool_command)
 
 
 @app.callback()
@@ -174,6 +176,7 @@ def run(
             "(same results as 0)"
         ),
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -210,6 +213,7 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if workers:
             opts["workers"] = workers
+        opts.update(cluster_option(cluster, workers))
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)

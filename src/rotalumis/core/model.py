@@ -12,17 +12,18 @@ import contextlib
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from types import CodeType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from .engines import create_engine
 from .errors import EscapedRandomnessWarning, ModelError, RotalumisError, execution_error
 from .escapes import probe_escapes
-from .handlers import ConditionHandler, TraceHandler
+from .handlers import ConditionHandler
 from .limits import LIMIT_OPTIONS, TraceLimits, limit_traces, limits_for, watch_time
 from .rng import RNG, derive_seed
-from .runtime import Execution, current_execution, enter_execution, exit_execution
+from .runtime import Execution, Handler, current_execution, enter_execution, exit_execution
+from .simulate import simulate
 from .trace import Trace
 
 __all__ = ["Engine", "FunctionModel", "Model", "model"]
@@ -141,7 +142,7 @@ class Model:
 
     @contextlib.contextmanager
     def executions(
-        self, rng: RNG, where: Callable[[int], str] | None = None
+        self, rng: RNG, where: Callable[[int], str] | None = None, own_errors: bool = False
     ) -> Iterator[Callable[..., Any]]:
         """Many executions in a row drawing from ``rng`` (what engines use).
 
@@ -158,6 +159,8 @@ class Model:
                 :func:`~.errors.execution_error`). Default: execution ``k`` of the stream
                 with ``rng``'s seed when the block started (or the seed and index it was
                 spawned from).
+            own_errors: Raise what ``forward`` raised unchanged instead, with that text
+                as a note (Python 3.11+): for a single execution, whose caller knows which.
         """
         execution, limits = self._new_execution(rng)
         counters = execution.counters
@@ -176,6 +179,10 @@ class Model:
             except Exception as exc:
                 k = execution.serial // 2
                 text = where(k) if where is not None else f"execution {k} of {stream}"
+                if own_errors:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"rotalumis: in model {self.name!r}, {text}")
+                    raise
                 error = _failure(self, exc, text)
                 if error is exc:
                     raise
@@ -253,10 +260,41 @@ class Model:
         model_args: tuple[Any, ...] = (),
     ) -> Trace:
         """Run the model once from the prior (conditioned on ``observe``) and return its trace."""
-        tracer = TraceHandler()
-        with tracer, ConditionHandler(observe or {}):
-            tracer.trace.result = self.execute(RNG(seed), *model_args)
-        return tracer.trace
+        # one execution: the model's own exception, with a note naming the seed
+        loop = simulate(
+            self,
+            1,
+            RNG(seed),
+            handlers=(ConditionHandler(observe or {}),),
+            model_args=model_args,
+            own_errors=True,
+        )
+        with contextlib.closing(loop):
+            return next(loop)
+
+    def traces(
+        self,
+        num_traces: int,
+        seed: int | None = None,
+        *,
+        handlers: Sequence[Handler] = (),
+        model_args: tuple[Any, ...] = (),
+    ) -> Generator[Trace, None, None]:
+        """Run the model ``num_traces`` times from ``seed`` under ``handlers``; yield traces.
+
+        The simulation loop every engine uses (see :func:`rotalumis.core.simulate.simulate`,
+        which also takes a random stream and a description of each execution for errors).
+        The handlers stay installed while the iterator is suspended: consume it or close it.
+
+        Example:
+            >>> from rotalumis.core import Normal, sample
+            >>> @model
+            ... def gauss():
+            ...     return sample(Normal(0.0, 1.0), name="x")
+            >>> [len(t) for t in gauss.traces(2, seed=0)]
+            [1, 1]
+        """
+        return simulate(self, num_traces, RNG(seed), handlers=handlers, model_args=model_args)
 
     def prior(
         self,

@@ -21,6 +21,7 @@ too). Another package adds an engine by declaring an entry point in that group.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rotalumis.core import Trace
 from rotalumis.core.engines import EngineFactory, register_engine
@@ -68,6 +69,7 @@ def lmh(
     keep_traces: bool = False,
     progress: bool | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> MCMC:
     """Lightweight Metropolis-Hastings: single-site moves proposed from the prior.
 
@@ -79,7 +81,7 @@ def lmh(
         site_policy: A :class:`~.sites.SitePolicy` (instead of ``params``).
         redraw_probability: See :class:`~.mh_kernel.MHKernel`.
         burn_in: See :class:`~.mcmc.MCMC` (also ``thin``, ``num_chains``,
-            ``initial_trace``, ``keep_traces``, ``progress``, ``workers``).
+            ``initial_trace``, ``keep_traces``, ``progress``, ``workers``, ``cluster``).
 
     Returns:
         The :class:`~.mcmc.MCMC` engine.
@@ -87,7 +89,7 @@ def lmh(
     kernel = _mh(False, 0.5, params, param_probability, site_policy, redraw_probability)
     return MCMC(
         kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers,
+        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
     )  # fmt: skip
 
 
@@ -105,6 +107,7 @@ def rmh(
     keep_traces: bool = False,
     progress: bool | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> MCMC:
     """Random-walk MH: Gaussian steps on continuous sites, prior draws on discrete ones.
 
@@ -119,7 +122,7 @@ def rmh(
     kernel = _mh(True, scale, params, param_probability, site_policy, redraw_probability)
     return MCMC(
         kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers,
+        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
     )  # fmt: skip
 
 
@@ -137,6 +140,7 @@ def pmmh(
     keep_traces: bool = False,
     progress: bool | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> MCMC:
     """Pseudo-marginal MH over ``params``, every other draw redrawn in each run (a fraction
     ``refresh`` of it for correlated PMMH); see :class:`~.pmmh.PseudoMarginalKernel`
@@ -157,7 +161,7 @@ def pmmh(
     )  # fmt: skip
     return MCMC(
         kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers,
+        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
     )  # fmt: skip
 
 

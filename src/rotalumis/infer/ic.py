@@ -67,6 +67,8 @@ class InferenceCompilation:
         keep_traces: Keep full traces in the result.
         progress: Show a progress bar (default: when on a terminal).
         workers: Worker processes (``0``: run here; workers need the network on the CPU).
+        cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
+            address, or ``"local"``/``"local:N"``; the network must be on the CPU).
 
     Raises:
         InferenceError: if no network is given.
@@ -83,6 +85,7 @@ class InferenceCompilation:
         keep_traces: bool = False,
         progress: bool | None = None,
         workers: int = 0,
+        cluster: Any = None,
     ) -> None:
         if network is None:
             raise InferenceError(
@@ -91,12 +94,15 @@ class InferenceCompilation:
                 "train`)"
             )
         self.network = load_network(network, device)
-        if workers and self.network.observation_encoder.device.type != "cpu":
+        if (
+            workers or cluster is not None
+        ) and self.network.observation_encoder.device.type != "cpu":
             raise ValueError(
-                "workers > 0 needs the inference network on the CPU (forked worker processes "
-                "cannot use the GPU); pass device='cpu'"
+                "workers > 0 or cluster= needs the inference network on the CPU (worker "
+                "processes cannot use this process's GPU); pass device='cpu'"
             )
         self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
+        self.cluster = cluster
 
     def run(
         self,
@@ -143,7 +149,7 @@ class InferenceCompilation:
                 model, num_traces, observe=observe, seed=seed, proposal=proposal,
                 keep_traces=self.keep_traces, progress=self.progress, model_args=model_args,
                 description="inference compilation", engine_name=self.name,
-                workers=self.workers, options={"workers": self.workers},
+                workers=self.workers, cluster=self.cluster, options={"workers": self.workers},
             )  # fmt: skip
         unseen = proposal.stats.unseen
         if unseen:

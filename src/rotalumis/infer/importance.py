@@ -7,9 +7,10 @@ worker processes).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from collections.abc import Mapping
-from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
@@ -20,13 +21,13 @@ from rotalumis.core import (
     InferenceError,
     Model,
     ProposeHandler,
-    TraceHandler,
 )
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.progress import ProgressBar
 from rotalumis.core.proposal import Proposal, ProposalFunction, ProposalStats, as_proposal
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.simulate import simulate
 from rotalumis.data import Empirical, EmpiricalBuilder, RunInfo
+from rotalumis.distributed import open_executor
 
 from ._common import ObservationChecker, check_num_traces
 
@@ -52,6 +53,7 @@ def sample_traces(
     engine_name: str = "is",
     extra_handlers: tuple[Handler, ...] = (),
     workers: int = 0,
+    cluster: Any = None,
     options: Mapping[str, Any] | None = None,
 ) -> Empirical:
     """Run ``model`` ``num_traces`` times independently and collect the results.
@@ -68,6 +70,9 @@ def sample_traces(
         workers: Worker processes (``0``: run here). Forked: the model and proposal need no
             pickling. A proposal that keeps :attr:`~rotalumis.core.proposal.Proposal.stats`
             (the inference network's) gets its workers' counts added up.
+        cluster: Run the chunks on a Dask cluster instead (a ``Client``, a scheduler
+            address, ``"local"`` / ``"local:N"``, or a
+            :class:`~rotalumis.distributed.DaskExecutor`); the same result.
         engine_name: The engine recorded in ``result.info``.
         options: The engine options recorded in ``result.info``.
 
@@ -82,7 +87,6 @@ def sample_traces(
             seed; rotalumis errors raised inside the model keep their type).
     """
     check_num_traces(num_traces)
-    check_parallel(model, workers)
     root = RNG(seed).seed  # a fresh seed when None, recorded
     proposal = None if proposal is None else as_proposal(proposal)
     stats = None if proposal is None else proposal.stats
@@ -91,26 +95,42 @@ def sample_traces(
     run = _Sampler(
         model, observe, proposal, weighted, keep_traces, model_args, extra_handlers, root
     )
-    with ProgressBar(num_traces, description, progress, show_rate=True, every_step=True) as bar:
-        if workers == 0:
+    with (
+        open_executor(model, workers, cluster) as executor,
+        ProgressBar(num_traces, description, progress, show_rate=True, every_step=True) as bar,
+    ):
+        if executor is None:
             empirical = run(0, num_traces, bar)
         else:
             # contiguous runs of whole chunks, as many as keep the workers evenly busy; how
             # the chunks are grouped does not change what they draw
             chunks = -(-num_traces // CHUNK)
-            tasks = min(chunks, workers * TASKS_PER_WORKER)
+            tasks = min(chunks, executor.parallelism * TASKS_PER_WORKER)
             bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
             done = 0
 
+            # threads share this process: each unit gets its own copy of a (stateful)
+            # proposal, as a worker process would
+            private = executor.shares_memory and proposal is not None
+
             def piece(t: int) -> Any:
-                return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
+                sampler = run.with_own_proposal() if private else run
+                return sampler.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
+
+            def describe(t: int) -> str:
+                stop, first = min(num_traces, bounds[t + 1]), bounds[t] // CHUNK
+                return (
+                    f"work unit {t} of {tasks}: traces {bounds[t]}..{stop - 1} of the run "
+                    f"with seed {root}, chunks {first}..{(stop - 1) // CHUNK}, the first "
+                    f"drawing from the stream with seed {derive_seed(root, 'chunk', first)}"
+                )
 
             def arrived(k: int, out: Any) -> None:
                 nonlocal done
                 done += len(out[0])
                 bar.update(done)
 
-            parts = map_in_workers(piece, tasks, workers, arrived)
+            parts = executor.map(piece, tasks, describe, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])
             if proposal is not None and stats is not None:
                 proposal.stats = stats
@@ -154,6 +174,12 @@ class _Sampler:
         self.weighted, self.keep_traces, self.model_args = weighted, keep_traces, model_args
         self.extra_handlers, self.root_seed = extra_handlers, root_seed
 
+    def with_own_proposal(self) -> _Sampler:
+        """This sampler with a deep copy of the proposal (for a unit in a thread)."""
+        twin = copy.copy(self)
+        twin.proposal = copy.deepcopy(self.proposal)
+        return twin
+
     def in_worker(self, start: int, stop: int) -> tuple[Empirical, ProposalStats | None]:
         """Run a chunk in a worker; also return the proposal's counts for this chunk."""
         proposal = self.proposal
@@ -172,34 +198,34 @@ class _Sampler:
             self.keep_traces,
             self.weighted,
         )
-        rng = RNG(derive_seed(root, "chunk", start // CHUNK))
-        tracer = TraceHandler()
         checker = ObservationChecker(model, self.observe)
         builder = EmpiricalBuilder(name=model.name)
         append = builder.append
-        model_args = self.model_args
+        handlers: list[Handler] = []
+        if self.observe:  # an empty condition handler would only cost a call per site
+            handlers.append(ConditionHandler(self.observe))
+        if self.proposal is not None:
+            handlers.append(ProposeHandler(self.proposal))
+        handlers.extend(self.extra_handlers)
         # A stateful proposal (e.g. the inference-compilation network's LSTM) is told where
         # one execution ends and the next begins.
         begin_trace = None if self.proposal is None else self.proposal.begin_trace
-        with ExitStack() as stack:
-            stack.enter_context(tracer)
-            if self.observe:  # an empty condition handler would only cost a call per site
-                stack.enter_context(ConditionHandler(self.observe))
-            if self.proposal is not None:
-                stack.enter_context(ProposeHandler(self.proposal))
-            for h in self.extra_handlers:
-                stack.enter_context(h)
-            execute = stack.enter_context(
-                model.executions(rng, lambda k: f"trace {start + k} of the run with seed {root}")
+        for first in range(start, stop, CHUNK):  # start is a chunk boundary
+
+            def where(k: int, first: int = first) -> str:
+                return f"trace {first + k} of the run with seed {root}"
+
+            loop = simulate(
+                model,
+                min(first + CHUNK, stop) - first,
+                RNG(derive_seed(root, "chunk", first // CHUNK)),
+                handlers=handlers,
+                model_args=self.model_args,
+                where=where,
+                before_each=begin_trace,
             )
-            for first in range(start, stop, CHUNK):  # start is a chunk boundary
-                if first != start:
-                    rng.reseed(derive_seed(root, "chunk", first // CHUNK))
-                for i in range(first, min(first + CHUNK, stop)):
-                    if begin_trace is not None:
-                        begin_trace()
-                    trace = tracer.reset()
-                    trace.result = execute(*model_args)
+            with contextlib.closing(loop):  # the handlers go when a check raises
+                for i, trace in enumerate(loop, first):
                     if checker.unseen:
                         checker.check(trace)
                     lw = float(trace.log_importance_weight) if weighted else 0.0
@@ -226,6 +252,9 @@ class ImportanceSampling:
         keep_traces: Keep full traces in the result.
         progress: Show a progress bar (default: when on a terminal).
         workers: Worker processes (``0``: run here); the result is the same for any number.
+        cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
+            address, or ``"local"``/``"local:N"``; see
+            :func:`rotalumis.distributed.open_executor`); the same result.
 
     Example:
         >>> from rotalumis.infer import ImportanceSampling
@@ -244,9 +273,11 @@ class ImportanceSampling:
         keep_traces: bool = False,
         progress: bool | None = None,
         workers: int = 0,
+        cluster: Any = None,
     ) -> None:
         self.proposal = None if proposal is None else as_proposal(proposal)
         self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
+        self.cluster = cluster
 
     def run(
         self,
@@ -280,6 +311,7 @@ class ImportanceSampling:
             weighted=self._weighted, keep_traces=self.keep_traces, progress=self.progress,
             model_args=model_args,
             description=self._description, engine_name=self.name, workers=self.workers,
+            cluster=self.cluster,
             options=self._options(),
         )  # fmt: skip
 
@@ -303,6 +335,7 @@ class Prior(ImportanceSampling):
         keep_traces: Keep full traces in the result.
         progress: Show a progress bar (default: when on a terminal).
         workers: Worker processes (``0``: run here); the result is the same for any number.
+        cluster: Run on a Dask cluster instead (see :class:`ImportanceSampling`).
     """
 
     name = "prior"
@@ -310,9 +343,16 @@ class Prior(ImportanceSampling):
     _weighted = False
 
     def __init__(
-        self, *, keep_traces: bool = False, progress: bool | None = None, workers: int = 0
+        self,
+        *,
+        keep_traces: bool = False,
+        progress: bool | None = None,
+        workers: int = 0,
+        cluster: Any = None,
     ) -> None:
-        super().__init__(None, keep_traces=keep_traces, progress=progress, workers=workers)
+        super().__init__(
+            None, keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster
+        )
 
     def __repr__(self) -> str:
         return f"Prior(workers={self.workers})"

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotalumis.core import RNG, Model, Trace
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.progress import ProgressBar
 from rotalumis.data import ChainInfo, Empirical, EmpiricalBuilder, RunInfo
+from rotalumis.distributed import check_executor, open_executor
 
 from ._common import ObservationChecker, check_num_traces
 from .kernel import Kernel
@@ -38,6 +38,7 @@ def run_chains(
     keep_traces: bool = False,
     progress: bool | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> Empirical:
     """Run ``num_chains`` chains of ``kernel`` and collect ``num_traces`` samples per chain.
 
@@ -53,6 +54,8 @@ def run_chains(
         progress: Show a progress bar (default: when on a terminal).
         workers: Run the chains in this many worker processes (``0``: one after another
             here); each chain's random stream is the same wherever it runs, so is the result.
+        cluster: Run the chains on a Dask cluster instead (see
+            :func:`rotalumis.distributed.open_executor`); the same result.
 
     Returns:
         An equally weighted ``Empirical`` of all kept samples, chains one after another
@@ -67,7 +70,7 @@ def run_chains(
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
         raise ValueError(f"burn_in must be a non-negative integer, got {burn_in!r}")
     model, observe = kernel.model, kernel.observe
-    check_parallel(model, workers)
+    check_executor(model, workers, cluster)
     root = RNG(seed)
     name = kernel.name
     moves = burn_in + num_traces * thin
@@ -95,16 +98,25 @@ def run_chains(
         log.info("%s chain %d: acceptance rate %.3f", name, c, state.acceptance_rate)
         return builder.build(), state.acceptance_rate, log_probs
 
-    with ProgressBar(moves * num_chains, name, progress, show_rate=True, every_step=True) as bar:
-        if workers == 0 or num_chains == 1:
+    parallel = (workers or cluster is not None) and num_chains > 1
+    with (
+        open_executor(model, workers if parallel else 0, cluster if parallel else None) as ex,
+        ProgressBar(moves * num_chains, name, progress, show_rate=True, every_step=True) as bar,
+    ):
+        if ex is None or ex.shares_memory:  # threads would share the kernel's state
             runs = [chain(c, bar) for c in range(num_chains)]
         else:  # chain c draws from root.spawn(c) wherever it runs: the same result
-            runs = map_in_workers(
-                chain,
-                num_chains,
-                workers,
-                lambda c, out: bar.update((c + 1) * moves, f"acc {out[1]:.2f}"),
-            )
+            finished = 0
+
+            def arrived(c: int, out: tuple[Empirical, float, list[float]]) -> None:
+                nonlocal finished
+                finished += 1
+                bar.update(finished * moves, f"acc {out[1]:.2f}")
+
+            def describe(c: int) -> str:
+                return f"chain {c} of {num_chains} (stream {c} spawned from seed {root.seed})"
+
+            runs = ex.map(chain, num_chains, describe, arrived)
     chains = [emp for emp, _, _ in runs]
     rates = [rate for _, rate, _ in runs]
     result = Empirical.from_chains(chains)
@@ -135,6 +147,9 @@ class MCMC:
         progress: Show a progress bar (default: when on a terminal).
         workers: Run the chains in this many worker processes (``0``: here); the result is
             the same for any number.
+        cluster: Run the chains on a Dask cluster instead (a ``dask.distributed.Client``, a
+            scheduler address, or ``"local"``/``"local:N"``; see
+            :func:`rotalumis.distributed.open_executor`); the same result.
 
     Example:
         >>> from rotalumis.infer import MCMC, MHKernel
@@ -153,13 +168,14 @@ class MCMC:
         keep_traces: bool = False,
         progress: bool | None = None,
         workers: int = 0,
+        cluster: Any = None,
     ) -> None:
         if not isinstance(kernel, Kernel):
             raise TypeError(f"MCMC needs a Kernel (e.g. MHKernel()), got {kernel!r}")
         self.kernel = kernel
         self.burn_in, self.thin, self.num_chains = burn_in, thin, num_chains
         self.initial_trace, self.keep_traces = initial_trace, keep_traces
-        self.progress, self.workers = progress, workers
+        self.progress, self.workers, self.cluster = progress, workers, cluster
 
     def run(
         self,
@@ -199,6 +215,7 @@ class MCMC:
             keep_traces=self.keep_traces,
             progress=self.progress,
             workers=self.workers,
+            cluster=self.cluster,
         )
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ malformed or out-of-sequence messages.
 from ._codec import decode, encode
 from ._ipc import private_address
 from .client import RemoteModel
+from .launch import SimulatorPool
 from .messages import (
     Handshake,
     HandshakeResult,
@@ -55,6 +56,7 @@ __all__ = [
     "SampleResult",
     "ServerClosed",
     "ServerTransport",
+    "SimulatorPool",
     "Tag",
     "TagResult",
     "ZMQClientTransport",

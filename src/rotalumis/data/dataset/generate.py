@@ -10,6 +10,7 @@ place, so a shard file is either complete or absent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,11 +22,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core import RNG, DatasetError, Model
 from rotalumis.core.checks import get_field, loads_json
 from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_text_atomic
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.simulate import simulate
+from rotalumis.distributed import check_executor, open_executor
 
 from .schema import (
     FORMAT,
@@ -156,17 +158,15 @@ def generate_shard(
     directory = Path(directory)
     rows = _shard_rows(manifest, index)
     per = int(manifest["traces_per_shard"])
-    rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
-    tracer = TraceHandler()
+    shard_seed = derive_seed(int(manifest["seed"]), "shard", index)
     traces = []
 
     def where(k: int) -> str:
         return f"trace {index * per + k} of the dataset with seed {manifest['seed']}"
 
-    with tracer, model.executions(rng, where) as execute:
-        for i in range(rows):
-            trace = tracer.reset()
-            trace.result = execute(*model_args)
+    loop = simulate(model, rows, RNG(shard_seed), model_args=model_args, where=where)
+    with contextlib.closing(loop):  # the handlers go if a progress callback raises
+        for i, trace in enumerate(loop):
             traces.append(trace)
             if on_trace is not None and (i + 1) % _PROGRESS_EVERY == 0:
                 on_trace(i + 1)
@@ -240,6 +240,7 @@ def generate_dataset(
     model_args: tuple[Any, ...] = (),
     on_progress: ProgressCallback | None = None,
     workers: int = 0,
+    cluster: Any = None,
 ) -> Path:
     """Simulate ``num_traces`` prior traces of ``model`` into ``directory`` (resumable).
 
@@ -260,6 +261,11 @@ def generate_dataset(
             ``workers``: as each shard is written).
         workers: Write the shards in this many forked worker processes (``0``: here). Each
             shard depends only on the seed and its index: the same dataset for any number.
+        cluster: Write the shards on a Dask cluster instead (a ``Client``, a scheduler
+            address, ``"local"`` / ``"local:N"``, or a
+            :class:`~rotalumis.distributed.DaskExecutor`); ``directory`` must then be on a
+            file system the workers share. Shards are still written atomically (temporary
+            file and rename, on the worker), so the dataset stays resumable.
 
     Returns:
         The dataset directory.
@@ -270,7 +276,7 @@ def generate_dataset(
     """
     if isinstance(num_traces, bool) or not isinstance(num_traces, int) or num_traces < 1:
         raise ValueError(f"num_traces must be a positive integer, got {num_traces!r}")
-    check_parallel(model, workers)
+    check_executor(model, workers, cluster)
     if not 1 <= traces_per_shard <= MAX_TRACES_PER_SHARD:
         raise ValueError(
             f"traces_per_shard must be between 1 and {MAX_TRACES_PER_SHARD}, "
@@ -301,20 +307,26 @@ def generate_dataset(
         log.info("%s: %d of %d traces already generated", path, done, num_traces)
     if on_progress is not None:
         on_progress(done, num_traces)
-    if workers and todo:
+    with open_executor(model, workers, cluster) as executor:
+        if executor is not None and todo:
 
-        def shard(j: int) -> int:
-            generate_shard(model, path, todo[j], manifest, model_args)
-            return _shard_rows(manifest, todo[j])
+            def shard(j: int) -> int:
+                generate_shard(model, path, todo[j], manifest, model_args)
+                return _shard_rows(manifest, todo[j])
 
-        def written(j: int, rows: int) -> None:
-            nonlocal done
-            done += rows
-            if on_progress is not None:
-                on_progress(done, num_traces)
+            def written(j: int, rows: int) -> None:
+                nonlocal done
+                done += rows
+                if on_progress is not None:
+                    on_progress(done, num_traces)
 
-        map_in_workers(shard, len(todo), workers, written)
-        return path
+            def describe(j: int) -> str:
+                k = todo[j]
+                seed = derive_seed(int(manifest["seed"]), "shard", k)
+                return f"shard {k} of {path}, drawing from the stream with seed {seed}"
+
+            executor.map(shard, len(todo), describe, written)
+            return path
     for k in todo:
         base = done
 

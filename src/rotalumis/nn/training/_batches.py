@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core import RNG, DatasetError, Model
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.simulate import simulate
 from rotalumis.data import TraceBatch, TraceDataset
 
 from ..network import InferenceNetwork
@@ -41,19 +42,12 @@ def simulate_batch(
     ``label`` says which batch it is when a simulation fails (default: the batch simulated
     with ``seed``).
     """
-    rng = RNG(seed)
-    tracer = TraceHandler()
-    traces = []
     label = label or f"the batch simulated with seed {seed}"
 
     def where(k: int) -> str:
         return f"trace {k} of {label}"
 
-    with tracer, model.executions(rng, where) as execute:
-        for _ in range(size):
-            trace = tracer.reset()
-            trace.result = execute(*model_args)
-            traces.append(trace)
+    traces = list(simulate(model, size, RNG(seed), model_args=model_args, where=where))
     return TraceBatch.from_traces(traces)
 
 

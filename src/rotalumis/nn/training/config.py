@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from rotalumis.core import Model
-from rotalumis.core.parallel import check_parallel
 from rotalumis.data import TraceDataset
+from rotalumis.distributed import check_executor
 
 from ..early_stopping import EarlyStopping
 
@@ -121,7 +121,7 @@ class TrainingSource:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.dataset is None):
             raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
-        check_parallel(self.model, self.workers)
+        check_executor(self.model, self.workers)
 
 
 @dataclass(frozen=True)
