@@ -44,6 +44,7 @@ from .convergence import (
 )
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
 from .optimization_report import optimization_section
+from .surrogate_fidelity import fidelity_section
 from .plots import plot_posterior
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
@@ -318,6 +319,9 @@ def write_report(
     ]  # fmt: skip
     if optimization is not None:
         sections.append(optimization)
+    fidelity = fidelity_section(directory)
+    if fidelity is not None:
+        sections.append(fidelity)
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
     return _write(html, out, directory)
 
