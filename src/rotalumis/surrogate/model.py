@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,7 @@ class SurrogateModel(Model):
     """A trained surrogate network run as a model with the simulator's addresses and names.
 
     Every execution walks the network: predict the next address (or the end of the
-    trace), make the random choice there with the learned distribution (through
+    trace; only among the transitions seen in training), make the random choice there with the learned distribution (through
     :func:`~rotalumis.core.sample`/``observe``, so engines condition, propose and replay
     it as they would the simulator's), feed the value back. Randomness comes only from
     the engine's seeded stream, so the same seed gives the same traces.
@@ -104,6 +105,7 @@ class SurrogateModel(Model):
         cfg = network.config
         self.max_length = cfg.max_length or 4 * max(network.longest, 1)
         self._sample_transitions = cfg.transitions == "sample"
+        self._masks: dict[int, torch.Tensor] = {}
         self._prepared = -1  # number of addresses the cached weights were built for
         # the (base address, kind, instance) that each class's full address stands for
         self._where: list[tuple[str, str, int]] = []
@@ -158,10 +160,22 @@ class SurrogateModel(Model):
         b = torch.cat([special.bias.detach(), torch.stack(rows)[:, -1]]) if rows else None
         self._w_out = (w if w is not None else special.weight.detach()).T.contiguous()
         self._b_out = (b if b is not None else special.bias.detach()).unsqueeze(0)
+        # per previous class (END stands for the start): -inf on transitions never seen
+        classes = {"": END, **{a: i + 2 for i, a in enumerate(net.addresses)}}
+        self._masks = {}
+        for before, after in net.successors.items():
+            if before not in classes:
+                continue
+            mask = torch.full((1, len(classes) + 1), -math.inf)
+            mask[0, UNKNOWN] = 0.0
+            mask[0, [classes[a] for a in after if a in classes]] = 0.0
+            self._masks[classes[before]] = mask
         self._prepared = len(net.specs)
 
-    def _next(self, h: torch.Tensor) -> int:
-        logits = torch.addmm(self._b_out, h, self._w_out)[0]
+    def _next(self, h: torch.Tensor, previous: int) -> int:
+        logits = torch.addmm(self._b_out, h, self._w_out)
+        mask = self._masks.get(previous)
+        logits = (logits if mask is None else logits + mask)[0]
         if self._sample_transitions:
             g = current_rng().torch
             return int(torch.multinomial(torch.softmax(logits.double(), 0).cpu(), 1, generator=g))
@@ -175,9 +189,10 @@ class SurrogateModel(Model):
         state = None
         counts: dict[tuple[str, str], int] = {}
         named: dict[str, Any] = {}
+        c = END  # the start
         for _ in range(self.max_length):
             h, state = self._cell(x, state)
-            c = self._next(h)
+            c = self._next(h, c)
             if c == END:
                 return named
             if c == UNKNOWN:

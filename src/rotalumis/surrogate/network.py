@@ -10,7 +10,10 @@ the embedding of its value; zeros at the start). Its output ``h_t`` gives
   :mod:`._sites`).
 
 Addresses seen fewer than ``min_visits`` times are "unknown" (and so is everything after
-them): a surrogate that predicts "unknown" hands the execution to the simulator.
+them): a surrogate that predicts "unknown" hands the execution to the simulator. The network
+also records which addresses (and "end of trace") followed each address in training; a
+running surrogate chooses only among those successors (or "unknown"), so it never makes a
+transition its simulator was never seen to make.
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ class SurrogateNetwork(nn.Module):
         self._index: dict[str, int] = {}
         self.visits: Counter[str] = Counter()
         self.longest = 0
+        #: Address -> the addresses (``""``: end of trace) seen to follow it (``""``: start).
+        self.successors: dict[str, set[str]] = {}
         #: Provenance: the name of the model whose traces trained it.
         self.model_name: str | None = None
         #: Simulator executions seen in training.
@@ -167,6 +172,8 @@ class SurrogateNetwork(nn.Module):
         by_address: dict[str, list[Step]] = {}
         for seq in sequences:
             self.longest = max(self.longest, len(seq))
+            for before, after in zip(["", *(s.address for s in seq)], [*seq, None], strict=True):
+                self.successors.setdefault(before, set()).add("" if after is None else after.address)
             for s in seq:
                 self.visits[s.address] += 1
                 if s.address not in self._index:
@@ -239,6 +246,7 @@ class SurrogateNetwork(nn.Module):
                 "model": self.model_name,
                 "visits": dict(self.visits),
                 "longest": self.longest,
+                "successors": {k: sorted(v) for k, v in self.successors.items()},
                 "traces_seen": self.traces_seen,
             }
         )
@@ -282,6 +290,7 @@ class SurrogateNetwork(nn.Module):
             net.load_state_dict(payload["state_dict"])
             net.visits = Counter({str(k): int(v) for k, v in cfg["visits"].items()})
             net.longest = int(cfg["longest"])
+            net.successors = {str(k): set(map(str, v)) for k, v in cfg["successors"].items()}
             net.traces_seen = int(cfg["traces_seen"])
             net.model_name = cfg["model"]
         except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
