@@ -6,12 +6,14 @@ tests/surrogate/test_surrogate_fidelity.py checks the quality (slow).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from rotalumis.core import (
+    RNG,
     DatasetError,
     Model,
     ModelError,
@@ -48,9 +50,17 @@ class Rare(Model):
 SMALL = SurrogateConfig(lstm_dim=32, address_dim=8, value_dim=8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny matrices: threads only add overhead (and contention on a shared machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def branching() -> SurrogateModel:
-    torch.manual_seed(0)
     trained = train_surrogate(Branching(), SMALL, SurrogateTraining(num_traces=1000, epochs=1))
     return trained.model
 
@@ -73,9 +83,9 @@ def test_surrogate_traces_use_the_simulators_addresses_names_and_observe_sites(
 def test_learned_distributions_report_the_simulators_kind(branching: SurrogateModel) -> None:
     tracer = TraceHandler()
     with tracer:
-        branching.execute(__import__("rotalumis.core", fromlist=["RNG"]).RNG(3))
+        branching.execute(RNG(3))
     dists = [v.distribution for v in tracer.trace.variables]
-    assert [d.name for d in dists][0] == "Poisson"
+    assert dists[0].name == "Poisson"
     assert all(isinstance(d, LearnedDistribution) for d in dists)
     assert dists[0].params == {"rate": pytest.approx(3.0)}  # the reference parameters
 
@@ -98,7 +108,7 @@ def test_save_and_load_give_the_same_surrogate(branching: SurrogateModel, tmp_pa
 def test_loading_a_bad_file_names_it(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a torch file")
-    with pytest.raises(DatasetError, match="bad.pt"):
+    with pytest.raises(DatasetError, match=r"bad\.pt"):
         SurrogateNetwork.load(bad)
     other = tmp_path / "other.pt"
     torch.save({"format": "something else"}, other)
@@ -131,7 +141,7 @@ def test_a_fallback_keeps_the_surrogates_choices_and_continues_in_the_simulator(
     )
     surrogate = trained.model
     tracer = TraceHandler()
-    rng = __import__("rotalumis.core", fromlist=["RNG"]).RNG(5)
+    rng = RNG(5)
     with tracer, surrogate.executions(rng) as execute:
         traces = []
         for _ in range(40):

@@ -44,8 +44,8 @@ from .convergence import (
 )
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
 from .optimization_report import optimization_section
-from .surrogate_fidelity import fidelity_section
 from .plots import plot_posterior
+from .surrogate_fidelity import fidelity_section
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
 

@@ -93,7 +93,10 @@ def reference_params(steps: list[Step]) -> tuple[float, ...]:
     if d == "Uniform":
         ref[:m], ref[m : 2 * m] = params[:, :m].min(0), params[:, m : 2 * m].max(0)
     elif d == "TruncatedNormal":
-        ref[2 * m : 3 * m], ref[3 * m :] = params[:, 2 * m : 3 * m].min(0), params[:, 3 * m :].max(0)
+        ref[2 * m : 3 * m], ref[3 * m :] = (
+            params[:, 2 * m : 3 * m].min(0),
+            params[:, 3 * m :].max(0),
+        )
     elif d == "Binomial":
         ref[:m] = params[:, :m].max(0)
     return tuple(float(x) for x in ref)
@@ -115,7 +118,7 @@ def reference_distribution(spec: SurrogateSiteSpec) -> Distribution:
         if len(ref) == len(names) * m:
             chunks = [ref[i * m : (i + 1) * m] for i in range(len(names))]
             args = [c[0] if not shape else torch.tensor(c).reshape(shape) for c in chunks]
-            return cls(*args)  # type: ignore[call-arg]
+            return cls(*args)
     half = len(ref) // 2
     if not shape:
         return rc.Normal(ref[0], max(ref[half], 1e-3))
@@ -241,6 +244,7 @@ class SiteLayers(nn.Module):
         self.value_embedding = nn.Sequential(
             nn.Linear(self.head.value_features + self._one_hot, sizes.value_dim), nn.Tanh()
         )
+        self.params: torch.Tensor
         self.register_buffer("params", torch.tensor([spec.reference], dtype=torch.float32))
 
     @functools.cached_property

@@ -76,9 +76,10 @@ class SurrogateModel(Model):
     """A trained surrogate network run as a model with the simulator's addresses and names.
 
     Every execution walks the network: predict the next address (or the end of the
-    trace; only among the transitions seen in training), make the random choice there with the learned distribution (through
-    :func:`~rotalumis.core.sample`/``observe``, so engines condition, propose and replay
-    it as they would the simulator's), feed the value back. Randomness comes only from
+    trace; only among the transitions seen in training), make the random choice there with
+    the learned distribution (through :func:`~rotalumis.core.sample`/``observe``, so
+    engines condition, propose and replay it as they would the simulator's), feed the
+    value back. Randomness comes only from
     the engine's seeded stream, so the same seed gives the same traces.
 
     When the network predicts "unknown" (an address it never learned, an inconsistent
@@ -114,9 +115,7 @@ class SurrogateModel(Model):
             self._where.append((base, kind, int(instance)))
 
     @classmethod
-    def load(
-        cls, path: str | os.PathLike[str], simulator: Model | None = None
-    ) -> SurrogateModel:
+    def load(cls, path: str | os.PathLike[str], simulator: Model | None = None) -> SurrogateModel:
         """Load a surrogate saved with :meth:`SurrogateNetwork.save`."""
         return cls(SurrogateNetwork.load(path), simulator)
 
@@ -150,10 +149,10 @@ class SurrogateModel(Model):
 
     def _prepare(self) -> None:
         net = self.network
-        lstm = net.lstm
-        self._w_ih = lstm.weight_ih_l0.detach().T.contiguous()
-        self._w_hh = lstm.weight_hh_l0.detach().T.contiguous()
-        self._bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().unsqueeze(0)
+        weights = dict(net.lstm.named_parameters())
+        self._w_ih = weights["weight_ih_l0"].detach().T.contiguous()
+        self._w_hh = weights["weight_hh_l0"].detach().T.contiguous()
+        self._bias = (weights["bias_ih_l0"] + weights["bias_hh_l0"]).detach().unsqueeze(0)
         special = net.special
         rows = [net.layers(i).transition.detach() for i in range(len(net.specs))]
         w = torch.cat([special.weight.detach(), torch.stack(rows)[:, :-1]]) if rows else None

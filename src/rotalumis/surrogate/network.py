@@ -127,9 +127,7 @@ class SurrogateNetwork(nn.Module):
         sites: Address layers to create up front (used when loading).
     """
 
-    def __init__(
-        self, config: SurrogateConfig, sites: Sequence[SurrogateSiteSpec] = ()
-    ) -> None:
+    def __init__(self, config: SurrogateConfig, sites: Sequence[SurrogateSiteSpec] = ()) -> None:
         super().__init__()
         self.config = config
         width = config.address_dim + config.value_dim
@@ -173,7 +171,9 @@ class SurrogateNetwork(nn.Module):
         for seq in sequences:
             self.longest = max(self.longest, len(seq))
             for before, after in zip(["", *(s.address for s in seq)], [*seq, None], strict=True):
-                self.successors.setdefault(before, set()).add("" if after is None else after.address)
+                self.successors.setdefault(before, set()).add(
+                    "" if after is None else after.address
+                )
             for s in seq:
                 self.visits[s.address] += 1
                 if s.address not in self._index:
@@ -230,11 +230,12 @@ class SurrogateNetwork(nn.Module):
 
     def transition_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Logits ``(n, 2 + sites)``: end of trace, unknown, then each known address."""
-        special = self.special(h)
+        special: torch.Tensor = self.special(h)
         if not self.specs:
             return special
         w = torch.stack([self.layers(i).transition for i in range(len(self.specs))])
-        return torch.cat([special, h @ w[:, :-1].T + w[:, -1]], 1)
+        out: torch.Tensor = torch.cat([special, h @ w[:, :-1].T + w[:, -1]], 1)
+        return out
 
     # -- persistence -----------------------------------------------------------------------
     def config_json(self) -> str:
