@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,6 @@ BUDGETS = {
 HMM_STEPS = 6  # a shorter chain than the default 16: every RMH step reruns the surrogate
 MODELS = {"Branching": Branching, "HiddenMarkovModel": lambda: HiddenMarkovModel(HMM_STEPS),
           "MarsagliaUnknownMean": MarsagliaUnknownMean}  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 _TRAINED: dict[str, tuple[Any, SurrogateModel]] = {}

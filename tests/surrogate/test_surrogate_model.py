@@ -6,7 +6,6 @@ tests/surrogate/test_surrogate_fidelity.py checks the quality (slow).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,15 +47,6 @@ class Rare(Model):
 
 
 SMALL = SurrogateConfig(lstm_dim=32, address_dim=8, value_dim=8)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny matrices: threads only add overhead (and contention on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +177,29 @@ def test_bad_configuration_is_named(kwargs: dict[str, object], match: str) -> No
 def test_bad_training_budget_is_named() -> None:
     with pytest.raises(ValueError, match="num_traces"):
         SurrogateTraining(num_traces=0)
+
+
+def test_a_surrogate_of_a_remote_simulator_runs_without_it(tmp_path: Path) -> None:
+    """Train from a PPX simulator's traces (in-memory transport), then run with it gone."""
+    import threading
+
+    from rotalumis.remote.client import RemoteModel
+    from rotalumis.remote.server import PPXServer
+    from rotalumis.remote.transport import memory_pair
+
+    client, server_transport = memory_pair(timeout=10.0)
+    server = PPXServer(Branching(), server_transport, seed=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        remote = RemoteModel(transport=client, name="Branching")
+        trained = train_surrogate(remote, SMALL, SurrogateTraining(num_traces=200))
+        expected = {a for seq in _addresses(remote, 100, 1) for a in seq}
+    finally:
+        server.stop()
+        thread.join(5)
+    path = trained.network.save(tmp_path / "remote.pt")
+    alone = SurrogateModel.load(path)  # no simulator: the server is gone
+    assert alone.imitates == "Branching"
+    made = _addresses(alone, 50, 2)
+    assert all(site in expected for seq in made for site in seq)
