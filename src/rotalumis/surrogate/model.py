@@ -169,6 +169,9 @@ class SurrogateModel(Model):
             mask[0, UNKNOWN] = 0.0
             mask[0, [classes[a] for a in after if a in classes]] = 0.0
             self._masks[classes[before]] = mask
+        self._discrete = [s.site.head in ("cat", "count") and not s.site.value_shape
+                          for s in net.specs]  # fmt: skip
+        self._embeddings: dict[tuple[int, Any], torch.Tensor] = {}
         self._prepared = len(net.specs)
 
     def _next(self, h: torch.Tensor, previous: int) -> int:
@@ -216,9 +219,20 @@ class SurrogateModel(Model):
             made[spec.address] = value
             if spec.name is not None:
                 named[spec.name] = value
-            v = torch.as_tensor(value, dtype=torch.float32).reshape(1, -1)
-            x = site.embed(v)
+            x = self._embed(i, site, value)
         raise _Fallback(f"more than {self.max_length} sites")
+
+    def _embed(self, i: int, site: Any, value: Any) -> torch.Tensor:
+        """The LSTM input after a visit (cached for discrete values: a few per address)."""
+        discrete = self._discrete[i]
+        if discrete:
+            hit = self._embeddings.get((i, value))
+            if hit is not None:
+                return hit
+        x: torch.Tensor = site.embed(torch.as_tensor(value, dtype=torch.float32).reshape(1, -1))
+        if discrete:
+            self._embeddings[(i, value)] = x
+        return x
 
     def _fallback(
         self, made: dict[str, Any], why: str, args: tuple[Any, ...], kwargs: dict[str, Any]
