@@ -5,7 +5,9 @@ posterior, with engine metadata), ``summary.json`` (model, engine, seed, observa
 after ``--report``, ``address_structure.json`` (the trace types, see
 :class:`~.addresses.AddressStructure`). The page has four sections: run summary and
 posterior table, diagnostics with warnings (R-hat above 1.01, low ESS, large Pareto ``k``),
-all plots, and the address structure (trace-type table, address dictionary, graphs). Every
+all plots, and the address structure (trace-type table, address dictionary, graphs); a
+surrogate's fidelity saved in the directory (``surrogate_fidelity.json``, see
+:mod:`.surrogate_fidelity`) adds a fifth. Every
 image is embedded as a base64 ``data:`` URI, so the page is one file that opens anywhere;
 the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``.
 """
