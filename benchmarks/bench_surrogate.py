@@ -12,10 +12,11 @@ the largest per-address C2ST accuracy (classifier test on up to 2,000 values of 
 ``speed`` — the SIR agent-based epidemic of examples/sir_epidemic.py (about 90 random
 choices per run, most of them vectors of 200): a surrogate of the parameters and the
 observation (``sites=("beta", "gamma")``: the rest is nuisance, marginalised by the
-surrogate) trained on ``--sir-train-traces`` runs; traces per second of both models
-measured side by side (alternating, medians of ``--repeats``, CPU time, one torch thread),
-and the break-even number of traces: the training budget (simulating the training traces
-plus training) divided by the time saved per trace.
+surrogate) trained on ``--sir-train-traces`` runs; the C2ST of its prior marginals against
+the simulator's; traces per second of both models measured side by side (alternating,
+medians of ``--repeats``, CPU time, one torch thread), and the break-even number of traces:
+the training budget (CPU time simulating the training traces plus training) divided by the
+CPU time saved per trace.
 
     .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|all] [--traces 100000]
 """
@@ -78,21 +79,26 @@ def speed(args: argparse.Namespace) -> None:
     from sir_epidemic import model as sir
 
     config = SurrogateConfig(sites=("beta", "gamma"), heads={"vector": args.vector_head})
+    cpu = time.process_time()
     trained = train_surrogate(
         sir, config, SurrogateTraining(num_traces=args.sir_train_traces, epochs=args.epochs)
     )
+    cpu = time.process_time() - cpu
     surrogate = trained.model
+    f = compare_surrogate(surrogate, sir, num_traces=args.sir_compare_traces, seed=2)
+    c2st = ", ".join(f"{s['name']} {s['c2st']:.3f}" for s in f.sites if s["c2st"] is not None)
+    print(f"SIR prior marginals, C2ST on {args.sir_compare_traces} traces each: {c2st}")
     sim, sur = [], []
     for r in range(args.repeats):
         sim.append(_per_trace(sir, args.sim_traces, r))
         sur.append(_per_trace(surrogate, args.sim_traces * 20, r))
     t_sim, t_sur = statistics.median(sim), statistics.median(sur)
-    budget = trained.simulation_seconds + trained.training_seconds
+    budget = cpu  # simulating the training traces and training, CPU seconds
     print(f"{'':28} {'simulator':>10} {'surrogate':>10}")
     print(f"{'traces / s (CPU)':28} {1 / t_sim:10.1f} {1 / t_sur:10.1f}")
     print(f"{'speed-up':28} {'':>10} {t_sim / t_sur:9.1f}x")
-    print(f"training traces {trained.traces}, simulating them {trained.simulation_seconds:.0f} s, "
-          f"training {trained.training_seconds:.0f} s (wall)")  # fmt: skip
+    wall = f"{trained.simulation_seconds:.0f} + {trained.training_seconds:.0f} s wall"
+    print(f"training traces {trained.traces}, simulation + training {cpu:.0f} CPU s ({wall})")
     print(f"break-even: {budget / (t_sim - t_sur):.0f} traces")
     print(f"fallbacks: {surrogate.stats.fallbacks} of {surrogate.stats.executions} executions")
 
@@ -104,10 +110,13 @@ def main() -> None:
     parser.add_argument("--train-traces", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sir-train-traces", type=int, default=2_000)
+    parser.add_argument("--sir-compare-traces", type=int, default=500)
     parser.add_argument("--sim-traces", type=int, default=20, help="SIR runs timed per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--vector-head", choices=["mixture", "flow"], default="mixture",
+        "--vector-head",
+        choices=["mixture", "flow"],
+        default="mixture",
         help="head of the weekly-cases observation: per-week mixtures or a joint flow",
     )
     args = parser.parse_args()
