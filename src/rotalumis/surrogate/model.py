@@ -129,7 +129,7 @@ class SurrogateModel(Model):
         self.stats.executions += 1
         made: dict[str, Any] = {}
         try:
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: values may meet autograd later
                 return self._walk(made)
         except _Fallback as why:
             return self._fallback(made, str(why), args, kwargs)
