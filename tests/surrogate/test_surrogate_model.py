@@ -127,7 +127,9 @@ def test_an_unknown_program_falls_back_to_the_simulator() -> None:
 def test_a_fallback_keeps_the_surrogates_choices_and_continues_in_the_simulator() -> None:
     # max_length=1: after its first choice the surrogate hands over to the simulator
     trained = train_surrogate(
-        Rare(), SurrogateConfig(lstm_dim=16, max_length=1), SurrogateTraining(num_traces=300)
+        Rare(),
+        SurrogateConfig(lstm_dim=16, max_length=1),
+        SurrogateTraining(num_traces=300, epochs=5),
     )
     surrogate = trained.model
     tracer = TraceHandler()
@@ -172,6 +174,14 @@ def test_training_from_a_dataset(tmp_path: Path) -> None:
 def test_bad_configuration_is_named(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SurrogateConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_training_is_reproducible_from_its_seed() -> None:
+    training = SurrogateTraining(num_traces=100, seed=3)
+    a = train_surrogate(Rare(), SMALL, training).network.state_dict()
+    torch.manual_seed(123)  # the global stream does not matter
+    b = train_surrogate(Rare(), SMALL, training).network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_bad_training_budget_is_named() -> None:

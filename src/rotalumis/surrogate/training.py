@@ -144,6 +144,20 @@ def train_surrogate(
         >>> trained.model.prior(10, seed=0)  # doctest: +SKIP
     """
     training = training or SurrogateTraining()
+    # the initial weights come from the training seed, not from torch's global stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(training.seed)
+        return _train(source, config, training, network, model_args, progress)
+
+
+def _train(
+    source: Model | TraceDataset | str | os.PathLike[str],
+    config: SurrogateConfig | None,
+    training: SurrogateTraining,
+    network: SurrogateNetwork | None,
+    model_args: tuple[Any, ...],
+    progress: Progress | None,
+) -> TrainedSurrogate:
     net = network or SurrogateNetwork(config or SurrogateConfig())
     sites = SiteFilter(net.config.sites)
     start = time.perf_counter()
