@@ -24,6 +24,7 @@ from .output import RunOutput
 from .pool import pool_command
 from .report import report, write_run_report
 from .serve import serve_command
+from .surrogate import load_surrogate, surrogate_app
 from .train import train
 
 __all__ = ["app", "main"]
@@ -36,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(surrogate_app, name="surrogate")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
@@ -183,6 +185,10 @@ def run(
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
     ] = False,
+    surrogate: Annotated[
+        Path | None,
+        typer.Option(help="run on this surrogate of MODEL instead (MODEL '-': no fallbacks)"),
+    ] = None,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
     output: RunOutput | None = None
@@ -205,7 +211,10 @@ def run(
         opts.update(limit_options(max_choices, max_seconds))
         if html_report and out is None:
             raise CommandError("--report needs --out DIR (the report is written there)")
-        model = load_model(target)
+        if surrogate is not None:
+            model = load_surrogate(surrogate, None if target == "-" else load_model(target))
+        else:
+            model = load_model(target)
         observations = parse_observations(observe)
         if out is not None:
             output = RunOutput(out)  # before the inference: a bad --out fails now
@@ -226,6 +235,8 @@ def run(
                 progress=progress,
                 **opts,
             )
+        if surrogate is not None:
+            result.metadata["surrogate"] = {"file": str(surrogate), **model.stats.to_dict()}
         summary = result.summary()  # ESS: Kish for weighted samples, ArviZ's bulk ESS for chains
         result.metadata["summary"] = summary
         ess = result.ess
@@ -286,6 +297,8 @@ def _write_results(
         "ess": result.ess,
         "summary": result.metadata["summary"],
     }
+    if "surrogate" in result.metadata:
+        meta["surrogate"] = result.metadata["surrogate"]
     (out / "summary.json").write_text(json.dumps(meta, indent=2, default=_json_default))
     plot_posterior(result, out / "posterior.png", title=f"{model_name}: {engine} posterior")
 

@@ -5,7 +5,9 @@ posterior, with engine metadata), ``summary.json`` (model, engine, seed, observa
 after ``--report``, ``address_structure.json`` (the trace types, see
 :class:`~.addresses.AddressStructure`). The page has four sections: run summary and
 posterior table, diagnostics with warnings (R-hat above 1.01, low ESS, large Pareto ``k``),
-all plots, and the address structure (trace-type table, address dictionary, graphs). Every
+all plots, and the address structure (trace-type table, address dictionary, graphs); a
+surrogate's fidelity saved in the directory (``surrogate_fidelity.json``, see
+:mod:`.surrogate_fidelity`) adds a fifth. Every
 image is embedded as a base64 ``data:`` URI, so the page is one file that opens anywhere;
 the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``.
 """
@@ -48,6 +50,7 @@ from .convergence import (
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
 from .optimization_report import optimization_section
 from .plots import plot_posterior
+from .surrogate_fidelity import fidelity_section
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
 
@@ -331,6 +334,9 @@ def write_report(
     ]  # fmt: skip
     if optimization is not None:
         sections.append(optimization)
+    fidelity = fidelity_section(directory)
+    if fidelity is not None:
+        sections.append(fidelity)
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
     return _write(html, out, directory)
 
