@@ -85,11 +85,20 @@ def generate(
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    on_invalid: Annotated[
+        str,
+        typer.Option(help="simulations that raise or give NaN/inf: drop (and count) or raise"),
+    ] = "drop",
+    max_invalid: Annotated[
+        float, typer.Option(help="drop: fail when a larger share of the runs is invalid")
+    ] = 0.5,
 ) -> None:
     """Simulate N prior traces of MODEL into OUT; rerun the same command to resume."""
+    from rotalumis.core import InvalidPolicy
     from rotalumis.data import TraceDataset, generate_dataset
 
     try:
+        policy = InvalidPolicy(on_invalid, max_invalid)
         model = load_model(target)
         with progress_bar("generating", quiet) as bar:
             generate_dataset(
@@ -100,12 +109,16 @@ def generate(
                 traces_per_shard=traces_per_shard,
                 on_progress=bar,
                 workers=workers,
+                policy=policy,
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         _fail(str(exc))
         return
-    typer.echo(f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']})")
+    typer.echo(
+        f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']}); "
+        f"{ds.stats().simulations.summary()}"
+    )
 
 
 @dataset_app.command("info")
@@ -134,6 +147,7 @@ def info(
         f"{m.get('model')!r}, seed {m.get('seed')}, {len(ds.shard_indices)} of "
         f"{m['num_shards']} shards, schema version {m['schema_version']}"
     )
+    console.print(f"simulations: {stats.simulations.summary()}")
     obs = ", ".join(f"{k} {tuple(v)}" for k, v in sorted(stats.observations.items()))
     console.print(f"observations: {obs or 'none'}")
     types = Table(title=f"trace types ({len(stats.trace_types)})")

@@ -21,11 +21,13 @@ def _fail(message: str) -> None:
 
 
 def _embeddings(items: list[str] | None) -> dict[str, str]:
+    from rotalumis.nn import EMBEDDINGS
+
     out = {}
     for item in items or []:
         name, sep, kind = item.partition("=")
-        if not sep or not name or kind not in ("ff", "cnn2d", "cnn3d"):
-            raise CommandError(f"--embedding expects NAME=ff|cnn2d|cnn3d, got {item!r}")
+        if not sep or not name or kind not in EMBEDDINGS:
+            raise CommandError(f"--embedding expects NAME={'|'.join(EMBEDDINGS)}, got {item!r}")
         out[name] = kind
     return out
 
@@ -70,11 +72,16 @@ def train(
         ),
     ] = 0,
     embedding: Annotated[
-        list[str] | None, typer.Option(help="NAME=ff|cnn2d|cnn3d embedding of an observation")
+        list[str] | None,
+        typer.Option(help="NAME=ff|cnn2d|cnn3d|set|cnn1d|gru embedding of an observation"),
     ] = None,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    on_invalid: Annotated[
+        str,
+        typer.Option(help="online: simulations that raise or give NaN/inf: drop or raise"),
+    ] = "drop",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
@@ -107,6 +114,7 @@ def train(
             checkpoint_every=checkpoint_every,
             valid_every=max(num_traces // 20, 1),
             seed=seed,
+            on_invalid=on_invalid,
         )
         ckpt = checkpoint if checkpoint is not None else out.with_name(out.name + ".ckpt")
         with progress_bar("training", quiet) as bar:
@@ -139,3 +147,7 @@ def train(
         f"network saved to {out} (checkpoint {ckpt})"
         + (f"; learning curve {curve}" if curve is not None else "")
     )
+    if model is not None:  # online: the runs behind the traces
+        typer.echo(f"simulations: {result.simulations.summary()}")
+    if result.skipped_steps:
+        typer.echo(f"warning: {result.skipped_steps} steps had a NaN/inf loss and were skipped")

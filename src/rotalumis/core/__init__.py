@@ -20,11 +20,13 @@ from .handlers import (
     ReplayHandler,
     TraceHandler,
 )
+from .interest import ParametersOfInterest
 from .model import FunctionModel, Model, available_engines, model, register_engine
 from .primitives import factor, observe, sample, tag
 from .rng import RNG
 from .runtime import Execution, Handler, Message, apply_stack, current_execution, current_rng
 from .trace import Trace, Variable
+from .validity import InvalidPolicy, SimulationCounter
 
 __all__ = [
     *_dist_all,
@@ -37,15 +39,18 @@ __all__ = [
     "FunctionModel",
     "Handler",
     "InferenceError",
+    "InvalidPolicy",
     "Message",
     "Model",
     "ModelError",
     "ObservationError",
+    "ParametersOfInterest",
     "ProposeHandler",
     "ProtocolError",
     "RemoteSimulatorError",
     "ReplayHandler",
     "RotalumisError",
+    "SimulationCounter",
     "SupportError",
     "Trace",
     "TraceHandler",

@@ -56,6 +56,7 @@ import pyarrow as pa
 import torch
 
 from rotalumis.core import Distribution, Trace
+from rotalumis.core.validity import SimulationCounter
 
 __all__ = [
     "MANIFEST",
@@ -166,6 +167,8 @@ class DatasetStatistics:
         addresses: Address -> number of visits.
         distributions: Address -> distribution kind.
         observations: Observation name -> shape (of the first trace that has it).
+        simulations: Simulator runs made, and invalid ones dropped (runs that raised or
+            produced NaN/inf; shards written before this was recorded count none).
     """
 
     def __init__(self) -> None:
@@ -175,6 +178,7 @@ class DatasetStatistics:
         self.addresses: Counter[str] = Counter()
         self.distributions: dict[str, str] = {}
         self.observations: dict[str, list[int]] = {}
+        self.simulations = SimulationCounter()
 
     def add(self, other: DatasetStatistics) -> None:
         """Accumulate ``other`` into these counts."""
@@ -186,6 +190,7 @@ class DatasetStatistics:
             self.distributions.setdefault(k, v)
         for k, s in other.observations.items():
             self.observations.setdefault(k, s)
+        self.simulations.add(other.simulations)
 
     def most_common_types(self, n: int | None = None) -> list[tuple[str, int, float]]:
         """``(trace type, count, frequency)`` of the ``n`` most frequent trace types."""
@@ -202,6 +207,7 @@ class DatasetStatistics:
                 "addresses": dict(self.addresses),
                 "distributions": self.distributions,
                 "observations": self.observations,
+                "simulations": self.simulations.to_dict(),
             }
         )
 
@@ -216,6 +222,8 @@ class DatasetStatistics:
         s.addresses = Counter(d["addresses"])
         s.distributions = dict(d["distributions"])
         s.observations = {k: list(v) for k, v in d["observations"].items()}
+        runs = {"runs": s.num_traces}  # written before invalid runs were counted: none
+        s.simulations = SimulationCounter.from_dict(d.get("simulations", runs))
         return s
 
 

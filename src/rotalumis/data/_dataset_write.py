@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
 from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 
 from ._dataset_schema import (
     FORMAT,
@@ -109,11 +110,14 @@ def generate_shard(
     manifest: dict[str, Any],
     model_args: tuple[Any, ...] = (),
     on_trace: Callable[[int], None] | None = None,
+    policy: InvalidPolicy | None = None,
 ) -> Path:
     """Simulate and write shard ``index`` of the dataset described by ``manifest``.
 
     Usable on its own (e.g. one shard per worker of a cluster); the result is independent
-    of where and when it runs.
+    of where and when it runs. Runs that raise or produce NaN/inf are dropped and counted
+    (``policy``; the shard still gets its full number of valid traces, drawn on from the
+    same stream), the count kept in the shard's statistics.
 
     Args:
         model: The simulator.
@@ -122,6 +126,7 @@ def generate_shard(
         manifest: The dataset manifest (seed, num_traces, traces_per_shard, ...).
         model_args: Arguments of ``model.forward``.
         on_trace: Called with the number of traces simulated so far in this shard.
+        policy: What to do with invalid runs (default: drop and count).
 
     Returns:
         The path of the written shard.
@@ -131,15 +136,18 @@ def generate_shard(
     per = int(manifest["traces_per_shard"])
     rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
     tracer = TraceHandler()
-    traces = []
+    counter = SimulationCounter()
+
+    def tick(n: int) -> None:
+        if on_trace is not None and n % _PROGRESS_EVERY == 0:
+            on_trace(n)
+
     with tracer, model.executions(rng) as execute:
-        for i in range(rows):
-            trace = tracer.reset()
-            trace.result = execute(*model_args)
-            traces.append(trace)
-            if on_trace is not None and (i + 1) % _PROGRESS_EVERY == 0:
-                on_trace(i + 1)
+        traces = simulate_valid(
+            execute, tracer, rows, policy or InvalidPolicy(), counter, model_args, tick
+        )
     stats = DatasetStatistics()
+    stats.simulations = counter
     table = traces_to_table(traces, index * per, stats)
     del traces
     meta = {
@@ -232,6 +240,7 @@ def generate_dataset(
     model_args: tuple[Any, ...] = (),
     on_progress: ProgressCallback | None = None,
     workers: int = 0,
+    policy: InvalidPolicy | None = None,
 ) -> Path:
     """Simulate ``num_traces`` prior traces of ``model`` into ``directory`` (resumable).
 
@@ -252,6 +261,8 @@ def generate_dataset(
             ``workers``: as each shard is written).
         workers: Write the shards in this many forked worker processes (``0``: here). Each
             shard depends only on the seed and its index: the same dataset for any number.
+        policy: Simulations that raise or produce NaN/inf: dropped and counted (default;
+            the count is in ``TraceDataset(directory).stats().simulations``) or fatal.
 
     Returns:
         The dataset directory.
@@ -288,7 +299,7 @@ def generate_dataset(
     if workers and todo:
 
         def shard(j: int) -> int:
-            generate_shard(model, path, todo[j], manifest, model_args)
+            generate_shard(model, path, todo[j], manifest, model_args, policy=policy)
             return _shard_rows(manifest, todo[j])
 
         def written(j: int, rows: int) -> None:
@@ -306,7 +317,7 @@ def generate_dataset(
             if on_progress is not None:
                 on_progress(base + n, num_traces)
 
-        generate_shard(model, path, k, manifest, model_args, tick)
+        generate_shard(model, path, k, manifest, model_args, tick, policy)
         done += _shard_rows(manifest, k)
         if on_progress is not None:
             on_progress(done, num_traces)

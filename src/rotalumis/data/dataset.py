@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rotalumis.core import DatasetError, Model
+from rotalumis.core.validity import InvalidPolicy
 
 from ._dataset_batch import TraceBatch
 from ._dataset_schema import META_STATS, DatasetStatistics, shard_name
@@ -117,6 +118,7 @@ class TraceDataset:
         model_args: tuple[Any, ...] = (),
         on_progress: Callable[[int, int], None] | None = None,
         workers: int = 0,
+        policy: InvalidPolicy | None = None,
     ) -> TraceDataset:
         """Simulate ``num_traces`` prior traces into ``directory`` (resumable) and open it.
 
@@ -131,6 +133,7 @@ class TraceDataset:
             model_args=model_args,
             on_progress=on_progress,
             workers=workers,
+            policy=policy,
         )
         return cls(directory)
 

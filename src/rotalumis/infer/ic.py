@@ -114,6 +114,8 @@ def inference_compilation(
     result.metadata["engine"] = "ic"
     result.metadata["prior_fallback_fraction"] = proposal.fallbacks / total if total else 0.0
     result.metadata["unseen_addresses"] = sorted(proposal.unseen)
+    if proposal.nuisance:  # a network of parameters of interest: the rest drawn from the prior
+        result.metadata["nuisance_choices"] = proposal.nuisance
     if proposal.unseen:
         log.warning(
             "ic: %d address(es) unknown to the network were sampled from the prior",

@@ -11,6 +11,7 @@ Imports :mod:`rotalumis.core` and :mod:`rotalumis.data` only.
 """
 
 from .embeddings import (
+    EMBEDDINGS,
     Conv2dEmbedding,
     Conv3dEmbedding,
     FeedForwardEmbedding,
@@ -18,14 +19,19 @@ from .embeddings import (
     ObservationSpec,
 )
 from .heads import HEAD_KINDS, ProposalHead, SiteSpec
+from .interest import ProposedSite, SiteSequence, restrict_batch, sample_proposal
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
 from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
+from .structured_embeddings import Conv1dEmbedding, DeepSetEmbedding, RecurrentEmbedding
 from .training import TrainingConfig, TrainingResult, simulate_batch, train_network
 
 __all__ = [
+    "EMBEDDINGS",
     "HEAD_KINDS",
+    "Conv1dEmbedding",
     "Conv2dEmbedding",
     "Conv3dEmbedding",
+    "DeepSetEmbedding",
     "FeedForwardEmbedding",
     "InferenceNetwork",
     "NetworkConfig",
@@ -34,11 +40,16 @@ __all__ = [
     "ObservationEncoder",
     "ObservationSpec",
     "ProposalHead",
+    "ProposedSite",
+    "RecurrentEmbedding",
     "SiteLayers",
+    "SiteSequence",
     "SiteSpec",
     "TrainingConfig",
     "TrainingResult",
     "UnseenAddressWarning",
+    "restrict_batch",
+    "sample_proposal",
     "simulate_batch",
     "train_network",
 ]

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from rotalumis.core import DatasetError
+from rotalumis.core import DatasetError, ParametersOfInterest
 from rotalumis.data import SiteGroup, TraceBatch
 
 from .embeddings import ObservationEncoder, ObservationSpec
 from .heads import ProposalHead, SiteSpec, head_kind
+from .interest import SiteSequence, restrict_batch
 
 __all__ = ["InferenceNetwork", "NetworkConfig", "SiteLayers"]
 
@@ -55,6 +56,11 @@ class NetworkConfig:
         value_dim: Size of value embeddings.
         mixture_components: Components of continuous proposal mixtures.
         count_prior_weight: Weight of the prior inside count (Poisson/Binomial) proposals.
+        interest_names: Parameters of interest by site name; with ``interest_addresses``
+            (address fragments), the network proposes only the choices these select and
+            leaves all others to the simulator's prior (see :mod:`.interest`). Neither
+            given: every choice is proposed.
+        interest_addresses: Parameters of interest by address fragment.
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
@@ -65,8 +71,13 @@ class NetworkConfig:
     value_dim: int = 16
     mixture_components: int = 5
     count_prior_weight: float = 0.02
+    interest_names: tuple[str, ...] = ()
+    interest_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        poi = ParametersOfInterest(self.interest_names, self.interest_addresses)  # validates
+        object.__setattr__(self, "interest_names", poi.names)  # JSON lists back to tuples
+        object.__setattr__(self, "interest_addresses", poi.addresses)
         for name in ("observation_dim", "lstm_dim", "lstm_depth", "address_dim", "value_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NetworkConfig.{name} must be positive")
@@ -137,6 +148,9 @@ class InferenceNetwork(nn.Module):
         self._mismatch_reported: set[tuple[str, int, int]] = set()
         # provenance: the name of the model whose traces trained it (None: not recorded)
         self.model_name: str | None = None
+        self.interest = ParametersOfInterest(config.interest_names, config.interest_addresses)
+        #: the proposed choices' fixed sequence, if any (for :func:`.interest.sample_proposal`)
+        self.sequence = SiteSequence()
         for spec in sites:
             self._add_site(spec)
 
@@ -196,8 +210,18 @@ class InferenceNetwork(nn.Module):
         """Addresses the network has layers for, in creation order."""
         return [s.address for s in self.specs]
 
+    def restrict(self, batch: TraceBatch) -> TraceBatch:
+        """``batch`` reduced to the choices this network proposes (all, unless it has
+        parameters of interest)."""
+        if self.interest.everything:
+            return batch
+        return restrict_batch(batch, lambda g: self.interest.matches(g.name, g.address))
+
     def add_sites(self, batch: TraceBatch) -> list[SiteLayers]:
-        """Create layers for the addresses of ``batch`` not seen before; return them."""
+        """Create layers for the proposed addresses of ``batch`` not seen before; return
+        them. Also checks the batch against the recorded sequence of proposed choices."""
+        batch = self.restrict(batch)
+        self.sequence.update(batch)
         new = []
         for g in batch.groups:
             if g.address not in self._index:
@@ -227,8 +251,10 @@ class InferenceNetwork(nn.Module):
     def loss(self, batch: TraceBatch) -> torch.Tensor:
         """Mean over traces of ``-sum_t log q(x_t | x_<t, y)`` (the IC training objective).
 
-        Addresses without layers are skipped: call :meth:`add_sites` first.
+        Addresses without layers are skipped: call :meth:`add_sites` first. With parameters
+        of interest, the sum runs over those choices only (the LSTM steps over them alone).
         """
+        batch = self.restrict(batch)
         device = self.observation_encoder.device
         b, t = batch.size, max(batch.max_length, 1)
         cfg = self.config
@@ -276,6 +302,7 @@ class InferenceNetwork(nn.Module):
                 "network": self.config.to_dict(),
                 "sites": [s.to_dict() for s in self.specs],
                 "model": self.model_name,
+                "sequence": self.sequence.to_dict(),
             }
         )
 
@@ -314,6 +341,7 @@ class InferenceNetwork(nn.Module):
         net.load_state_dict(payload["state_dict"])
         model = cfg.get("model")  # absent in files of earlier versions
         net.model_name = str(model) if model is not None else None
+        net.sequence = SiteSequence.from_dict(cfg.get("sequence"))
         return net
 
     @classmethod

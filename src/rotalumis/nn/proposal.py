@@ -40,6 +40,8 @@ class NetworkProposal:
     with a sample message advances the LSTM by one step and returns the proposal for that
     choice. Addresses the network never saw get ``None`` (their prior) and an
     :class:`UnseenAddressWarning` each (the first five; all are listed in :attr:`unseen`).
+    A network of parameters of interest returns ``None`` at every other choice without
+    stepping its LSTM (the nuisance, left to the simulator; counted in :attr:`nuisance`).
 
     Args:
         network: A trained network.
@@ -83,6 +85,8 @@ class NetworkProposal:
         self.unseen: set[str] = set()
         self.proposed = 0
         self.fallbacks = 0
+        self.nuisance = 0
+        self._interest: dict[str, bool] | None = None if network.interest.everything else {}
         self.begin_trace()
 
     def counters(self) -> dict[str, Any]:
@@ -90,18 +94,20 @@ class NetworkProposal:
         return {
             "proposed": self.proposed,
             "fallbacks": self.fallbacks,
+            "nuisance": self.nuisance,
             "unseen": sorted(self.unseen),
         }
 
     def reset_counters(self) -> None:
         """Zero :meth:`counters` (a worker process does, before each chunk it runs)."""
-        self.proposed = self.fallbacks = 0
+        self.proposed = self.fallbacks = self.nuisance = 0
         self.unseen = set()
 
     def absorb(self, counters: Mapping[str, Any]) -> None:
         """Add the :meth:`counters` of a copy of this proposal (run in a worker process)."""
         self.proposed += int(counters["proposed"])
         self.fallbacks += int(counters["fallbacks"])
+        self.nuisance += int(counters["nuisance"])
         self.unseen.update(counters["unseen"])
 
     def begin_trace(self) -> None:
@@ -132,6 +138,16 @@ class NetworkProposal:
 
     def __call__(self, msg: Message) -> Distribution | None:
         """The proposal for the choice ``msg`` (``None``: use its prior)."""
+        interest = self._interest
+        if interest is not None:
+            wanted = interest.get(msg.address)
+            if wanted is None:
+                wanted = interest[msg.address] = self.network.interest.matches(
+                    msg.name, msg.address
+                )
+            if not wanted:
+                self.nuisance += 1
+                return None
         with torch.no_grad():
             prev_val, prev_addr = self._previous()
             site = self.network.site(msg.address)

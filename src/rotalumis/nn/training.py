@@ -32,6 +32,7 @@ import torch
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
 from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
+from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.data import TraceBatch, TraceDataset
 
 from .network import InferenceNetwork
@@ -59,6 +60,10 @@ class TrainingConfig:
         valid_every: Validate every this many training traces.
         checkpoint_every: Write the checkpoint every this many training traces.
         seed: Seed of simulations, shuffling and initial weights.
+        on_invalid: Online: ``"drop"`` simulations that raise or produce NaN/inf (counted
+            in :attr:`TrainingResult.simulations`) or ``"raise"`` at the first one.
+        max_invalid_fraction: Online, ``"drop"``: fail when a larger share of a batch's
+            runs is invalid (see :mod:`rotalumis.core.validity`).
     """
 
     num_traces: int
@@ -72,6 +77,8 @@ class TrainingConfig:
     valid_every: int = 10_000
     checkpoint_every: int = 50_000
     seed: int = 0
+    on_invalid: str = "drop"
+    max_invalid_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("num_traces", "batch_size", "valid_every", "checkpoint_every"):
@@ -84,6 +91,11 @@ class TrainingConfig:
             raise ValueError("learning rates must be positive")
         if self.valid_size < 0:
             raise ValueError("TrainingConfig.valid_size must be >= 0")
+        self.invalid_policy()  # validates on_invalid and max_invalid_fraction
+
+    def invalid_policy(self) -> InvalidPolicy:
+        """The :class:`~rotalumis.core.validity.InvalidPolicy` of online simulations."""
+        return InvalidPolicy(self.on_invalid, self.max_invalid_fraction)
 
     def learning_rate_at(self, traces: int) -> float:
         """The learning rate after ``traces`` training traces."""
@@ -113,6 +125,8 @@ class TrainingResult:
             history saved in its checkpoint); runs of more than ``MAX_HISTORY`` steps keep
             means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
+        simulations: Online: simulator runs made and invalid ones dropped (all runs).
+        skipped_steps: Steps whose loss was NaN/inf (not applied to the network).
     """
 
     network: InferenceNetwork
@@ -122,21 +136,32 @@ class TrainingResult:
     traces_per_second: float
     loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
+    simulations: SimulationCounter = field(default_factory=SimulationCounter)
+    skipped_steps: int = 0
 
 
 def simulate_batch(
-    model: Model, size: int, seed: int, model_args: tuple[Any, ...] = ()
+    model: Model,
+    size: int,
+    seed: int,
+    model_args: tuple[Any, ...] = (),
+    policy: InvalidPolicy | None = None,
 ) -> TraceBatch:
-    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch."""
+    """Simulate ``size`` valid prior traces of ``model`` (reproducibly from ``seed``) as a batch.
+
+    Runs that raise or produce NaN/inf are dropped and counted in ``batch.simulations``
+    (``policy``, default :class:`~rotalumis.core.validity.InvalidPolicy`: drop).
+    """
     rng = RNG(seed)
     tracer = TraceHandler()
-    traces = []
+    counter = SimulationCounter()
     with tracer, model.executions(rng) as execute:
-        for _ in range(size):
-            trace = tracer.reset()
-            trace.result = execute(*model_args)
-            traces.append(trace)
-    return TraceBatch.from_traces(traces)
+        traces = simulate_valid(
+            execute, tracer, size, policy or InvalidPolicy(), counter, model_args
+        )
+    batch = TraceBatch.from_traces(traces)
+    batch.simulations = counter
+    return batch
 
 
 class _Progress:
@@ -152,6 +177,8 @@ class _Progress:
         self.loss = [tuple(x) for x in d.get("loss", [])]
         self.loss_stride = int(d.get("loss_stride", 1))
         self.loss_pending = [float(x) for x in d.get("loss_pending", [0.0, 0.0])]
+        self.simulations = SimulationCounter.from_dict(d.get("simulations", {}))
+        self.skipped_steps = int(d.get("skipped_steps", 0))
 
     def add_loss(self, traces: int, value: float) -> None:
         """Record a step's loss. Each point is the mean of ``loss_stride`` steps (at the
@@ -187,6 +214,8 @@ class _Progress:
             "loss": [list(x) for x in self.loss],
             "loss_stride": self.loss_stride,
             "loss_pending": list(self.loss_pending),
+            "simulations": self.simulations.to_dict(),
+            "skipped_steps": self.skipped_steps,
         }
 
 
@@ -194,16 +223,22 @@ class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
     """Online batch ``i`` (a map-style dataset, so worker processes can simulate it)."""
 
     def __init__(
-        self, model: Model, batch_size: int, seed: int, model_args: tuple[Any, ...]
+        self,
+        model: Model,
+        batch_size: int,
+        seed: int,
+        model_args: tuple[Any, ...],
+        policy: InvalidPolicy | None = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.seed = seed
         self.model_args = model_args
+        self.policy = policy
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
-        return simulate_batch(self.model, self.batch_size, seed, self.model_args)
+        return simulate_batch(self.model, self.batch_size, seed, self.model_args, self.policy)
 
 
 def _simulation_worker_init(_: int) -> None:
@@ -213,7 +248,9 @@ def _simulation_worker_init(_: int) -> None:
 def _online_batches(
     model: Model, config: TrainingConfig, start: int, model_args: tuple[Any, ...], workers: int
 ) -> Generator[TraceBatch, None, None]:
-    source = _SimulatedBatches(model, config.batch_size, config.seed, model_args)
+    source = _SimulatedBatches(
+        model, config.batch_size, config.seed, model_args, config.invalid_policy()
+    )
     if workers == 0:
         for i in itertools.count(start):
             yield source[i]
@@ -285,7 +322,8 @@ def _validation_set(
     out = []
     for i in range(0, config.valid_size, config.batch_size):
         size = min(config.batch_size, config.valid_size - i)
-        out.append(simulate_batch(model, size, derive_seed(config.seed, "valid", i), model_args))
+        seed = derive_seed(config.seed, "valid", i)
+        out.append(simulate_batch(model, size, seed, model_args, config.invalid_policy()))
     return out
 
 
@@ -428,24 +466,31 @@ def train_network(
             for site in network.add_sites(batch):
                 _add_to_optimizer(optimizer, list(site.parameters()))
             network.observation_encoder.fit(batch.observations)
+            if batch.simulations is not None:
+                progress.simulations.add(batch.simulations)
             lr = config.learning_rate_at(progress.traces)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = network.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            if config.grad_clip is not None:
-                # the optimizer's list holds every parameter (walking the modules costs ~2%)
-                torch.nn.utils.clip_grad_norm_(
-                    optimizer.param_groups[0]["params"], config.grad_clip
-                )
-            optimizer.step()
+            value = float(loss.detach())
+            if math.isfinite(value):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                if config.grad_clip is not None:
+                    # the optimizer's list holds every parameter (walking modules costs ~2%)
+                    torch.nn.utils.clip_grad_norm_(
+                        optimizer.param_groups[0]["params"], config.grad_clip
+                    )
+                optimizer.step()
+                progress.add_loss(progress.traces + batch.size, value)
+            else:  # never step on NaN: it would poison every weight
+                progress.skipped_steps += 1
+                log.warning(
+                    "training loss is %s at %d traces: step skipped (%d so far)",
+                    value, progress.traces, progress.skipped_steps,
+                )  # fmt: skip
             progress.traces += batch.size
             progress.steps += 1
-            value = float(loss.detach())
-            progress.add_loss(progress.traces, value)
-            if not math.isfinite(value):
-                log.warning("training loss is %s at %d traces", value, progress.traces)
             if on_step is not None:
                 on_step(progress.traces, config.num_traces, value)
             done = progress.traces >= config.num_traces
@@ -462,6 +507,9 @@ def train_network(
         result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
         result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
         result.loss = progress.loss_history()
+        result.simulations, result.skipped_steps = progress.simulations, progress.skipped_steps
+        if progress.simulations.invalid:
+            log.warning("training: %s", progress.simulations.summary())
         network.eval()
         return result
     finally:
