@@ -16,6 +16,7 @@ import typer
 
 from rotalumis.core import RotalumisError, available_engines
 
+from .calibrate import calibrate_command
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
 from .report import report, write_run_report
@@ -35,6 +36,7 @@ app.add_typer(dataset_app, name="dataset")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
+app.command("calibrate")(calibrate_command)
 
 
 @app.callback()

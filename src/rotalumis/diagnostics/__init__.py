@@ -9,10 +9,17 @@
 * Address structure: :class:`AddressStructure` (trace types, address ids, transition
   graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
+* Calibration across observations: :func:`calibrate` (simulation-based calibration ranks
+  and TARP coverage of an inference network's posteriors) giving a
+  :class:`CalibrationResult` (chi-square tests of uniform ranks), drawn by
+  :func:`plot_rank_histograms` and :func:`plot_coverage`, reported by
+  :func:`write_calibration_report`.
 """
 
 from .address_graph import GraphvizError, graphviz_available, render_dot, to_dot
 from .addresses import AddressGraph, AddressStructure, SiteInfo, TraceTypeRow
+from .calibration import CalibrationResult, calibrate
+from .calibration_plots import plot_coverage, plot_rank_histograms, write_calibration_report
 from .chain_plots import (
     plot_autocorrelation,
     plot_log_prob,
@@ -40,19 +47,23 @@ __all__ = [
     "RHAT_MAX",
     "AddressGraph",
     "AddressStructure",
+    "CalibrationResult",
     "GraphvizError",
     "SiteInfo",
     "TraceTypeRow",
     "autocorrelation",
+    "calibrate",
     "convergence_table",
     "convergence_warnings",
     "graphviz_available",
     "importance_diagnostics",
     "importance_warnings",
     "plot_autocorrelation",
+    "plot_coverage",
     "plot_log_prob",
     "plot_pair",
     "plot_posterior",
+    "plot_rank_histograms",
     "plot_rhat_evolution",
     "plot_traces",
     "plot_training",
@@ -61,5 +72,6 @@ __all__ = [
     "save_address_structure",
     "to_dot",
     "to_inference_data",
+    "write_calibration_report",
     "write_report",
 ]

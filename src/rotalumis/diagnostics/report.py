@@ -7,7 +7,9 @@ after ``--report``, ``address_structure.json`` (the trace types, see
 posterior table, diagnostics with warnings (R-hat above 1.01, low ESS, large Pareto ``k``),
 all plots, and the address structure (trace-type table, address dictionary, graphs). Every
 image is embedded as a base64 ``data:`` URI, so the page is one file that opens anywhere;
-the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``.
+the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``. A directory
+that also holds ``calibration.json`` (``rotalumis calibrate --out DIR``) gets a fifth
+section: the network's calibration across observations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from . import _html as H
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
+from .calibration import CALIBRATION_FILE, CalibrationResult
 from .chain_plots import (
     plot_autocorrelation,
     plot_log_prob,
@@ -266,6 +269,11 @@ def write_report(
         ("addresses", "Address structure",
          _address_section(structure, directory / GRAPHS_DIR, top)),
     ]  # fmt: skip
+    if (directory / CALIBRATION_FILE).is_file():
+        from .calibration_plots import calibration_section
+
+        calibration = CalibrationResult.load(directory / CALIBRATION_FILE)
+        sections.append(("calibration", "Calibration", calibration_section(calibration)))
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
     target = Path(out) if out is not None else directory / REPORT_FILE
     tmp = target.with_name(target.name + ".tmp")
