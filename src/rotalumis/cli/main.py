@@ -90,6 +90,10 @@ def run(
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
     ] = False,
+    proposal_only: Annotated[
+        bool,
+        typer.Option(help="IC: sample the network's proposal alone (no simulator, no weights)"),
+    ] = False,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
     try:
@@ -106,6 +110,10 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if engine == "ic":
             opts["network"] = network
+            if proposal_only:
+                opts["proposal_only"] = True
+        elif proposal_only:
+            raise CommandError("--proposal-only needs --engine ic")
         if workers:
             opts["workers"] = workers
         progress = False if quiet else None

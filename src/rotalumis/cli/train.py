@@ -77,6 +77,14 @@ def train(
     ] = None,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
+    interest: Annotated[
+        list[str] | None,
+        typer.Option(help="propose only this named latent (repeatable); the rest: the prior"),
+    ] = None,
+    interest_address: Annotated[
+        list[str] | None,
+        typer.Option(help="propose only choices whose address contains this (repeatable)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     on_invalid: Annotated[
         str,
@@ -127,7 +135,12 @@ def train(
                 device=device,
                 workers=workers,
                 embeddings=_embeddings(embedding),
-                network_sizes={"lstm_dim": lstm_dim, "mixture_components": components},
+                network_sizes={
+                    "lstm_dim": lstm_dim,
+                    "mixture_components": components,
+                    "interest_names": tuple(interest or ()),
+                    "interest_addresses": tuple(interest_address or ()),
+                },
                 on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
             )
         result.network.save(out)

@@ -72,7 +72,9 @@ def inference_compilation(
             with :meth:`~rotalumis.nn.InferenceNetwork.save`.
         device: Device to run the network on (default: where it is).
         **options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
-            :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU).
+            :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU);
+            ``proposal_only=True``: samples of the proposed choices from the network alone,
+            without running the simulator (:func:`~rotalumis.nn.sample_proposal`).
 
     Returns:
         A weighted ``Empirical``; ``metadata`` records the engine, the fraction of choices
@@ -104,6 +106,10 @@ def inference_compilation(
             "workers > 0 needs the inference network on the CPU (forked worker processes "
             "cannot use the GPU); pass device='cpu'"
         )
+    if options.pop("proposal_only", False):
+        from rotalumis.nn import sample_proposal
+
+        return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
     proposal = NetworkProposal(net, dict(observe or {}))
     options.setdefault("description", "inference compilation")
     with torch.no_grad():
