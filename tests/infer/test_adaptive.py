@@ -54,3 +54,21 @@ def test_adaptation_raises_the_ess_and_stays_exact() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="target_ess"):
         adaptive_ic(UnknownMean(), {}, None, target_ess=1.5)
+
+
+def test_defensive_categorical_proposals_keep_the_weights_exact() -> None:
+    from rotalumis.models import GaussianMixture
+
+    model = GaussianMixture()
+    config = TrainingConfig(num_traces=2000, batch_size=32, valid_size=0, seed=0)
+    net = train_network(model=model, config=config, network_sizes={"lstm_dim": 16}).network
+    y = 7.0
+    post = model.posterior(4000, engine="ic", observe={"obs": y}, seed=5, network=net,
+                           defensive=0.3)  # fmt: skip
+    exact = model.exact_posterior(y)["p_k1"]
+    k = np.asarray(post.get("k").to_numpy(), dtype=float)
+    weights = np.asarray(post.weights, dtype=float)
+    est, err = weighted_mean(k == 1, weights), stderr((k == 1).astype(float), weights)
+    assert abs(est - exact) < Z * err + 1e-3, f"{est:.4f} vs {exact:.4f} (se {err:.4f})"
+    with pytest.raises(ValueError, match="defensive"):
+        model.posterior(10, engine="ic", observe={"obs": y}, network=net, defensive=1.0)

@@ -15,7 +15,11 @@ amortized proposal to the sharp posterior, without collapsing it onto a single t
 The proposal is only a proposal: importance sampling with the adapted network
 (``engine="ic"``) keeps the weights ``p(x, y) / q(x | y)`` and is exact whatever the rounds
 did; the rounds only raise the effective sample size. They cost ``rounds * traces``
-simulations and leave the amortized network untouched (a copy is adapted).
+simulations and leave the amortized network untouched (a copy is adapted). Two safeguards:
+categorical proposals are mixed with their prior (``defensive``, in the rounds and to be
+passed to the final run), so a discrete alternative the adapted network all but rules out
+keeps bounded weights; and the network of the round with the largest ESS is returned (a
+round can overshoot).
 """
 
 from __future__ import annotations
@@ -40,15 +44,18 @@ class AdaptiveResult:
     """What :func:`adaptive_ic` did.
 
     Attributes:
-        network: The adapted network (use it with ``engine="ic"`` for this observation).
+        network: The adapted network of the round with the largest ESS (use it with
+            ``engine="ic", defensive=result.defensive`` for this observation).
         rounds: Per round: ``ess`` (of the round's IC weights), ``beta`` (tempering
             exponent used for training), ``seconds``.
-        posterior: The importance-sampling result of the last round (weighted, exact).
+        posterior: That round's importance-sampling result (weighted, exact).
+        defensive: The defensive weight of categorical proposals used.
     """
 
     network: Any
     rounds: list[dict[str, float]] = field(default_factory=list)
     posterior: Any = None
+    defensive: float = 0.0
 
 
 def _ess(log_weights: np.ndarray) -> float:
@@ -83,6 +90,7 @@ def adaptive_ic(
     steps: int = 50,
     batch_size: int = 64,
     learning_rate: float = 3e-4,
+    defensive: float = 0.02,
     seed: int = 0,
     model_args: tuple[Any, ...] = (),
     on_round: Callable[[int, dict[str, float]], None] | None = None,
@@ -100,12 +108,14 @@ def adaptive_ic(
         steps: Training steps per round.
         batch_size: Traces per step.
         learning_rate: Adam's learning rate.
+        defensive: Weight of the prior in categorical proposals (see
+            :class:`~rotalumis.nn.NetworkProposal`).
         seed: Seed of the importance sampling, resampling and initial state.
         model_args: Arguments of ``model.forward``.
         on_round: Called as ``on_round(k, info)`` after each round.
 
     Returns:
-        An :class:`AdaptiveResult`; ``result.posterior`` is the last round's (exact,
+        An :class:`AdaptiveResult`; ``result.posterior`` is the best round's (exact,
         weighted) importance-sampling result.
     """
     import torch
@@ -119,7 +129,8 @@ def adaptive_ic(
     if not 0.0 < target_ess < 1.0:
         raise ValueError(f"target_ess must be in (0, 1), got {target_ess!r}")
     net = copy.deepcopy(load_network(network))
-    result = AdaptiveResult(net)
+    result = AdaptiveResult(net, defensive=defensive)
+    best = -1.0
     rng = np.random.default_rng(derive_seed(seed, "adaptive"))
     torch.manual_seed(derive_seed(seed, "adaptive-init"))
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
@@ -128,10 +139,13 @@ def adaptive_ic(
         post = model.posterior(
             traces, engine="ic", observe=observe, seed=derive_seed(seed, "round", k),
             network=net, keep_traces=k < rounds, progress=False, model_args=model_args,
+            defensive=defensive,
         )  # fmt: skip
-        result.posterior = post
         lw = np.asarray(post.log_weights, dtype=float)
         info = {"round": float(k), "ess": _ess(lw), "beta": math.nan, "seconds": 0.0}
+        if info["ess"] > best:
+            best, result.posterior = info["ess"], post
+            result.network = copy.deepcopy(net)
         if k < rounds:
             beta = tempering_exponent(lw, target_ess)
             info["beta"] = beta

@@ -74,7 +74,9 @@ def inference_compilation(
         **options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
             :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU);
             ``proposal_only=True``: samples of the proposed choices from the network alone,
-            without running the simulator (:func:`~rotalumis.nn.sample_proposal`).
+            without running the simulator (:func:`~rotalumis.nn.sample_proposal`);
+            ``defensive=eps``: categorical proposals mixed with their prior at weight
+            ``eps`` (see :class:`~rotalumis.nn.NetworkProposal`).
 
     Returns:
         A weighted ``Empirical``; ``metadata`` records the engine, the fraction of choices
@@ -110,7 +112,7 @@ def inference_compilation(
         from rotalumis.nn import sample_proposal
 
         return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
-    proposal = NetworkProposal(net, dict(observe or {}))
+    proposal = NetworkProposal(net, dict(observe or {}), options.pop("defensive", 0.0))
     options.setdefault("description", "inference compilation")
     with torch.no_grad():
         result = sample_traces(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rotalumis.core import Distribution, Message, ObservationError
+from rotalumis.core import Distribution, Message, Mixture, ObservationError
 from rotalumis.core.handlers import normalize_observation
 from rotalumis.data import flat_params, flat_value
 
@@ -46,12 +46,21 @@ class NetworkProposal:
     Args:
         network: A trained network.
         observe: Observed values by name (every observation the network embeds).
+        defensive: Mix the proposal of each categorical choice with its prior at this
+            weight (defensive importance sampling: a choice the network all but rules out
+            keeps probability ``defensive`` times its prior, which bounds its weight); ``0``
+            uses the network's proposal as it is.
 
     Raises:
         ObservationError: if an observation the network needs is missing from ``observe``.
     """
 
-    def __init__(self, network: InferenceNetwork, observe: Mapping[str, Any]) -> None:
+    def __init__(
+        self, network: InferenceNetwork, observe: Mapping[str, Any], defensive: float = 0.0
+    ) -> None:
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
+        self.defensive = float(defensive)
         self.network = network.eval()
         self.device = network.observation_encoder.device
         obs = {}
@@ -163,6 +172,8 @@ class NetworkProposal:
             out = torch.cat([self._step(x), self._obs], 1)
             self._pending = (site, msg, params)
             q = site.head.proposal(out, params, dist)
+            if q is not None and self.defensive and site.spec.head == "cat":
+                q = Mixture([q, dist], [1.0 - self.defensive, self.defensive])
         if q is None:
             self.fallbacks += 1
         else:
