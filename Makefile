@@ -9,13 +9,16 @@ PYPROB_STAMP := $(PYPROB_VENV)/.installed
 # torch is pinned: 2.13.0's CPU wheel is available locally on the project machines.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint install system-deps pyprob-venv ppx-schema bench clean
+SBI_VENV := .venv-sbi
+SBI_STAMP := $(SBI_VENV)/.installed
+
+.PHONY: demo test lint install system-deps pyprob-venv sbi-venv ppx-schema bench bench-sbi clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev,examples]'
+	$(PIP) install -e '.[dev,examples,optimize]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -52,6 +55,15 @@ $(PYPROB_STAMP): Makefile
 
 pyprob-venv: $(PYPROB_STAMP)
 
+# sbi 0.27.0 (the NPE peer of benchmarks/bench_sbi_tasks.py) in its own venv, torch kept at the pin
+$(SBI_STAMP): Makefile
+	test -x $(SBI_VENV)/bin/python || $(PYTHON) -m venv $(SBI_VENV)
+	$(SBI_VENV)/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
+	$(SBI_VENV)/bin/python -m pip --disable-pip-version-check -q install sbi==0.27.0 $(TORCH)
+	touch $(SBI_STAMP)
+
+sbi-venv: $(SBI_STAMP)
+
 # PPX: regenerate the FlatBuffers Python code from the committed schema with Debian's flatc 2.0.8.
 PPX_SCHEMA := src/rotalumis/remote/schema/ppx.fbs
 PPX_GENERATED := src/rotalumis/remote/ppx_generated
@@ -69,5 +81,9 @@ bench: $(STAMP) $(PYPROB_STAMP)
 	$(PY) benchmarks/bench_vs_pyprob.py
 	$(PY) benchmarks/bench_ppx.py
 
+# the sbibm tasks against sbi's NPE (long: see benchmarks/bench_sbi_tasks.py --help)
+bench-sbi: $(STAMP) $(SBI_STAMP)
+	$(PY) benchmarks/bench_sbi_tasks.py
+
 clean:
-	rm -rf $(VENV) $(PYPROB_VENV) demo-output build *.egg-info
+	rm -rf $(VENV) $(PYPROB_VENV) $(SBI_VENV) demo-output build *.egg-info

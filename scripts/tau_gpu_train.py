@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import tau_decay as td  # noqa: E402
+import tau_decay as td
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ EXPECTED = {
     "Exponential", "Gamma", "LogNormal", "Binomial", "Weibull", "TruncatedNormal", "Mixture",
     # results
     "Empirical", "available_engines",
+    # limits per trace
+    "TraceLimits", "limit_traces", "TraceLimitError",
     # errors
     "RotalumisError", "DistributionError", "ObservationError", "InferenceError", "ModelError",
     "DatasetError", "RemoteSimulatorError", "ProtocolError",

@@ -51,13 +51,49 @@ def test_run_other_engines(engine: str) -> None:
     assert "posterior of UnknownMean" in r.stdout
 
 
+def test_mcmc_ess_is_the_same_from_the_shell_and_from_python(tmp_path: Path) -> None:
+    """Chains know they are chains: the CLI summary, the saved result and the Python API
+    report the same autocorrelation-aware ESS (issue 11)."""
+    from rotalumis.cli.loading import load_model
+    from rotalumis.data import Empirical
+
+    out = tmp_path / "lmh"
+    r = rotalumis(
+        "run", f"{EXAMPLE}:model", "-e", "lmh", "-n", "4000", "--chains", "2", "-o", "obs0=8",
+        "-o", "obs1=9", "--seed", "5", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    saved = Empirical.load(out / "empirical.npz")
+    direct = load_model(f"{EXAMPLE}:model").posterior(
+        4000, engine="lmh", observe={"obs0": 8.0, "obs1": 9.0}, seed=5, burn_in=0, thin=1,
+        num_chains=2, progress=False,
+    )  # fmt: skip
+    assert saved.chains == direct.chains == (4000, 4000)
+    assert summary["ess"] == pytest.approx(saved.ess) and saved.ess == pytest.approx(direct.ess)
+    assert summary["ess"] < 2000  # LMH on this model: far fewer than 8,000
+    assert summary["summary"]["mu"]["ess"] == pytest.approx(direct.summary()["mu"]["ess"])
+    assert f"ESS {direct.ess:.1f}" in r.stdout
+
+
+def test_run_pseudo_marginal_mh_on_named_parameters() -> None:
+    r = rotalumis(
+        "run", f"{EXAMPLE}:model", "-e", "pmmh", "--param", "mu", "--particles", "2",
+        "--proposal", "random_walk", "--scale", "0.3", "-n", "1000", "-o", "obs0=8",
+        "-o", "obs1=9", "--seed", "1", "-q",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "pmmh posterior of UnknownMean" in r.stdout
+
+
 @pytest.mark.parametrize("engine", ["is", "rmh"])
 def test_run_in_worker_processes_gives_the_same_result(engine: str, tmp_path: Path) -> None:
     summaries = []
     for workers in ("0", "2"):
         out = tmp_path / workers
+        chains = ["--chains", "2"] if engine == "rmh" else []  # an MCMC option
         r = rotalumis(
-            "run", f"{EXAMPLE}:model", "-e", engine, "-n", "3000", "--chains", "2",
+            "run", f"{EXAMPLE}:model", "-e", engine, "-n", "3000", *chains,
             "-o", "obs0=8", "-o", "obs1=9", "--seed", "3", "--workers", workers, "-q",
             "--out", str(out),
         )  # fmt: skip
@@ -76,6 +112,14 @@ def test_run_in_worker_processes_gives_the_same_result(engine: str, tmp_path: Pa
         (["run", f"{EXAMPLE}:model", "-o", "obs0=abc"], "not a number"),
         (["run", f"{EXAMPLE}:model", "-e", "magic"], "unknown engine 'magic'"),
         (["run", EXAMPLE], "expected FILE.py:MODEL"),
+        (["run", f"{EXAMPLE}:model", "-e", "pmmh"], "-e pmmh needs --param NAME"),
+        (["run", f"{EXAMPLE}:model", "--particles", "3"], "--particles only applies to -e pmmh"),
+        (["run", f"{EXAMPLE}:model", "-e", "lmh", "--param-probability", "0.5"], "needs --param"),
+        (["run", f"{EXAMPLE}:model", "-e", "pmmh", "-p", "nu"], "'nu' match no random choice"),
+        (
+            ["run", f"{EXAMPLE}:model", "-e", "rmh", "-p", "mu", "--param-probability", "2"],
+            "must be in (0, 1)",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(args: list[str], message: str) -> None:

@@ -29,15 +29,15 @@ from rotalumis.core.runtime import get_stack as get_stack_for_tests
 from rotalumis.models import HiddenMarkovModel
 
 
-def helper() -> float:
-    return sample(Normal(0.0, 1.0), name="h")
+def helper(name: str) -> float:
+    return sample(Normal(0.0, 1.0), name=name)  # names are unique within a trace
 
 
 class Nested(Model):
     def forward(self) -> float:
         a = sample(Normal(0.0, 1.0), name="a")
-        b = helper()
-        c = helper()
+        b = helper("h1")
+        c = helper("h2")
         observe(Normal(a + b + c, 1.0), name="y")
         tag(a * 2, "twice_a")
         return a
@@ -114,7 +114,7 @@ def test_trace_log_probabilities() -> None:
     assert trace.log_prob == pytest.approx(prior + like)
     assert trace.log_importance_weight == pytest.approx(like)
     assert trace["twice_a"].value == pytest.approx(2 * a)
-    assert trace.named_latents.keys() == {"a", "h"}
+    assert trace.named_latents.keys() == {"a", "h1", "h2"}
 
 
 def test_stack_unwinds_when_the_model_raises() -> None:
@@ -145,7 +145,7 @@ def test_handler_as_decorator_and_wrapper() -> None:
 
 
 def test_block_hides_messages_from_outer_handlers() -> None:
-    with TraceHandler() as tracer, BlockHandler(names=["h"]):
+    with TraceHandler() as tracer, BlockHandler(names=["h1", "h2"]):
         Nested().execute(RNG(0))
     assert [v.name for v in tracer.trace] == ["a", "y", "twice_a"]
 

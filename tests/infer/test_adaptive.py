@@ -37,7 +37,7 @@ def test_adaptation_raises_the_ess_and_stays_exact() -> None:
     obs = model.observations([11.0, 12.0])
     seed = derive_seed(0, "round", 0)
     plain = model.posterior(1000, engine="ic", observe=obs, seed=seed, network=net)
-    result = adaptive_ic(model, obs, net, rounds=4, traces=1000, steps=40, seed=0)
+    result = adaptive_ic(model, obs, net, rounds=4, traces=1000, seed=0)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # untouched
     assert [r["round"] for r in result.rounds] == [0, 1, 2, 3, 4]
     assert result.rounds[0]["ess"] == pytest.approx(plain.ess)  # round 0 is plain IC

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from mc import Z, stderr, weighted_mean
+from mc import Z, indicator_stderr, stderr, weighted_mean
 
 from rotalumis.core import Categorical, Model, Normal, observe, sample
 from rotalumis.models import (
@@ -53,7 +53,8 @@ def check_probabilities(values, weights, exact: dict[int, float], what: str) -> 
     for k, p in exact.items():
         ind = (np.asarray(values) == k).astype(float)
         est = weighted_mean(ind, weights)
-        err = max(stderr(ind, weights), 1e-3)  # floor: an indicator never hit has se 0
+        # under the hypothesis (see indicator_stderr); floor: an indicator never hit has se 0
+        err = max(indicator_stderr(ind, weights, p), 1e-3)
         assert abs(est - p) < Z * err, f"{what}={k}: {est:.4f} vs exact {p:.4f} (se {err:.4f})"
 
 

@@ -133,4 +133,4 @@ def test_invalid_runs_interest_and_proposal_only(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "u" in r.output and "50 samples" in r.output
     r = invoke("run", target, "-e", "is", "-n", "50", "-o", "y=0.5", "--proposal-only")
-    assert r.exit_code == 2 and "--proposal-only needs --engine ic" in r.output
+    assert r.exit_code == 2 and "--proposal-only only applies to -e ic, not -e is" in r.output

@@ -58,6 +58,17 @@ def test_mcmc_chains_in_workers_equal_one_process() -> None:
     assert parallel.metadata["log_prob"] == serial.metadata["log_prob"]
 
 
+def test_pseudo_marginal_chains_in_workers_equal_one_process() -> None:
+    kw = {"observe": {"obs": 1.0}, "seed": 3, "progress": False, "num_chains": 3}
+    kw |= {"params": ["k"], "num_particles": 3, "burn_in": 20}
+    serial = GaussianMixture().posterior(300, engine="pmmh", **kw)
+    parallel = GaussianMixture().posterior(300, engine="pmmh", workers=2, **kw)
+    same(serial, parallel)
+    same(serial.get("k"), parallel.get("k"))
+    assert parallel.chains == serial.chains == (300, 300, 300)
+    assert parallel.metadata["chains"] == serial.metadata["chains"]
+
+
 def test_inference_compilation_in_workers() -> None:
     model = Branching(rate=1.0)
     config = TrainingConfig(num_traces=256, batch_size=32, valid_size=0, seed=0)

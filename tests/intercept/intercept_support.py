@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +16,14 @@ P_MIN = 1e-3
 """Two-sample tests (seeded, so deterministic) must not reject at this level."""
 
 
-def run_intercepted(fn: Callable[[], Any], seed: int = 0) -> tuple[Any, Trace]:
-    """Run ``fn`` under interception as one model execution from the prior."""
+def run_intercepted(
+    fn: Callable[[], Any], seed: int = 0, check_escapes: bool = True
+) -> tuple[Any, Trace]:
+    """Run ``fn`` under interception as one model execution from the prior (followed by the
+    escape check's two executions unless ``check_escapes`` is false)."""
 
     def forward() -> Any:
-        with intercept():
+        with intercept(check_escapes=check_escapes):
             return fn()
 
     trace = FunctionModel(forward, "intercepted").get_trace(seed=seed)
@@ -48,3 +52,31 @@ def same_discrete(a: Any, b: Any, what: str) -> None:
         return
     p = stats.chi2_contingency(table).pvalue
     assert p > P_MIN, f"{what}: chi-square p = {p:.2e}"
+
+
+Z = 5.0
+"""Posterior tolerances: 5 Monte Carlo standard errors."""
+
+
+def check_normal_posterior(
+    values: np.ndarray, weights: np.ndarray | None, mean: float, var: float, what: str
+) -> None:
+    """Posterior mean and second moment within ``Z`` Monte Carlo standard errors of a
+    Normal(mean, var) posterior: Kish ESS for weighted samples (importance sampling), batch
+    means (25 batches, which absorb the chain's autocorrelation) for MCMC samples."""
+    values = np.asarray(values, dtype=float)
+    if weights is None:
+        kept = values[: len(values) // 25 * 25]
+        m, second = float(values.mean()), float((values**2).mean())
+        se = kept.reshape(25, -1).mean(axis=1).std(ddof=1) / 5.0
+        se2 = (kept**2).reshape(25, -1).mean(axis=1).std(ddof=1) / 5.0
+    else:
+        w = np.asarray(weights, dtype=float)
+        w = w / w.sum()
+        ess = 1.0 / float(np.sum(w * w))
+        m, second = float(np.sum(w * values)), float(np.sum(w * values**2))
+        se = math.sqrt(float(np.sum(w * (values - m) ** 2)) / ess)
+        se2 = math.sqrt(float(np.sum(w * (values**2 - second) ** 2)) / ess)
+    assert abs(m - mean) < Z * se, f"{what}: mean {m:.4f} vs {mean:.4f} (se {se:.4f})"
+    exact2 = var + mean**2
+    assert abs(second - exact2) < Z * se2, f"{what}: E[x^2] {second:.4f} vs {exact2:.4f}"

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,41 @@ def test_same_code_path_same_address_in_process() -> None:
     addresses = [s.address for s in a.controlled]
     assert addresses == [s.address for s in b.controlled]
     assert [x.rsplit("__", 1)[1] for x in addresses] == ["1", "2", "3", "1"]
+
+
+def _draw() -> float:
+    return random.random()
+
+
+def _resumed_by_first(gen):  # type: ignore[no-untyped-def]
+    return next(gen)
+
+
+def _resumed_by_second(gen):  # type: ignore[no-untyped-def]
+    return next(gen)
+
+
+def test_memoised_addresses_follow_the_call_path() -> None:
+    """The per-call-site address memo never serves a stale path: a helper called from two
+    lines, and a helper called from a generator that different functions resume."""
+
+    def from_generator():  # type: ignore[no-untyped-def]
+        while True:
+            yield _draw()
+
+    def simulate() -> None:
+        for _ in range(3):
+            _draw()
+            _draw()
+        gen = from_generator()
+        for _ in range(3):
+            _resumed_by_first(gen)
+            _resumed_by_second(gen)
+
+    _, trace = run_intercepted(simulate)
+    bases = [site.address.rsplit("__", 2)[0] for site in trace.controlled]
+    assert len(set(bases[:6])) == 2 and bases[0:2] * 3 == bases[:6]
+    first, second = bases[6], bases[7]
+    assert "_resumed_by_first:" in first and "_resumed_by_second:" not in first
+    assert "_resumed_by_second:" in second and "_resumed_by_first:" not in second
+    assert bases[6:] == [first, second] * 3

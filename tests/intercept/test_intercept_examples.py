@@ -72,14 +72,17 @@ def test_sir_epidemic(tmp_path: Path) -> None:
     se = _load("sir_epidemic")
     cases = se.observed_cases()
     assert len(cases) == se.DAYS and all(isinstance(c, int) for c in cases)
-    for engine in ("is", "rmh"):
-        post = se.infer(cases, 12, engine, seed=1, burn_in=3)
+    for engine in ("is", "pmmh"):
+        post = se.infer(cases, 12, engine, seed=1, burn_in=2, chains=2, particles=1)
         beta = np.asarray(post.get("beta").to_numpy())
-        assert len(beta) == 12 and np.all((beta >= 0) & (beta <= 0.3))
-        se.plot(tmp_path, cases, post, chains=2)
+        assert np.all((beta >= 0) & (beta <= 0.3))
+        assert len(beta) == (24 if engine == "pmmh" else 12)
+        se.plot(tmp_path, cases, post)
         assert (tmp_path / "sir_posterior.png").stat().st_size > 5000
-    summary = _cli(tmp_path, "sir_epidemic.py:model", "-e", "is", "-n", "4",
-                   "-o", f"cases={json.dumps(cases)}")  # fmt: skip
+    assert post.chains == (12, 12) and post.metadata["engine"] == "pmmh"
+    weekly = json.dumps(se.weekly_totals(cases).tolist())
+    summary = _cli(tmp_path, "sir_epidemic.py:model", "-e", "pmmh", "-p", "beta", "-p", "gamma",
+                   "--particles", "1", "-n", "4", "-o", f"weekly={weekly}")  # fmt: skip
     assert set(summary["summary"]) >= {"beta", "gamma"}
 
 
@@ -90,9 +93,10 @@ def test_ciw_queue(tmp_path: Path) -> None:
     assert observed["served"] > 200
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        post = cq.infer(observed, 8, seed=1)
+        post = cq.infer(observed, 8, seed=1, particles=1)
     rate = np.asarray(post.get("arrival_rate").to_numpy())
     assert len(rate) == 8 and np.all((rate >= 0.1) & (rate <= 0.3))
+    assert post.chains == (8,)
     cq.plot(tmp_path, observed, post)
     assert (tmp_path / "ciw_posterior.png").stat().st_size > 5000
     # the library's own draws were intercepted: addresses run into ciw's frames

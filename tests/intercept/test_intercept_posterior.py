@@ -11,15 +11,13 @@ for RMH); seeds are fixed.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from intercept_support import check_normal_posterior
 
 from rotalumis.core import Normal
 from rotalumis.intercept import InterceptedModel
 
-Z = 5.0
 Y = 1.5
 VAR = 1.0 / (1.0 + 1.0 / 1.25)
 MEAN = VAR * Y / 1.25
@@ -40,22 +38,7 @@ MODEL = InterceptedModel(
 
 
 def _check(values: np.ndarray, weights: np.ndarray | None, engine: str) -> None:
-    if weights is None:  # MCMC: batch means
-        batches = values[: len(values) // 25 * 25].reshape(25, -1).mean(axis=1)
-        mean, se = values.mean(), batches.std(ddof=1) / 5.0
-        second = (values**2).mean()
-        b2 = (values[: len(values) // 25 * 25] ** 2).reshape(25, -1).mean(axis=1)
-        se2 = b2.std(ddof=1) / 5.0
-    else:  # IS: Kish effective sample size
-        w = weights / weights.sum()
-        ess = 1.0 / np.sum(w * w)
-        mean = float(np.sum(w * values))
-        se = math.sqrt(np.sum(w * (values - mean) ** 2) / ess)
-        second = float(np.sum(w * values**2))
-        se2 = math.sqrt(np.sum(w * (values**2 - second) ** 2) / ess)
-    assert abs(mean - MEAN) < Z * se, f"{engine}: mean {mean:.4f} vs {MEAN:.4f} (se {se:.4f})"
-    exact2 = VAR + MEAN**2
-    assert abs(second - exact2) < Z * se2, f"{engine}: E[theta^2] {second:.4f} vs {exact2:.4f}"
+    check_normal_posterior(values, weights, MEAN, VAR, engine)
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,20 @@ import rotalumis.optimize as opt
 
 torch.set_num_threads(1)
 
-MODULES = ["", ".config", ".estimator", ".handler", ".loop", ".pipeline"]
+MODULES = ["", ".config", ".estimator", ".handler", ".loop", ".pipeline", ".blackbox.api"]
 
 
 def test_all_is_curated_and_sorted():
     assert sorted(opt.__all__) == opt.__all__
     assert set(opt.__all__) == {
+        "BayesOptConfig",
+        "BlackBoxResult",
+        "CMAESConfig",
+        "FiniteDifferenceConfig",
+        "LGSOConfig",
+        "ScoreFunctionConfig",
+        "SimulatorCallError",
+        "optimize_blackbox",
         "GradientEstimate",
         "GradientEstimator",
         "GradientHandler",
@@ -49,3 +57,4 @@ def test_errors_belong_to_the_hierarchy():
 
     assert issubclass(opt.OptimizationError, RotalumisError)
     assert issubclass(opt.OptimizationError, RuntimeError)
+    assert issubclass(opt.SimulatorCallError, opt.OptimizationError)

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from rotalumis.core import RotalumisError
+from rotalumis.core.limits import limit_traces
 
 from .loading import CommandError, load_model
+from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -72,6 +74,20 @@ class progress_bar:
             self._progress.stop()
 
 
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` as ``"0-2, 5, 7-8"`` (a dataset may miss a million shards)."""
+    parts: list[str] = []
+    start = prev = None
+    for k in [*sorted(indices), None]:
+        if prev is not None and k == prev + 1:
+            prev = k
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = k
+    return ", ".join(parts)
+
+
 @dataset_app.command("generate")
 def generate(
     target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
@@ -84,6 +100,8 @@ def generate(
     workers: Annotated[
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
+    max_choices: MaxChoices = None,
+    max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     on_invalid: Annotated[
         str,
@@ -93,14 +111,17 @@ def generate(
         float, typer.Option(help="drop: fail when a larger share of the runs is invalid")
     ] = 0.5,
 ) -> None:
-    """Simulate N prior traces of MODEL into OUT; rerun the same command to resume."""
+    """Simulate N prior traces of MODEL into OUT; rerun to resume, with a larger N to extend."""
     from rotalumis.core import InvalidPolicy
     from rotalumis.data import TraceDataset, generate_dataset
 
     try:
         policy = InvalidPolicy(on_invalid, max_invalid)
+        limits = limit_options(max_choices, max_seconds)
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} exists and is not a directory")
         model = load_model(target)
-        with progress_bar("generating", quiet) as bar:
+        with progress_bar("generating", quiet) as bar, limit_traces(**limits):
             generate_dataset(
                 model,
                 out,
@@ -114,6 +135,9 @@ def generate(
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _fail(f"cannot write the dataset to {out}: {exc.strerror or exc} ({exc.filename or out})")
         return
     typer.echo(
         f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']}); "
@@ -165,7 +189,7 @@ def info(
     if ds.missing_shards:
         console.print(
             f"[yellow]missing shards[/yellow] (generation unfinished; rerun generate to "
-            f"resume): {', '.join(map(str, ds.missing_shards))}"
+            f"resume): {_ranges(ds.missing_shards)}"
         )
     for path, reason in bad.items():
         console.print(f"[red]corrupt shard[/red] {path}: {reason}")

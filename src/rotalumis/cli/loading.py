@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from rotalumis.core import FunctionModel, Model
 
-__all__ = ["CommandError", "load_model", "parse_observations"]
+__all__ = ["CommandError", "check_writable", "load_model", "parse_observations"]
 
 
 class CommandError(Exception):
@@ -93,12 +95,37 @@ def parse_observations(items: list[str] | None) -> dict[str, Any]:
     """Parse ``NAME=VALUE`` items (VALUE: a number, a JSON list, or ``@file.npy|.json``).
 
     Raises:
-        CommandError: for a malformed item.
+        CommandError: for a malformed item or a name given twice.
     """
     out: dict[str, Any] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
         if not sep or not name.strip() or not text.strip():
             raise CommandError(f"--observe expects NAME=VALUE, got {item!r}")
-        out[name.strip()] = _parse_value(name.strip(), text.strip())
+        name = name.strip()
+        if name in out:
+            raise CommandError(f"--observe gives {name!r} twice; give each name once")
+        out[name] = _parse_value(name, text.strip())
     return out
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Fail now, rather than after the work, if the file ``path`` cannot be written.
+
+    Creates the missing directories above ``path`` and a probe file beside it.
+
+    Raises:
+        CommandError: if ``path`` is a directory or its directory is not writable.
+    """
+    if path.is_dir():
+        raise CommandError(f"{option} {path} is a directory, not a file")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CommandError(
+            f"{option} {path}: cannot write in {parent} ({exc.strerror or exc})"
+        ) from None

@@ -3,8 +3,10 @@
 from .distributions import *  # noqa: F403
 from .distributions import __all__ as _dist_all
 from .errors import (
+    CheckpointError,
     DatasetError,
     DistributionError,
+    EscapedRandomnessWarning,
     InferenceError,
     ModelError,
     ObservationError,
@@ -12,6 +14,7 @@ from .errors import (
     RemoteSimulatorError,
     RotalumisError,
     SupportError,
+    TraceLimitError,
 )
 from .handlers import (
     BlockHandler,
@@ -21,6 +24,7 @@ from .handlers import (
     TraceHandler,
 )
 from .interest import ParametersOfInterest
+from .limits import TraceLimits, limit_traces
 from .model import FunctionModel, Model, available_engines, model, register_engine
 from .primitives import factor, observe, sample, tag
 from .rng import RNG
@@ -32,9 +36,11 @@ __all__ = [
     *_dist_all,
     "RNG",
     "BlockHandler",
+    "CheckpointError",
     "ConditionHandler",
     "DatasetError",
     "DistributionError",
+    "EscapedRandomnessWarning",
     "Execution",
     "FunctionModel",
     "Handler",
@@ -54,12 +60,15 @@ __all__ = [
     "SupportError",
     "Trace",
     "TraceHandler",
+    "TraceLimitError",
+    "TraceLimits",
     "Variable",
     "apply_stack",
     "available_engines",
     "current_execution",
     "current_rng",
     "factor",
+    "limit_traces",
     "model",
     "observe",
     "register_engine",

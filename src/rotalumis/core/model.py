@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType
 from typing import Any, ClassVar, Protocol
 
-from .errors import ModelError
+from .errors import EscapedRandomnessWarning, ModelError, RotalumisError, execution_error
+from .escapes import probe_escapes
 from .handlers import ConditionHandler, TraceHandler
-from .rng import RNG
+from .limits import LIMIT_OPTIONS, TraceLimits, limit_traces, limits_for, watch_time
+from .rng import RNG, derive_seed
 from .runtime import Execution, current_execution, enter_execution, exit_execution
 from .trace import Trace
 
 __all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+
+log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -83,6 +89,10 @@ class Model:
         >>> posterior = UnknownMean().posterior(1000, observe={"obs0": 8.0}, seed=0)
     """
 
+    #: Limits of each execution of this model (``None``: the defaults, see
+    #: :mod:`rotalumis.core.limits`); engine options and ``limit_traces`` take precedence.
+    trace_limits: TraceLimits | None = None
+
     #: Whether copies of the model in forked worker processes (parallel simulation for
     #: training) run independently; ``False`` for models bound to one external connection.
     supports_worker_processes: ClassVar[bool] = True
@@ -100,35 +110,144 @@ class Model:
         fwd = type(self).forward
         return getattr(fwd, "__code__", None)
 
+    def _new_execution(self, rng: RNG) -> tuple[Execution, TraceLimits]:
+        limits = limits_for(self)
+        execution = Execution(rng, self.entry_code, self.name, limits.max_choices)
+        return execution, limits
+
     def execute(self, rng: RNG, *args: Any, **kwargs: Any) -> Any:
-        """Run :meth:`forward` once as a fresh execution drawing from ``rng``."""
-        token = enter_execution(Execution(rng, self.entry_code))
+        """Run :meth:`forward` once as a fresh execution drawing from ``rng``.
+
+        An execution that intercepted a simulator (see :mod:`rotalumis.intercept`) is
+        followed, the first time only, by the escape check of :meth:`check_escapes`.
+        An exception raised by ``forward`` propagates unchanged (one execution: the caller
+        knows which), with a note naming the model and the seed of ``rng`` (Python 3.11+).
+
+        Raises:
+            TraceLimitError: if the execution exceeds its limits per trace.
+        """
+        execution, limits = self._new_execution(rng)
+        token = enter_execution(execution)
         try:
-            return self.forward(*args, **kwargs)
+            with watch_time(execution, limits.max_seconds):
+                execution.serial = 1
+                try:
+                    result = self.forward(*args, **kwargs)
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(
+                            f"rotalumis: in an execution of model {self.name!r} drawing from "
+                            f"the random stream with seed {rng.seed}"
+                        )
+                    raise
+                finally:
+                    execution.serial = 2
         finally:
             exit_execution(token)
+        if execution.check_escapes:
+            self._escape_check(execution, args, kwargs)
+        return result
 
     @contextlib.contextmanager
-    def executions(self, rng: RNG) -> Iterator[Callable[..., Any]]:
+    def executions(
+        self, rng: RNG, where: Callable[[int], str] | None = None
+    ) -> Iterator[Callable[..., Any]]:
         """Many executions in a row drawing from ``rng`` (what engines use).
 
         Yields a function that runs :meth:`forward` once as a fresh execution; the
         execution state is set up once for the whole block, which keeps the per-execution
-        cost down on the hot path.
+        cost down on the hot path. The limits per trace (:mod:`.limits`) in force when the
+        block starts apply to each execution.
+
+        Args:
+            rng: The random stream of the executions.
+            where: ``where(k)`` says which trace execution ``k`` of the block is and how to
+                reproduce it (e.g. ``"trace 70 of the run with seed 3"``); an exception
+                raised by ``forward`` is raised again with it (see
+                :func:`~.errors.execution_error`). Default: execution ``k`` of the stream
+                with ``rng``'s seed when the block started (or the seed and index it was
+                spawned from).
         """
-        execution = Execution(rng, self.entry_code)
+        execution, limits = self._new_execution(rng)
         counters = execution.counters
         forward = self.forward
+        if rng.parent is None:
+            stream = f"the random stream with seed {rng.seed}"
+        else:
+            stream = f"random stream {rng.parent[1]!r} spawned from seed {rng.parent[0]}"
 
         def run(*args: Any, **kwargs: Any) -> Any:
             counters.clear()
-            return forward(*args, **kwargs)
+            execution.choices = 0
+            execution.serial += 1  # odd: running (what the time limit watches)
+            try:
+                result = forward(*args, **kwargs)
+            except Exception as exc:
+                k = execution.serial // 2
+                text = where(k) if where is not None else f"execution {k} of {stream}"
+                error = _failure(self, exc, text)
+                if error is exc:
+                    raise
+                raise error from exc
+            finally:
+                execution.serial += 1
+            if execution.check_escapes:
+                self._escape_check(execution, args, kwargs)
+            return result
 
         token = enter_execution(execution)
         try:
-            yield run
+            with watch_time(execution, limits.max_seconds):
+                yield run
         finally:
             exit_execution(token)
+
+    def check_escapes(self, seed: int = 0, *args: Any, **kwargs: Any) -> str | None:
+        """Run the model twice from the prior with ``seed``; name what differs, if anything.
+
+        Two executions with one seed are identical unless the simulator draws randomness
+        the engine does not control (see :mod:`rotalumis.core.escapes`). Engines run this
+        check once, after the first execution of a model that intercepts a simulator, and
+        warn with :class:`~rotalumis.core.errors.EscapedRandomnessWarning`; turn it off with
+        ``intercept(check_escapes=False)`` (or ``InterceptedModel(..., check_escapes=False)``).
+
+        Args:
+            seed: The seed of both executions.
+            *args: Positional arguments of the model.
+            **kwargs: Keyword arguments of the model.
+
+        Returns:
+            The first difference in words, or ``None`` when the executions agree.
+        """
+        return probe_escapes(self, seed, args, kwargs)
+
+    def _escape_check(
+        self, execution: Execution, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        execution.check_escapes = False
+        if self.__dict__.get("_escapes_checked"):
+            return
+        self.__dict__["_escapes_checked"] = True
+        try:
+            difference = self.check_escapes(
+                derive_seed(execution.rng.seed, "escapes"), *args, **kwargs
+            )
+        except Exception as exc:  # the check must never break the run it checks
+            log.warning("model %r: escape check skipped, the model raised %r", self.name, exc)
+            return
+        if difference is not None:
+            warnings.warn(
+                EscapedRandomnessWarning(
+                    f"model {self.name!r}: two executions with the same seed differ in "
+                    f"{difference}. Some randomness escapes the engine (not intercepted: "
+                    "e.g. a C library drawing from a NumPy bit generator, torch C++ "
+                    "kernels such as dropout, a generator created outside the model, a "
+                    "thread): it is neither recorded nor controlled, and the posterior can "
+                    "be wrong. See the interception section of the README; "
+                    "intercept(check_escapes=False) turns this check off."
+                ),
+                stacklevel=3,
+            )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the model once; inside another model's execution, run as part of it."""
@@ -155,7 +274,8 @@ class Model:
             An ``Empirical`` of results (with named latents), equally weighted.
         """
         observe = options.pop("observe", None)
-        return _get_engine("prior")(self, num_traces, observe=observe, seed=seed, **options)
+        with _limit_options(options):
+            return _get_engine("prior")(self, num_traces, observe=observe, seed=seed, **options)
 
     def posterior(
         self,
@@ -172,15 +292,40 @@ class Model:
             engine: ``"is"``, ``"lmh"``, ``"rmh"``, ``"prior"``, or another registered one.
             observe: Observed values by observation name.
             seed: Seed for reproducible results.
-            **options: Engine options (e.g. ``burn_in``, ``thin``, ``num_chains``).
+            **options: Engine options (e.g. ``burn_in``, ``thin``, ``num_chains``), and
+                the limits per trace ``max_choices`` / ``max_seconds`` (``None``: no limit;
+                see :mod:`rotalumis.core.limits`).
 
         Returns:
             An ``Empirical`` (weighted for importance sampling).
         """
-        return _get_engine(engine)(self, num_traces, observe=observe, seed=seed, **options)
+        run = _get_engine(engine)
+        with _limit_options(options):
+            return run(self, num_traces, observe=observe, seed=seed, **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _failure(model: Model, exc: Exception, where: str) -> Exception:
+    """What to raise for an exception of an execution (once: an error raised by an inner
+    execution already says where it happened)."""
+    if isinstance(exc, RotalumisError) and getattr(exc, "where", None) is not None:
+        return exc
+    error = execution_error(model.name, exc, f"in {where}; rerun with that seed to reproduce it")
+    error.where = where  # type: ignore[attr-defined]
+    return error
+
+
+@contextlib.contextmanager
+def _limit_options(options: dict[str, Any]) -> Iterator[None]:
+    """Take the limit options out of an engine's ``options``; apply them to the block."""
+    limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
+    if not limits:
+        yield
+        return
+    with limit_traces(**limits):
+        yield
 
 
 class FunctionModel(Model):

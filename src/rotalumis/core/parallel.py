@@ -10,9 +10,16 @@ workers.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 from .errors import InferenceError
@@ -35,10 +42,58 @@ def check_parallel(model: Model | None, workers: object) -> None:
         )
 
 
-def _init_worker() -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send this worker SIGTERM when its parent dies (however it dies: a
+    parent killed with SIGKILL runs no handler); elsewhere only the parent's handler helps."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the parent's SIGTERM handler still helps
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
     import torch
 
+    _die_with_parent(parent)
+    # the parent's SIGTERM handler (below) was inherited by fork: a worker must just die
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)  # one core per worker
+
+
+class _Terminated(BaseException):
+    """Raised in the parent by SIGTERM during a parallel run, to stop its workers."""
+
+
+@contextlib.contextmanager
+def _terminate_workers_on_sigterm() -> Iterator[None]:
+    """While the block runs, SIGTERM (what ``timeout``, SLURM and systemd send) unwinds it,
+    so that the pool terminates its workers, and then kills this process as SIGTERM would
+    have. Only the main thread can handle signals: elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)  # as if this process had received it now
+        # only reached when the program's own SIGTERM handler returns
+        raise InferenceError("the parallel run was stopped by SIGTERM") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_piece(index: int) -> tuple[Any, list[tuple[type[Warning], str]]]:
@@ -59,7 +114,9 @@ def map_in_workers(
 
     Results come back in index order; ``on_result(i, result)`` is called as each arrives.
     An exception raised by a piece is raised here. Warnings raised in the workers are
-    raised again here, once per distinct message.
+    raised again here, once per distinct message. The workers die with this process: on
+    Linux they get SIGTERM when it dies, and a SIGTERM to it during the run terminates them
+    before it dies of the signal itself.
 
     Raises:
         InferenceError: where processes cannot be forked (the ``fork`` start method is
@@ -77,7 +134,10 @@ def map_in_workers(
     _JOB = job
     try:
         context = multiprocessing.get_context("fork")
-        with context.Pool(min(workers, count), initializer=_init_worker) as pool:
+        with (
+            _terminate_workers_on_sigterm(),
+            context.Pool(min(workers, count), _init_worker, (os.getpid(),)) as pool,
+        ):
             for i, (out, caught) in enumerate(pool.imap(_run_piece, range(count))):
                 for category, message in caught:
                     if (category, message) not in seen:

@@ -8,7 +8,9 @@ deterministically from the same seed the first time it is needed.
 The engine's :class:`random.Random` is immune to monkeypatching of ``random.Random`` (such
 as :mod:`rotalumis.intercept` does to capture a simulator's draws): it is an instance of a
 private subclass whose methods are the implementations captured when this module was
-imported, so the engine never draws through a patched method.
+imported, so the engine never draws through a patched method. Likewise its
+:class:`torch.Generator` is an :class:`EngineGenerator`, by which interception of torch's
+random functions recognises (and leaves alone) the engine's own tensor draws.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import types
 
 import torch
 
-__all__ = ["RNG", "derive_seed"]
+__all__ = ["RNG", "EngineGenerator", "derive_seed"]
 
 _SEED_BITS = 63
 
@@ -47,6 +49,21 @@ def _engine_random_class() -> type[random.Random]:
 
 
 _EngineRandom = _engine_random_class()
+
+
+class EngineGenerator(torch.Generator):
+    """The engine's own :class:`torch.Generator` (the type marks draws that are not a
+    simulator's: :mod:`rotalumis.intercept` never intercepts a call given one). Copies and
+    pickles stay engine generators, with the same state."""
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        return _engine_generator, (self.get_state(),)
+
+
+def _engine_generator(state: torch.Tensor) -> EngineGenerator:
+    gen = EngineGenerator()
+    gen.set_state(state)
+    return gen
 
 
 def derive_seed(seed: int, *path: int | str) -> int:
@@ -78,7 +95,7 @@ class RNG:
         True
     """
 
-    __slots__ = ("_torch", "py", "seed")
+    __slots__ = ("_torch", "parent", "py", "seed")
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is None:
@@ -88,13 +105,15 @@ class RNG:
         self.seed: int = int(seed)
         self.py: random.Random = _EngineRandom(self.seed)
         self._torch: torch.Generator | None = None
+        #: ``(seed, index)`` of the stream this one was spawned from (``None``: a root)
+        self.parent: tuple[int, int | str] | None = None
 
     @property
     def torch(self) -> torch.Generator:
         """A CPU :class:`torch.Generator` derived from :attr:`seed` (created on first use)."""
         gen = self._torch
         if gen is None:
-            gen = torch.Generator()
+            gen = EngineGenerator()
             gen.manual_seed(derive_seed(self.seed, "torch"))
             self._torch = gen
         return gen
@@ -110,7 +129,9 @@ class RNG:
 
     def spawn(self, index: int | str) -> RNG:
         """Return an independent child stream (for chain ``index``, worker ``index``, ...)."""
-        return RNG(derive_seed(self.seed, index))
+        child = RNG(derive_seed(self.seed, index))
+        child.parent = (self.seed, index)
+        return child
 
     def __repr__(self) -> str:
         return f"RNG(seed={self.seed})"

@@ -19,12 +19,14 @@ measured) is an :class:`Execution`, also held in a ``ContextVar``.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import CodeType
 from typing import Any, TypeVar
 
 from .distributions.base import Distribution
+from .errors import TraceLimitError
 from .rng import RNG
 
 __all__ = [
@@ -135,12 +137,18 @@ class _Stack:
 _EMPTY = _Stack(())
 _STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=_EMPTY)
 _EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
+# The RNG of draws made outside any execution: its own variable, so that reading it never
+# installs an execution (which would make a later model call run as part of it).
+_FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=None)
 
 
 # Full addresses of the first visits of each site, built once (the hot path): the string
 # work of an address is then one dict lookup.
 _CACHED_VISITS = 16
 _FULL_ADDRESSES: dict[tuple[str, str, int], str] = {}
+
+
+_UNLIMITED = sys.maxsize
 
 
 class Execution:
@@ -150,17 +158,61 @@ class Execution:
         rng: The random number generator for draws made by the default behaviour.
         entry_code: Code object of the model's entry function; addresses list the frames
             from this function down to the site.
+        model_name: The model's name (for errors).
+        max_choices: Most sites one execution may visit (``None``: no limit); see
+            :mod:`rotalumis.core.limits`.
+
+    Attributes:
+        choices: Sites visited so far in the current execution.
+        serial: Odd while an execution runs, even between two (what the time limit
+            watches; :meth:`Model.executions` counts it).
+        check_escapes: Set (by :mod:`rotalumis.intercept`) when the execution ran an
+            intercepted simulator: the model then checks once that the simulator's
+            randomness does not escape the engine (:mod:`rotalumis.core.escapes`).
     """
 
-    __slots__ = ("counters", "entry_code", "rng")
+    __slots__ = (
+        "check_escapes",
+        "choices",
+        "counters",
+        "entry_code",
+        "max_choices",
+        "model_name",
+        "rng",
+        "serial",
+    )
 
-    def __init__(self, rng: RNG, entry_code: CodeType | None = None) -> None:
+    def __init__(
+        self,
+        rng: RNG,
+        entry_code: CodeType | None = None,
+        model_name: str | None = None,
+        max_choices: int | None = None,
+    ) -> None:
         self.rng = rng
         self.entry_code = entry_code
         self.counters: dict[tuple[str, str], int] = {}
+        self.check_escapes = False
+        self.model_name = model_name
+        self.max_choices = _UNLIMITED if max_choices is None else max_choices
+        self.choices = 0
+        self.serial = 0
 
     def next_address(self, base: str, kind: str) -> str:
-        """The full address of the next visit of ``base`` with distribution ``kind``."""
+        """The full address of the next visit of ``base`` with distribution ``kind``.
+
+        Raises:
+            TraceLimitError: when the execution exceeds ``max_choices`` sites.
+        """
+        choices = self.choices + 1
+        self.choices = choices
+        if choices > self.max_choices:
+            raise TraceLimitError(
+                f"model {self.model_name!r} made more than {self.max_choices:,} random "
+                "choices (sample/observe/tag/factor sites) in one execution (limit "
+                "max_choices; a runaway loop? change or disable it with max_choices=..., "
+                "--max-choices or the model's trace_limits)"
+            )
         key = (base, kind)
         counters = self.counters
         n = counters.get(key, 0) + 1
@@ -184,16 +236,22 @@ def current_execution() -> Execution | None:
 
 
 def current_rng() -> RNG:
-    """The RNG of the execution in progress; outside one, a fresh unseeded RNG for this context.
+    """The RNG of the execution in progress; outside one, an unseeded RNG of this context.
 
-    Draws outside a model run (a simulator called directly) are not reproducible unless the
-    caller runs it through a :class:`~rotalumis.core.model.Model` with a seed.
+    Reading it changes no execution state: outside a model run no execution is installed,
+    so a later model call starts its own (addresses and instance counters are unaffected
+    by stray draws). Draws outside a model run (a simulator called directly) are not
+    reproducible unless the caller runs it through a
+    :class:`~rotalumis.core.model.Model` with a seed.
     """
     ex = _EXECUTION.get()
-    if ex is None:
-        ex = Execution(RNG(None))
-        _EXECUTION.set(ex)
-    return ex.rng
+    if ex is not None:
+        return ex.rng
+    rng = _FREE_RNG.get()
+    if rng is None:
+        rng = RNG(None)
+        _FREE_RNG.set(rng)
+    return rng
 
 
 def enter_execution(execution: Execution) -> Token[Execution | None]:

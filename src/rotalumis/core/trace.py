@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .errors import ModelError
 from .runtime import Message
 
 __all__ = ["Trace", "Variable"]
@@ -45,18 +46,39 @@ class Trace:
         self._latents: dict[str, Any] = {}
 
     def add(self, msg: Message) -> None:
-        """Record ``msg`` (called by the trace handler once the value is final)."""
+        """Record ``msg`` (called by the trace handler once the value is final).
+
+        Raises:
+            ModelError: for a second latent ``sample`` site with the name of an earlier one
+                (names the addresses of both).
+        """
         self.variables.append(msg)
         kind = msg.kind
         if kind == "sample" and not msg.observed:
             self.log_prior += msg.log_prob
-            if msg.name is not None:
-                self._latents[msg.name] = msg.value
+            name = msg.name
+            if name is not None:
+                latents = self._latents
+                if name in latents:
+                    self._duplicate_name(msg)
+                latents[name] = msg.value
             if msg.proposal_log_prob is not None:
                 self.log_proposal_correction += msg.log_prob - msg.proposal_log_prob
         elif msg.observed:  # observed data, clamped latents and factors
             self.log_likelihood += msg.log_prob
         self._by_address = None
+
+    def _duplicate_name(self, msg: Message) -> None:
+        first = next(
+            v.address
+            for v in self.variables
+            if v.name == msg.name and v.kind == "sample" and not v.observed
+        )
+        raise ModelError(
+            f"two sample sites are named {msg.name!r} in one execution: {first} and "
+            f"{msg.address}; a name must be unique within an execution (leave name= out, "
+            "or make it unique, e.g. name=f'x{i}')"
+        )
 
     # -- weights -----------------------------------------------------------------------
     @property
@@ -99,8 +121,8 @@ class Trace:
 
     @property
     def named_latents(self) -> dict[str, Any]:
-        """Values of named latent ``sample`` sites (a repeated name keeps its last value);
-        these are the latents engines report in posteriors."""
+        """Values of named latent ``sample`` sites (names are unique among them, see
+        :meth:`add`); these are the latents engines report in posteriors."""
         return self._latents
 
     def by_address(self) -> dict[str, Message]:

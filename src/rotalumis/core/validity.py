@@ -193,8 +193,11 @@ def simulate_valid(
         except _FATAL:
             raise
         except Exception as exc:  # the simulator's own failure: its type names it
-            reason, error = f"raised {type(exc).__name__}", f"{type(exc).__name__}: {exc}"
             cause: BaseException | None = exc
+            if isinstance(exc, ModelError) and isinstance(exc.__cause__, Exception):
+                cause = exc.__cause__  # the execution's wrapper (it says which run)
+            reason = f"raised {type(cause).__name__}"
+            error = str(exc) if cause is not exc else f"{type(exc).__name__}: {exc}"
         else:
             found = invalid_reason(trace)
             if found is None:

@@ -56,6 +56,7 @@ import pyarrow as pa
 import torch
 
 from rotalumis.core import Distribution, Trace
+from rotalumis.core.checks import get_field, loads_json
 from rotalumis.core.validity import SimulationCounter
 
 __all__ = [
@@ -213,17 +214,35 @@ class DatasetStatistics:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DatasetStatistics:
-        """Parse what :meth:`to_json` wrote."""
-        d = json.loads(text)
+        """Parse what :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: naming the field if ``text`` is not valid statistics.
+        """
+        where = "the shard statistics"
+        d = loads_json(text, where)
         s = cls()
-        s.num_traces = int(d["num_traces"])
-        s.trace_types = Counter(d["trace_types"])
-        s.type_lengths = {k: int(v) for k, v in d["type_lengths"].items()}
-        s.addresses = Counter(d["addresses"])
-        s.distributions = dict(d["distributions"])
-        s.observations = {k: list(v) for k, v in d["observations"].items()}
+        s.num_traces = get_field(d, "num_traces", int, where, low=0)
+        counts = {"trace_types": s.trace_types, "addresses": s.addresses}
+        for key, counter in counts.items():
+            for k in get_field(d, key, dict, where):
+                counter[k] = get_field(d[key], k, int, f"{where} {key!r}", low=0)
+        lengths = get_field(d, "type_lengths", dict, where)
+        s.type_lengths = {k: get_field(lengths, k, int, where, low=0) for k in lengths}
+        kinds = get_field(d, "distributions", dict, where)
+        s.distributions = {k: get_field(kinds, k, str, where) for k in kinds}
+        obs = get_field(d, "observations", dict, where)
+        for k in obs:
+            shape = get_field(obs, k, list, f"{where} 'observations'")
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+                raise ValueError(f"{where}: observation {k!r} has shape {shape!r}")
+            s.observations[k] = shape
         runs = {"runs": s.num_traces}  # written before invalid runs were counted: none
-        s.simulations = SimulationCounter.from_dict(d.get("simulations", runs))
+        sims = get_field(d, "simulations", dict, where) if "simulations" in d else runs
+        try:
+            s.simulations = SimulationCounter.from_dict(sims)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: bad 'simulations' ({exc})") from None
         return s
 
 

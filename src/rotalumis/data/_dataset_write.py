@@ -10,7 +10,6 @@ place, so a shard file is either complete or absent.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -23,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.checks import get_field, loads_json
+from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_text_atomic
 from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import derive_seed
 from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
@@ -33,6 +34,7 @@ from ._dataset_schema import (
     META_SHARD,
     META_STATS,
     META_VERSION,
+    SCHEMA,
     SCHEMA_VERSION,
     DatasetStatistics,
     shard_name,
@@ -45,17 +47,23 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 _PROGRESS_EVERY = 64
+#: Most shards a dataset may have (shard files are named with six digits).
+MAX_SHARDS = 1_000_000
+#: Most traces one shard may hold.
+MAX_TRACES_PER_SHARD = 2**31 - 1
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest of the dataset in ``directory``.
+    """The manifest of the dataset in ``directory``, with every field checked.
 
     Raises:
-        DatasetError: if it is missing, unreadable or of another format or schema version.
+        DatasetError: naming the file if it is missing, unreadable, of another format or
+            schema version, or has a missing or invalid field (a count out of range, shard
+            counts that do not add up, ...).
     """
     path = directory / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        manifest = loads_json(path.read_bytes(), "it")
     except FileNotFoundError:
         raise DatasetError(f"{directory} is not a trace dataset (no {MANIFEST})") from None
     except (OSError, ValueError) as exc:
@@ -68,13 +76,30 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{path}: schema version {version} is not supported (this rotalumis reads "
             f"version {SCHEMA_VERSION})"
         )
+    try:
+        _check_manifest(manifest)
+    except ValueError as exc:
+        raise DatasetError(f"dataset manifest {path} is invalid: {exc}") from None
     return manifest
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+def _check_manifest(m: dict[str, Any]) -> None:
+    where = ""  # the caller's message names the manifest
+    get_field(m, "model", (str, type(None)), where, optional=True)
+    get_field(m, "seed", int, where, low=-(2**127), high=2**127)
+    per = get_field(m, "traces_per_shard", int, where, low=1, high=MAX_TRACES_PER_SHARD)
+    total = get_field(m, "num_traces", int, where, low=1, high=MAX_SHARDS * per)
+    shards = get_field(m, "num_shards", int, where, low=1, high=MAX_SHARDS)
+    if shards != math.ceil(total / per):
+        raise ValueError(
+            f"'num_shards' is {shards}, but {total} traces at {per} per shard make "
+            f"{math.ceil(total / per)}"
+        )
+    get_field(m, "rows_per_group", int, where, low=1, high=MAX_TRACES_PER_SHARD, optional=True)
+
+
+def _write_manifest(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def _shard_rows(manifest: dict[str, Any], index: int) -> int:
@@ -100,6 +125,12 @@ def check_shard(path: Path, index: int, expected_rows: int | None = None) -> str
         return f"holds shard {kv.get(META_SHARD)!r}, expected {index}"
     if expected_rows is not None and meta.num_rows != expected_rows:
         return f"has {meta.num_rows} traces, expected {expected_rows}"
+    try:
+        schema = meta.schema.to_arrow_schema()
+    except (ValueError, pa.ArrowException) as exc:
+        return f"unreadable schema ({type(exc).__name__}: {exc})"
+    if not schema.remove_metadata().equals(SCHEMA):
+        return "its columns are not those of the trace-dataset schema"
     return None
 
 
@@ -142,7 +173,10 @@ def generate_shard(
         if on_trace is not None and n % _PROGRESS_EVERY == 0:
             on_trace(n)
 
-    with tracer, model.executions(rng) as execute:
+    def where(k: int) -> str:
+        return f"trace {index * per + k} of the dataset with seed {manifest['seed']}"
+
+    with tracer, model.executions(rng, where) as execute:
         traces = simulate_valid(
             execute, tracer, rows, policy or InvalidPolicy(), counter, model_args, tick
         )
@@ -157,44 +191,14 @@ def generate_shard(
     }
     table = table.replace_schema_metadata(meta)
     final = directory / shard_name(index)
-    tmp = directory / f".{final.name}.{os.getpid()}.tmp"
-    try:
+    with atomic_write(final, clean_stale=False) as fh:  # the generator cleans once
         pq.write_table(
             table,
-            tmp,
+            fh,
             compression="zstd",
             row_group_size=int(manifest.get("rows_per_group", 256)),
         )
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     return final
-
-
-def _remove_stale_temporaries(directory: Path) -> None:
-    for tmp in directory.glob(".shard-*.tmp"):
-        try:
-            pid = int(tmp.name.rsplit(".", 2)[-2])
-        except ValueError:
-            pid = -1
-        if pid == os.getpid() or not _alive(pid):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _prepare_manifest(
@@ -215,6 +219,13 @@ def _prepare_manifest(
         if manifest.get("model") != model.name:
             raise DatasetError(
                 f"{directory} holds traces of model {manifest.get('model')!r}, not {model.name!r}"
+            )
+        if num_traces < int(manifest["num_traces"]):
+            raise DatasetError(
+                f"{directory} is a dataset of {manifest['num_traces']} traces: asking for "
+                f"{num_traces} would shrink it (its manifest would drop shards already "
+                f"written); resume or extend it with {manifest['num_traces']} traces or more, "
+                "or use another directory"
             )
     else:
         manifest = {
@@ -269,18 +280,26 @@ def generate_dataset(
 
     Raises:
         DatasetError: if ``directory`` holds a dataset made with another seed, shard size
-            or model.
+            or model, or with more traces than ``num_traces`` (a dataset is never shrunk).
     """
     if isinstance(num_traces, bool) or not isinstance(num_traces, int) or num_traces < 1:
         raise ValueError(f"num_traces must be a positive integer, got {num_traces!r}")
     check_parallel(model, workers)
-    if traces_per_shard < 1:
-        raise ValueError(f"traces_per_shard must be positive, got {traces_per_shard!r}")
+    if not 1 <= traces_per_shard <= MAX_TRACES_PER_SHARD:
+        raise ValueError(
+            f"traces_per_shard must be between 1 and {MAX_TRACES_PER_SHARD}, "
+            f"got {traces_per_shard!r}"
+        )
+    if math.ceil(num_traces / traces_per_shard) > MAX_SHARDS:
+        raise ValueError(
+            f"{num_traces} traces at {traces_per_shard} per shard make more than {MAX_SHARDS} "
+            "shards: raise traces_per_shard"
+        )
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     manifest = _prepare_manifest(path, model, num_traces, seed, traces_per_shard)
-    _write_json_atomic(path / MANIFEST, manifest)
-    _remove_stale_temporaries(path)
+    _write_manifest(path / MANIFEST, manifest)
+    remove_stale_temporaries(path)
     todo: list[int] = []
     done = 0
     for k in range(int(manifest["num_shards"])):

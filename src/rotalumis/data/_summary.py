@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from . import _stats
+from ._chains import Chains, column_ess, sub_chains
 from ._columns import Column, ObjectColumn, RecordColumn
 from ._weights import ess, normalized_weights
 
@@ -22,17 +23,26 @@ _KEYS = ("mean", "std", "q05", "q50", "q95", "ess", "n")
 _MAX_ELEMENTS = 8  # tensors with more elements get one row with their shape only
 
 
-def _add(out: dict[str, dict[str, Any]], label: str, col: Column, logw: np.ndarray) -> None:
+def _add(
+    out: dict[str, dict[str, Any]],
+    label: str,
+    col: Column,
+    logw: np.ndarray,
+    chains: Chains | None,
+) -> None:
+    if col.present is not None and chains is not None:
+        chains = sub_chains(chains, np.flatnonzero(col.present))  # None: no entry left
     col, logw = _stats.present_subset(col, logw)
     if isinstance(col, RecordColumn):
         for k, c in col.fields.items():
-            _add(out, f"{label}.{k}", c, logw)
+            _add(out, f"{label}.{k}", c, logw, chains)
         return
     row: dict[str, Any] = dict.fromkeys(_KEYS)
     row["n"] = len(col)
     if len(col) and not isinstance(col, ObjectColumn):
         w = normalized_weights(logw)
-        row.update(mean=_stats.mean(col, w), std=_stats.stddev(col, w), ess=ess(logw))
+        row.update(mean=_stats.mean(col, w), std=_stats.stddev(col, w))
+        row["ess"] = ess(logw) if chains is None else column_ess(col, chains)
         try:
             qs = _stats.quantiles(_QS, False)(col, w)
         except TypeError:  # complex values have no order
@@ -45,14 +55,16 @@ def _add(out: dict[str, dict[str, Any]], label: str, col: Column, logw: np.ndarr
 def summarize(emp: Empirical) -> dict[str, dict[str, Any]]:
     """``{label: {"mean", "std", "q05", "q50", "q95", "ess", "n"}}`` for the result (label
     ``"result"``; ``result.key`` per key of dict results) and each latent.
-    Statistics are ``None`` for values stored as Python objects."""
+    Statistics are ``None`` for values stored as Python objects. The ESS is Kish's for
+    weighted samples and ArviZ's bulk ESS for MCMC chains (see ``Empirical.ess``)."""
     out: dict[str, dict[str, Any]] = {}
     label = "result"
     if label in emp.latent_names:
         label = f"{label} (result)"
-    _add(out, label, emp._values, emp._logw)
+    chains = emp.chains
+    _add(out, label, emp._values, emp._logw, chains)
     for name in emp.latent_names:
-        _add(out, name, emp._latents[name], emp._logw)
+        _add(out, name, emp._latents[name], emp._logw, chains)
     return out
 
 

@@ -77,10 +77,17 @@ class TraceDataset:
         self.missing_shards: list[int] = []
         self._shards: list[_Shard] = []
         num = int(self.manifest["num_shards"])
+        try:  # one listing, not one failed look-up per missing shard (up to MAX_SHARDS)
+            present = {e.name for e in os.scandir(self.directory)}
+        except OSError as exc:
+            raise DatasetError(f"cannot list trace dataset {self.directory}: {exc}") from exc
         for k in range(num) if shards is None else shards:
             if not 0 <= k < num:
                 raise ValueError(f"shard index {k} out of range (dataset has {num} shards)")
-            self._open_shard(k)
+            if shard_name(k) in present:
+                self._open_shard(k)
+            else:
+                self.missing_shards.append(k)
         if self.corrupt_shards:
             for path, reason in self.corrupt_shards.items():
                 log.warning("trace dataset: skipping shard %s: %s", path, reason)

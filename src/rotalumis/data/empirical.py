@@ -18,6 +18,7 @@ pickle-free ``.npy`` arrays; ``_storage.py`` documents the format.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import DatasetError
 from ..core.rng import RNG
 from . import _stats
+from ._chains import Chains, check_chains, column_ess, smallest, sub_chains
 from ._columns import (
     ArrayColumn,
     Column,
@@ -93,7 +96,18 @@ class Empirical(WeightedStatistics):
         (2.25, 2.6666666666666665)
     """
 
-    __slots__ = ("_cdf", "_latents", "_logw", "_name", "_traces", "_values", "_w", "metadata")
+    __slots__ = (
+        "_cdf",
+        "_chains",
+        "_ess",
+        "_latents",
+        "_logw",
+        "_name",
+        "_traces",
+        "_values",
+        "_w",
+        "metadata",
+    )
 
     def __init__(
         self,
@@ -124,14 +138,17 @@ class Empirical(WeightedStatistics):
         latents: dict[str, Column],
         traces: list[Any] | None,
         name: str | None,
+        chains: Chains | None = None,
     ) -> None:
         self._values = values
         self._logw = logw
         self._latents = latents
         self._traces = traces
         self._name = name
+        self._chains = chains
         self._w: np.ndarray | None = None
         self._cdf: np.ndarray | None = None
+        self._ess: float | None = None
         # Free-form, JSON-able information about how the result was made (engine, chains,
         # acceptance rates...); saved and loaded with it, not carried by transforms.
         self.metadata: dict[str, Any] = {}
@@ -144,9 +161,10 @@ class Empirical(WeightedStatistics):
         latents: dict[str, Column],
         traces: list[Any] | None,
         name: str | None,
+        chains: Chains | None = None,
     ) -> Empirical:
         obj = cls.__new__(cls)
-        obj._init(values, logw, latents, traces, name)
+        obj._init(values, logw, latents, traces, name, chains)
         return obj
 
     def _derive(self, values: Column | None = None, **kw: Any) -> Empirical:
@@ -156,6 +174,7 @@ class Empirical(WeightedStatistics):
             kw.get("latents", self._latents),
             kw.get("traces", self._traces),
             kw.get("name", self._name),
+            self._chains,
         )
 
     @staticmethod
@@ -224,8 +243,11 @@ class Empirical(WeightedStatistics):
         col = self._latents.get(name)
         if col is None:
             raise KeyError(f"no latent named {name!r}; recorded latents: {list(self._latents)}")
+        chains = self._chains
+        if col.present is not None:
+            chains = sub_chains(chains, np.flatnonzero(col.present))
         col, logw = _stats.present_subset(col, self._logw)
-        return Empirical._from_columns(col, logw, {}, None, name)
+        return Empirical._from_columns(col, logw, {}, None, name, chains)
 
     # ---------------------------------------------------------------- weights
 
@@ -247,9 +269,28 @@ class Empirical(WeightedStatistics):
         return self._w
 
     @property
+    def chains(self) -> tuple[int, ...] | None:
+        """Lengths of the MCMC chains stored one after another, or ``None`` when the entries
+        are not chains (importance sampling, prior draws, a resample)."""
+        return self._chains
+
+    @property
     def ess(self) -> float:
-        """Kish effective sample size ``(sum w)^2 / sum w^2``, in ``[1, N]``."""
-        return _ess(self._logw)
+        """Effective sample size.
+
+        Importance sampling and other weighted or independent samples: Kish's
+        ``(sum w)^2 / sum w^2``, in ``[1, N]``. MCMC chains (:attr:`chains` set): ArviZ's
+        bulk ESS, which accounts for autocorrelation, taken as the smallest over the values
+        (each element of array values, each field of dict values) and the numeric latents,
+        the same figure the summary tables show (NaN if the chains are too short).
+        """
+        if self._chains is None:
+            return _ess(self._logw)
+        if self._ess is None:
+            chains = self._chains
+            found = [column_ess(col, chains) for col in (self._values, *self._latents.values())]
+            self._ess = smallest(found)
+        return self._ess
 
     @property
     def log_evidence(self) -> float:
@@ -284,7 +325,9 @@ class Empirical(WeightedStatistics):
 
     # ---------------------------------------------------------------- transforms
 
-    def _take(self, idx: np.ndarray, logw: np.ndarray | None = None) -> Empirical:
+    def _take(
+        self, idx: np.ndarray, logw: np.ndarray | None = None, chains: bool = True
+    ) -> Empirical:
         tr = self._traces
         return Empirical._from_columns(
             self._values.take(idx),
@@ -292,6 +335,7 @@ class Empirical(WeightedStatistics):
             {k: c.take(idx) for k, c in self._latents.items()},
             None if tr is None else [tr[i] for i in idx.tolist()],
             self._name,
+            sub_chains(self._chains, idx) if chains else None,  # slices, filters keep them
         )
 
     def map(self, fn: Callable[[Any], Any], *, vectorized: bool = False) -> Empirical:
@@ -340,7 +384,7 @@ class Empirical(WeightedStatistics):
         if n < 0:
             raise ValueError(f"n must be non-negative, got {n}")
         idx = resample_indices(self.weights, n, method, as_generator(seed))
-        return self._take(idx, np.full(n, self.log_evidence))
+        return self._take(idx, np.full(n, self.log_evidence), chains=False)
 
     def thin(self, step: int, start: int = 0) -> Empirical:
         """Keep every ``step``-th entry from ``start`` (e.g. to decorrelate an MCMC chain)."""
@@ -363,7 +407,8 @@ class Empirical(WeightedStatistics):
         weighted runs (MCMC, or :meth:`resample` output, whose weights equal the run's
         evidence) combine as expected too. Do not combine runs with different observations.
         Latents present in only some inputs are missing in the others' entries; traces are
-        kept if any input kept them (``None`` elsewhere).
+        kept if any input kept them (``None`` elsewhere). When every input is MCMC chains,
+        so is the result (all their chains); otherwise it has no :attr:`chains`.
         """
         parts = list(empiricals)
         if not parts:
@@ -371,7 +416,29 @@ class Empirical(WeightedStatistics):
         values, logw, latents, traces = concat_parts(
             [(e._values, e._logw, e._latents, e._traces) for e in parts]
         )
-        return cls._from_columns(values, logw, latents, traces, name or parts[0]._name)
+        chains = None
+        if all(e._chains is not None for e in parts):
+            chains = tuple(n for e in parts for n in e._chains or ())
+        return cls._from_columns(values, logw, latents, traces, name or parts[0]._name, chains)
+
+    @classmethod
+    def from_chains(cls, chains: Sequence[Empirical], name: str | None = None) -> Empirical:
+        """Concatenate MCMC chains, one Empirical per chain, into a result that knows them
+        (:attr:`chains`, :attr:`ess`).
+
+        Raises:
+            ValueError: if no chain or an empty chain is given.
+        """
+        parts = list(chains)
+        if not parts or any(len(c) == 0 for c in parts):
+            raise ValueError("from_chains() needs one or more non-empty chains")
+        whole = parts[0] if len(parts) == 1 else cls.combine(parts, name)
+        return whole._with_chains(tuple(len(c) for c in parts), name)
+
+    def _with_chains(self, chains: Chains | None, name: str | None = None) -> Empirical:
+        return Empirical._from_columns(
+            self._values, self._logw, self._latents, self._traces, name or self._name, chains
+        )
 
     # ---------------------------------------------------------------- persistence, summary
 
@@ -387,9 +454,8 @@ class Empirical(WeightedStatistics):
             TypeError: if a column of Python objects holds a value JSON cannot express.
         """
         kept = self._traces if traces else None
-        write_empirical(
-            path, (self._values, self._logw, self._latents, kept, self._name), self.metadata
-        )
+        parts = (self._values, self._logw, self._latents, kept, self._name)
+        write_empirical(path, parts, self.metadata, self._chains)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Empirical:
@@ -400,8 +466,18 @@ class Empirical(WeightedStatistics):
                 unsupported format version.
         """
         values, logw, latents, traces, name = read_empirical(path)
-        emp = cls._from_columns(values, logw, latents, traces, name)
-        emp.metadata = read_info(path)
+        info, lengths = read_info(path)
+        chains = None
+        if lengths is not None:
+            try:
+                chains = check_chains(lengths, len(logw))
+            except ValueError as exc:
+                raise DatasetError(f"{path}: corrupt saved Empirical: {exc}") from None
+        elif isinstance(info.get("chains"), list):  # saved before chains were recorded
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                chains = check_chains([c["length"] for c in info["chains"]], len(logw))
+        emp = cls._from_columns(values, logw, latents, traces, name, chains)
+        emp.metadata = info
         return emp
 
     def summary(self) -> dict[str, dict[str, Any]]:

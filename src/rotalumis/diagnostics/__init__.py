@@ -8,6 +8,7 @@
   :func:`plot_pair`; :func:`plot_training` (an inference network's learning curve).
 * Address structure: :class:`AddressStructure` (trace types, address ids, transition
   graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
+* :func:`c2st`: the classifier two-sample test of the sbibm benchmark (scikit-learn).
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
 * Calibration across observations: :func:`calibrate` (simulation-based calibration ranks
   and TARP coverage of an inference network's posteriors) giving a
@@ -18,6 +19,7 @@
 
 from .address_graph import GraphvizError, graphviz_available, render_dot, to_dot
 from .addresses import AddressGraph, AddressStructure, SiteInfo, TraceTypeRow
+from .c2st import c2st
 from .calibration import CalibrationResult, calibrate
 from .calibration_plots import plot_coverage, plot_rank_histograms, write_calibration_report
 from .chain_plots import (
@@ -52,6 +54,7 @@ __all__ = [
     "SiteInfo",
     "TraceTypeRow",
     "autocorrelation",
+    "c2st",
     "calibrate",
     "convergence_table",
     "convergence_warnings",

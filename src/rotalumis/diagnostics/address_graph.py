@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from rotalumis.core.errors import RotalumisError
+from rotalumis.core.files import write_bytes_atomic, write_text_atomic
 
 from .addresses import END, START, AddressGraph
 
@@ -101,7 +102,7 @@ def render_dot(
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     dot_path = stem.with_name(stem.name + ".dot")
-    dot_path.write_text(source)
+    write_text_atomic(dot_path, source)
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizError(
@@ -112,13 +113,15 @@ def render_dot(
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
         try:
-            proc = subprocess.run(
-                [exe, f"-T{fmt}", "-o", str(target), str(dot_path)],
-                capture_output=True, text=True, timeout=timeout, check=False,
+            proc = subprocess.run(  # to stdout: the file is written atomically here
+                [exe, f"-T{fmt}", str(dot_path)],
+                capture_output=True, timeout=timeout, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise GraphvizError(f"dot took over {timeout:.0f} s to render {dot_path}") from exc
         if proc.returncode != 0:
-            raise GraphvizError(f"dot failed to render {dot_path} as {fmt}: {proc.stderr.strip()}")
+            error = proc.stderr.decode(errors="replace").strip()
+            raise GraphvizError(f"dot failed to render {dot_path} as {fmt}: {error}")
+        write_bytes_atomic(target, proc.stdout)
         out[fmt] = target
     return out

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rotalumis.core.checks import get_field, loads_json
+from rotalumis.core.files import write_text_atomic
+
 __all__ = ["END", "START", "AddressGraph", "AddressStructure", "SiteInfo", "TraceTypeRow"]
 
 START = "START"
@@ -237,32 +240,43 @@ class AddressStructure:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AddressStructure:
-        """Rebuild from :meth:`to_json` output.
+    def from_json(cls, data: Any) -> AddressStructure:
+        """Rebuild from :meth:`to_json` output (every field checked).
 
         Raises:
             ValueError: if ``data`` is not an address structure of a known version.
         """
-        if data.get("format") != _FORMAT or data.get("version") != 1:
+        if not isinstance(data, dict) or data.get("format") != _FORMAT or data.get("version") != 1:
+            found = data if isinstance(data, dict) else {}
             raise ValueError(
-                f"not an address structure of version 1 (format {data.get('format')!r}, "
-                f"version {data.get('version')!r})"
+                f"not an address structure of version 1 (format {found.get('format')!r}, "
+                f"version {found.get('version')!r})"
             )
         s = cls()
-        for site in data["sites"]:
-            s._sites[site["address"]] = SiteInfo(**site)
-        for t in data["types"]:
-            entry = s._types.setdefault(tuple(t["addresses"]), [0, 0.0])
-            entry[0] += int(t["count"])
-            entry[1] += float(t.get("weight", t["count"]))
+        for i, site in enumerate(get_field(data, "sites", list, "")):
+            where = f"site {i}"
+            info = SiteInfo(
+                address=get_field(site, "address", str, where),
+                kind=get_field(site, "kind", str, where),
+                name=get_field(site, "name", (str, type(None)), where),
+                distribution=get_field(site, "distribution", str, where),
+                observed=get_field(site, "observed", bool, where),
+            )
+            s._sites[info.address] = info
+        for i, t in enumerate(get_field(data, "types", list, "")):
+            where = f"trace type {i}"
+            addresses = get_field(t, "addresses", list, where)
+            if not all(isinstance(a, str) for a in addresses):
+                raise ValueError(f"{where}: 'addresses' must be strings")
+            count = get_field(t, "count", int, where, low=0)
+            entry = s._types.setdefault(tuple(addresses), [0, 0.0])
+            entry[0] += count
+            entry[1] += get_field(t, "weight", float, where, optional=True, default=count)
         return s
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_json` to ``path`` atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(self.to_json()))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AddressStructure:
@@ -272,9 +286,9 @@ class AddressStructure:
             ValueError: naming the file if it is not valid JSON or not an address structure.
         """
         try:
-            return cls.from_json(json.loads(Path(path).read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a readable address structure ({exc})") from exc
+            return cls.from_json(loads_json(Path(path).read_bytes(), "it"))
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a readable address structure ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Layout of the result:
 
 * ``posterior``: one variable per numeric named latent (scalar or fixed-shape array) and
   ``result`` (the model's return value, when numeric), with dimensions ``(chain, draw, ...)``.
-  MCMC chains, concatenated in order by the engines and described by
-  ``metadata["chains"]``, become the ``chain`` dimension; any other result is one chain.
+  MCMC chains, concatenated in order by the engines and described by ``result.chains``
+  (or ``metadata["chains"]``), become the ``chain`` dimension; any other result is one chain.
 * ``sample_stats``: ``log_weight`` (the unnormalised importance log weights, zeros for MCMC)
   and ``lp`` (the joint log density of each sample) when known: from
   ``metadata["log_prob"]`` if an engine recorded it, or else from kept traces.
@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 def chain_lengths(result: Any) -> list[int]:
     """Lengths of the chains of ``result`` (``[len(result)]`` when it is not MCMC)."""
-    chains = result.metadata.get("chains") or []
-    lengths = [int(c["length"]) for c in chains]
+    chains = getattr(result, "chains", None)
+    if chains is not None:
+        return list(chains)
+    lengths = [int(c["length"]) for c in result.metadata.get("chains") or []]
     if not lengths or sum(lengths) != len(result):
         return [len(result)]
     return lengths

@@ -23,6 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from rotalumis.core.checks import loads_json
+from rotalumis.core.errors import DatasetError
+from rotalumis.core.files import write_text_atomic
+
 from . import _html as H
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
@@ -42,6 +46,7 @@ from .convergence import (
     importance_warnings,
 )
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
+from .optimization_report import optimization_section
 from .plots import plot_posterior
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
@@ -64,6 +69,19 @@ def save_address_structure(result: Any, directory: str | os.PathLike[str]) -> Pa
     path = Path(directory) / STRUCTURE_FILE
     AddressStructure.from_result(result).save(path)
     return path
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """``summary.json`` of a results directory (empty when absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = loads_json(path.read_bytes(), str(path))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path} is not a run summary (not a JSON object)")
+    return meta
 
 
 def _load_structure(directory: Path, result: Any) -> AddressStructure | None:
@@ -227,6 +245,27 @@ def _headline(warns: list[str]) -> str:
     )
 
 
+def _check_same_run(directory: Path, meta: Mapping[str, Any], result: Any) -> None:
+    """``rotalumis run`` stamps its files with one run id: files of two runs do not mix."""
+    a, b = meta.get("run_id"), result.metadata.get("run_id")
+    if a is not None and b is not None and a != b:
+        raise DatasetError(
+            f"{directory} mixes the files of two runs (summary.json of run {a}, "
+            f"empirical.npz of run {b}); run `rotalumis run ... --out {directory}` again"
+        )
+
+
+def _check_truth(truth: Mapping[str, float] | None, result: Any) -> None:
+    known = [*result.latent_names, "result"]
+    unknown = sorted(set(truth or ()) - set(known))
+    if unknown:
+        raise ValueError(
+            f"truth given for {', '.join(map(repr, unknown))}, which this result does not "
+            f"have (named latents: {', '.join(result.latent_names) or 'none'}; 'result' is "
+            "the model's return value)"
+        )
+
+
 def write_report(
     directory: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -244,19 +283,30 @@ def write_report(
     Returns:
         The path of the HTML file.
 
+    A black-box optimization saved in the directory (``BlackBoxResult.save(DIR)``, the file
+    ``optimization.json``) adds an "Optimization" section; a directory holding only that
+    gets a page with that section alone.
+
     Raises:
         FileNotFoundError: naming the missing ``empirical.npz``.
-        DatasetError: if ``empirical.npz`` is unreadable.
+        DatasetError: if ``empirical.npz`` or ``summary.json`` is unreadable, or the
+            directory mixes the files of two runs.
+        ValueError: for a ``truth`` name that is not a latent of the result.
     """
     from rotalumis.data import Empirical
 
     directory = Path(directory)
     npz = directory / "empirical.npz"
+    optimization = optimization_section(directory)
+    if not npz.is_file() and optimization is not None:
+        html = H.page("rotalumis report: optimization", "black-box optimization", [optimization])
+        return _write(html, out, directory)
     if not npz.is_file():
         raise FileNotFoundError(f"{npz} not found: {directory} is not a `rotalumis run` output")
     result = Empirical.load(npz)
-    summary_path = directory / "summary.json"
-    meta: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    meta = _read_summary(directory / "summary.json")
+    _check_same_run(directory, meta, result)
+    _check_truth(truth, result)
     model = meta.get("model", result.name or "model")
     engine = meta.get("engine", result.metadata.get("engine", "?"))
     idata = to_inference_data(result) if result.metadata.get("chains") else None
@@ -274,9 +324,13 @@ def write_report(
 
         calibration = CalibrationResult.load(directory / CALIBRATION_FILE)
         sections.append(("calibration", "Calibration", calibration_section(calibration)))
+    if optimization is not None:
+        sections.append(optimization)
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
+    return _write(html, out, directory)
+
+
+def _write(html: str, out: str | os.PathLike[str] | None, directory: Path) -> Path:
     target = Path(out) if out is not None else directory / REPORT_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(target, html)
     return target

@@ -6,9 +6,10 @@ range) needs a sharper proposal than any affordable amortized training gives, an
 importance weights of plain IC collapse onto one trace. Adaptive importance sampling fixes
 that for the observation at hand: each round draws ``traces`` IC importance samples with the
 current proposal, tempers their weights to ``w**beta`` with the largest ``beta <= 1`` that
-keeps their effective sample size at ``target_ess`` of the traces, resamples traces by the
-tempered weights and trains the network on them for ``steps`` steps (the IC loss
-``-log q(x | y)``, now on draws that approximate ``q^(1 - beta) p(x | y)^beta``). Tempering
+keeps their effective sample size at ``target_ess`` of the traces, and trains the network
+on the round's traces weighted by ``w**beta`` (:func:`rotalumis.nn.train_weighted`, the
+weighted IC loss ``-sum w**beta log q(x | y) / sum w**beta`` with early stopping on held-out
+traces: the traces stand for ``q^(1 - beta) p(x | y)^beta``). Tempering
 moves the proposal towards the posterior at the pace the weights allow, from the broad
 amortized proposal to the sharp posterior, without collapsing it onto a single trace.
 
@@ -20,6 +21,12 @@ categorical proposals are mixed with their prior (``defensive``, in the rounds a
 passed to the final run), so a discrete alternative the adapted network all but rules out
 keeps bounded weights; and the network of the round with the largest ESS is returned (a
 round can overshoot).
+
+Beside :func:`~.sequential.sequential_ic`: sequential rounds weight their traces back to the
+prior predictive, so the network stays an amortized posterior estimator for every
+observation; adaptive rounds give that up and fit the proposal to this one observation's
+posterior, which is what a sharp likelihood needs. Both train with
+:func:`~rotalumis.nn.train_weighted` and end in exact importance sampling.
 """
 
 from __future__ import annotations
@@ -28,13 +35,17 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rotalumis.core import Model
 from rotalumis.core.rng import derive_seed
+from rotalumis.data._weights import ess as kish_ess
+
+if TYPE_CHECKING:
+    from rotalumis.nn import BudgetConfig
 
 __all__ = ["AdaptiveResult", "adaptive_ic", "tempering_exponent"]
 
@@ -59,8 +70,9 @@ class AdaptiveResult:
 
 
 def _ess(log_weights: np.ndarray) -> float:
-    w = np.exp(log_weights - log_weights.max())
-    return float(w.sum() ** 2 / (w**2).sum())
+    """Kish ESS of (possibly tempered) log weights; ``-inf`` entries count as zero weights."""
+    finite = log_weights[np.isfinite(log_weights)]
+    return kish_ess(finite) if finite.size else 0.0
 
 
 def tempering_exponent(log_weights: np.ndarray, target: float) -> float:
@@ -87,9 +99,7 @@ def adaptive_ic(
     rounds: int = 8,
     traces: int = 2000,
     target_ess: float = 0.3,
-    steps: int = 50,
-    batch_size: int = 64,
-    learning_rate: float = 3e-4,
+    config: BudgetConfig | None = None,
     defensive: float = 0.02,
     seed: int = 0,
     model_args: tuple[Any, ...] = (),
@@ -105,9 +115,10 @@ def adaptive_ic(
         rounds: Adaptation rounds.
         traces: IC importance samples per round.
         target_ess: Share of ``traces`` the tempered weights keep as effective samples.
-        steps: Training steps per round.
-        batch_size: Traces per step.
-        learning_rate: Adam's learning rate.
+        config: Training of each round on its traces, weighted by the tempered weights
+            (:func:`~rotalumis.nn.train_weighted`: epochs until the held-out weighted loss
+            stops improving; the best epoch's network is kept). Default: at most 4
+            epochs, patience 1, batches of 64, learning rate 3e-4.
         defensive: Weight of the prior in categorical proposals (see
             :class:`~rotalumis.nn.NetworkProposal`).
         seed: Seed of the importance sampling, resampling and initial state.
@@ -118,9 +129,7 @@ def adaptive_ic(
         An :class:`AdaptiveResult`; ``result.posterior`` is the best round's (exact,
         weighted) importance-sampling result.
     """
-    import torch
-
-    from rotalumis.data import TraceBatch
+    from rotalumis.nn import BudgetConfig, train_weighted
 
     from .ic import load_network
 
@@ -128,12 +137,10 @@ def adaptive_ic(
         raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
     if not 0.0 < target_ess < 1.0:
         raise ValueError(f"target_ess must be in (0, 1), got {target_ess!r}")
+    config = config or BudgetConfig(max_epochs=4, patience=1, batch_size=64, learning_rate=3e-4)
     net = copy.deepcopy(load_network(network))
     result = AdaptiveResult(net, defensive=defensive)
     best = -1.0
-    rng = np.random.default_rng(derive_seed(seed, "adaptive"))
-    torch.manual_seed(derive_seed(seed, "adaptive-init"))
-    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     for k in range(rounds + 1):
         start = time.perf_counter()
         post = model.posterior(
@@ -147,26 +154,13 @@ def adaptive_ic(
             best, result.posterior = info["ess"], post
             result.network = copy.deepcopy(net)
         if k < rounds:
-            beta = tempering_exponent(lw, target_ess)
-            info["beta"] = beta
-            w = np.exp(beta * (lw - lw.max()))
-            w = np.where(np.isfinite(w), w, 0.0)
-            w /= w.sum()
-            net.train()
-            for _ in range(steps):
-                idx = rng.choice(len(w), size=batch_size, p=w)
-                batch = TraceBatch.from_traces([post.traces[i] for i in idx])
-                new = [p for site in net.add_sites(batch) for p in site.parameters()]
-                if new:
-                    optimizer.add_param_group({"params": new})
-                loss = net.loss(batch)
-                if not math.isfinite(float(loss.detach())):
-                    continue  # never step on NaN
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                optimizer.step()
-            net.eval()
+            info["beta"] = beta = tempering_exponent(lw, target_ess)
+            keep = np.flatnonzero(np.isfinite(lw))  # zero weights teach nothing
+            if len(keep) >= 2:
+                train_weighted(
+                    net, [post.traces[i] for i in keep], beta * lw[keep],
+                    replace(config, seed=derive_seed(seed, "adaptive", k)),
+                )  # fmt: skip
         info["seconds"] = time.perf_counter() - start
         result.rounds.append(info)
         if on_round is not None:

@@ -67,6 +67,8 @@ def sample_traces(
     Raises:
         ObservationError: for an observation name the model never observes.
         InferenceError: when every weight is zero (the data are impossible under all traces).
+        ModelError: when an execution raises (the message names the trace and the run's
+            seed; rotalumis errors raised inside the model keep their type).
     """
     check_num_traces(num_traces)
     check_parallel(model, workers)
@@ -100,11 +102,15 @@ def sample_traces(
                 for _, counts in parts:
                     absorb(counts)
     empirical.metadata["engine"] = engine_name
-    if weighted and observe and not math.isfinite(float(empirical.log_weights.max())):
+    if weighted and not math.isfinite(float(empirical.log_weights.max())):
+        evidence = (
+            f"the observations {sorted(observe)}"
+            if observe
+            else "the model's own observations and factor() calls"
+        )
         raise InferenceError(
-            f"all {num_traces} importance weights are zero (log weight -inf): the "
-            f"observations {sorted(observe)} are impossible under every sampled trace of "
-            f"model {model.name!r}"
+            f"all {num_traces} importance weights are zero (log weight -inf): "
+            f"{evidence} are impossible under every sampled trace of model {model.name!r}"
         )
     return empirical
 
@@ -162,7 +168,9 @@ class _Sampler:
                 stack.enter_context(ProposeHandler(self.proposal))
             for h in self.extra_handlers:
                 stack.enter_context(h)
-            execute = stack.enter_context(model.executions(rng))
+            execute = stack.enter_context(
+                model.executions(rng, lambda k: f"trace {start + k} of the run with seed {root}")
+            )
             for first in range(start, stop, CHUNK):  # start is a chunk boundary
                 if first != start:
                     rng.reseed(derive_seed(root, "chunk", first // CHUNK))

@@ -1,6 +1,6 @@
 """L1 intercept: run existing simulators, unmodified, under rotalumis.
 
-A stochastic simulator written with :mod:`random` or :mod:`numpy.random` already is a
+A stochastic simulator written with :mod:`random`, :mod:`numpy.random` or torch already is a
 probabilistic program; it only needs every call to its random number generator caught.
 Inside :func:`intercept` each such call, made anywhere (the simulator, a helper, a
 third-party library), becomes a ``sample`` site whose value the inference engine chooses
@@ -27,10 +27,24 @@ What is intercepted, and how each call is recorded (details in :mod:`._random_pa
   ``bytes``, ``BitGenerator.random_raw``, ...) is recorded as one ``Uniform(0, 1)`` seed of
   a fresh bit stream on which NumPy's own implementation runs.
 
-So nothing escapes the engine (except draws made from C through a bit generator's ctypes or
-cffi interface, and draws in threads started inside the block). A call implemented through
-other calls (``gauss`` through ``random()``, ``Generator.permutation`` through ``shuffle``)
-is recorded once. The engine's own generator (:class:`rotalumis.core.RNG`) is immune.
+* ``torch`` functions ``rand``, ``randn``, ``rand_like``, ``randn_like``, ``randint``,
+  ``randint_like``, ``normal``, ``bernoulli``, ``poisson``, ``multinomial`` (with
+  replacement, or one draw), ``_standard_gamma`` and ``Tensor`` methods ``normal_``,
+  ``uniform_``, ``exponential_``, ``log_normal_``, ``bernoulli_``, ``bernoulli``,
+  ``multinomial`` map to the matching distribution (so ``torch.distributions`` and
+  ``torch.nn.init`` are covered); ``randperm``, ``binomial``, ``_sample_dirichlet``,
+  ``Tensor.random_``/``cauchy_``/``geometric_`` are recorded as one seed of a substitute
+  ``torch.Generator`` (details in :mod:`._torch_patch` and :mod:`._torch_specs`).
+
+Nothing that goes through these calls escapes the engine. What cannot be intercepted is
+randomness drawn without a Python-level call: C code reading a NumPy bit generator
+(``scipy.stats.sampling``, ``ctypes``/``cffi`` users), torch's C++ kernels (dropout),
+threads started inside the block. Such escapes are detected: after a model's first
+intercepted execution it runs twice more with one seed, and a difference raises an
+:class:`EscapedRandomnessWarning` naming it (``check_escapes=False`` turns this off; see
+``docs/interception.md``). A call implemented through other calls (``gauss`` through
+``random()``, ``Generator.permutation`` through ``shuffle``) is recorded once. The engine's
+own generators (:class:`rotalumis.core.RNG`) are immune.
 
 Everything is restored when the last ``with`` block exits, also on exceptions; nesting is
 fine; threads intercept independently (each only inside its own block).
@@ -81,7 +95,9 @@ image), ``examples/sir_epidemic.py`` (agent-based epidemic) and ``examples/ciw_q
 (the PyPI queueing library ciw, unmodified) show complete uses.
 """
 
+from rotalumis.core.errors import EscapedRandomnessWarning
+
 from .context import Intercept, intercept, is_installed
 from .model import InterceptedModel
 
-__all__ = ["Intercept", "InterceptedModel", "intercept", "is_installed"]
+__all__ = ["EscapedRandomnessWarning", "Intercept", "InterceptedModel", "intercept", "is_installed"]

@@ -10,16 +10,28 @@ included, then the intercepted function::
 Frames in the entry function's own file read ``function:line``; frames elsewhere read
 ``module.qualified_name:line``. A vector-valued draw carries its shape in the label
 (``np.random.normal[3x2]``). Function names and line numbers, never bytecode offsets,
-make the address stable across runs and processes while the source does not change. The
-runtime then appends ``__<Distribution>__<instance>``.
+make the address stable across runs and processes while the source does not change;
+generated code (wrappers compiled at run time, e.g. by networkx's decorators) follows the
+rules of :mod:`rotalumis.core.address`: counters in its names read ``#``, and trampolines
+that only forward into it are left out. The runtime then appends
+``__<Distribution>__<instance>``.
+
+A draw whose call path passes through :func:`rotalumis.core.runtime.apply_stack` is made
+by the engine itself while it handles a message (a proposal network initialising a layer, a
+distribution drawing its value) and gets no address: it is not the simulator's.
 
 Building the string walks the stack on every intercepted call (the hot path), so it is
-cached, keyed by the code objects and bytecode positions of the frames (a key only).
+cached, keyed by the code objects' identities and the frames' bytecode positions (a key
+only; see :func:`rotalumis.core.address.path_key`).
 """
 
 from __future__ import annotations
 
 from types import CodeType, FrameType
+from typing import Any
+
+from rotalumis.core.address import KEPT, function_name, shown_frames
+from rotalumis.core.runtime import apply_stack
 
 __all__ = ["MAX_DEPTH", "site_address"]
 
@@ -27,19 +39,19 @@ MAX_DEPTH = 64
 """Frames examined when the entry function is not on the stack."""
 
 _CACHE_LIMIT = 200_000
-_cache: dict[tuple[object, ...], str] = {}
+_cache: dict[tuple[Any, ...], str | None] = {}
+_ENGINE = apply_stack.__code__
 
 
 def _frame_text(frame: FrameType, home: str | None) -> str:
     code = frame.f_code
     if code.co_filename == home:
-        return f"{code.co_name}:{frame.f_lineno}"
+        return f"{function_name(code, False)}:{frame.f_lineno}"
     module = frame.f_globals.get("__name__", "?")
-    qualname = getattr(code, "co_qualname", code.co_name)
-    return f"{module}.{qualname}:{frame.f_lineno}"
+    return f"{module}.{function_name(code, True)}:{frame.f_lineno}"
 
 
-def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
+def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str | None:
     """The call-site part of the address of an intercepted draw.
 
     Args:
@@ -49,22 +61,38 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str:
         label: The intercepted function, e.g. ``"np.random.normal"``.
 
     Returns:
-        ``<frames>/<label>``.
+        ``<frames>/<label>``, or ``None`` for a draw made by the engine itself.
     """
-    chain = [frame]
-    if entry is not None and frame.f_code is not entry:
+    # the key (path_key's, built in the same walk: this runs on every draw)
+    code = frame.f_code
+    ids: list[Any] = [label, id(code), frame.f_lasti]
+    if entry is not None and code is not entry:
         f = frame.f_back
-        while f is not None and len(chain) < MAX_DEPTH:
-            chain.append(f)
-            if f.f_code is entry:
+        depth = 1
+        while f is not None and depth < MAX_DEPTH:
+            code = f.f_code
+            ids.append(id(code))
+            ids.append(f.f_lasti)
+            depth += 1
+            if code is entry:
                 break
             f = f.f_back
-    key = (label, *[(fr.f_code, fr.f_lasti) for fr in chain])
-    hit = _cache.get(key)
-    if hit is None:
+    key = tuple(ids)
+    try:
+        return _cache[key]
+    except KeyError:
+        pass
+    chain = [frame]
+    f = frame.f_back
+    while len(chain) < len(ids) // 2 and f is not None:
+        chain.append(f)
+        f = f.f_back
+    KEPT.update(fr.f_code for fr in chain)
+    hit: str | None = None
+    if not any(fr.f_code is _ENGINE for fr in chain):
         home = None if entry is None else entry.co_filename
-        hit = "/".join([*(_frame_text(fr, home) for fr in reversed(chain)), label])
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[key] = hit
+        hit = "/".join([*(_frame_text(fr, home) for fr in shown_frames(chain)), label])
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[key] = hit
     return hit

@@ -24,16 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from rotalumis.core import RotalumisError
-
 from ._numpy_specs import GENERATOR_SPECS, RANDOM_STATE_SPECS, Site
 from ._patching import ClassPatch
-from ._session import SEED_DISTRIBUTION, record, recording, seed_from_uniform
+from ._session import PASS, SEED_DISTRIBUTION, record, recording, seed_from_uniform, site_for
 
 __all__ = ["numpy_patches"]
 
 _NOT_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn"})
-_SPEC_ERRORS = (TypeError, ValueError, ArithmeticError, RotalumisError)
 
 
 def _make_wrapper(
@@ -46,6 +43,7 @@ def _make_wrapper(
 ) -> Callable[..., Any]:
     class_label = f"{kind}.{name}"
     module_label = f"np.random.{name}"
+    memo: dict[Any, Any] = {}
 
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         session = recording()
@@ -53,19 +51,20 @@ def _make_wrapper(
             return original(self, *args, **kwargs)
         label = module_label if self is global_instance else class_label
         frame = sys._getframe(1)
-        site = None
-        if spec is not None:
-            try:
-                site = spec(*args, **kwargs)
-            except _SPEC_ERRORS:
-                site = None  # NumPy's own code below raises the usual error, or copes
+        site = None if spec is None else site_for(spec, memo, args, kwargs)
         if site is not None:
             dist, convert, shape = site
             if dist is None:
                 return convert(None)
-            return convert(record(session, label, dist, frame, shape))
-        seed = seed_from_uniform(record(session, label, SEED_DISTRIBUTION, frame))
-        return session.guarded(original, substitute(seed), *args, **kwargs)
+            value = record(session, label, dist, frame, shape)
+        else:
+            value = record(session, label, SEED_DISTRIBUTION, frame)
+            if value is not PASS:
+                seed = seed_from_uniform(value)
+                return session.guarded(original, substitute(seed), *args, **kwargs)
+        if value is PASS:  # a draw of the engine's own
+            return original(self, *args, **kwargs)
+        return convert(value)
 
     wrapper.__name__ = name
     wrapper.__qualname__ = class_label

@@ -11,8 +11,8 @@ calls its C functions directly.
 ``from random import random`` or ``from numpy.random import normal`` copies a bound method
 into another module before interception starts. :class:`AliasPatch` finds such copies by
 identity in every loaded module and swaps them too; modules are scanned once and afterwards
-only modules imported since are scanned (an alias assigned into an already scanned module
-later, at run time, is not found).
+only modules imported since (or imported anew) are scanned (an alias assigned into an
+already scanned module later, at run time, is not found).
 """
 
 from __future__ import annotations
@@ -105,22 +105,33 @@ class AliasPatch:
     def __init__(self, pairs: list[tuple[Any, Any]]) -> None:
         self._by_original = {id(o): (o, r) for o, r in pairs}
         self._by_replacement = {id(r): (r, o) for o, r in pairs}
-        self._scanned: set[str] = set()
+        self._scanned: dict[str, Any] = {}  # module name -> the module object scanned
+        self._volatile: set[str] = set()  # modules first imported while patched
         self._modules_seen = -1
         self._sites: list[tuple[dict[str, Any], str, Any]] = []  # (namespace, key, original)
 
     def _scan(
         self, table: dict[int, tuple[Any, Any]]
     ) -> list[tuple[dict[str, Any], str, tuple[Any, Any]]]:
-        """Find references to ``table``'s objects in the modules not scanned yet."""
+        """Find references to ``table``'s objects in the modules not scanned yet.
+
+        All of ``sys.modules`` is looked at only when its size changed; otherwise just the
+        modules first imported while patched (a simulator that imports a module anew at
+        each run replaces it under the same name, leaving the size unchanged).
+        """
         found: list[tuple[dict[str, Any], str, tuple[Any, Any]]] = []
-        if len(sys.modules) == self._modules_seen:
+        if len(sys.modules) != self._modules_seen:
+            self._modules_seen = len(sys.modules)
+            names: list[str] = list(sys.modules)
+        elif self._volatile:
+            names = list(self._volatile)
+        else:
             return found  # nothing imported since the last scan (the common case)
-        self._modules_seen = len(sys.modules)
-        for mod_name, module in list(sys.modules.items()):
-            if mod_name in self._scanned:
+        for mod_name in names:
+            module = sys.modules.get(mod_name)
+            if module is None or self._scanned.get(mod_name) is module:
                 continue
-            self._scanned.add(mod_name)
+            self._scanned[mod_name] = module
             namespace = getattr(module, "__dict__", None)
             if not isinstance(namespace, dict):
                 continue
@@ -147,3 +158,6 @@ class AliasPatch:
         for namespace, key, hit in self._scan(self._by_replacement):
             namespace[key] = hit[1]
             self._sites.append((namespace, key, hit[1]))
+            name = namespace.get("__name__")
+            if isinstance(name, str):
+                self._volatile.add(name)

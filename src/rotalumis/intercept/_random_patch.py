@@ -55,7 +55,7 @@ from rotalumis.core import (
 )
 
 from ._patching import ClassPatch
-from ._session import bits_distribution, bits_to_int, record, recording
+from ._session import PASS, bits_distribution, bits_to_int, record, recording, site_for
 
 __all__ = ["CATEGORICAL_LIMIT", "random_patches"]
 
@@ -205,20 +205,20 @@ _SYSTEM = random.SystemRandom
 def _make_wrapper(name: str, original: Callable[..., Any], build: Builder) -> Callable[..., Any]:
     module_label = "random." + name.lstrip("_")
     class_label = "Random." + name.lstrip("_")
+    memo: dict[Any, Any] = {}
 
     def wrapper(self: random.Random, *args: Any, **kwargs: Any) -> Any:
         session = recording()
         if session is not None and not isinstance(self, _SYSTEM):
-            try:
-                site = build(*args, **kwargs)
-            except (TypeError, ValueError, ArithmeticError):
-                site = None  # the original raises the usual error, or copes
+            site = site_for(build, memo, args, kwargs)
             if site is not None:
                 dist, convert, shape = site
                 if dist is None:
                     return convert(None)
                 label = module_label if self is _INST else class_label
-                return convert(record(session, label, dist, sys._getframe(1), shape))
+                value = record(session, label, dist, sys._getframe(1), shape)
+                if value is not PASS:
+                    return convert(value)
         return original(self, *args, **kwargs)
 
     wrapper.__name__ = name

@@ -13,6 +13,7 @@ calls is recorded once.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import FrameType
@@ -21,12 +22,20 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from rotalumis.core import Bernoulli, Distribution, Uniform, current_execution, observe, sample
-from rotalumis.core.runtime import get_stack
+from rotalumis.core import (
+    Bernoulli,
+    Distribution,
+    RotalumisError,
+    Uniform,
+    observe,
+    sample,
+)
+from rotalumis.core.runtime import _EMPTY, _EXECUTION, _STACK, Message, apply_stack
 
 from ._address import site_address
 
 __all__ = [
+    "PASS",
     "SEED_DISTRIBUTION",
     "Session",
     "bits_distribution",
@@ -34,6 +43,8 @@ __all__ = [
     "record",
     "recording",
     "seed_from_uniform",
+    "shaped_label",
+    "site_for",
 ]
 
 T = TypeVar("T")
@@ -49,15 +60,17 @@ class Session:
         names: ``(name, pattern, is_observation)``: a draw whose call-site address contains
             ``pattern`` gets ``name`` (first match wins) and, if ``is_observation``, becomes
             an ``observe`` site.
+        sites: Memo of call-site addresses (see :func:`record`).
     """
 
-    __slots__ = ("_name_cache", "busy", "depth", "names")
+    __slots__ = ("_name_cache", "busy", "depth", "names", "sites")
 
     def __init__(self) -> None:
         self.depth = 0
         self.busy = False
         self.names: tuple[tuple[str, str, bool], ...] = ()
         self._name_cache: dict[str, tuple[str, bool] | None] = {}
+        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None]] = {}
 
     def set_names(self, names: tuple[tuple[str, str, bool], ...]) -> None:
         """Replace the site-name patterns."""
@@ -96,14 +109,65 @@ def recording() -> Session | None:
     s = SESSION.get()
     if s is None or s.busy:
         return None
-    if not get_stack():
-        ex = current_execution()
+    if _STACK.get() is _EMPTY:
+        ex = _EXECUTION.get()
         if ex is None or ex.entry_code is None:
             return None
     return s
 
 
+SPEC_ERRORS = (TypeError, ValueError, ArithmeticError, RotalumisError)
+"""What a spec may raise on arguments it does not understand (the original then runs)."""
+
+_MEMO_LIMIT = 256
+
+
+def site_for(
+    spec: Callable[..., Any], memo: dict[Any, Any], args: tuple[Any, ...], kwargs: Any
+) -> Any:
+    """``spec(*args, **kwargs)`` (``None`` if it raises), memoised for calls whose positional
+    arguments are all plain floats (or absent) and that have no keyword arguments: such a
+    site (distribution and conversion) depends on the values only, so a simulator that
+    draws with the same parameters in a loop builds it once."""
+    if not kwargs:
+        try:
+            site = memo.get(args)
+        except (TypeError, ValueError, RuntimeError):  # unhashable (a list, an array), ...
+            site = None
+        if site is not None:
+            return site
+    try:
+        site = spec(*args, **kwargs)
+    except SPEC_ERRORS:
+        return None
+    if (
+        site is not None
+        and not kwargs
+        and len(memo) < _MEMO_LIMIT
+        and all(type(a) is float for a in args)
+    ):
+        memo[args] = site
+    return site
+
+
 _SHAPED: dict[tuple[str, tuple[int, ...]], str] = {}
+_SUSPENDABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+_SITES_LIMIT = 4096
+
+PASS = object()
+"""Returned by :func:`record` for a draw the engine itself makes (see :func:`site_address`):
+the caller runs the original implementation."""
+
+
+def shaped_label(label: str, shape: tuple[int, ...]) -> str:
+    """``label`` with a vector-valued site's shape: ``np.random.normal[3x2]``."""
+    key = (label, shape)
+    shaped = _SHAPED.get(key)
+    if shaped is None:
+        shaped = f"{label}[{'x'.join(map(str, shape))}]"
+        if len(_SHAPED) < 10_000:
+            _SHAPED[key] = shaped
+    return shaped
 
 
 def record(
@@ -117,23 +181,40 @@ def record(
 
     A vector-valued site's shape is part of its label (``np.random.normal[3x2]``): a draw of
     another shape is another random choice, so an engine never replays a value of the wrong
-    shape into it.
+    shape into it. Returns :data:`PASS` for a draw made by the engine itself.
+
+    The address of a call site is memoised per session against the live frame that called
+    the function containing the draw (the parent): while that frame is the same activation
+    at the same instruction, the frames above it cannot have changed, so a loop that draws
+    through a helper function finds its address without walking the stack. A parent that
+    can be suspended (a generator or coroutine) is never used, since a resumed generator's
+    callers may differ.
     """
     if shape:
-        key = (label, shape)
-        shaped = _SHAPED.get(key)
-        if shaped is None:
-            shaped = f"{label}[{'x'.join(map(str, shape))}]"
-            if len(_SHAPED) < 10_000:
-                _SHAPED[key] = shaped
-        label = shaped
-    ex = current_execution()
-    base = site_address(frame, None if ex is None else ex.entry_code, label)
+        label = shaped_label(label, shape)
+    ex = _EXECUTION.get()
+    entry = None if ex is None else ex.entry_code
+    parent = frame.f_back
+    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
+    sites = session.sites
+    hit = sites.get(key)
+    if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
+        base = hit[3]
+    else:
+        base = site_address(frame, entry, label)
+        if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
+            if len(sites) >= _SITES_LIMIT:
+                sites.clear()
+            sites[key] = (parent, parent.f_lasti, entry, base)
+    if base is None:
+        return PASS
     named = session.name_for(base) if session.names else None
     session.busy = True
     try:
-        if named is None:
-            return sample(dist, address=base)
+        if named is None:  # sample(dist, address=base), without re-checking its arguments
+            kind = dist.name
+            full = base + "__" + kind + "__1" if ex is None else ex.next_address(base, kind)
+            return apply_stack(Message("sample", None, full, base, dist)).value
         if named[1]:  # data: the engine's observed value, or a fresh draw when none is given
             return observe(dist, name=named[0], address=base)
         return sample(dist, name=named[0], address=base)

@@ -1,6 +1,6 @@
 """The :func:`intercept` context manager / decorator.
 
-Entering installs the patches of :mod:`random` and :mod:`numpy.random` (once per process,
+Entering installs the patches of :mod:`random`, :mod:`numpy.random` and torch (once per process,
 shared by all threads and nesting levels, reference counted) and marks this context as
 intercepting; leaving unmarks it and, when the last user leaves, restores every original
 object, also when the body raised.
@@ -15,10 +15,13 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any, TypeVar
 
+from rotalumis.core import current_execution
+
 from ._numpy_patch import numpy_patches
 from ._patching import AliasPatch, ClassPatch
 from ._random_patch import random_patches
 from ._session import SESSION, Session
+from ._torch_patch import torch_patches
 
 __all__ = ["Intercept", "intercept", "is_installed"]
 
@@ -42,8 +45,9 @@ class _Installer:
                 if self._patches is None:
                     rp, ra = random_patches()
                     npp, na = numpy_patches()
-                    self._patches = rp + npp
-                    self._aliases = AliasPatch(ra + na)
+                    tp, ta = torch_patches()
+                    self._patches = rp + npp + tp
+                    self._aliases = AliasPatch(ra + na + ta)
                 assert self._aliases is not None
                 applied: list[ClassPatch] = []
                 try:
@@ -81,7 +85,7 @@ def is_installed() -> bool:
 
 
 class Intercept:
-    """Route the ``random`` and ``numpy.random`` draws of unmodified code to rotalumis.
+    """Route the ``random``, ``numpy.random`` and ``torch`` draws of unmodified code to rotalumis.
 
     Usable as a context manager (``with intercept(): ...``) or a decorator
     (``@intercept()``); see :func:`intercept` for ``names``. Nested and re-entrant use is
@@ -96,13 +100,21 @@ class Intercept:
         self,
         names: Mapping[str, str] | None = None,
         observed: Mapping[str, str] | None = None,
+        check_escapes: bool = True,
     ) -> None:
         self.names = _check_names(observed, "observed", True) + _check_names(names, "names", False)
+        if not isinstance(check_escapes, bool):
+            raise TypeError(f"check_escapes must be True or False, got {check_escapes!r}")
+        self.check_escapes = check_escapes
         self._saved: list[tuple[Token[Session | None] | None, tuple[tuple[str, str, bool], ...]]]
         self._saved = []
 
     def __enter__(self) -> Intercept:
         session = SESSION.get()
+        if self.check_escapes:
+            execution = current_execution()
+            if execution is not None:
+                execution.check_escapes = True
         _INSTALLER.acquire()
         token = None
         if session is None:
@@ -132,15 +144,15 @@ class Intercept:
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with Intercept._with_names(self.names):  # fresh per call: threads may share fn
+            with self._fresh():  # a new instance per call: threads may share fn
                 return fn(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
-    @classmethod
-    def _with_names(cls, names: tuple[tuple[str, str, bool], ...]) -> Intercept:
-        new = cls()
-        new.names = names
+    def _fresh(self) -> Intercept:
+        """A new instance with this one's (already validated) settings."""
+        new = Intercept(check_escapes=self.check_escapes)
+        new.names = self.names
         return new
 
 
@@ -158,9 +170,11 @@ def _check_names(
 
 
 def intercept(
-    names: Mapping[str, str] | None = None, observed: Mapping[str, str] | None = None
+    names: Mapping[str, str] | None = None,
+    observed: Mapping[str, str] | None = None,
+    check_escapes: bool = True,
 ) -> Intercept:
-    """Intercept the ``random`` and ``numpy.random`` draws of code run inside the block.
+    """Intercept the ``random``, ``numpy.random`` and ``torch`` draws of code run inside the block.
 
     Inside a model execution each draw becomes a ``sample`` site whose value the inference
     engine chooses; outside one the calls run their original implementation, so the
@@ -176,6 +190,11 @@ def intercept(
             distribution the likelihood (without data it is drawn as usual). These patterns
             are tried before those of ``names``; the first match wins. A pattern should
             match one draw per execution.
+        check_escapes: After the model's first execution that enters this block, run the
+            model twice more from the prior with one seed and warn
+            (:class:`~rotalumis.core.errors.EscapedRandomnessWarning`, naming what
+            differed) when they differ: randomness that escapes interception. It costs two
+            executions, once per model; ``False`` turns it off.
 
     Example:
         >>> import numpy as np
@@ -188,4 +207,4 @@ def intercept(
         >>> [v.address.split("/")[-1] for v in trace.variables]
         ['np.random.normal__Normal__1']
     """
-    return Intercept(names, observed)
+    return Intercept(names, observed, check_escapes)

@@ -19,7 +19,7 @@ class InterceptedModel(Model):
 
     One execution: each parameter in ``priors`` is sampled (named, so it is reported in the
     posterior) and passed to ``simulator`` as a keyword argument; the simulator runs
-    unmodified with every ``random`` / ``numpy.random`` draw intercepted; then for each
+    unmodified with every ``random`` / ``numpy.random`` / ``torch`` draw intercepted; then for each
     ``name, likelihood`` in ``observe`` the simulator's output is observed through
     ``likelihood(output)`` under ``name``. The execution returns the simulator's output
     (or ``result(output)``).
@@ -36,6 +36,8 @@ class InterceptedModel(Model):
         result: Maps the simulator's output to the value an execution returns (default:
             the output itself); keep it small, engines store one per sample.
         name: Model name (default: the simulator's name).
+        check_escapes: Check once, after the first execution, that two executions with one
+            seed agree (see :func:`~rotalumis.intercept.intercept`); ``False`` turns it off.
 
     Example:
         >>> import numpy as np
@@ -59,6 +61,7 @@ class InterceptedModel(Model):
         observed: Mapping[str, str] | None = None,
         result: Callable[[Any], Any] | None = None,
         name: str | None = None,
+        check_escapes: bool = True,
     ) -> None:
         if not callable(simulator):
             raise TypeError(f"simulator must be callable, got {simulator!r}")
@@ -66,7 +69,7 @@ class InterceptedModel(Model):
         self.simulator = simulator
         self.priors = dict(priors or {})
         self.likelihoods = dict(observe or {})
-        self._intercept_names = Intercept(names, observed).names  # validated now
+        self._intercept = Intercept(names, observed, check_escapes)  # validated now
         self.names = dict(names or {})
         self.observed = dict(observed or {})
         self.result = result
@@ -79,7 +82,7 @@ class InterceptedModel(Model):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         params = {key: sample(dist, name=key, address=key) for key, dist in self.priors.items()}
-        with Intercept._with_names(self._intercept_names):
+        with self._intercept._fresh():
             output = self.simulator(*args, **params, **kwargs)
         for key, likelihood in self.likelihoods.items():
             observe(likelihood(output), name=key, address=key)

@@ -77,6 +77,8 @@ class SiteSpec:
         value_shape: Shape of one value.
         num_params: Length of the flattened prior parameters.
         categories: Support size of ``cat`` heads, ``M`` of ``count`` heads, else 0.
+        proposal: ``"mixture"`` (the heads of this module) or ``"flow"``
+            (:class:`~.flow_head.FlowHead`).
     """
 
     address: str
@@ -86,6 +88,7 @@ class SiteSpec:
     value_shape: tuple[int, ...]
     num_params: int
     categories: int = 0
+    proposal: str = "mixture"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

@@ -29,9 +29,13 @@ import torch
 from torch import nn
 
 from rotalumis.core import DatasetError, ParametersOfInterest
+from rotalumis.core.checks import loads_json
+from rotalumis.core.files import atomic_write
 from rotalumis.data import SiteGroup, TraceBatch
 
+from ._saved import AllocationBudget, check_config, check_state_dict, count_sites, state_size
 from .embeddings import ObservationEncoder, ObservationSpec
+from .flow_head import FlowHead, check_head_choice, choose_proposal
 from .heads import ProposalHead, SiteSpec, head_kind
 from .interest import SiteSequence, restrict_batch
 
@@ -61,6 +65,13 @@ class NetworkConfig:
             leaves all others to the simulator's prior (see :mod:`.interest`). Neither
             given: every choice is proposed.
         interest_addresses: Parameters of interest by address fragment.
+        heads: Proposal family per kind of address: selector -> ``"mixture"`` or ``"flow"``;
+            selectors are distribution names (``"Uniform"``), head kinds (``"real"``,
+            ``"bound"``, ``"pos"``), ``"vector"``, ``"scalar"`` or ``"*"`` (see
+            :func:`~.flow_head.choose_proposal`). Default: mixtures everywhere.
+        flow_transforms: Spline transforms of flow heads.
+        flow_bins: Spline bins of flow heads.
+        flow_hidden: Hidden width of flow heads.
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
@@ -73,11 +84,18 @@ class NetworkConfig:
     count_prior_weight: float = 0.02
     interest_names: tuple[str, ...] = ()
     interest_addresses: tuple[str, ...] = ()
+    heads: dict[str, str] = field(default_factory=dict)
+    flow_transforms: int = 5
+    flow_bins: int = 10
+    flow_hidden: int = 64
 
     def __post_init__(self) -> None:
         poi = ParametersOfInterest(self.interest_names, self.interest_addresses)  # validates
         object.__setattr__(self, "interest_names", poi.names)  # JSON lists back to tuples
         object.__setattr__(self, "interest_addresses", poi.addresses)
+        check_head_choice(self.heads)
+        if min(self.flow_transforms, self.flow_bins - 1, self.flow_hidden) < 1:
+            raise ValueError("NetworkConfig: flow_transforms, flow_hidden >= 1, flow_bins >= 2")
         for name in ("observation_dim", "lstm_dim", "lstm_depth", "address_dim", "value_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NetworkConfig.{name} must be positive")
@@ -106,14 +124,25 @@ class SiteLayers(nn.Module):
         super().__init__()
         self.spec = spec
         self.address = nn.Parameter(torch.randn(config.address_dim) * 0.1)
-        self.head = ProposalHead(
-            spec,
-            config.lstm_dim + config.observation_dim,
-            config.mixture_components,
-            config.count_prior_weight,
-            width=config.lstm_dim,
-            bounded_inputs=config.lstm_dim,
-        )
+        self.head: ProposalHead | FlowHead
+        if spec.proposal == "flow":
+            self.head = FlowHead(
+                spec,
+                config.lstm_dim + config.observation_dim,
+                config.flow_transforms,
+                config.flow_bins,
+                config.flow_hidden,
+                width=config.flow_hidden,
+            )
+        else:
+            self.head = ProposalHead(
+                spec,
+                config.lstm_dim + config.observation_dim,
+                config.mixture_components,
+                config.count_prior_weight,
+                width=config.lstm_dim,
+                bounded_inputs=config.lstm_dim,
+            )
         self.value_embedding = nn.Sequential(
             nn.Linear(self.head.value_features, config.value_dim), nn.Tanh()
         )
@@ -229,8 +258,16 @@ class InferenceNetwork(nn.Module):
                 kind, cats = head_kind(g.distribution, numel, g.params.shape[1])
                 if kind == "count":
                     cats = _count_support(g)
+                family = choose_proposal(self.config.heads, g.distribution, kind, numel)
                 spec = SiteSpec(
-                    g.address, g.distribution, kind, numel, g.value_shape, g.params.shape[1], cats
+                    g.address,
+                    g.distribution,
+                    kind,
+                    numel,
+                    g.value_shape,
+                    g.params.shape[1],
+                    cats,
+                    family,
                 )
                 new.append(self._add_site(spec))
         return new
@@ -248,11 +285,28 @@ class InferenceNetwork(nn.Module):
         return bool(ok)
 
     # -- training --------------------------------------------------------------------------
-    def loss(self, batch: TraceBatch) -> torch.Tensor:
+    def loss(self, batch: TraceBatch, weights: Any = None) -> torch.Tensor:
         """Mean over traces of ``-sum_t log q(x_t | x_<t, y)`` (the IC training objective).
 
+        With ``weights`` (one per trace, e.g. importance weights of traces simulated from a
+        proposal instead of the prior), the weighted mean ``-sum_i w_i log q_i / sum_i w_i``.
         Addresses without layers are skipped: call :meth:`add_sites` first. With parameters
         of interest, the sum runs over those choices only (the LSTM steps over them alone).
+        """
+        log_q, _ = self.trace_log_probs(batch)
+        if weights is None:
+            loss: torch.Tensor = -log_q.sum() / batch.size
+            return loss
+        w = torch.as_tensor(weights, dtype=log_q.dtype, device=log_q.device)
+        return -(w * log_q).sum() / w.sum()
+
+    def trace_log_probs(self, batch: TraceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per trace, ``sum_t log q(x_t | x_<t, y)`` and ``sum_t log p(x_t)``, each ``(b,)``.
+
+        Both sums run over the visits the network has layers for (elsewhere the proposal
+        is the prior, whose ratio to itself is 1), so ``log q - log p`` is the log ratio of
+        the network's proposal to the prior for the whole trace. With parameters of
+        interest, over those choices only.
         """
         batch = self.restrict(batch)
         device = self.observation_encoder.device
@@ -274,8 +328,8 @@ class InferenceNetwork(nn.Module):
             val_parts.append(site.embed_values(values, params))
             used.append((site, pos, values, params, g.log_prior))
         if not used:
-            zero: torch.Tensor = obs.sum() * 0.0
-            return zero
+            zero: torch.Tensor = obs.sum(1) * 0.0
+            return zero, zero.detach()
         idx = torch.cat(idx_parts)
         cur_addr = obs.new_zeros(b * t, cfg.address_dim).index_copy(0, idx, torch.cat(addr_parts))
         val = obs.new_zeros(b * t, cfg.value_dim).index_copy(0, idx, torch.cat(val_parts))
@@ -286,13 +340,14 @@ class InferenceNetwork(nn.Module):
         x = torch.cat([obs.unsqueeze(1).expand(b, t, -1), prev_val, prev_addr, cur_addr], 2)
         h, _ = self.lstm(x)
         h = h.reshape(b * t, -1)
-        total = obs.new_zeros(())
+        log_q, log_p = obs.new_zeros(b), obs.new_zeros(b)
         for site, pos, values, params, log_prior in used:
             lp_prior = torch.as_tensor(log_prior, dtype=torch.float32, device=device)
             x = torch.cat([h.index_select(0, pos), obs.index_select(0, pos // t)], 1)
-            total = total + site.head.log_prob(x, values, params, lp_prior).sum()
-        loss: torch.Tensor = -total / b
-        return loss
+            rows = pos // t
+            log_q = log_q.index_add(0, rows, site.head.log_prob(x, values, params, lp_prior))
+            log_p = log_p.index_add(0, rows, lp_prior)
+        return log_q, log_p
 
     # -- persistence -----------------------------------------------------------------------
     def config_json(self) -> str:
@@ -319,29 +374,51 @@ class InferenceNetwork(nn.Module):
         """Save to ``path`` (written atomically): weights plus JSON config, no pickled code."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        torch.save(self.payload(), tmp)
-        os.replace(tmp, target)
+        with atomic_write(target) as fh:
+            torch.save(self.payload(), fh)
         return target
 
     @classmethod
     def from_payload(
         cls, payload: Mapping[str, Any], source: str = "<payload>"
     ) -> InferenceNetwork:
-        """Rebuild a network from :meth:`payload` output."""
+        """Rebuild a network from :meth:`payload` output.
+
+        The configuration is checked field by field; the network it describes is built within
+        an allocation budget of the size of the state dict (a crafted configuration cannot
+        make it allocate more than the file holds), and the state dict is checked against it.
+
+        Raises:
+            DatasetError: naming ``source`` if the payload is not a valid network.
+        """
         if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
             raise DatasetError(f"{source} is not a rotalumis inference network")
         if payload.get("version") != FORMAT_VERSION:
             raise DatasetError(
                 f"{source}: network format version {payload.get('version')} unsupported"
             )
-        cfg = json.loads(payload["config"])
-        sites = tuple(SiteSpec.from_dict(s) for s in cfg["sites"])
-        net = cls(NetworkConfig.from_dict(cfg["network"]), sites)
-        net.load_state_dict(payload["state_dict"])
-        model = cfg.get("model")  # absent in files of earlier versions
-        net.model_name = str(model) if model is not None else None
-        net.sequence = SiteSequence.from_dict(cfg.get("sequence"))
+        try:
+            text = payload.get("config")
+            if not isinstance(text, str | bytes):
+                raise ValueError("its configuration is missing (no JSON text)")
+            cfg = loads_json(text, "the configuration")
+            network, site_dicts, model = check_config(cfg)
+            state = payload.get("state_dict")
+            if isinstance(state, Mapping) and count_sites(state) != len(site_dicts):
+                raise ValueError(
+                    f"the configuration lists {len(site_dicts)} addresses, the state dict "
+                    f"holds layers for {count_sites(state)}"
+                )
+            config = NetworkConfig.from_dict(network)
+            sites = tuple(SiteSpec.from_dict(s) for s in site_dicts)
+            with AllocationBudget(state_size(state)):
+                net = cls(config, sites)
+            check_state_dict(state, {k: v.shape for k, v in net.state_dict().items()})
+            net.load_state_dict(state)  # type: ignore[arg-type]
+            net.sequence = SiteSequence.from_dict(cfg.get("sequence"))
+        except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
+            raise DatasetError(f"{source} is not a valid inference network: {exc}") from None
+        net.model_name = model  # absent in files of earlier versions
         return net
 
     @classmethod

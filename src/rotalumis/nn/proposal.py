@@ -178,7 +178,7 @@ class NetworkProposal:
             self.fallbacks += 1
         else:
             self.proposed += 1
-        return q  # type: ignore[no-any-return]
+        return q
 
     def _unseen(self, address: str, why: str = "never seen in training") -> None:
         self.fallbacks += 1

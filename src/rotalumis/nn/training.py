@@ -30,11 +30,15 @@ from typing import Any
 import torch
 
 from rotalumis.core import RNG, DatasetError, Model, TraceHandler
+from rotalumis.core.errors import CheckpointError
+from rotalumis.core.files import atomic_write
 from rotalumis.core.parallel import check_parallel
 from rotalumis.core.rng import derive_seed
 from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.data import TraceBatch, TraceDataset
 
+from ._checkpoint import check_resume, run_identity, training_device
+from .early_stopping import EarlyStopping, Stopper
 from .network import InferenceNetwork
 
 __all__ = ["TrainingConfig", "TrainingResult", "simulate_batch", "train_network"]
@@ -127,6 +131,10 @@ class TrainingResult:
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
         simulations: Online: simulator runs made and invalid ones dropped (all runs).
         skipped_steps: Steps whose loss was NaN/inf (not applied to the network).
+        resumed_traces: Training traces the resumed checkpoint already held (0: a new run).
+        stopped_early: Whether ``early_stopping`` ended training before the budget.
+        best_valid_loss: ``(traces, loss)`` of the best validation, with ``early_stopping``
+            (the network returned is that one's when the rule restores the best).
     """
 
     network: InferenceNetwork
@@ -138,6 +146,9 @@ class TrainingResult:
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
     simulations: SimulationCounter = field(default_factory=SimulationCounter)
     skipped_steps: int = 0
+    resumed_traces: int = 0
+    stopped_early: bool = False
+    best_valid_loss: tuple[int, float] | None = None
 
 
 def simulate_batch(
@@ -146,16 +157,24 @@ def simulate_batch(
     seed: int,
     model_args: tuple[Any, ...] = (),
     policy: InvalidPolicy | None = None,
+    label: str | None = None,
 ) -> TraceBatch:
     """Simulate ``size`` valid prior traces of ``model`` (reproducibly from ``seed``) as a batch.
 
     Runs that raise or produce NaN/inf are dropped and counted in ``batch.simulations``
-    (``policy``, default :class:`~rotalumis.core.validity.InvalidPolicy`: drop).
+    (``policy``, default :class:`~rotalumis.core.validity.InvalidPolicy`: drop). ``label``
+    says which batch it is when a simulation fails (default: the batch simulated with
+    ``seed``).
     """
     rng = RNG(seed)
     tracer = TraceHandler()
     counter = SimulationCounter()
-    with tracer, model.executions(rng) as execute:
+    label = label or f"the batch simulated with seed {seed}"
+
+    def where(k: int) -> str:
+        return f"trace {k} of {label}"
+
+    with tracer, model.executions(rng, where) as execute:
         traces = simulate_valid(
             execute, tracer, size, policy or InvalidPolicy(), counter, model_args
         )
@@ -238,7 +257,17 @@ class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
-        return simulate_batch(self.model, self.batch_size, seed, self.model_args, self.policy)
+        try:
+            label = f"training batch {i} of the run with seed {self.seed}"
+            return simulate_batch(
+                self.model, self.batch_size, seed, self.model_args, self.policy, label
+            )
+        except Exception as exc:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            # in a worker: hand the error itself back (the DataLoader would raise a copy
+            # whose message holds the worker's traceback)
+            return exc  # type: ignore[return-value]
 
 
 def _simulation_worker_init(_: int) -> None:
@@ -270,7 +299,10 @@ def _online_batches(
         # network's initial weights); simulations use their own seeded streams anyway
         generator=torch.Generator().manual_seed(derive_seed(config.seed, "workers")),
     )
-    yield from loader
+    for batch in loader:
+        if isinstance(batch, Exception):  # a simulation failed in a worker
+            raise batch
+        yield batch
 
 
 def _batches(
@@ -322,8 +354,9 @@ def _validation_set(
     out = []
     for i in range(0, config.valid_size, config.batch_size):
         size = min(config.batch_size, config.valid_size - i)
+        label = f"validation traces {i}.. of the run with seed {config.seed}"
         seed = derive_seed(config.seed, "valid", i)
-        out.append(simulate_batch(model, size, seed, model_args, config.invalid_policy()))
+        out.append(simulate_batch(model, size, seed, model_args, config.invalid_policy(), label))
     return out
 
 
@@ -360,6 +393,8 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     config: TrainingConfig,
     progress: _Progress,
+    identity: dict[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     payload = {
         "format": "rotalumis-ic-checkpoint",
@@ -367,11 +402,12 @@ def _save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "training_config": json.dumps(asdict(config)),
         "progress": json.dumps(progress.to_dict()),
+        "identity": json.dumps(identity, sort_keys=True),
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:  # unpredictable temporary name, never through a symlink
+        torch.save(payload, fh)
 
 
 def train_network(
@@ -388,13 +424,20 @@ def train_network(
     model_args: tuple[Any, ...] = (),
     on_step: Callable[[int, int, float], None] | None = None,
     workers: int = 0,
+    fresh: bool = False,
+    early_stopping: EarlyStopping | None = None,
 ) -> TrainingResult:
     """Train (or continue training) an inference network.
 
     Give exactly one source: ``model`` (online: fresh prior simulations every step) or
     ``dataset`` (offline). With ``checkpoint``, an existing checkpoint file is resumed
     (network, optimizer, progress) and the checkpoint is rewritten every
-    ``config.checkpoint_every`` traces and at the end.
+    ``config.checkpoint_every`` traces and at the end. A checkpoint records what its run
+    trains (hyper-parameters, seed, model or dataset; see :mod:`._checkpoint`) and its
+    network: resuming it with other settings or another architecture is an error (the
+    architecture options left unset take the checkpoint's), and a larger
+    ``config.num_traces`` continues the same run (the learning-rate schedule then spans the
+    new budget).
 
     Args:
         network: The network to train; ``None`` creates one from the first batch.
@@ -412,24 +455,40 @@ def train_network(
         workers: Online training: simulate the batches in this many worker processes, ahead
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
+        fresh: Start afresh even if ``checkpoint`` exists (it is overwritten).
+        early_stopping: Stop once the validation loss has not improved for this rule's
+            ``patience`` validations, and return the best validation's network (needs
+            validation traces; see :mod:`.early_stopping` and :mod:`.budget`).
 
     Returns:
         A :class:`TrainingResult` (``.network`` is the trained network).
+
+    Raises:
+        CheckpointError: if ``checkpoint`` was written by a run with other settings.
+        DatasetError: if ``checkpoint`` is unreadable.
+        ValueError: for an unknown or unavailable ``device``.
     """
     if (model is None) == (dataset is None):
         raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
     check_parallel(model, workers)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = training_device(device)
     torch.manual_seed(derive_seed(config.seed, "init"))
     progress = _Progress()
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    identity = run_identity(config, model, dataset, model_args)
     opt_state = None
-    if ckpt is not None and ckpt.exists():
+    saved_stop = None
+    if early_stopping is not None and config.valid_size == 0:
+        raise ValueError("early_stopping needs validation traces (TrainingConfig.valid_size > 0)")
+    if ckpt is not None and ckpt.exists() and not fresh:
         try:
             saved = torch.load(ckpt, map_location="cpu", weights_only=True)
-            network = InferenceNetwork.from_payload(saved["network"], str(ckpt))
+            resumed = InferenceNetwork.from_payload(saved["network"], str(ckpt))
+            check_resume(ckpt, saved, resumed, identity, network, embeddings, network_sizes)
+            network = resumed
             progress = _Progress(json.loads(saved["progress"]))
             opt_state = saved["optimizer"]
+            saved_stop = saved.get("early_stopping")
         except (
             OSError,
             RuntimeError,
@@ -438,6 +497,8 @@ def train_network(
             EOFError,
             pickle.UnpicklingError,
         ) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
             raise DatasetError(f"cannot resume from checkpoint {ckpt}: {exc}") from exc
         log.info("resuming from %s after %d traces", ckpt, progress.traces)
     batches = _batches(model, dataset, config, progress, model_args, workers)
@@ -455,12 +516,20 @@ def train_network(
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         valid = _validation_set(model, valid_dataset, config, model_args)
+        if early_stopping is not None and not valid:
+            raise ValueError("early_stopping needs validation traces: give valid_dataset=")
+        stopper = (
+            Stopper(early_stopping, progress.valid_loss, saved_stop)
+            if early_stopping is not None
+            else None
+        )
         result = TrainingResult(network, progress.traces, progress.steps, 0.0, 0.0)
+        result.resumed_traces = progress.traces
         start = time.perf_counter()
         traces_start = progress.traces
         next_valid = (progress.traces // config.valid_every + 1) * config.valid_every
         next_ckpt = (progress.traces // config.checkpoint_every + 1) * config.checkpoint_every
-        while progress.traces < config.num_traces:
+        while progress.traces < config.num_traces and not (stopper and stopper.stopped):
             batch = first if first is not None else next(batches)
             first = None
             for site in network.add_sites(batch):
@@ -499,9 +568,14 @@ def train_network(
                 vl = _validate(network, valid)
                 progress.valid_loss.append((progress.traces, vl))
                 log.info("traces %d: loss %.4f, validation loss %.4f", progress.traces, value, vl)
+                if stopper is not None and stopper.update(network, progress.traces, vl):
+                    done = True
+                    log.info("validation loss has not improved for %d validations: stopping",
+                             stopper.since_best)  # fmt: skip
             if ckpt is not None and (progress.traces >= next_ckpt or done):
                 next_ckpt += config.checkpoint_every
-                _save_checkpoint(ckpt, network, optimizer, config, progress)
+                extra = {"early_stopping": stopper.state()} if stopper is not None else None
+                _save_checkpoint(ckpt, network, optimizer, config, progress, identity, extra)
         seconds = time.perf_counter() - start
         result.traces, result.steps, result.seconds = progress.traces, progress.steps, seconds
         result.traces_per_second = (progress.traces - traces_start) / max(seconds, 1e-9)
@@ -510,6 +584,10 @@ def train_network(
         result.simulations, result.skipped_steps = progress.simulations, progress.skipped_steps
         if progress.simulations.invalid:
             log.warning("training: %s", progress.simulations.summary())
+        if stopper is not None:
+            stopper.restore(network)
+            result.stopped_early = stopper.stopped
+            result.best_valid_loss = (stopper.best_traces, stopper.best_loss)
         network.eval()
         return result
     finally:

@@ -14,6 +14,12 @@ descent, with the simulator written as a rotalumis model:
 * :func:`pipeline` composes simulators (a generator feeding a detector, ...) into one model
   that is optimized end to end.
 
+Simulators that cannot be differentiated (a C++ simulator over PPX, an intercepted NumPy
+simulator) are optimized by :func:`optimize_blackbox`: local generative surrogates (L-GSO,
+a conditional normalizing flow fitted in a trust region and differentiated instead of the
+simulator) or the baselines finite differences, score function, CMA-ES and Bayesian
+optimization, all counting simulator calls against a budget (:class:`BlackBoxResult`).
+
 Settings live in one frozen, validated :class:`OptimizeConfig`. Failures raise
 :class:`OptimizationError` naming the culprit: a parameter that gets no gradient, the step
 at which the loss or a gradient stopped being finite.
@@ -31,6 +37,16 @@ Example:
     True
 """
 
+from .blackbox import (
+    BayesOptConfig,
+    BlackBoxResult,
+    CMAESConfig,
+    FiniteDifferenceConfig,
+    LGSOConfig,
+    ScoreFunctionConfig,
+    SimulatorCallError,
+    optimize_blackbox,
+)
 from .config import OptimizeConfig
 from .errors import OptimizationError
 from .estimator import GradientEstimate, GradientEstimator, Loss
@@ -40,14 +56,22 @@ from .pipeline import Pipeline, pipeline
 from .result import OptimizationResult
 
 __all__ = [
+    "BayesOptConfig",
+    "BlackBoxResult",
+    "CMAESConfig",
+    "FiniteDifferenceConfig",
     "GradientEstimate",
     "GradientEstimator",
     "GradientHandler",
+    "LGSOConfig",
     "Loss",
     "OptimizationError",
     "OptimizationResult",
     "OptimizeConfig",
     "Pipeline",
+    "ScoreFunctionConfig",
+    "SimulatorCallError",
     "optimize",
+    "optimize_blackbox",
     "pipeline",
 ]

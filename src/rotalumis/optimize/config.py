@@ -125,9 +125,9 @@ class OptimizeConfig:
         return opt
 
 
-def _positive_int(name: str, value: object) -> None:
+def _positive_int(name: str, value: object, owner: str = "OptimizeConfig") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"OptimizeConfig: {name} must be a positive int, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
 
 
 def _in_range(
@@ -137,6 +137,7 @@ def _in_range(
     high: float,
     low_open: bool = False,
     high_open: bool = False,
+    owner: str = "OptimizeConfig",
 ) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
@@ -144,13 +145,11 @@ def _in_range(
         ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not ok:
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(
-            f"OptimizeConfig: {name} must be in {left}{low}, {high}{right}, got {value!r}"
-        )
+        raise ValueError(f"{owner}: {name} must be in {left}{low}, {high}{right}, got {value!r}")
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+def _choice(
+    name: str, value: object, allowed: tuple[str, ...], owner: str = "OptimizeConfig"
+) -> None:
     if value not in allowed:
-        raise ValueError(
-            f"OptimizeConfig: {name} must be one of {', '.join(allowed)}; got {value!r}"
-        )
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(allowed)}; got {value!r}")

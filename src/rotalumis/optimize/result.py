@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from rotalumis.core.files import atomic_write
+
 from .config import OptimizeConfig
 
 __all__ = ["OptimizationResult"]
@@ -113,7 +115,8 @@ class OptimizationResult:
             ax2.legend(frameon=False)
         if title:
             fig.suptitle(title)
-        fig.savefig(path, dpi=110)
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format="png", dpi=110)
         return path
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from rotalumis.core import Model, observe, sample, tag
 from rotalumis.core.errors import ModelError, ProtocolError, RemoteSimulatorError
 
 from .codec import OBSERVE_RESULT, RUN, TAG_RESULT, decode, encode
+from .endpoint import check_tcp_port
 from .messages import (
     Handshake,
     HandshakeResult,
@@ -48,6 +49,7 @@ class RemoteModel(Model):
         transport: Use this transport instead of connecting to ``address`` (tests).
 
     Raises:
+        ValueError: for a malformed address (e.g. a tcp port above 65535).
         RemoteSimulatorError: if the simulator does not answer the handshake in time.
         ProtocolError: if it answers something other than a ``HandshakeResult``.
 
@@ -66,6 +68,8 @@ class RemoteModel(Model):
         transport: ClientTransport | None = None,
     ) -> None:
         super().__init__(name or "RemoteModel")
+        if transport is None:
+            check_tcp_port(address)
         self.address = transport.address if transport is not None else address
         self.timeout = timeout
         self.system_name: str | None = None

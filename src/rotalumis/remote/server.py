@@ -7,7 +7,8 @@ answer (``SampleResult`` carries the value the engine chose); the execution's re
 ends it as ``RunResult``.
 
 Robustness: a request that is out of sequence (a ``Run`` in the middle of an execution, a
-``SampleResult`` when idle...), cannot be decoded, or arrives while the model fails, gets a
+``SampleResult`` when idle...), cannot be decoded, is not one message (several ZeroMQ
+frames), or arrives while the model fails, gets a
 ``Reset`` reply; the current execution is abandoned and the server keeps serving. A
 ``Handshake`` in the middle of an execution (a new engine after the old one died) abandons
 the execution and is answered normally. Ctrl-C stops the server cleanly.
@@ -38,7 +39,7 @@ from .messages import (
     Tag,
     TagResult,
 )
-from .transport import ServerClosed, ServerTransport
+from .transport import BadRequest, ServerClosed, ServerTransport
 from .zmq_transport import ZMQServerTransport
 
 __all__ = ["DEFAULT_ADDRESS", "PPXServer", "serve", "system_name"]
@@ -164,9 +165,21 @@ class PPXServer:
             log.warning("bad PPX request from the engine (%d bytes): %s", len(data), exc)
             return RESET
 
+    def _reply(self, reply: bytes) -> None:
+        """Send ``reply``, or ``Reset`` if the request turns out not to be one message."""
+        try:
+            self.transport.reply(reply)
+        except BadRequest as exc:
+            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
+            self.transport.reply(RESET)
+
     def exchange(self, reply: bytes) -> PPXMessage:
         """Answer the pending request with ``reply`` and return the next request."""
-        self.transport.reply(reply)
+        try:
+            self.transport.reply(reply)
+        except BadRequest as exc:  # what we took for its answer was a malformed request
+            log.warning("bad PPX request from the engine (%s): replying Reset", exc)
+            raise _Abandon(RESET) from None
         try:
             request = self._receive()
         except ServerClosed:
@@ -234,7 +247,7 @@ class PPXServer:
                     reply = self._answer(request)
                 except _Shutdown:
                     break
-                self.transport.reply(reply)
+                self._reply(reply)
                 handled += 1
         finally:
             self.transport.close()

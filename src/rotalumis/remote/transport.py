@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from rotalumis.core.errors import RemoteSimulatorError
 
 __all__ = [
+    "BadRequest",
     "ClientTransport",
     "MemoryClientTransport",
     "MemoryServerTransport",
@@ -33,6 +34,12 @@ __all__ = [
 
 class ServerClosed(Exception):
     """Raised by :meth:`ServerTransport.receive` once the transport was closed or stopped."""
+
+
+class BadRequest(Exception):
+    """Raised by :meth:`ServerTransport.reply` when the request being answered turns out not
+    to be one PPX message (several ZeroMQ frames): the reply was not sent, the request has
+    now been read in full and still awaits a reply."""
 
 
 class ClientTransport(ABC):
@@ -75,7 +82,11 @@ class ServerTransport(ABC):
 
     @abstractmethod
     def reply(self, data: bytes) -> None:
-        """Answer the request last received."""
+        """Answer the request last received.
+
+        Raises:
+            BadRequest: if that request was not one message; answer it again (``Reset``).
+        """
 
     def stop(self) -> None:  # noqa: B027 - optional: transports that cannot be stopped
         """Ask a :meth:`receive` blocked in another thread to raise :class:`ServerClosed`."""

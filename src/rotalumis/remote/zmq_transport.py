@@ -1,9 +1,18 @@
 """PPX over ZeroMQ: the engine is a REQ socket that connects, the simulator a REP that binds.
 
-Addresses are ZeroMQ endpoints: ``tcp://127.0.0.1:5555``, ``ipc:///tmp/sim.sock`` or, on
-Linux, ``ipc://@name`` (abstract namespace: no file, vanishes with the process). A server
-address ``tcp://127.0.0.1:*`` binds a free port; :attr:`ZMQServerTransport.address` then
-tells which.
+Addresses are ZeroMQ endpoints: ``tcp://127.0.0.1:5555``, ``ipc:///run/user/1000/sim.sock``
+or, on Linux, ``ipc://@name`` (abstract namespace: no file, vanishes with the process, but
+any local user can connect to it). A server address ``tcp://127.0.0.1:*`` binds a free port;
+:attr:`ZMQServerTransport.address` then tells which. A server on a file path refuses a path
+where another server listens, makes its socket ``0600`` and removes it when closed
+(:mod:`._ipc`).
+
+A PPX message is one ZeroMQ frame. The server reads the first frame only (no per-message
+check on the hot path); replying to a request that had more frames fails with ZeroMQ's state
+error, upon which the rest is drained and :meth:`ZMQServerTransport.reply` raises
+:class:`~.transport.BadRequest` (the server then answers ``Reset``). The client checks each
+reply and drains a multi-frame one before raising
+:class:`~rotalumis.core.errors.ProtocolError`. Either way both sockets stay in step.
 
 A REQ socket whose peer died waits forever and refuses to send again, so the client gives
 each reply ``timeout`` seconds (ZeroMQ's own receive time-out, no polling loop on the hot
@@ -18,9 +27,10 @@ from typing import Any
 
 import zmq
 
-from rotalumis.core.errors import RemoteSimulatorError
+from rotalumis.core.errors import ProtocolError, RemoteSimulatorError
 
-from .transport import ClientTransport, ServerClosed, ServerTransport
+from ._ipc import SocketFile, ipc_path
+from .transport import BadRequest, ClientTransport, ServerClosed, ServerTransport
 
 __all__ = ["ZMQClientTransport", "ZMQServerTransport", "check_address"]
 
@@ -46,6 +56,15 @@ def check_address(address: str) -> str:
 
 def _ms(timeout: float | None) -> int:
     return -1 if timeout is None else max(1, int(timeout * 1000))
+
+
+def _drain(sock: zmq.Socket[Any]) -> int:
+    """Read the rest of a multi-frame message; return how many frames it had in all."""
+    count = 1
+    while sock.getsockopt(zmq.RCVMORE):
+        sock.recv()
+        count += 1
+    return count
 
 
 class ZMQClientTransport(ClientTransport):
@@ -103,6 +122,11 @@ class ZMQClientTransport(ClientTransport):
         try:
             sock.send(data)
             reply: bytes = sock.recv()
+            if sock.getsockopt(zmq.RCVMORE):
+                raise ProtocolError(
+                    f"the simulator at {self.address} replied with {_drain(sock)} ZeroMQ "
+                    "frames; a PPX message is one frame"
+                )
             return reply
         except zmq.Again:
             self._reset()
@@ -113,6 +137,8 @@ class ZMQClientTransport(ClientTransport):
         except zmq.ZMQError as exc:
             self._reset()
             raise RemoteSimulatorError(f"PPX transport error with {self.address}: {exc}") from exc
+        except ProtocolError:
+            raise  # drained: the socket is in step
         except BaseException:
             self._reset()
             raise
@@ -134,11 +160,14 @@ class ZMQServerTransport(ServerTransport):
     Args:
         address: Endpoint to bind. Binding every interface (``tcp://*:PORT`` or
             ``tcp://0.0.0.0:PORT``) is allowed when asked for explicitly, with a warning.
+            On a file path (``ipc:///dir/name.sock``) the socket is made ``0600`` and
+            removed by :meth:`close`.
         context: ZeroMQ context (default: the process-wide one).
 
     Raises:
         ValueError: for an invalid address.
-        RemoteSimulatorError: if the address cannot be bound (e.g. already in use).
+        RemoteSimulatorError: if the address cannot be bound (e.g. already in use, also for
+            a file path where another server listens).
     """
 
     def __init__(self, address: str, context: zmq.Context[Any] | None = None) -> None:
@@ -147,11 +176,18 @@ class ZMQServerTransport(ServerTransport):
         sock = self._context.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.RCVTIMEO, _POLL_MS)
+        self._file = SocketFile(address) if ipc_path(address) is not None else None
         try:
-            sock.bind(address)
+            if self._file is not None:
+                self._file.bind(lambda: sock.bind(address))
+            else:
+                sock.bind(address)
         except zmq.ZMQError as exc:
             sock.close(0)
             raise RemoteSimulatorError(f"cannot listen on {address}: {exc}") from exc
+        except BaseException:
+            sock.close(0)
+            raise
         self._socket: zmq.Socket[Any] | None = sock
         endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
         self.address = endpoint.decode() if isinstance(endpoint, bytes) and endpoint else address
@@ -160,7 +196,7 @@ class ZMQServerTransport(ServerTransport):
         self._stopped = False
 
     def receive(self) -> bytes:
-        """Wait for the next request (see :class:`ServerTransport`)."""
+        """Wait for the next request (its first frame; see :meth:`reply`)."""
         sock = self._socket
         while True:
             if self._stopped or sock is None:
@@ -172,21 +208,34 @@ class ZMQServerTransport(ServerTransport):
                 continue
 
     def reply(self, data: bytes) -> None:
-        """Send the reply to the last request."""
-        if self._socket is None:
+        """Send the reply to the last request.
+
+        Raises:
+            BadRequest: if that request had several frames; they are drained now and the
+                request still awaits a reply (a ``Reset``).
+        """
+        sock = self._socket
+        if sock is None:
             raise ServerClosed(self.address)
-        self._socket.send(data)
+        try:
+            sock.send(data)
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EFSM:  # REP refuses to reply while frames are unread
+                raise
+            raise BadRequest(f"a request of {_drain(sock)} ZeroMQ frames") from None
 
     def stop(self) -> None:
         """Make a waiting :meth:`receive` raise :class:`ServerClosed` (thread-safe)."""
         self._stopped = True
 
     def close(self) -> None:
-        """Unbind and close the socket (idempotent; call from the serving thread)."""
+        """Unbind and close the socket, remove its file (idempotent; serving thread only)."""
         self._stopped = True
         if self._socket is not None:
             self._socket.close(_LINGER_MS)  # let the last reply leave, but never hang
             self._socket = None
+        if self._file is not None:
+            self._file.release()
 
     def __del__(self) -> None:
         if getattr(self, "_socket", None) is not None:

@@ -28,7 +28,7 @@ import torch
 from ..errors import DistributionError
 from ..rng import RNG
 
-__all__ = ["Distribution", "Value", "as_param", "is_scalar_value"]
+__all__ = ["Distribution", "Value", "as_param", "is_scalar_value", "same_param"]
 
 Value = Any  # float | int | torch.Tensor; kept loose for user code
 Param = float | torch.Tensor
@@ -39,6 +39,21 @@ LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 def is_scalar_value(x: object) -> bool:
     """Whether ``x`` is a plain Python/NumPy real number (not a tensor, not a bool array)."""
     return isinstance(x, numbers.Real)
+
+
+def same_param(a: object, b: object) -> bool:
+    """Whether two parameters are equal: numbers by value, tensors elementwise after
+    broadcasting (``False`` if they do not broadcast)."""
+    ta, tb = type(a), type(b)
+    if (ta is float or ta is int) and (tb is float or tb is int):
+        return a == b
+    x = torch.as_tensor(a).detach().to(torch.float64)
+    y = torch.as_tensor(b).detach().to(torch.float64)
+    try:
+        x, y = torch.broadcast_tensors(x, y)  # type: ignore[no-untyped-call]
+    except RuntimeError:
+        return False
+    return bool(torch.equal(x, y))
 
 
 def as_param(dist: str, name: str, value: object) -> Param:
@@ -83,6 +98,10 @@ class Distribution:
     is_discrete: ClassVar[bool] = False
     has_rsample: ClassVar[bool] = False
     param_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether the support is the same whatever the parameters (``Normal``, ``Poisson``...);
+    #: kinds whose support moves with them (``Uniform``, ``Categorical``...) set ``False``
+    #: and override :meth:`same_support`.
+    fixed_support: ClassVar[bool] = True
 
     # -- parameters ------------------------------------------------------------------
     @property
@@ -134,12 +153,31 @@ class Distribution:
         """Whether every element of ``value`` lies in the support."""
         raise NotImplementedError
 
+    def same_support(self, other: Distribution) -> bool:
+        """Whether ``other``, a distribution of the same kind, has the same support.
+
+        MCMC uses it to tell when a replayed choice's support changed with an earlier
+        choice. It is symmetric; kinds with :attr:`fixed_support` always answer ``True``.
+        """
+        if type(other) is not type(self):
+            return False
+        if self.fixed_support:
+            return True
+        mine, theirs = self._support_params(), other._support_params()
+        return len(mine) == len(theirs) and all(
+            same_param(a, b) for a, b in zip(mine, theirs, strict=True)
+        )
+
+    def _support_params(self) -> tuple[Any, ...]:
+        """What the support depends on, compared by :meth:`same_support` (``()`` if fixed)."""
+        return ()
+
     def has_value_shape(self, value: Value) -> bool:
         """Whether ``value`` has the shape of one draw (a number or 0-d tensor when scalar).
 
-        Log-densities broadcast, so a value of another shape would be scored without error
-        (several i.i.d. observations of a scalar site use that); a value *reused* for a new
-        draw, as replay and MCMC do, must have exactly the shape of one draw.
+        Log-densities broadcast, so a value of another shape would be scored without error:
+        a value *reused* for a new draw, as replay and MCMC do, and an observed value
+        (conditioning checks it) must have exactly the shape of one draw.
         """
         t = type(value)
         if t is float or t is int or t is bool:

@@ -120,6 +120,7 @@ class Categorical(Distribution):
     name: ClassVar[str] = "Categorical"
     is_discrete: ClassVar[bool] = True
     param_names: ClassVar[tuple[str, ...]] = ("probs",)
+    fixed_support: ClassVar[bool] = False
 
     def __init__(self, probs: ProbsLike | None = None, *, logits: ProbsLike | None = None) -> None:
         self._cum: list[float] | None = None
@@ -309,6 +310,9 @@ class Categorical(Distribution):
         batch = broadcast_shapes(logits.shape[:-1], idx.shape)
         lp_t = logits.expand((*batch, k)).gather(-1, idx.expand(batch).unsqueeze(-1)).squeeze(-1)
         return torch.where(valid, lp_t, _NEG_INF)
+
+    def _support_params(self) -> tuple[int]:
+        return (self.num_categories,)
 
     def in_support(self, value: Value) -> bool:
         k = self.num_categories

@@ -56,6 +56,7 @@ class Uniform(Distribution):
     name: ClassVar[str] = "Uniform"
     has_rsample: ClassVar[bool] = True
     param_names: ClassVar[tuple[str, ...]] = ("low", "high")
+    fixed_support: ClassVar[bool] = False
 
     def __init__(self, low: Param, high: Param) -> None:
         tl, th = type(low), type(high)
@@ -129,6 +130,9 @@ class Uniform(Distribution):
         lo_t, hi_t, v = as_tensors(lo, hi, value)
         inside = (v >= lo_t) & (v <= hi_t)
         return torch.where(inside, -(hi_t - lo_t).log(), _NEG_INF)
+
+    def _support_params(self) -> tuple[Param, Param]:
+        return self._low, self._high
 
     def in_support(self, value: Value) -> bool:
         lo, hi = self._low, self._high

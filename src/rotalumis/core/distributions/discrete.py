@@ -226,6 +226,7 @@ class Binomial(Distribution):
     name: ClassVar[str] = "Binomial"
     is_discrete: ClassVar[bool] = True
     param_names: ClassVar[tuple[str, ...]] = ("total_count", "probs")
+    fixed_support: ClassVar[bool] = False
 
     def __init__(self, total_count: int | torch.Tensor, probs: Param) -> None:
         tp = type(probs)
@@ -307,6 +308,9 @@ class Binomial(Distribution):
         log_choose_t = torch.lgamma(n_t + 1.0) - torch.lgamma(v + 1.0) - torch.lgamma(n_t - v + 1.0)
         lp = log_choose_t + _xlogp_xlog1mp(v, n_t - v, p_t)
         return torch.where(valid, lp, _NEG_INF)
+
+    def _support_params(self) -> tuple[int | torch.Tensor]:
+        return (self._total_count,)
 
     def in_support(self, value: Value) -> bool:
         n = self._total_count

@@ -16,7 +16,7 @@ import torch
 
 from ..rng import RNG
 from ._params import broadcast_shapes, broadcast_tensors, fail, is_number
-from .base import Distribution, Value
+from .base import Distribution, Value, same_param
 from .categorical import Categorical, ProbsLike
 
 __all__ = ["Mixture"]
@@ -73,6 +73,7 @@ class Mixture(Distribution):
 
     name: ClassVar[str] = "Mixture"
     param_names: ClassVar[tuple[str, ...]] = ("components", "probs")
+    fixed_support: ClassVar[bool] = False
 
     def __new__(cls, components: Sequence[Distribution] = (), probs: ProbsLike = ()) -> Mixture:
         # Mixtures of discrete components are discrete; __init__ checks the other components.
@@ -220,6 +221,19 @@ class Mixture(Distribution):
         stacked = torch.stack(broadcast_tensors(*[lp.to(dtype) for lp in lps]), -1)
         return (stacked + lw.to(dtype=dtype, device=stacked.device)).logsumexp(-1)
 
+    def same_support(self, other: Distribution) -> bool:
+        """Same support: components of the same supports with the same non-zero weights
+        (a conservative test: equal unions of different components count as different)."""
+        if type(other) is not type(self):
+            return False
+        assert isinstance(other, Mixture)
+        mine, theirs = self._components, other._components
+        return (
+            len(mine) == len(theirs)
+            and same_param(_nonzero(self._mixing.probs), _nonzero(other._mixing.probs))
+            and all(a.same_support(b) for a, b in zip(mine, theirs, strict=True))
+        )
+
     def in_support(self, value: Value) -> bool:
         if self._scalar and not isinstance(value, torch.Tensor):
             w = self._mixing.probs
@@ -236,3 +250,7 @@ class _DiscreteMixture(Mixture):
     __slots__ = ()
 
     is_discrete: ClassVar[bool] = True
+
+
+def _nonzero(probs: tuple[float, ...] | torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(probs) > 0

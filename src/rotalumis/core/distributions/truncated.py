@@ -142,6 +142,7 @@ class TruncatedNormal(Distribution):
     name: ClassVar[str] = "TruncatedNormal"
     has_rsample: ClassVar[bool] = True
     param_names: ClassVar[tuple[str, ...]] = ("mean", "stddev", "low", "high")
+    fixed_support: ClassVar[bool] = False
 
     def __init__(self, mean: Param, stddev: Param, low: Param, high: Param) -> None:
         self._log_z: float | None = None
@@ -326,6 +327,9 @@ class TruncatedNormal(Distribution):
         z_t = (torch.where(inside, v, m_t) - m_t) / s_t
         lp = -0.5 * z_t * z_t - s_t.log() - LOG_SQRT_2PI - _tensor_log_z(a_t, b_t)
         return torch.where(inside, lp, _NEG_INF)
+
+    def _support_params(self) -> tuple[Param, Param]:
+        return self._low, self._high
 
     def in_support(self, value: Value) -> bool:
         f = self._floats

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..distributions.base import Distribution
 from ..errors import ObservationError
 from ..runtime import Handler, Message
 
@@ -45,11 +46,18 @@ class ConditionHandler(Handler):
     ``observe`` sites named in ``data`` take the data as their value; ``sample`` sites named
     in ``data`` are clamped (their log-probability then counts as evidence, not prior).
 
+    A value must have the shape of one value of the site (its distribution's ``shape``; a
+    number for a scalar site; a one-element array and a number stand for each other).
+    There are no implicit i.i.d. semantics: a vector given for a scalar site is an error,
+    not several draws. To observe ``n`` i.i.d. values, give the site that shape in the
+    model, e.g. ``observe(Normal(mu, 1.0).expand((n,)), name="y")``.
+
     Args:
         data: Observed values by site name. Values must be finite numbers or arrays.
 
     Raises:
-        ObservationError: for a non-finite or non-numeric value.
+        ObservationError: for a non-finite or non-numeric value; during an execution, for a
+            value whose shape is not the site's (naming the site and both shapes).
     """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -61,7 +69,47 @@ class ConditionHandler(Handler):
     def process(self, msg: Message) -> None:
         name = msg.name
         if name is not None and msg.kind != "tag":
-            data = self.data
-            if name in data:
-                msg.value = data[name]
-                msg.observed = True
+            value = self.data.get(name, _ABSENT)
+            if value is _ABSENT:
+                return
+            dist = msg.distribution
+            if dist is not None:
+                t = type(value)
+                if t is float or t is int:
+                    # the hot path: a number fits a site whose log-density is a float (the
+                    # scalar path); computing it here saves the default behaviour the work
+                    if msg.log_prob is None:
+                        lp = dist.log_prob_sum(value)
+                        if type(lp) is not float:
+                            _check_shape(msg, dist, value)
+                        msg.log_prob = lp
+                elif not dist.has_value_shape(value):
+                    _check_shape(msg, dist, value)
+            msg.value = value
+            msg.observed = True
+
+
+_ABSENT = object()
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else ()
+
+
+def _check_shape(msg: Message, dist: Distribution, value: Any) -> None:
+    """Raise unless ``value`` fits a site of ``dist`` (one element standing for another)."""
+    got, want = _shape_of(value), tuple(dist.shape)
+    if math.prod(got) == 1 and math.prod(want) == 1:
+        return
+    what = "are a number" if not got else f"have shape {got}"
+    site = "a number" if not want else f"values of shape {want}"
+    hint = (
+        "; to observe several i.i.d. values, give the site that shape in the model "
+        "(e.g. dist.expand((n,))), or observe them at sites of their own"
+        if not want and got
+        else ""
+    )
+    raise ObservationError(
+        f"observation {msg.name!r}: the data {what}, but the site {msg.address} "
+        f"({dist.name}) draws {site}{hint}"
+    )

@@ -1,0 +1,184 @@
+"""Cost of one intercepted draw next to the plain call, measured side by side in one run.
+
+For every kind of scalar draw a simulator makes (``random.random``, ``random.gauss``,
+``np.random.normal``, ``Generator.normal``, torch's scalar-sized draws), a loop of
+``--draws`` draws runs once plainly (no rotalumis) and as one execution of a model under
+prior sampling (``model.prior``: every draw becomes an addressed, recorded ``sample``
+site), alternating, ``--repeats`` times. The table gives medians of the per-draw cost in
+microseconds of CPU time (``time.process_time``: robust on a shared machine), and
+intercepted / plain. The last row is a native ``sample(Normal(0, 1))`` site under the same
+engine: what recording any draw costs at least (handlers, trace, log-probability).
+
+    .venv/bin/python benchmarks/bench_intercept.py [--draws 2000] [--traces 20] [--repeats 7]
+
+One torch thread. Figures before the interception fast path (main at 28faa46), measured
+side by side with the "after" run of the same command (CPU us per draw, medians of 5,
+``--traces 10``, the shared 2-core machine under load; torch draws were not intercepted
+at all then, so their "intercepted" cost was the plain call)::
+
+    draw                            plain us  intercepted us   ratio
+    random.random()                     0.05            3.59   77.5x
+    random.random() in a helper         0.06            3.80   62.2x
+    random.gauss(0, 1)                  0.33            4.13   12.4x
+    np.random.normal(0, 1)              0.52            4.75    9.1x
+    Generator.normal(0, 1)              0.47            4.70   10.0x
+    np.random.normal, 8 calls deep      0.86            7.62    8.9x
+    native sample(Normal)                               3.10  (floor)
+
+and after::
+
+    random.random()                     0.05            2.48   54.1x
+    random.random() in a helper         0.06            2.67   43.2x
+    random.gauss(0, 1)                  0.34            2.68    7.9x
+    np.random.normal(0, 1)              0.52            2.67    5.2x
+    Generator.normal(0, 1)              0.48            2.65    5.5x
+    np.random.normal, 8 calls deep      0.87            5.77    6.6x
+    torch.randn(())                     2.36            6.25    2.7x
+    torch.rand(1)                       1.40            6.68    4.8x
+    torch.normal(mu, sigma)             7.49            9.82    1.3x
+    Tensor.normal_(0, 1)                0.98            5.26    5.4x
+    native sample(Normal)                               2.67  (floor)
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from rotalumis.core import FunctionModel, Normal, sample
+from rotalumis.intercept import intercept
+
+Loop = Callable[[int], object]
+
+
+def _random_random(n: int) -> object:
+    draw = random.random
+    return [draw() for _ in range(n)]
+
+
+def _random_gauss(n: int) -> object:
+    draw = random.gauss
+    return [draw(0.0, 1.0) for _ in range(n)]
+
+
+def _np_normal(n: int) -> object:
+    return [np.random.normal(0.0, 1.0) for _ in range(n)]
+
+
+_GENERATOR = np.random.default_rng(0)
+
+
+def _generator_normal(n: int) -> object:
+    g = _GENERATOR
+    return [g.normal(0.0, 1.0) for _ in range(n)]
+
+
+def _draw_in_helper() -> float:
+    return random.random()
+
+
+def _random_random_helper(n: int) -> object:
+    return [_draw_in_helper() for _ in range(n)]
+
+
+def _deep(depth: int) -> float:
+    return np.random.normal(0.0, 1.0) if depth == 0 else _deep(depth - 1)
+
+
+def _np_normal_deep(n: int) -> object:
+    return [_deep(8) for _ in range(n)]
+
+
+def _torch_randn(n: int) -> object:
+    return [torch.randn(()) for _ in range(n)]
+
+
+def _torch_rand(n: int) -> object:
+    return [torch.rand(1) for _ in range(n)]
+
+
+def _torch_normal(n: int) -> object:
+    mu, sigma = torch.tensor(0.0), torch.tensor(1.0)
+    return [torch.normal(mu, sigma) for _ in range(n)]
+
+
+def _tensor_normal_(n: int) -> object:
+    x = torch.empty(())
+    return [x.normal_(0.0, 1.0) for _ in range(n)]
+
+
+CASES: list[tuple[str, Loop]] = [
+    ("random.random()", _random_random),
+    ("random.random() in a helper", _random_random_helper),
+    ("random.gauss(0, 1)", _random_gauss),
+    ("np.random.normal(0, 1)", _np_normal),
+    ("Generator.normal(0, 1)", _generator_normal),
+    ("np.random.normal, 8 calls deep", _np_normal_deep),
+    ("torch.randn(())", _torch_randn),
+    ("torch.rand(1)", _torch_rand),
+    ("torch.normal(mu, sigma)", _torch_normal),
+    ("Tensor.normal_(0, 1)", _tensor_normal_),
+]
+
+
+def _plain_us(loop: Loop, draws: int, traces: int) -> float:
+    start = time.process_time()
+    for _ in range(traces):
+        loop(draws)
+    return (time.process_time() - start) / (traces * draws) * 1e6
+
+
+def _intercepted_us(loop: Loop, draws: int, traces: int, seed: int) -> float:
+    def forward() -> object:
+        with intercept():
+            return len(loop(draws))  # type: ignore[arg-type]
+
+    model = FunctionModel(forward, "bench")
+    model.prior(1, seed=seed, progress=False)  # warm the address caches
+    start = time.process_time()
+    posterior = model.prior(traces, seed=seed, progress=False)
+    elapsed = time.process_time() - start
+    assert len(posterior) == traces
+    return elapsed / (traces * draws) * 1e6
+
+
+def _native_us(draws: int, traces: int, seed: int) -> float:
+    """Per-site cost of a native ``sample(Normal(0, 1))`` under prior sampling: the floor."""
+
+    def forward() -> object:
+        return [sample(Normal(0.0, 1.0)) for _ in range(draws)]
+
+    model = FunctionModel(forward, "native")
+    model.prior(1, seed=seed, progress=False)
+    start = time.process_time()
+    model.prior(traces, seed=seed, progress=False)
+    return (time.process_time() - start) / (traces * draws) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--draws", type=int, default=2000, help="draws per execution")
+    parser.add_argument("--traces", type=int, default=20, help="executions per measurement")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{'draw':30} {'plain us':>9} {'intercepted us':>15} {'ratio':>7}")
+    for label, loop in CASES:
+        plain, caught = [], []
+        for r in range(args.repeats):
+            plain.append(_plain_us(loop, args.draws, args.traces))
+            caught.append(_intercepted_us(loop, args.draws, args.traces, r))
+        p, c = statistics.median(plain), statistics.median(caught)
+        print(f"{label:30} {p:9.2f} {c:15.2f} {c / p:6.1f}x")
+    native = [_native_us(args.draws, args.traces, r) for r in range(args.repeats)]
+    print(f"{'native sample(Normal)':30} {'':9} {statistics.median(native):15.2f}  (floor)")
+
+
+if __name__ == "__main__":
+    main()

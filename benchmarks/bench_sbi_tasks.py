@@ -1,0 +1,304 @@
+"""Inference compilation on the sbibm tasks, side by side with sbi's NPE: C2ST and training time.
+
+For each task and simulation budget N (one run, the same N simulations for both):
+
+* **rotalumis**: a network with a flow head (``heads={"vector": "flow"}``) trained on the N
+  simulations (``train_on_dataset``: 10% held out, epochs until the validation loss has
+  not improved for 20, the best epoch kept). For each observation, IC importance sampling
+  with ``--is-traces`` traces (that many simulator calls). Two rows: the draws of the
+  proposal alone, unweighted (no simulator call is needed for them: comparable to NPE), and
+  importance sampling, ``10,000`` draws resampled by weight.
+* **sbi**: ``NPE(density_estimator="nsf")`` trained on the same N simulations in the sbi venv
+  (``make sbi-venv``), 10,000 posterior samples per observation.
+
+C2ST (``rotalumis.diagnostics.c2st``, sbibm's classifier) against sbibm's 10,000 reference
+samples. Results are appended to ``OUT/results.jsonl``; a rerun skips what is there, so the
+long runs are resumable. ``--table`` prints the README tables from it. Torch uses one thread.
+
+    nohup .venv/bin/python benchmarks/bench_sbi_tasks.py --budgets 10000 > bench.log 2>&1 &
+    .venv/bin/python benchmarks/bench_sbi_tasks.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sbibm_reference import observation, reference_samples
+
+from rotalumis.data import TraceDataset
+from rotalumis.diagnostics import c2st
+from rotalumis.models import SBI_TASKS
+from rotalumis.nn import BudgetConfig, simulate_dataset, train_on_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+SBI_PYTHON = ROOT / ".venv-sbi" / "bin" / "python"
+# sbibm paper, single-round NPE (mean C2ST over its ten observations), at 10^4 / 10^5
+NPE_PUBLISHED = {
+    "two_moons": {10_000: 0.606, 100_000: 0.542},
+    "gaussian_linear": {10_000: 0.552, 100_000: 0.506},
+    "slcp": {10_000: 0.901, 100_000: 0.831},
+    "gaussian_mixture": {10_000: 0.615, 100_000: 0.548},
+}
+NETWORK = {"observation_dim": 64, "lstm_dim": 64, "heads": {"vector": "flow"}}
+NUM_SAMPLES = 10_000
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Results:
+    """Records in a JSON-lines file, keyed so that a rerun skips finished work."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if path.exists():
+            self.rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def find(self, **key: Any) -> dict[str, Any] | None:
+        for row in self.rows:
+            if all(row.get(k) == v for k, v in key.items()):
+                return row
+        return None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def dataset(task: str, budget: int, out: Path, seed: int) -> TraceDataset:
+    """The ``budget`` simulations of ``task`` (written once, resumable)."""
+    return simulate_dataset(SBI_TASKS[task](), out / "data" / f"{task}-{budget}", budget, seed=seed)
+
+
+def train_rotalumis(task: str, budget: int, out: Path, seed: int, results: Results) -> Path:
+    net_path = out / "nets" / f"{task}-{budget}.pt"
+    if (
+        results.find(kind="train", method="rotalumis", task=task, budget=budget)
+        and net_path.exists()
+    ):
+        return net_path
+    ds = dataset(task, budget, out, seed)
+    log(f"{task} N={budget}: training the rotalumis network")
+    result = train_on_dataset(
+        ds,
+        config=BudgetConfig(seed=seed),
+        checkpoint=net_path.with_name(net_path.name + ".ckpt"),
+        network_sizes=NETWORK,
+    )
+    result.network.save(net_path)
+    epochs = result.traces / len(ds.split(1)[0])
+    results.add(
+        {"kind": "train", "method": "rotalumis", "task": task, "budget": budget,
+         "seconds": result.seconds, "epochs": epochs,
+         "best_valid_loss": result.best_valid_loss}
+    )  # fmt: skip
+    log(f"{task} N={budget}: trained in {result.seconds:.0f} s, {epochs:.0f} epochs")
+    return net_path
+
+
+def simulations(ds: TraceDataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(theta, x)`` of every trace of a task dataset."""
+    thetas, xs = [], []
+    for batch in ds.iter_batches(4096, shuffle=False):
+        (group,) = batch.groups
+        theta = np.empty_like(group.values)
+        theta[group.rows] = group.values
+        thetas.append(theta)
+        xs.append(batch.observations["x"].reshape(batch.size, -1))
+    return np.concatenate(thetas), np.concatenate(xs)
+
+
+def run_sbi(task: str, budget: int, obs: list[int], out: Path, seed: int, results: Results) -> Path:
+    path = out / "sbi" / f"{task}-{budget}.npz"
+    if results.find(kind="train", method="sbi", task=task, budget=budget) and path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    theta, x = simulations(dataset(task, budget, out, seed))
+    data = path.with_name(path.stem + "-input.npz")
+    observations = np.stack([observation(task, k) for k in obs])
+    np.savez(data, theta=theta, x=x, observations=observations, numbers=np.asarray(obs))
+    log(f"{task} N={budget}: training sbi NPE")
+    subprocess.run(
+        [str(SBI_PYTHON), str(ROOT / "benchmarks" / "_sbi_worker.py"), "--task", task,
+         "--data", str(data), "--out", str(path), "--seed", str(seed)],
+        check=True,
+        cwd=path.parent,  # sbi writes its tensorboard logs (sbi-logs/) into the working directory
+    )  # fmt: skip
+    info = json.loads(Path(str(path) + ".json").read_text())
+    results.add({"kind": "train", "method": "sbi", "task": task, "budget": budget,
+                 "observations": obs, **info})  # fmt: skip
+    log(f"{task} N={budget}: sbi trained in {info['seconds']:.0f} s, {info['epochs']} epochs")
+    return path
+
+
+def evaluate(
+    task: str, budget: int, k: int, net: Any, is_traces: int, results: Results, prefix: str = ""
+) -> None:
+    key = {"kind": "c2st", "task": task, "budget": budget, "observation": k}
+    if results.find(**key, method=prefix + "proposal") and results.find(
+        **key, method=prefix + "is"
+    ):
+        return
+    model = SBI_TASKS[task]()
+    ref = reference_samples(task, k)
+    start = time.perf_counter()
+    post = model.posterior(
+        is_traces, engine="ic", observe={"x": observation(task, k)},
+        network=str(net) if isinstance(net, Path) else net,
+        seed=1000 + k, progress=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    draws = np.asarray(post.to_numpy(), dtype=np.float64).reshape(len(post), -1)
+    proposal = draws[:NUM_SAMPLES]
+    resampled = post.resample(NUM_SAMPLES, method="systematic", seed=k)
+    is_draws = np.asarray(resampled.to_numpy(), dtype=np.float64).reshape(NUM_SAMPLES, -1)
+    common = {**key, "simulator_calls": is_traces, "is_seconds": seconds, "ess": post.ess}
+    results.add({**common, "method": prefix + "proposal", "c2st": c2st(ref, proposal)})
+    results.add({**common, "method": prefix + "is", "c2st": c2st(ref, is_draws)})
+    log(f"{task} N={budget} obs {k}: ESS {post.ess:.0f}/{is_traces}, C2ST proposal "
+        f"{results.rows[-2]['c2st']:.3f}, IS {results.rows[-1]['c2st']:.3f}")  # fmt: skip
+
+
+def evaluate_sbi(
+    task: str, budget: int, k: int, obs: list[int], path: Path, results: Results
+) -> None:
+    key = {"kind": "c2st", "task": task, "budget": budget, "observation": k, "method": "sbi"}
+    if results.find(**key):
+        return
+    samples = np.load(path)["samples"][obs.index(k)]
+    results.add({**key, "c2st": c2st(reference_samples(task, k), samples)})
+    log(f"{task} N={budget} obs {k}: C2ST sbi NPE {results.rows[-1]['c2st']:.3f}")
+
+
+def sequential(
+    task: str, budget: int, obs: list[int], is_traces: int, seed: int, results: Results
+) -> None:
+    """Two rounds at the same budget: N/2 prior simulations (one round 0 shared by the
+    observations), then N/2 from the proposal for each observation; then IC as above."""
+    from rotalumis.infer import sequential_ic
+
+    todo = [k for k in obs if not results.find(kind="c2st", task=task, budget=budget,
+                                               observation=k, method="seq-is")]  # fmt: skip
+    if not todo:
+        return
+    model = SBI_TASKS[task]()
+    first = {"x": observation(task, todo[0])}
+    log(f"{task} N={budget}: sequential round 0 ({budget // 2} prior simulations)")
+    start = time.perf_counter()
+    config = BudgetConfig(seed=seed)
+    shared = sequential_ic(model, first, simulations=(budget // 2,), config=config,
+                           network_sizes=NETWORK, seed=seed)  # fmt: skip
+    round0 = time.perf_counter() - start
+    for k in todo:
+        start = time.perf_counter()
+        x_o, rest = {"x": observation(task, k)}, (budget - budget // 2,)
+        result = sequential_ic(model, x_o, simulations=rest, resume=shared, config=config,
+                               seed=seed)  # fmt: skip
+        results.add({"kind": "train", "method": "sequential", "task": task, "budget": budget,
+                     "observation": k, "seconds": round0 + time.perf_counter() - start,
+                     "rounds": result.rounds})  # fmt: skip
+        evaluate(task, budget, k, result.network, is_traces, results, prefix="seq-")
+
+
+def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
+    """The README tables (markdown)."""
+    lines = [
+        "| task | N | NPE (paper) | sbi NPE (this run) | IC proposal only | IC importance "
+        "sampling (simulator calls) | IC 2 rounds: proposal / IS (observations) | observations |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    timing = ["| task | N | rotalumis training (epochs) | sbi NPE training (epochs) | ratio |",
+              "|---|---|---|---|---|"]  # fmt: skip
+
+    def mean(method: str, task: str, budget: int) -> tuple[str, int, list[dict[str, Any]]]:
+        latest = {
+            r["observation"]: r
+            for r in results.rows
+            if r["kind"] == "c2st"
+            and r["method"] == method
+            and r["task"] == task
+            and r["budget"] == budget
+        }
+        rows = list(latest.values())  # one per observation (a rerun's, if any)
+        if not rows:
+            return "–", 0, rows
+        return f"{np.mean([r['c2st'] for r in rows]):.3f}", len(rows), rows
+
+    for task in tasks:
+        for budget in budgets:
+            sbi, _, _ = mean("sbi", task, budget)
+            prop, n, _ = mean("proposal", task, budget)
+            imp, _, rows = mean("is", task, budget)
+            calls = f" ({rows[0]['simulator_calls']:,})" if rows else ""
+            seq_prop, _, _ = mean("seq-proposal", task, budget)
+            seq_is, n_seq, _ = mean("seq-is", task, budget)
+            npe = NPE_PUBLISHED[task][budget]
+            lines.append(f"| {task} | {budget:,} | {npe:.3f} | {sbi} | {prop} | {imp}{calls} | "
+                         f"{seq_prop} / {seq_is} ({n_seq}) | {n} |")  # fmt: skip
+            ours = results.find(kind="train", method="rotalumis", task=task, budget=budget)
+            peer = results.find(kind="train", method="sbi", task=task, budget=budget)
+            if ours and peer:
+                timing.append(
+                    f"| {task} | {budget:,} | {ours['seconds']:.0f} s ({ours['epochs']:.0f}) | "
+                    f"{peer['seconds']:.0f} s ({peer['epochs']}) | "
+                    f"{ours['seconds'] / peer['seconds']:.2f} |"
+                )
+    return "\n".join(lines) + "\n\n" + "\n".join(timing)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default=",".join(SBI_TASKS))
+    parser.add_argument("--budgets", default="10000,100000")
+    parser.add_argument("--observations", default="1,2,3,4,5")
+    parser.add_argument("--is-traces", type=int, default=20_000, help="IC importance samples")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "sbi_tasks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sbi", action="store_true", help="skip the sbi NPE peer")
+    parser.add_argument("--table", action="store_true", help="print the tables and stop")
+    parser.add_argument(
+        "--sequential", action="store_true",
+        help="only the two-round sequential rows (N/2 prior + N/2 focused)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    tasks = args.tasks.split(",")
+    budgets = [int(b) for b in args.budgets.split(",")]
+    obs = [int(k) for k in args.observations.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = Results(args.out / "results.jsonl")
+    if not args.table:
+        for budget in budgets:
+            for task in tasks:
+                if args.sequential:
+                    sequential(task, budget, obs, args.is_traces, args.seed, results)
+                    continue
+                net = train_rotalumis(task, budget, args.out, args.seed, results)
+                sbi = (
+                    None
+                    if args.no_sbi
+                    else run_sbi(task, budget, obs, args.out, args.seed, results)
+                )
+                for k in obs:
+                    evaluate(task, budget, k, net, args.is_traces, results)
+                    if sbi is not None:
+                        evaluate_sbi(task, budget, k, obs, sbi, results)
+    print(table(results, tasks, budgets))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Training on importance-weighted traces held in memory (the rounds of sequential IC).
+
+Traces simulated from a proposal ``r(x)`` instead of the prior ``p(x)`` train a network for
+the same objective as prior traces, ``E_p(x, y)[-log q(x | y)]``, when each trace is
+weighted by ``p(x) / r(x)``: the network stays an estimator of the posterior for every
+observation, and importance sampling with it stays exact. :func:`train_weighted` minimises
+the self-normalised weighted loss ``-sum_i w_i log q_i / sum_i w_i`` over minibatches, for
+epochs, with early stopping on the same loss over a held-out tenth of the traces (the best
+epoch's network is kept), as :func:`~.budget.train_on_dataset` does for prior traces.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rotalumis.core import Trace
+from rotalumis.core.rng import derive_seed
+from rotalumis.data import TraceBatch
+
+from .budget import BudgetConfig
+from .early_stopping import EarlyStopping, Stopper
+from .network import InferenceNetwork
+
+__all__ = ["WeightedTrainingResult", "train_weighted"]
+
+
+@dataclass
+class WeightedTrainingResult:
+    """What :func:`train_weighted` did.
+
+    Attributes:
+        epochs: Epochs run.
+        seconds: Wall time.
+        best_valid_loss: The best weighted validation loss (its network is the result's).
+        stopped_early: Whether early stopping ended training before ``max_epochs``.
+    """
+
+    epochs: int
+    seconds: float
+    best_valid_loss: float
+    stopped_early: bool
+
+
+def _batches(
+    traces: Sequence[Trace], idx: np.ndarray, size: int
+) -> list[tuple[TraceBatch, np.ndarray]]:
+    return [
+        (TraceBatch.from_traces([traces[i] for i in part]), part)
+        for part in (idx[k : k + size] for k in range(0, len(idx), size))
+    ]
+
+
+def _weighted_loss(
+    network: InferenceNetwork, batches: list[tuple[TraceBatch, np.ndarray]], w: np.ndarray
+) -> float:
+    network.eval()
+    total, norm = 0.0, 0.0
+    with torch.no_grad():
+        for batch, part in batches:
+            log_q, _ = network.trace_log_probs(batch)
+            total -= float((torch.as_tensor(w[part], dtype=log_q.dtype) * log_q).sum())
+            norm += float(w[part].sum())
+    network.train()
+    return total / norm if norm > 0 else math.inf
+
+
+def train_weighted(
+    network: InferenceNetwork,
+    traces: Sequence[Trace],
+    log_weights: np.ndarray,
+    config: BudgetConfig | None = None,
+) -> WeightedTrainingResult:
+    """Train ``network`` (in place) on ``traces`` weighted by ``exp(log_weights)``.
+
+    Args:
+        network: The network (already built, e.g. by an earlier round).
+        traces: Simulated traces (with their observations).
+        log_weights: One log weight per trace, ``log p(x) - log r(x)`` (finite).
+        config: Epochs, patience, batch size, learning rate, held-out share and seed.
+
+    Raises:
+        ValueError: if the weights do not match the traces or are not finite.
+    """
+    config = config or BudgetConfig()
+    log_w = np.asarray(log_weights, dtype=np.float64)
+    if log_w.shape != (len(traces),):
+        raise ValueError(f"{len(traces)} traces but log_weights of shape {log_w.shape}")
+    if not np.isfinite(log_w).all():
+        raise ValueError("log_weights must be finite")
+    if len(traces) < 2:
+        raise ValueError("train_weighted needs at least two traces (training and validation)")
+    w = np.exp(log_w - log_w.max())
+    rng = np.random.default_rng(derive_seed(config.seed, "weighted-split"))
+    order = rng.permutation(len(traces))
+    n_valid = max(1, round(len(traces) * config.valid_fraction))
+    valid = _batches(traces, np.sort(order[:n_valid]), 1024)
+    train_idx = order[n_valid:]
+    network.train()
+    for batch, _ in valid:
+        network.add_sites(batch)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    stopper = Stopper(EarlyStopping(patience=config.patience))
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, config.max_epochs + 1):
+        shuffle = np.random.default_rng(derive_seed(config.seed, "weighted-epoch", epoch))
+        for batch, part in _batches(traces, shuffle.permutation(train_idx), config.batch_size):
+            new = network.add_sites(batch)
+            if new:
+                optimizer.add_param_group({"params": [p for s in new for p in s.parameters()]})
+            loss = network.loss(batch, weights=w[part])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+            optimizer.step()
+        if stopper.update(network, epoch, _weighted_loss(network, valid, w)):
+            break
+    stopper.restore(network)
+    network.eval()
+    return WeightedTrainingResult(
+        epoch, time.perf_counter() - start, stopper.best_loss, stopper.stopped
+    )

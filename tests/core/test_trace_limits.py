@@ -1,0 +1,186 @@
+"""Limits per trace (issue 12, defect 6): a runaway model stops with a clear error in every
+engine, instead of hanging or filling the memory; legitimate models never notice."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotalumis.core import (
+    Model,
+    ModelError,
+    Normal,
+    TraceLimitError,
+    Uniform,
+    observe,
+    sample,
+)
+from rotalumis.core.limits import (
+    DEFAULT_MAX_CHOICES,
+    DEFAULT_MAX_SECONDS,
+    TraceLimits,
+    limit_traces,
+    limits_for,
+)
+
+
+class EndlessDraws(Model):
+    """A rejection loop that never accepts (memory grows with every draw)."""
+
+    def forward(self) -> None:
+        mu = sample(Normal(0.0, 1.0), name="mu")
+        observe(Normal(mu, 1.0), name="y")
+        while sample(Uniform(0.0, 1.0)) < 2.0:
+            pass
+
+
+class EndlessLoop(Model):
+    """``while True`` without a random choice: only a timer can stop it."""
+
+    def forward(self) -> None:
+        mu = sample(Normal(0.0, 1.0), name="mu")
+        observe(Normal(mu, 1.0), name="y")
+        while mu == mu:
+            pass
+
+
+class Limited(EndlessDraws):
+    trace_limits = TraceLimits(max_choices=3000)
+
+
+ENGINES = ["prior", "is", "lmh", "rmh"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_endless_draws_stop_at_max_choices(engine: str) -> None:
+    model = EndlessDraws()
+    with pytest.raises(TraceLimitError) as info:
+        model.posterior(10, engine=engine, observe={"y": 0.5}, seed=5, max_choices=2000)
+    text = str(info.value)
+    assert "model 'EndlessDraws' made more than 2,000 random choices" in text
+    assert "seed 5" in text  # the trace can be reproduced
+
+
+@pytest.mark.parametrize("engine", ["is", "rmh"])
+def test_while_true_without_draws_stops_after_max_seconds(engine: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(
+        TraceLimitError, match=r"'EndlessLoop': one execution ran longer than 0.4 s"
+    ):
+        EndlessLoop().posterior(10, engine=engine, observe={"y": 0.5}, seed=1, max_seconds=0.4)
+    # the timer ticks every limit / 4: stopped between 1 and 1.5 limits (plus start-up)
+    assert 0.4 <= time.monotonic() - start < 5.0
+
+
+def test_time_limit_stops_a_model_in_worker_processes() -> None:
+    with pytest.raises(TraceLimitError, match=r"ran longer than 0\.4 s"):
+        EndlessLoop().posterior(200, observe={"y": 0.5}, seed=1, max_seconds=0.4, workers=2)
+
+
+def test_dataset_generation_and_training_stop_too(tmp_path: Path) -> None:
+    from rotalumis.data import generate_dataset
+    from rotalumis.nn import TrainingConfig, train_network
+
+    with pytest.raises(TraceLimitError, match="trace 0 of the dataset with seed 3"):
+        generate_dataset(Limited(), tmp_path / "d", 10, seed=3)
+    with pytest.raises(TraceLimitError, match="trace 0 of training batch 0 of the run with seed 0"):
+        train_network(model=Limited(), config=TrainingConfig(num_traces=32, batch_size=8))
+
+
+def test_limits_precedence_defaults_model_block_and_options() -> None:
+    assert limits_for(EndlessDraws()) == TraceLimits(DEFAULT_MAX_CHOICES, DEFAULT_MAX_SECONDS)
+    assert limits_for(Limited()).max_choices == 3000
+    with limit_traces(max_choices=100):
+        assert limits_for(Limited()) == TraceLimits(100, DEFAULT_MAX_SECONDS)
+        with limit_traces(max_seconds=None):
+            assert limits_for(Limited()) == TraceLimits(100, None)
+    assert limits_for(Limited()).max_choices == 3000
+    with pytest.raises(TraceLimitError, match="more than 3,000"):
+        Limited().posterior(5, observe={"y": 0.5}, seed=0)
+    with pytest.raises(TraceLimitError, match="more than 500"):  # the option wins
+        Limited().posterior(5, observe={"y": 0.5}, seed=0, max_choices=500)
+
+
+def test_disabled_and_generous_limits_let_long_traces_run() -> None:
+    class Long(Model):
+        def forward(self) -> float:
+            return sum(sample(Normal(0.0, 1.0)) for _ in range(5000))
+
+    assert len(Long().prior(2, seed=0, max_choices=5000)) == 2  # exactly at the limit
+    assert len(Long().prior(2, seed=0, max_choices=None, max_seconds=None)) == 2
+    with pytest.raises(TraceLimitError):
+        Long().prior(2, seed=0, max_choices=4999)
+
+
+def test_a_bad_model_attribute_is_named() -> None:
+    class Wrong(EndlessDraws):
+        trace_limits = 1000  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match="trace_limits must be a TraceLimits"):
+        Wrong().posterior(5, seed=0)
+
+
+def test_off_the_main_thread_only_max_choices_applies(caplog: Any) -> None:
+    class Slow(Model):
+        def forward(self) -> float:
+            time.sleep(0.3)
+            return sample(Normal(0.0, 1.0))
+
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        out["slow"] = len(Slow().prior(2, seed=0, max_seconds=0.1))  # no timer here
+        try:
+            EndlessDraws().prior(2, seed=0, max_choices=1000)
+        except TraceLimitError as exc:
+            out["draws"] = exc
+
+    with caplog.at_level(logging.WARNING, logger="rotalumis.core.limits"):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(60)
+    assert out["slow"] == 2
+    assert isinstance(out["draws"], TraceLimitError)
+
+
+def test_the_programs_own_alarm_timer_still_fires_and_is_restored() -> None:
+    fired: list[float] = []
+
+    def own(signum: int, frame: object) -> None:
+        fired.append(time.monotonic())
+
+    class Sleepy(Model):
+        def forward(self) -> float:
+            time.sleep(0.05)
+            return sample(Normal(0.0, 1.0))
+
+    previous = signal.signal(signal.SIGALRM, own)
+    try:
+        start = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        Sleepy().prior(12, seed=0, max_seconds=100.0)  # ~0.6 s
+        assert len(fired) == 1 and 0.15 < fired[0] - start < 0.5  # called while it ran
+        assert signal.getsignal(signal.SIGALRM) is own
+        signal.setitimer(signal.ITIMER_REAL, 5.0)
+        Sleepy().prior(2, seed=0, max_seconds=100.0)
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 4.0 < left < 5.0  # not yet due: the rest of its delay
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_errors_inside_the_model_are_not_limits() -> None:
+    class Fails(Model):
+        def forward(self) -> None:
+            raise KeyError("x")
+
+    with pytest.raises(ModelError) as info:
+        Fails().prior(3, seed=0)
+    assert not isinstance(info.value, TraceLimitError)
