@@ -369,7 +369,8 @@ def main():
         summarize("IC, amortized network", amortized)
 
         def show(k, info):
-            print(f"  adaptation round {k}: ESS {info['ess']:.1f} of {args.adapt_traces}")
+            print(f"  adaptation round {k}: ESS {info['ess']:.1f} of {args.adapt_traces}, "
+                  f"tempering exponent {info['beta']:.3g}", flush=True)  # fmt: skip
 
         start = time.perf_counter()
         adapted = adapt_ic(image, network, args.adapt_rounds, args.adapt_traces, args.seed, show)
