@@ -9,9 +9,10 @@ intervals hold the truth. Writes the networks to ``--out``.
 
     .venv/bin/python scripts/tau_gpu_train.py --traces 1000000 --workers 14 --batch-size 256
 
-On two CPU cores the example's defaults (50,000 traces, 10 rounds) take about 40 minutes;
-the point of a GPU machine is a 10-20x larger amortized budget, after which fewer
-adaptation rounds are needed.
+On two CPU cores the example's defaults (50,000 training traces, 20 rounds of 1,000) take
+hours (a round took about 8 minutes on a shared machine); the point of a GPU machine is a
+10-20x larger amortized budget, after which fewer adaptation rounds should be needed. Not yet
+run on a GPU.
 """
 
 from __future__ import annotations
