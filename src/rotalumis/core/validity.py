@@ -5,9 +5,9 @@ where the code divides by zero. Training an inference network on such a trace wo
 NaN into its loss and weights; a dataset holding it would poison every later epoch. The
 simulation loops of training and dataset generation therefore check each run:
 
-* it raised an exception (any ``Exception`` except a broken remote connection, which is
-  fatal: :class:`~rotalumis.core.errors.RemoteSimulatorError`,
-  :class:`~rotalumis.core.errors.ProtocolError`);
+* it raised an exception (any ``Exception`` except a broken remote connection or a run over
+  its limits, which are fatal: :class:`~rotalumis.core.errors.RemoteSimulatorError`,
+  :class:`~rotalumis.core.errors.ProtocolError`, :class:`~rotalumis.core.errors.TraceLimitError`);
 * a latent or observed value, a log-probability or the (numeric) result is NaN or infinite.
 
 Under :class:`InvalidPolicy` ``"drop"`` (the default) the run is discarded, counted by reason
@@ -28,13 +28,13 @@ from typing import Any
 
 import torch
 
-from .errors import ModelError, ProtocolError, RemoteSimulatorError
+from .errors import ModelError, ProtocolError, RemoteSimulatorError, TraceLimitError
 from .handlers import TraceHandler
 from .trace import Trace
 
 __all__ = ["InvalidPolicy", "SimulationCounter", "invalid_reason", "simulate_valid"]
 
-_FATAL = (RemoteSimulatorError, ProtocolError)
+_FATAL = (RemoteSimulatorError, ProtocolError, TraceLimitError)  # never dropped
 POLICIES = ("drop", "raise")
 
 
