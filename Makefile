@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev,examples,optimize]'
+	$(PIP) install -e '.[dev,examples,optimize,distributed]'
 	touch $(STAMP)
 
 install: $(STAMP)

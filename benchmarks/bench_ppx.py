@@ -32,9 +32,16 @@ from pathlib import Path
 import zmq
 
 from rotalumis.core import Normal
+from rotalumis.remote import encode
 from rotalumis.remote.client import RemoteModel
-from rotalumis.remote.codec import OBSERVE_RESULT, RUN, encode
-from rotalumis.remote.messages import Observe, RunResult, Sample, SampleResult
+from rotalumis.remote.messages import (
+    Observe,
+    ObserveResult,
+    Run,
+    RunResult,
+    Sample,
+    SampleResult,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "src" / "rotalumis" / "models" / "unknown_mean.py"
@@ -76,7 +83,8 @@ def start(cmd: list[str]) -> subprocess.Popen[str]:
 def real_exchange() -> tuple[list[bytes], list[bytes]]:
     """The bytes of one unknown-mean execution: engine requests and simulator replies."""
     sd = 5**0.5
-    requests = [RUN, encode(SampleResult(7.1)), OBSERVE_RESULT, OBSERVE_RESULT]
+    observed = encode(ObserveResult())
+    requests = [encode(Run()), encode(SampleResult(7.1)), observed, observed]
     replies = [
         encode(Sample("UnknownMean.forward:39", "mu", Normal(1.0, sd))),
         encode(Observe("UnknownMean.forward:42", "obs0", Normal(7.1, 2**0.5))),

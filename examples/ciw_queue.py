@@ -167,7 +167,7 @@ def main():
         from rotalumis.diagnostics import convergence_table
 
         rhat = convergence_table(posterior, ["arrival_rate"])["arrival_rate"]["rhat"]
-        rates = [round(c["acceptance_rate"], 2) for c in posterior.metadata["chains"]]
+        rates = [round(c.acceptance_rate, 2) for c in posterior.info.chains]
         print(f"R-hat {rhat:.3f}; acceptance rates {rates}")
     plot(args.out, observed, posterior)
     print(f"plot written to {args.out}/ciw_posterior.png")

@@ -226,7 +226,7 @@ def main():
 
         table = convergence_table(posterior, ["beta", "gamma"])
         print("R-hat: " + ", ".join(f"{k} {row['rhat']:.3f}" for k, row in table.items()))
-        rates = [round(c["acceptance_rate"], 2) for c in posterior.metadata["chains"]]
+        rates = [round(c.acceptance_rate, 2) for c in posterior.info.chains]
         print(f"acceptance rates: {rates}")
     print(f"{len(beta)} samples, ESS {posterior.ess:.1f}")
     plot(args.out, cases, posterior)

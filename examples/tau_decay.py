@@ -244,7 +244,7 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02)
     from rotalumis.nn import UnseenAddressWarning
 
     with warnings.catch_warnings():
-        # rare decay paths the network never saw fall back to the prior (counted in metadata)
+        # rare decay paths the network never saw fall back to the prior (counted in result.info)
         warnings.simplefilter("ignore", UnseenAddressWarning)
         return model.posterior(
             num_traces, engine="ic", observe={"image": image}, seed=seed, network=network,

@@ -18,7 +18,8 @@ posterior over its latent random choices given observed data::
 
 from __future__ import annotations
 
-from . import infer as _infer  # noqa: F401  (registers the built-in engines)
+from typing import TYPE_CHECKING, Any
+
 from .core import (
     RNG,
     Bernoulli,
@@ -55,7 +56,9 @@ from .core import (
     sample,
     tag,
 )
-from .data import Empirical
+
+if TYPE_CHECKING:
+    from .data import Empirical
 
 __version__ = "0.1.0"
 
@@ -97,3 +100,13 @@ __all__ = [
     "sample",
     "tag",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Empirical lives in rotalumis.data (NumPy, pyarrow): loaded when first asked for, so
+    # that importing rotalumis (or rotalumis.core) stays light.
+    if name == "Empirical":
+        from .data import Empirical
+
+        return Empirical
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -102,6 +102,21 @@ def test_run_in_worker_processes_gives_the_same_result(engine: str, tmp_path: Pa
     assert summaries[0] == summaries[1]
 
 
+@pytest.mark.slow
+def test_run_on_a_local_dask_cluster_gives_the_same_result(tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    summaries = []
+    for where in (["--workers", "0"], ["--cluster", "local:2"]):
+        out = tmp_path / where[1]
+        r = rotalumis(
+            "run", f"{EXAMPLE}:model", "-n", "1000", "-o", "obs0=8", "-o", "obs1=9",
+            "--seed", "3", *where, "-q", "--out", str(out),
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        summaries.append(json.loads((out / "summary.json").read_text())["summary"])
+    assert summaries[0] == summaries[1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from rotalumis.cli.main import app
 from rotalumis.core import DatasetError
 from rotalumis.data import Empirical, TraceDataset, generate_dataset
-from rotalumis.data._dataset_schema import META_STATS
+from rotalumis.data.dataset.schema import META_STATS
 from rotalumis.models import UnknownMean
 
 pytestmark = pytest.mark.timeout(120)  # a hang is a failure, not a stuck CI job

@@ -15,7 +15,7 @@ import torch
 
 from rotalumis.core import DatasetError
 from rotalumis.data import Empirical, EmpiricalBuilder
-from rotalumis.data._chains import import_arviz
+from rotalumis.data.empirical import import_arviz
 
 PHI = 0.9
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotalumis.data import Empirical
+from rotalumis.data import ChainInfo, Empirical, RunInfo
 from rotalumis.models import Branching, UnknownMean
 
 OBS = {"obs0": 8.0, "obs1": 9.0}
@@ -20,9 +20,11 @@ def synthetic_chains(means: list[float], draws: int, seed: int) -> Any:
     mu = np.concatenate([rng.normal(m, 1.0, draws) for m in means])
     nu = rng.normal(0.0, 2.0, len(mu))
     emp = Empirical(mu, latents={"mu": mu, "nu": nu})
-    emp.metadata["engine"] = "synthetic"
-    emp.metadata["chains"] = [{"length": draws, "acceptance_rate": 1.0} for _ in means]
-    emp.metadata["log_prob"] = list(-0.5 * mu**2 - 0.125 * nu**2)
+    emp.info = RunInfo(
+        "synthetic",
+        chains=tuple(ChainInfo(draws, 1.0) for _ in means),
+        log_prob=tuple(float(x) for x in -0.5 * mu**2 - 0.125 * nu**2),
+    )
     return emp
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_chains
 
-from rotalumis.data import Empirical
+from rotalumis.data import ChainInfo, Empirical, RunInfo
 from rotalumis.diagnostics import to_inference_data
 from rotalumis.diagnostics.inference_data import chain_lengths, log_probs
 
@@ -21,7 +21,7 @@ def test_mcmc_chains_become_the_chain_dimension(rmh_chains: Any) -> None:
     # chains are concatenated in order by the engine: chain c is the c-th block
     np.testing.assert_array_equal(idata.posterior["mu"].values, mu.reshape(4, 1000))
     np.testing.assert_array_equal(idata.sample_stats["log_weight"].values, 0.0)
-    lp = np.asarray(rmh_chains.metadata["log_prob"]).reshape(4, 1000)
+    lp = np.asarray(rmh_chains.info.log_prob).reshape(4, 1000)
     np.testing.assert_allclose(idata.sample_stats["lp"].values, lp)
     assert idata.posterior.attrs["engine"] == "rmh"
     assert idata.posterior.attrs["weighted"] == 0
@@ -51,7 +51,7 @@ def test_log_prob_from_traces_and_override() -> None:
 
 def test_unequal_chains_are_cut_to_the_shortest() -> None:
     emp = synthetic_chains([0.0, 0.0], 30, seed=1)
-    emp.metadata["chains"] = [{"length": 20}, {"length": 40}]
+    emp.info = RunInfo("synthetic", chains=(ChainInfo(20), ChainInfo(40)))
     assert chain_lengths(emp) == [20, 40]
     idata = to_inference_data(emp)
     assert idata.posterior["mu"].shape == (2, 20)

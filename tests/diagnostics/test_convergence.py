@@ -80,7 +80,7 @@ def test_real_chains_lmh_stuck_is_flagged_rmh_passes(rmh_chains: Any) -> None:
 def test_constant_chains_are_reported_not_nan_warnings() -> None:
     emp = synthetic_chains([0, 0], 50, seed=0)
     const = type(emp)(np.ones(100), latents={"c": np.ones(100)})
-    const.metadata["chains"] = emp.metadata["chains"]
+    const.info = emp.info
     table = convergence_table(const)
     assert math.isnan(table["c"]["rhat"]) and table["c"]["ess_bulk"] == 1.0
     assert "never moved" in convergence_warnings(table, 2)[0]

@@ -82,7 +82,7 @@ def test_log_prob_plot(rmh_chains: Any) -> None:
     (ax,) = fig.axes
     assert ax.get_ylabel() == "log p(x, y)" and ax.get_xlabel() == "iteration"
     assert len(ax.lines) == 4
-    lp = np.asarray(rmh_chains.metadata["log_prob"]).reshape(4, -1)
+    lp = np.asarray(rmh_chains.info.log_prob).reshape(4, -1)
     for c in range(4):
         np.testing.assert_allclose(ax.lines[c].get_ydata(), lp[c])
     from rotalumis.data import Empirical

@@ -124,7 +124,7 @@ def test_engines(engine: str, num_traces: int, options: dict) -> None:
 
 def test_inference_compilation(network) -> None:
     post = Conjugate().posterior(4000, engine="ic", observe=OBSERVE, seed=22, network=network)
-    assert post.metadata["prior_fallback_fraction"] == 0.0
+    assert post.info.prior_fallback_fraction == 0.0
     _check(post, weighted=True, what="ic")
     prior_is = Conjugate().posterior(4000, engine="is", observe=OBSERVE, seed=22, progress=False)
     assert post.ess >= 10 * prior_is.ess, (post.ess, prior_is.ess)  # about 120x here

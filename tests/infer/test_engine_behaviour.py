@@ -37,9 +37,9 @@ def test_mcmc_burn_in_thin_chains() -> None:
         100, engine="rmh", observe=OBS, seed=0, burn_in=50, thin=3, num_chains=3
     )
     assert len(post) == 300
-    chains = post.metadata["chains"]
-    assert [c["length"] for c in chains] == [100, 100, 100]
-    assert all(0.0 < c["acceptance_rate"] < 1.0 for c in chains)
+    chains = post.info.chains
+    assert [c.length for c in chains] == [100, 100, 100]
+    assert all(0.0 < c.acceptance_rate < 1.0 for c in chains)
 
 
 def test_mcmc_initial_trace_is_used() -> None:

@@ -73,7 +73,7 @@ def test_unknown_mean() -> None:
     check_mean(values, weights, mean, "mean")
     check_mean((values - mean) ** 2, weights, std**2, "variance")
     check_ess_gain(model, obs, post, seed=1)
-    assert post.metadata["engine"] == "ic" and post.metadata["prior_fallback_fraction"] == 0.0
+    assert post.info.engine == "ic" and post.info.prior_fallback_fraction == 0.0
 
 
 def test_gaussian_mixture() -> None:
@@ -123,8 +123,8 @@ def test_unseen_addresses_fall_back_to_the_prior_with_a_warning() -> None:
     model = Branching()
     with pytest.warns(UnseenAddressWarning, match="Bernoulli"):
         post = model.posterior(NUM_TRACES, engine="ic", observe={"obs": 4.0}, seed=5, network=net)
-    assert post.metadata["unseen_addresses"]
-    assert 0 < post.metadata["prior_fallback_fraction"] < 1
+    assert post.info.unseen_addresses
+    assert 0 < post.info.prior_fallback_fraction < 1
     exact = model.exact_posterior(4.0)
     values, weights = arrays(post)
     check_mean(values, weights, sum(n * p for n, p in enumerate(exact)), "E[n]")  # weights ok
@@ -171,7 +171,7 @@ def test_remote_ppx_model() -> None:
         mean, _ = UnknownMean().exact_posterior([8.0, 9.0])
         values, weights = arrays(post)
         check_mean(values, weights, mean, "remote mean")
-        assert post.metadata["prior_fallback_fraction"] == 0.0
+        assert post.info.prior_fallback_fraction == 0.0
     finally:
         server.stop()
         client.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from rotalumis.core import Model, Normal, observe, sample
-from rotalumis.data._chains import import_arviz
+from rotalumis.data.empirical import import_arviz
 
 
 class SharpMean(Model):

@@ -40,7 +40,7 @@ def test_importance_sampling_in_workers_equals_one_process(engine: str) -> None:
         parallel = model.posterior(n, engine=engine, workers=workers, **kw)
         same(serial, parallel)
         same(serial.get("k"), parallel.get("k"))
-        assert parallel.metadata["engine"] == engine
+        assert parallel.info.engine == engine
 
 
 def test_chunks_are_independent_streams() -> None:
@@ -54,8 +54,8 @@ def test_mcmc_chains_in_workers_equal_one_process() -> None:
     serial = UnknownMean().posterior(400, engine="rmh", **kw)
     parallel = UnknownMean().posterior(400, engine="rmh", workers=2, **kw)
     same(serial, parallel)
-    assert parallel.metadata["chains"] == serial.metadata["chains"]
-    assert parallel.metadata["log_prob"] == serial.metadata["log_prob"]
+    assert parallel.info.chains == serial.info.chains
+    assert parallel.info.log_prob == serial.info.log_prob
 
 
 def test_pseudo_marginal_chains_in_workers_equal_one_process() -> None:
@@ -66,7 +66,7 @@ def test_pseudo_marginal_chains_in_workers_equal_one_process() -> None:
     same(serial, parallel)
     same(serial.get("k"), parallel.get("k"))
     assert parallel.chains == serial.chains == (300, 300, 300)
-    assert parallel.metadata["chains"] == serial.metadata["chains"]
+    assert parallel.info.chains == serial.info.chains
 
 
 def test_inference_compilation_in_workers() -> None:
@@ -81,9 +81,8 @@ def test_inference_compilation_in_workers() -> None:
         warnings.simplefilter("always", UnseenAddressWarning)
         parallel = model.posterior(CHUNK + 200, engine="ic", workers=2, **kw)
     same(serial, parallel)
-    for key in ("prior_fallback_fraction", "unseen_addresses"):
-        assert parallel.metadata[key] == serial.metadata[key], key
-    assert serial.metadata["unseen_addresses"], "expected addresses the short training missed"
+    assert parallel.info.proposal == serial.info.proposal
+    assert serial.info.unseen_addresses, "expected addresses the short training missed"
     # warnings raised in the workers reach the caller, once per message
     assert {str(w.message) for w in parallel_warnings} == {str(w.message) for w in serial_warnings}
 

@@ -102,7 +102,7 @@ def test_pseudo_marginal_is_exact_on_the_beta_binomial(options: dict[str, Any]) 
         progress=False, **options,
     )  # fmt: skip
     check(post, f"pmmh {options}")
-    assert post.metadata["engine"] == "pmmh"
+    assert post.info.engine == "pmmh"
     # the kept samples carry a joint posterior draw of the nuisance too: the run picked in
     # proportion to its weight, so the result (p) and the latent agree
     np.testing.assert_array_equal(post.to_numpy(), post.get("p").to_numpy())

@@ -52,7 +52,7 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     td.plot_posterior(tmp_path / "rmh.png", "RMH", p_true, channel, post)
     network = td.train_ic(16, seed=0, batch_size=16)  # one step: exercises the path
     ic = td.infer_ic(image, network, 3, seed=1)
-    assert len(ic) == 3 and ic.metadata["engine"] == "ic"
+    assert len(ic) == 3 and ic.info.engine == "ic"
     adapted = td.adapt_ic(image, network, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
@@ -79,7 +79,7 @@ def test_sir_epidemic(tmp_path: Path) -> None:
         assert len(beta) == (24 if engine == "pmmh" else 12)
         se.plot(tmp_path, cases, post)
         assert (tmp_path / "sir_posterior.png").stat().st_size > 5000
-    assert post.chains == (12, 12) and post.metadata["engine"] == "pmmh"
+    assert post.chains == (12, 12) and post.info.engine == "pmmh"
     weekly = json.dumps(se.weekly_totals(cases).tolist())
     summary = _cli(tmp_path, "sir_epidemic.py:model", "-e", "pmmh", "-p", "beta", "-p", "gamma",
                    "--particles", "1", "-n", "4", "-o", f"weekly={weekly}")  # fmt: skip

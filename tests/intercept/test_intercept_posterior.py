@@ -111,7 +111,7 @@ def test_exact_posterior_with_inference_compilation() -> None:
     post = MODEL.posterior(
         2000, engine="ic", observe={"y": Y}, seed=5, network=network, progress=False
     )
-    assert post.metadata["prior_fallback_fraction"] == 0.0  # the network knew every address
+    assert post.info.prior_fallback_fraction == 0.0  # the network knew every address
     theta = post.get("theta")
     values = np.asarray(theta.to_numpy(), dtype=float)
     _check(values, np.asarray(theta.weights, dtype=float), "ic")

@@ -21,7 +21,8 @@ from rotalumis.nn import (
     train_network,
     train_on_dataset,
 )
-from rotalumis.nn.training import _validate, _validation_set
+from rotalumis.nn.training._batches import validate as _validate
+from rotalumis.nn.training._batches import validation_set as _validation_set
 
 torch.set_num_threads(1)
 SIZES = {"lstm_dim": 16, "observation_dim": 16}

@@ -86,8 +86,9 @@ def test_only_the_parameter_gets_layers_and_the_sequence_is_recorded(network) ->
 def test_importance_sampling_is_exact_with_nuisance_from_the_prior(network) -> None:
     obs = {"obs0": 3.0, "obs1": 4.5}
     post = NuisanceMean().posterior(2000, engine="ic", observe=obs, seed=1, network=network)
-    assert post.metadata["nuisance_choices"] == 2000 * 2 * K
-    assert post.metadata["prior_fallback_fraction"] == 0.0
+    assert post.info is not None and post.info.proposal is not None
+    assert post.info.proposal.nuisance == 2000 * 2 * K
+    assert post.info.prior_fallback_fraction == 0.0
     values = np.asarray(post.get("mu").to_numpy(), dtype=float)
     weights = np.asarray(post.weights, dtype=float)
     mean, std = exact([3.0, 4.5])
@@ -101,7 +102,8 @@ def test_samples_from_the_network_alone_approximate_the_posterior(network, tmp_p
     net = InferenceNetwork.load(network.save(tmp_path / "poi.pt"))  # the sequence is saved
     obs = {"obs0": 3.0, "obs1": 4.5}
     samples = sample_proposal(net, obs, 4000, seed=2)
-    assert samples.metadata["engine"] == "proposal" and len(samples) == 4000
+    assert samples.info is not None and samples.info.engine == "proposal"
+    assert len(samples) == 4000
     mu = np.asarray(samples.get("mu").to_numpy(), dtype=float)
     mean, std = exact([3.0, 4.5])
     assert abs(mu.mean() - mean) < 0.25 * std, (mu.mean(), mean)

@@ -226,7 +226,7 @@ def test_vector_valued_latents() -> None:
     )
     obs = {"image": torch.full((4, 4), 5.0), "y": 5.0}
     post = VectorModel().posterior(20, engine="ic", observe=obs, seed=0, network=result.network)
-    assert post.metadata["prior_fallback_fraction"] == 0.0
+    assert post.info.prior_fallback_fraction == 0.0
     assert tuple(post.get("loc")[0].shape) == (3,)
     assert np.isfinite(np.asarray(post.log_weights, dtype=float)).all()
 
@@ -273,7 +273,7 @@ def test_training_resume_and_inference_on_a_device(model_cls, device: str, tmp_p
     with warnings.catch_warnings():  # short training: Branching meets unseen addresses
         warnings.simplefilter("ignore", UnseenAddressWarning)
         post = model.posterior(20, engine="ic", observe=obs, seed=0, network=more.network)
-    assert len(post) == 20 and post.metadata["prior_fallback_fraction"] < 1.0
+    assert len(post) == 20 and post.info.prior_fallback_fraction < 1.0
     assert np.isfinite(np.asarray(post.log_weights, dtype=float)).any()
     saved = tmp_path / "net.pt"
     more.network.save(saved)
@@ -282,10 +282,10 @@ def test_training_resume_and_inference_on_a_device(model_cls, device: str, tmp_p
 
 
 def test_long_loss_histories_are_thinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rotalumis.nn import training
+    from rotalumis.nn.training import _progress
 
-    monkeypatch.setattr(training, "MAX_HISTORY", 8)
-    progress = training._Progress()
+    monkeypatch.setattr(_progress, "MAX_HISTORY", 8)
+    progress = _progress.Progress()
     for step in range(1, 22):
         progress.traces = 10 * step
         progress.add_loss(10 * step, float(step))
@@ -293,7 +293,7 @@ def test_long_loss_histories_are_thinned(monkeypatch: pytest.MonkeyPatch) -> Non
     assert progress.loss == [(40, 2.5), (80, 6.5), (120, 10.5), (160, 14.5), (200, 18.5)]
     assert progress.loss_stride == 4
     assert progress.loss_history()[-1] == (210, 21.0)  # step 21, not yet a full point
-    restored = training._Progress(progress.to_dict())
+    restored = _progress.Progress(progress.to_dict())
     assert restored.loss == progress.loss and restored.loss_history() == progress.loss_history()
 
 

@@ -23,8 +23,8 @@ from ppx_helpers import MODELS, ipc_address, served
 from rotalumis.core import Normal
 from rotalumis.core.errors import ProtocolError
 from rotalumis.models import UnknownMean
+from rotalumis.remote._codec import OBSERVE_RESULT, RUN, decode, encode
 from rotalumis.remote.client import RemoteModel
-from rotalumis.remote.codec import OBSERVE_RESULT, RUN, decode, encode
 from rotalumis.remote.messages import (
     Handshake,
     HandshakeResult,

@@ -9,7 +9,7 @@ from sim_models import ALL_SITES
 
 from rotalumis.core import Normal, TruncatedNormal
 from rotalumis.core.errors import ProtocolError
-from rotalumis.remote.codec import OBSERVE_RESULT, RESET, RUN, TAG_RESULT, decode, encode
+from rotalumis.remote._codec import OBSERVE_RESULT, RESET, RUN, TAG_RESULT, decode, encode
 from rotalumis.remote.messages import (
     BODY_TYPES,
     DISTRIBUTION_FIELDS,
@@ -260,7 +260,7 @@ def test_non_ppx_distribution_is_refused() -> None:
 
 
 def test_site_templates_and_learned_layouts() -> None:
-    from rotalumis.remote import codec
+    from rotalumis.remote._codec import encoder as codec
 
     for i in range(4):
         for msg in (

@@ -11,7 +11,7 @@ import torch
 
 from rotalumis.core import Categorical, Normal
 from rotalumis.core.errors import DistributionError, ProtocolError
-from rotalumis.remote.codec import decode, encode
+from rotalumis.remote._codec import decode, encode
 from rotalumis.remote.messages import (
     Handshake,
     HandshakeResult,

@@ -18,7 +18,7 @@ import pytest
 import torch
 from ppx_helpers import PEERS
 
-from rotalumis.remote.codec import decode, encode
+from rotalumis.remote._codec import decode, encode
 from rotalumis.remote.messages import DISTRIBUTION_FIELDS, PPXMessage
 
 pytestmark = pytest.mark.interop

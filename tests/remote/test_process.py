@@ -17,8 +17,8 @@ from ppx_helpers import Z, ipc_address, is_stderr, served, start_server, tcp_add
 
 from rotalumis.core.errors import RemoteSimulatorError
 from rotalumis.models import UnknownMean
+from rotalumis.remote._codec import RUN, decode, encode
 from rotalumis.remote.client import RemoteModel
-from rotalumis.remote.codec import RUN, decode, encode
 from rotalumis.remote.messages import Handshake, HandshakeResult, Reset, Sample
 
 OBS = {"obs0": 8.0, "obs1": 9.0}

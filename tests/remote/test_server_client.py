@@ -15,8 +15,8 @@ from sim_models import AllDistributions, FailsOnce, UnknownMean, UsesFactor, Vec
 
 from rotalumis.core import Model, Normal, observe, sample
 from rotalumis.core.errors import ModelError, ProtocolError, RemoteSimulatorError
+from rotalumis.remote._codec import RUN, decode, encode
 from rotalumis.remote.client import RemoteModel
-from rotalumis.remote.codec import RUN, decode, encode
 from rotalumis.remote.messages import (
     Handshake,
     HandshakeResult,

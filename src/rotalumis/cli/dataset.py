@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from rotalumis.core import RotalumisError
 from rotalumis.core.limits import limit_traces
+from rotalumis.core.progress import ProgressBar
 
 from .loading import CommandError, load_model
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -30,48 +31,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-class progress_bar:
-    """A Rich progress bar fed by ``(done, total)`` callbacks; silent when quiet or not a TTY."""
-
-    def __init__(self, description: str, quiet: bool) -> None:
-        self.description = description
-        self.enabled = not quiet and sys.stderr.isatty()
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> progress_bar:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            self._progress.start()
-        return self
-
-    def __call__(self, done: int, total: int, info: str = "") -> None:
-        """Report progress."""
-        if self._progress is None:
-            return
-        if self._task is None:
-            self._task = self._progress.add_task(self.description, total=total, info=info)
-        self._progress.update(self._task, completed=done, total=total, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+def progress_bar(description: str, quiet: bool) -> ProgressBar:
+    """The progress bar of a command, fed by ``(done, total, info)`` callbacks; silent when
+    ``quiet`` or not on a terminal."""
+    return ProgressBar(None, description, False if quiet else None)
 
 
 def _ranges(indices: list[int]) -> str:
@@ -100,6 +63,7 @@ def generate(
     workers: Annotated[
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -118,6 +82,7 @@ def generate(
     try:
         policy = InvalidPolicy(on_invalid, max_invalid)
         limits = limit_options(max_choices, max_seconds)
+        where = cluster_option(cluster, workers)
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a directory")
         model = load_model(target)
@@ -131,6 +96,7 @@ def generate(
                 on_progress=bar,
                 workers=workers,
                 policy=policy,
+                **where,
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:

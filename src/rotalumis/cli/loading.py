@@ -47,6 +47,7 @@ def load_model(target: str) -> Model:
         raise CommandError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.pop(0)
+    _pickle_by_value(module)
     if not hasattr(module, name):
         found = sorted(
             k
@@ -129,3 +130,13 @@ def check_writable(path: Path, option: str) -> None:
         raise CommandError(
             f"{option} {path}: cannot write in {parent} ({exc.strerror or exc})"
         ) from None
+
+
+def _pickle_by_value(module: Any) -> None:
+    """Let Dask ship the models of a model file to its workers by value (the file's module,
+    imported under a private name, cannot be imported there)."""
+    try:
+        import cloudpickle
+    except ImportError:  # no Dask: nothing is shipped
+        return
+    cloudpickle.register_pickle_by_value(module)

@@ -20,10 +20,12 @@ from rotalumis.core import RotalumisError, available_engines
 from .calibrate import calibrate_command
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
-from .options import MaxChoices, MaxSeconds, limit_options
+from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
 from .output import RunOutput
+from .pool import pool_command
 from .report import report, write_run_report
 from .serve import serve_command
+from .surrogate import load_surrogate, surrogate_app
 from .train import train
 
 __all__ = ["app", "main"]
@@ -36,10 +38,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(surrogate_app, name="surrogate")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
 app.command("calibrate")(calibrate_command)
+app.command("pool")(pool_command)
 
 
 @app.callback()
@@ -179,6 +183,7 @@ def run(
             "(same results as 0)"
         ),
     ] = 0,
+    cluster: Cluster = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -189,6 +194,10 @@ def run(
         bool,
         typer.Option(help="IC: sample the network's proposal alone (no simulator, no weights)"),
     ] = False,
+    surrogate: Annotated[
+        Path | None,
+        typer.Option(help="run on this surrogate of MODEL instead (MODEL '-': no fallbacks)"),
+    ] = None,
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
     output: RunOutput | None = None
@@ -212,7 +221,10 @@ def run(
         opts.update(limit_options(max_choices, max_seconds))
         if html_report and out is None:
             raise CommandError("--report needs --out DIR (the report is written there)")
-        model = load_model(target)
+        if surrogate is not None:
+            model = load_surrogate(surrogate, None if target == "-" else load_model(target))
+        else:
+            model = load_model(target)
         observations = parse_observations(observe)
         if out is not None:
             output = RunOutput(out)  # before the inference: a bad --out fails now
@@ -220,6 +232,7 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if workers:
             opts["workers"] = workers
+        opts.update(cluster_option(cluster, workers))
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)
@@ -232,6 +245,8 @@ def run(
                 progress=progress,
                 **opts,
             )
+        if surrogate is not None:
+            result.metadata["surrogate"] = {"file": str(surrogate), **model.stats.to_dict()}
         summary = result.summary()  # ESS: Kish for weighted samples, ArviZ's bulk ESS for chains
         result.metadata["summary"] = summary
         ess = result.ess
@@ -292,6 +307,8 @@ def _write_results(
         "ess": result.ess,
         "summary": result.metadata["summary"],
     }
+    if "surrogate" in result.metadata:
+        meta["surrogate"] = result.metadata["surrogate"]
     (out / "summary.json").write_text(json.dumps(meta, indent=2, default=_json_default))
     plot_posterior(result, out / "posterior.png", title=f"{model_name}: {engine} posterior")
 

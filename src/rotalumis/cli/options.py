@@ -1,4 +1,4 @@
-"""Options shared by several commands: the limits per trace."""
+"""Options shared by several commands: the limits per trace, the Dask cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from .loading import CommandError
 
-__all__ = ["MaxChoices", "MaxSeconds", "limit_options"]
+__all__ = ["Cluster", "MaxChoices", "MaxSeconds", "cluster_option", "limit_options"]
 
 MaxChoices = Annotated[
     int | None,
@@ -24,6 +24,34 @@ MaxSeconds = Annotated[
         "[default: 3600, or the model's trace_limits]"
     ),
 ]
+
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        help="run the work units on a Dask cluster: a scheduler address (tcp://host:8786) "
+        "or local:N for a local cluster of N workers (same results as without; needs "
+        "pip install 'rotalumis[distributed]')"
+    ),
+]
+
+
+def cluster_option(cluster: str | None, workers: int) -> dict[str, Any]:
+    """``--cluster`` as an option of engines and the dataset writer.
+
+    Raises:
+        CommandError: with ``--workers`` too, or for a malformed address.
+    """
+    if cluster is None:
+        return {}
+    if workers:
+        raise CommandError("give --workers or --cluster, not both (a cluster has its own)")
+    from rotalumis.distributed import parse_cluster
+
+    try:
+        parse_cluster(cluster)
+    except ValueError as exc:
+        raise CommandError(f"--cluster: {exc}") from None
+    return {"cluster": cluster}
 
 
 def limit_options(max_choices: int | None, max_seconds: float | None) -> dict[str, Any]:

@@ -8,12 +8,17 @@ from typing import Annotated
 import typer
 
 from rotalumis.core import RotalumisError
-from rotalumis.core.limits import limit_traces
 
-from .dataset import progress_bar
-from .loading import CommandError, check_writable, load_model
-from .options import MaxChoices, MaxSeconds, limit_options
-from .train_budget import BudgetOptions, train_until_stopped
+from .loading import CommandError
+from .options import MaxChoices, MaxSeconds
+from .train_config import (
+    TrainCommand,
+    TrainInputs,
+    TrainNetwork,
+    TrainOutputs,
+    TrainSettings,
+    run_train,
+)
 
 __all__ = ["train"]
 
@@ -21,28 +26,6 @@ __all__ = ["train"]
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
-
-
-def _embeddings(items: list[str] | None) -> dict[str, str]:
-    from rotalumis.nn import EMBEDDINGS
-
-    out = {}
-    for item in items or []:
-        name, sep, kind = item.partition("=")
-        if not sep or not name or kind not in EMBEDDINGS:
-            raise CommandError(f"--embedding expects NAME={'|'.join(EMBEDDINGS)}, got {item!r}")
-        out[name] = kind
-    return out
-
-
-def _heads(items: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        selector, sep, family = item.partition("=")
-        if not sep or not selector or family not in ("mixture", "flow"):
-            raise CommandError(f"--head expects SELECTOR=mixture|flow, got {item!r}")
-        out[selector] = family
-    return out
 
 
 def train(
@@ -83,6 +66,20 @@ def train(
         typer.Option("--lr", help="initial learning rate [default: 1e-3; offline 5e-4]"),
     ] = None,
     schedule: Annotated[str, typer.Option(help="constant, cosine or exponential")] = "cosine",
+    lr_scaling: Annotated[
+        str,
+        typer.Option(
+            help="under torchrun/srun with N processes: scale --lr by N (linear), sqrt(N) "
+            "(sqrt) or not (none); each process trains on --batch-size traces per step"
+        ),
+    ] = "linear",
+    warmup: Annotated[
+        int | None,
+        typer.Option(
+            help="under torchrun/srun: traces over which the scaled learning rate is reached "
+            "[default: 5% of -n; offline without -n: 5 epochs]"
+        ),
+    ] = None,
     max_epochs: Annotated[
         int, typer.Option(help="offline without -n: most epochs over the dataset")
     ] = 500,
@@ -144,76 +141,44 @@ def train(
     training goes over the dataset for epochs, validates on the held-out shard after each,
     stops when the validation loss has not improved for --patience epochs, and keeps the
     best epoch's network. A checkpoint (OUT.ckpt) is resumed only with the settings that
-    wrote it; --fresh starts afresh.
+    wrote it; --fresh starts afresh. Under torchrun --nproc-per-node N (or srun) the N
+    processes train together (DDP; see docs/ddp.md) and rank 0 writes the files.
     """
-    from rotalumis.data import TraceDataset
-    from rotalumis.nn import TrainingConfig, train_network
-    from rotalumis.nn._checkpoint import training_device
+    from rotalumis.nn import launched_rank
 
+    command = TrainCommand(
+        TrainInputs(target, dataset, valid_dataset, holdout, workers),
+        TrainSettings(
+            num_traces,
+            batch_size,
+            learning_rate,
+            schedule,
+            max_epochs,
+            patience,
+            checkpoint_every,
+            seed,
+            lr_scaling,
+            warmup,
+            on_invalid,
+        ),
+        TrainNetwork(
+            tuple(embedding or ()),
+            lstm_dim,
+            components,
+            tuple(head or ()),
+            tuple(interest or ()),
+            tuple(interest_address or ()),
+        ),
+        TrainOutputs(out, checkpoint, device, fresh, quiet, plot, max_choices, max_seconds),
+    )
+    ckpt = command.outputs.checkpoint_file
+    curve = out.with_suffix(".loss.png") if plot else None
     try:
-        if target is None and dataset is None:
-            raise CommandError("give a model FILE.py:MODEL (online) or --dataset DIR (offline)")
-        training_device(device)  # an unknown or absent device fails before anything runs
-        limits = limit_options(max_choices, max_seconds)
-        ckpt = checkpoint if checkpoint is not None else out.with_name(out.name + ".ckpt")
-        check_writable(out, "--out")
-        check_writable(ckpt, "--checkpoint")
-        model = load_model(target) if target is not None else None  # checks the target
-        if dataset is not None:
-            model = None  # offline: the dataset holds the traces
-        ds = TraceDataset(dataset) if dataset is not None else None
-        valid = TraceDataset(valid_dataset) if valid_dataset is not None else None
-        held_out = ""
-        if ds is not None and valid is None and holdout and len(ds.shard_indices) >= 2:
-            ds, valid = ds.split(1)
-            held_out = f" (validation: the dataset's last shard, {len(valid)} traces, held out)"
-        sizes = {
-            "lstm_dim": lstm_dim,
-            "mixture_components": components,
-            "heads": _heads(head),
-            "interest_names": tuple(interest or ()),
-            "interest_addresses": tuple(interest_address or ()),
-        }
-        if ds is not None and num_traces is None:
-            if valid is None:
-                raise CommandError(
-                    f"--dataset {dataset} has one shard: nothing to hold out for validation; "
-                    "give --valid-dataset, or -n for a fixed number of training traces"
-                )
-            with progress_bar("training", quiet) as bar:
-                result, note = train_until_stopped(
-                    ds, valid, out, ckpt, device, _embeddings(embedding), sizes,
-                    BudgetOptions(max_epochs, patience, batch_size, learning_rate, seed, fresh),
-                    lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
-                )  # fmt: skip
-            held_out += note
-        else:
-            config = TrainingConfig(
-                num_traces=100_000 if num_traces is None else num_traces,
-                batch_size=64 if batch_size is None else batch_size,
-                learning_rate=1e-3 if learning_rate is None else learning_rate,
-                schedule=schedule,
-                checkpoint_every=checkpoint_every,
-                valid_every=max((100_000 if num_traces is None else num_traces) // 20, 1),
-                seed=seed,
-                on_invalid=on_invalid,
-            )
-            with progress_bar("training", quiet) as bar, limit_traces(**limits):
-                result = train_network(
-                    model=model,
-                    dataset=ds,
-                    valid_dataset=valid,
-                    config=config,
-                    checkpoint=ckpt,
-                    device=device,
-                    workers=workers,
-                    embeddings=_embeddings(embedding),
-                    network_sizes=sizes,
-                    on_step=lambda done, total, loss: bar(done, total, f"loss {loss:.3f}"),
-                    fresh=fresh,
-                )
+        rank = launched_rank()
+        result, held_out = run_train(command, rank)
+        if rank != 0:  # the other ranks trained the same network: rank 0 saves it
+            return
         result.network.save(out)
-        curve = out.with_suffix(".loss.png") if plot else None
         if curve is not None:
             from rotalumis.diagnostics import plot_training
 
@@ -234,6 +199,8 @@ def train(
         )
     else:
         resumed = f", resumed after {result.resumed_traces}" if result.resumed_traces else ""
+        if result.world_size > 1:
+            resumed += f", by {result.world_size} processes"
         done = (
             f"trained on {result.traces} traces{resumed} "
             f"({result.traces_per_second:,.0f} traces/s){vloss}"
@@ -242,7 +209,7 @@ def train(
         f"{done}; network saved to {out} (checkpoint {ckpt})"
         + (f"; learning curve {curve}" if curve is not None else "")
     )
-    if model is not None:  # online: the runs behind the traces
+    if result.simulations.runs:  # online: the runs behind the traces
         typer.echo(f"simulations: {result.simulations.summary()}")
     if result.skipped_steps:
         typer.echo(f"warning: {result.skipped_steps} steps had a NaN/inf loss and were skipped")

@@ -19,6 +19,7 @@ class BudgetOptions(NamedTuple):
     learning_rate: float | None
     seed: int
     fresh: bool = False
+    distributed: Any = None  # a rotalumis.nn.DistributedConfig (torchrun/srun)
 
 
 def train_until_stopped(
@@ -54,6 +55,7 @@ def train_until_stopped(
         network_sizes=sizes,
         on_step=on_step,
         fresh=options.fresh,
+        distributed=options.distributed,
     )
     per_epoch = len(dataset)
     epochs = result.traces // per_epoch

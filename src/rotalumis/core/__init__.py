@@ -2,6 +2,7 @@
 
 from .distributions import *  # noqa: F403
 from .distributions import __all__ as _dist_all
+from .engines import available_engines, register_engine
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -25,8 +26,9 @@ from .handlers import (
 )
 from .interest import ParametersOfInterest
 from .limits import TraceLimits, limit_traces
-from .model import FunctionModel, Model, available_engines, model, register_engine
+from .model import Engine, FunctionModel, Model, model
 from .primitives import factor, observe, sample, tag
+from .proposal import Proposal, ProposalStats
 from .rng import RNG
 from .runtime import Execution, Handler, Message, apply_stack, current_execution, current_rng
 from .trace import Trace, Variable
@@ -40,6 +42,7 @@ __all__ = [
     "ConditionHandler",
     "DatasetError",
     "DistributionError",
+    "Engine",
     "EscapedRandomnessWarning",
     "Execution",
     "FunctionModel",
@@ -51,6 +54,8 @@ __all__ = [
     "ModelError",
     "ObservationError",
     "ParametersOfInterest",
+    "Proposal",
+    "ProposalStats",
     "ProposeHandler",
     "ProtocolError",
     "RemoteSimulatorError",

@@ -16,6 +16,7 @@ exception                      raised when
 ``CheckpointError``            a training checkpoint belongs to another training run
 ``DatasetError``               a trace dataset or saved Empirical is missing or corrupt
 ``RemoteSimulatorError``       a PPX simulator died, timed out or cannot be reached
+``SimulatorLostError``         a simulator of a pool died during a work unit (retried)
 ``ProtocolError``              a PPX message is malformed, truncated or out of sequence
 =============================  ==========================================================
 
@@ -31,6 +32,8 @@ warning                             issued when
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CheckpointError",
     "DatasetError",
@@ -42,6 +45,7 @@ __all__ = [
     "ProtocolError",
     "RemoteSimulatorError",
     "RotalumisError",
+    "SimulatorLostError",
     "SupportError",
     "TraceLimitError",
     "execution_error",
@@ -92,6 +96,24 @@ class DatasetError(RotalumisError, OSError):
 
 class RemoteSimulatorError(RotalumisError, RuntimeError):
     """A PPX simulator died, stopped answering within the timeout, or cannot be reached."""
+
+
+class SimulatorLostError(RemoteSimulatorError):
+    """One simulator of a pool died or stopped answering during a work unit.
+
+    Attributes:
+        address: The simulator's address.
+        retryable: Whether another simulator of the pool is left to run the unit again
+            (executors do so, see :mod:`rotalumis.core.executor`).
+    """
+
+    def __init__(self, message: str, address: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.address = address
+        self.retryable = retryable
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the fields through pickling (workers)
+        return (type(self), (self.args[0] if self.args else "", self.address, self.retryable))
 
 
 class ProtocolError(RotalumisError, ValueError):

@@ -1,8 +1,9 @@
 """The :class:`Model`: a simulator seen as a probabilistic program.
 
 Write a model by subclassing :class:`Model` and implementing ``forward``, or by decorating
-a plain function with :func:`model`. Engines are looked up by name in a registry that the
-inference layer fills in (the core knows no engine).
+a plain function with :func:`model`. ``model.posterior(engine=...)`` is sugar over the engine
+objects of :mod:`rotalumis.infer`, looked up by name in :mod:`.engines` (the core knows no
+engine and imports none).
 """
 
 from __future__ import annotations
@@ -11,66 +12,57 @@ import contextlib
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from types import CodeType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from .engines import create_engine
 from .errors import EscapedRandomnessWarning, ModelError, RotalumisError, execution_error
 from .escapes import probe_escapes
-from .handlers import ConditionHandler, TraceHandler
+from .handlers import ConditionHandler
 from .limits import LIMIT_OPTIONS, TraceLimits, limit_traces, limits_for, watch_time
 from .rng import RNG, derive_seed
-from .runtime import Execution, current_execution, enter_execution, exit_execution
+from .runtime import Execution, Handler, current_execution, enter_execution, exit_execution
+from .simulate import simulate
 from .trace import Trace
 
-__all__ = ["Engine", "FunctionModel", "Model", "available_engines", "model", "register_engine"]
+__all__ = ["Engine", "FunctionModel", "Model", "model"]
 
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Engine(Protocol):
-    """An inference engine: runs ``model`` and returns an ``Empirical``."""
+    """An inference engine: configured once, run on a model.
 
-    def __call__(
+    Engines are made by a factory (usually the engine class itself) from keyword options,
+    e.g. ``ImportanceSampling(workers=4)`` or ``MCMC(MHKernel(random_walk=True),
+    burn_in=500)``; :meth:`run` then runs any model with them.
+    """
+
+    def run(
         self,
         model: Model,
-        num_traces: int,
         *,
-        observe: Mapping[str, Any] | None,
-        seed: int | None,
-        **options: Any,
-    ) -> Any: ...
+        num_traces: int,
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Any:
+        """Approximate the posterior of ``model`` given ``observe``.
 
+        Args:
+            model: The model.
+            num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
+            observe: Observed values by observation name.
+            seed: Seed (``None``: a fresh one, recorded in the result).
+            model_args: Arguments of ``model.forward``.
 
-_ENGINES: dict[str, Engine] = {}
-
-
-def register_engine(name: str, engine: Engine) -> None:
-    """Make ``engine`` available as ``model.posterior(..., engine=name)``."""
-    _ENGINES[name] = engine
-
-
-def available_engines() -> list[str]:
-    """Names of the registered engines."""
-    _load_engines()
-    return sorted(_ENGINES)
-
-
-def _load_engines() -> None:
-    if not _ENGINES:
-        import importlib
-
-        importlib.import_module("rotalumis.infer")  # registers the built-in engines
-
-
-def _get_engine(name: str) -> Engine:
-    _load_engines()
-    try:
-        return _ENGINES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown engine {name!r}; available: {', '.join(sorted(_ENGINES))}"
-        ) from None
+        Returns:
+            An ``Empirical`` (:class:`rotalumis.data.Empirical`) whose ``info`` says how it
+            was made.
+        """
+        ...
 
 
 class Model:
@@ -150,7 +142,7 @@ class Model:
 
     @contextlib.contextmanager
     def executions(
-        self, rng: RNG, where: Callable[[int], str] | None = None
+        self, rng: RNG, where: Callable[[int], str] | None = None, own_errors: bool = False
     ) -> Iterator[Callable[..., Any]]:
         """Many executions in a row drawing from ``rng`` (what engines use).
 
@@ -167,6 +159,8 @@ class Model:
                 :func:`~.errors.execution_error`). Default: execution ``k`` of the stream
                 with ``rng``'s seed when the block started (or the seed and index it was
                 spawned from).
+            own_errors: Raise what ``forward`` raised unchanged instead, with that text
+                as a note (Python 3.11+): for a single execution, whose caller knows which.
         """
         execution, limits = self._new_execution(rng)
         counters = execution.counters
@@ -185,6 +179,10 @@ class Model:
             except Exception as exc:
                 k = execution.serial // 2
                 text = where(k) if where is not None else f"execution {k} of {stream}"
+                if own_errors:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"rotalumis: in model {self.name!r}, {text}")
+                    raise
                 error = _failure(self, exc, text)
                 if error is exc:
                     raise
@@ -262,46 +260,112 @@ class Model:
         model_args: tuple[Any, ...] = (),
     ) -> Trace:
         """Run the model once from the prior (conditioned on ``observe``) and return its trace."""
-        tracer = TraceHandler()
-        with tracer, ConditionHandler(observe or {}):
-            tracer.trace.result = self.execute(RNG(seed), *model_args)
-        return tracer.trace
+        # one execution: the model's own exception, with a note naming the seed
+        loop = simulate(
+            self,
+            1,
+            RNG(seed),
+            handlers=(ConditionHandler(observe or {}),),
+            model_args=model_args,
+            own_errors=True,
+        )
+        with contextlib.closing(loop):
+            return next(loop)
 
-    def prior(self, num_traces: int, seed: int | None = None, **options: Any) -> Any:
-        """Draw ``num_traces`` executions from the prior.
+    def traces(
+        self,
+        num_traces: int,
+        seed: int | None = None,
+        *,
+        handlers: Sequence[Handler] = (),
+        model_args: tuple[Any, ...] = (),
+    ) -> Generator[Trace, None, None]:
+        """Run the model ``num_traces`` times from ``seed`` under ``handlers``; yield traces.
+
+        The simulation loop every engine uses (see :func:`rotalumis.core.simulate.simulate`,
+        which also takes a random stream and a description of each execution for errors).
+        The handlers stay installed while the iterator is suspended: consume it or close it.
+
+        Example:
+            >>> from rotalumis.core import Normal, sample
+            >>> @model
+            ... def gauss():
+            ...     return sample(Normal(0.0, 1.0), name="x")
+            >>> [len(t) for t in gauss.traces(2, seed=0)]
+            [1, 1]
+        """
+        return simulate(self, num_traces, RNG(seed), handlers=handlers, model_args=model_args)
+
+    def prior(
+        self,
+        num_traces: int,
+        seed: int | None = None,
+        observe: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Draw ``num_traces`` executions from the prior (the ``"prior"`` engine).
+
+        ``observe`` is allowed (observations then take the given values) but does not
+        weight. ``options`` as for :meth:`posterior`.
 
         Returns:
             An ``Empirical`` of results (with named latents), equally weighted.
         """
-        observe = options.pop("observe", None)
-        with _limit_options(options):
-            return _get_engine("prior")(self, num_traces, observe=observe, seed=seed, **options)
+        return self.posterior(num_traces, engine="prior", observe=observe, seed=seed, **options)
 
     def posterior(
         self,
         num_traces: int,
-        engine: str = "is",
+        engine: str | Engine = "is",
         observe: Mapping[str, Any] | None = None,
         seed: int | None = None,
         **options: Any,
     ) -> Any:
-        """Approximate the posterior given ``observe`` with the named engine.
+        """Approximate the posterior given ``observe`` with an engine.
+
+        ``model.posterior(n, engine="rmh", burn_in=500)`` is sugar for
+        ``rotalumis.infer.engines.rmh(burn_in=500).run(model, num_traces=n)``; an engine
+        object (e.g. ``MCMC(MHKernel(random_walk=True), burn_in=500)``) can be given
+        directly, with no options.
 
         Args:
             num_traces: Traces (importance sampling) or kept samples per chain (MCMC).
-            engine: ``"is"``, ``"lmh"``, ``"rmh"``, ``"prior"``, or another registered one.
+            engine: An engine name (``"is"``, ``"lmh"``, ``"rmh"``, ``"pmmh"``, ``"ic"``,
+                ``"prior"``, or one registered with
+                :func:`~rotalumis.core.engines.register_engine`) or an engine object.
             observe: Observed values by observation name.
             seed: Seed for reproducible results.
-            **options: Engine options (e.g. ``burn_in``, ``thin``, ``num_chains``), and
-                the limits per trace ``max_choices`` / ``max_seconds`` (``None``: no limit;
-                see :mod:`rotalumis.core.limits`).
+            **options: The named engine's options (e.g. ``burn_in``, ``thin``,
+                ``num_chains``), ``model_args`` (arguments of ``forward``), and the limits
+                per trace ``max_choices`` / ``max_seconds`` (``None``: no limit; see
+                :mod:`rotalumis.core.limits`).
 
         Returns:
-            An ``Empirical`` (weighted for importance sampling).
+            An ``Empirical`` (weighted for importance sampling), with ``info`` saying how it
+            was made.
+
+        Raises:
+            ValueError: for an unknown engine name.
+            TypeError: for an option the engine does not take (the message names the
+                engine and lists its options).
         """
-        run = _get_engine(engine)
-        with _limit_options(options):
-            return run(self, num_traces, observe=observe, seed=seed, **options)
+        model_args = tuple(options.pop("model_args", ()))
+        limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
+        if isinstance(engine, str):
+            runner = create_engine(engine, options)
+            if not isinstance(runner, Engine):
+                raise TypeError(f"engine {engine!r}: its factory made {runner!r}, not an engine")
+        elif options:
+            raise TypeError(
+                f"options {', '.join(sorted(options))} given with an engine object: pass "
+                "them to the engine's constructor"
+            )
+        else:
+            runner = engine
+        with limit_traces(**limits) if limits else contextlib.nullcontext():
+            return runner.run(
+                self, num_traces=num_traces, observe=observe, seed=seed, model_args=model_args
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -315,17 +379,6 @@ def _failure(model: Model, exc: Exception, where: str) -> Exception:
     error = execution_error(model.name, exc, f"in {where}; rerun with that seed to reproduce it")
     error.where = where  # type: ignore[attr-defined]
     return error
-
-
-@contextlib.contextmanager
-def _limit_options(options: dict[str, Any]) -> Iterator[None]:
-    """Take the limit options out of an engine's ``options``; apply them to the block."""
-    limits = {k: options.pop(k) for k in LIMIT_OPTIONS if k in options}
-    if not limits:
-        yield
-        return
-    with limit_traces(**limits):
-        yield
 
 
 class FunctionModel(Model):

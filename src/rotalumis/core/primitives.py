@@ -17,7 +17,7 @@ import torch
 from .address import frames_address
 from .distributions.base import Distribution
 from .errors import ObservationError
-from .runtime import _EMPTY, _EXECUTION, _STACK, Message, apply_stack, current_rng
+from .runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply_stack, current_rng
 
 __all__ = ["factor", "observe", "sample", "tag"]
 
@@ -31,7 +31,7 @@ def _check_dist(dist: object, primitive: str) -> Distribution:
 
 
 def _site(depth: int, address: str | None, kind: str) -> tuple[str, str]:
-    ex = _EXECUTION.get()
+    ex = EXECUTION.get()
     if address is None:
         address = frames_address(sys._getframe(depth + 1), None if ex is None else ex.entry_code)
     elif not isinstance(address, str) or not address:
@@ -65,10 +65,10 @@ def sample(
     """
     if not isinstance(dist, Distribution):
         _check_dist(dist, "sample")
-    ex = _EXECUTION.get()
+    ex = EXECUTION.get()
     if address is None:
         if ex is None:
-            if _STACK.get() is _EMPTY:
+            if STACK.get() is EMPTY_STACK:
                 return dist.sample(current_rng())  # plain call: no handler, no model run
             address = frames_address(sys._getframe(1), None)
         else:

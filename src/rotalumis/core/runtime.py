@@ -134,9 +134,11 @@ class _Stack:
         )
 
 
-_EMPTY = _Stack(())
-_STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=_EMPTY)
-_EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
+# The handler stack and the running execution, shared with ``primitives`` and ``intercept``
+# (their hot paths read them directly); not part of the API (not in ``__all__``).
+EMPTY_STACK = _Stack(())
+STACK: ContextVar[_Stack] = ContextVar("rotalumis_handler_stack", default=EMPTY_STACK)
+EXECUTION: ContextVar[Execution | None] = ContextVar("rotalumis_execution", default=None)
 # The RNG of draws made outside any execution: its own variable, so that reading it never
 # installs an execution (which would make a later model call run as part of it).
 _FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=None)
@@ -227,12 +229,12 @@ class Execution:
 
 def get_stack() -> tuple[Handler, ...]:
     """The handlers currently active, outermost first."""
-    return _STACK.get().handlers
+    return STACK.get().handlers
 
 
 def current_execution() -> Execution | None:
     """The execution in progress in this context, or ``None`` outside a model run."""
-    return _EXECUTION.get()
+    return EXECUTION.get()
 
 
 def current_rng() -> RNG:
@@ -244,7 +246,7 @@ def current_rng() -> RNG:
     reproducible unless the caller runs it through a
     :class:`~rotalumis.core.model.Model` with a seed.
     """
-    ex = _EXECUTION.get()
+    ex = EXECUTION.get()
     if ex is not None:
         return ex.rng
     rng = _FREE_RNG.get()
@@ -256,12 +258,12 @@ def current_rng() -> RNG:
 
 def enter_execution(execution: Execution) -> Token[Execution | None]:
     """Make ``execution`` current; pass the returned token to :func:`exit_execution`."""
-    return _EXECUTION.set(execution)
+    return EXECUTION.set(execution)
 
 
 def exit_execution(token: Token[Execution | None]) -> None:
     """Restore the execution that was current before :func:`enter_execution`."""
-    _EXECUTION.reset(token)
+    EXECUTION.reset(token)
 
 
 class Handler:
@@ -289,11 +291,11 @@ class Handler:
         tokens = self.__dict__.get("_tokens")
         if tokens is None:  # a subclass forgot super().__init__()
             tokens = self._tokens = []
-        tokens.append(_STACK.set(_Stack((*_STACK.get().handlers, self))))
+        tokens.append(STACK.set(_Stack((*STACK.get().handlers, self))))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _STACK.reset(self._tokens.pop())
+        STACK.reset(self._tokens.pop())
 
     def __call__(self, fn: F) -> F:
         """Wrap ``fn`` so that it runs with this handler active."""
@@ -312,7 +314,7 @@ def apply_stack(msg: Message) -> Message:
     The default behaviour draws ``value`` from the distribution when no handler chose one
     and computes ``log_prob`` when no handler did.
     """
-    stack = _STACK.get()
+    stack = STACK.get()
     stopped_at = -1
     for index, process in stack.pre:
         process(msg)

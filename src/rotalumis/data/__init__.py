@@ -1,24 +1,35 @@
-"""Layer L1 — results of inference and trace data: :class:`Empirical`, a columnar weighted
-set of samples; :class:`EmpiricalBuilder`, how engines accumulate one trace at a time; and
-trace datasets on disk (sharded Parquet via pyarrow) with their training batches, and the
-flattening of values and prior parameters that datasets store (``flat_value``,
-``flat_params``; the inference network encodes live choices the same way).
+"""Layer L1 — results of inference and trace data, in two independent subpackages:
 
-Imports only :mod:`rotalumis.core`, torch, NumPy and pyarrow.
+* :mod:`rotalumis.data.empirical` — :class:`Empirical`, a columnar weighted set of samples
+  (the result of every engine), and :class:`EmpiricalBuilder`, how engines accumulate one trace
+  at a time;
+* :mod:`rotalumis.data.dataset` — trace datasets on disk (sharded Parquet via pyarrow):
+  :func:`generate_dataset`, :class:`TraceDataset` and its training batches (:class:`TraceBatch`);
+* :mod:`rotalumis.data.encoding` — the flattening of values and prior parameters
+  (:func:`flat_value`, :func:`flat_params`) that datasets store and the inference network reads
+  for live choices.
+
+Imports only :mod:`rotalumis.core`, torch, NumPy and pyarrow (ArviZ lazily, for MCMC ESS).
 """
 
-from ._dataset_batch import SiteGroup, TraceBatch
-from ._dataset_schema import SCHEMA_VERSION, DatasetStatistics, flat_params, flat_value
-from ._dataset_write import generate_dataset
-from .builder import EmpiricalBuilder
-from .dataset import TraceDataset
-from .empirical import Empirical
+from .dataset import (
+    SCHEMA_VERSION,
+    DatasetStatistics,
+    SiteGroup,
+    TraceBatch,
+    TraceDataset,
+    generate_dataset,
+)
+from .empirical import ChainInfo, Empirical, EmpiricalBuilder, RunInfo
+from .encoding import flat_params, flat_value
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ChainInfo",
     "DatasetStatistics",
     "Empirical",
     "EmpiricalBuilder",
+    "RunInfo",
     "SiteGroup",
     "TraceBatch",
     "TraceDataset",

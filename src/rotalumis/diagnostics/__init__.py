@@ -9,6 +9,8 @@
 * Address structure: :class:`AddressStructure` (trace types, address ids, transition
   graphs), rendered by Graphviz with :func:`to_dot` / :func:`render_dot`.
 * :func:`c2st`: the classifier two-sample test of the sbibm benchmark (scikit-learn).
+* Surrogates: :func:`compare_surrogate` (trace-type TV, per-address C2ST, fallbacks) giving a
+  :class:`SurrogateFidelity` with plots; saved in a run directory it becomes a report section.
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
 * Calibration across observations: :func:`calibrate` (simulation-based calibration ranks
   and TARP coverage of an inference network's posteriors) giving a
@@ -42,6 +44,7 @@ from .convergence import (
 from .inference_data import to_inference_data
 from .plots import plot_posterior
 from .report import save_address_structure, write_report
+from .surrogate_fidelity import SurrogateFidelity, compare_surrogate
 from .training_plots import plot_training
 
 __all__ = [
@@ -52,10 +55,12 @@ __all__ = [
     "CalibrationResult",
     "GraphvizError",
     "SiteInfo",
+    "SurrogateFidelity",
     "TraceTypeRow",
     "autocorrelation",
     "c2st",
     "calibrate",
+    "compare_surrogate",
     "convergence_table",
     "convergence_warnings",
     "graphviz_available",

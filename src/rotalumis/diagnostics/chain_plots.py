@@ -79,7 +79,7 @@ def plot_log_prob(result: Any, path: PathLike = None, title: str | None = None) 
     """The joint log density ``log p(x, y)`` of each sample against the iteration, per chain.
 
     Raises:
-        ValueError: if ``result`` records no log density (neither ``metadata["log_prob"]``
+        ValueError: if ``result`` records no log density (neither ``result.info.log_prob``
             nor kept traces).
     """
     lp = log_probs(result)

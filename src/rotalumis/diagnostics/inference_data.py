@@ -5,10 +5,10 @@ Layout of the result:
 * ``posterior``: one variable per numeric named latent (scalar or fixed-shape array) and
   ``result`` (the model's return value, when numeric), with dimensions ``(chain, draw, ...)``.
   MCMC chains, concatenated in order by the engines and described by ``result.chains``
-  (or ``metadata["chains"]``), become the ``chain`` dimension; any other result is one chain.
+  (or ``result.info.chains``), become the ``chain`` dimension; any other result is one chain.
 * ``sample_stats``: ``log_weight`` (the unnormalised importance log weights, zeros for MCMC)
   and ``lp`` (the joint log density of each sample) when known: from
-  ``metadata["log_prob"]`` if an engine recorded it, or else from kept traces.
+  ``result.info.log_prob`` if an engine recorded it, or else from kept traces.
 * ``posterior.attrs``: ``engine``, ``weighted`` (whether the draws carry unequal weights: ArviZ's
   statistics ignore weights, so chain diagnostics of a weighted result are not meaningful).
 """
@@ -39,7 +39,8 @@ def chain_lengths(result: Any) -> list[int]:
     chains = getattr(result, "chains", None)
     if chains is not None:
         return list(chains)
-    lengths = [int(c["length"]) for c in result.metadata.get("chains") or []]
+    info = getattr(result, "info", None)
+    lengths = [c.length for c in info.chains] if info is not None else []
     if not lengths or sum(lengths) != len(result):
         return [len(result)]
     return lengths
@@ -72,9 +73,11 @@ def numeric_columns(result: Any) -> dict[str, np.ndarray]:
 
 
 def log_probs(result: Any) -> np.ndarray | None:
-    """The joint log density of each entry, if known (engine metadata or kept traces)."""
+    """The joint log density of each entry, if known (recorded by the engine in
+    ``result.info.log_prob``, or from kept traces)."""
     n = len(result)
-    recorded = result.metadata.get("log_prob")
+    info = getattr(result, "info", None)
+    recorded = None if info is None else info.log_prob
     if recorded is not None and len(recorded) == n:
         return np.asarray(recorded, dtype=float)
     traces = result.traces
@@ -113,7 +116,7 @@ def to_inference_data(result: Any, log_prob: Sequence[float] | None = None) -> A
 
     Args:
         result: An ``Empirical`` from any engine (MCMC chains from
-            ``metadata["chains"]``).
+            ``result.info.chains``).
         log_prob: Per-entry joint log densities, overriding what ``result`` records.
 
     Returns:
@@ -150,7 +153,7 @@ def to_inference_data(result: Any, log_prob: Sequence[float] | None = None) -> A
         if lp.shape != (n,):
             raise ValueError(f"log_prob has shape {lp.shape}, expected ({n},)")
         stats["lp"] = _by_chain(lp, lengths)
-    engine = result.metadata.get("engine", "unknown")
+    engine = result.info.engine if getattr(result, "info", None) is not None else "unknown"
     weighted = bool(np.ptp(lw[np.isfinite(lw)]) > 0) if np.isfinite(lw).any() else False
     az = import_arviz()
     idata = az.from_dict(

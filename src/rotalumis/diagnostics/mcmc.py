@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rotalumis.data._chains import import_arviz
+from rotalumis.data.empirical import import_arviz
 
 __all__ = ["import_arviz", "mcmc_ess"]
 

@@ -5,7 +5,9 @@ posterior, with engine metadata), ``summary.json`` (model, engine, seed, observa
 after ``--report``, ``address_structure.json`` (the trace types, see
 :class:`~.addresses.AddressStructure`). The page has four sections: run summary and
 posterior table, diagnostics with warnings (R-hat above 1.01, low ESS, large Pareto ``k``),
-all plots, and the address structure (trace-type table, address dictionary, graphs). Every
+all plots, and the address structure (trace-type table, address dictionary, graphs); a
+surrogate's fidelity saved in the directory (``surrogate_fidelity.json``, see
+:mod:`.surrogate_fidelity`) adds a fifth. Every
 image is embedded as a base64 ``data:`` URI, so the page is one file that opens anywhere;
 the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``. A directory
 that also holds ``calibration.json`` (``rotalumis calibrate --out DIR``) gets a fifth
@@ -19,7 +21,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +30,9 @@ from rotalumis.core.errors import DatasetError
 from rotalumis.core.files import write_text_atomic
 
 from . import _html as H
+
+if TYPE_CHECKING:
+    from rotalumis.data import ChainInfo
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
 from .calibration import CALIBRATION_FILE, CalibrationResult
@@ -48,6 +53,7 @@ from .convergence import (
 from .inference_data import chain_lengths, distinct_variables, log_probs, to_inference_data
 from .optimization_report import optimization_section
 from .plots import plot_posterior
+from .surrogate_fidelity import fidelity_section
 
 __all__ = ["GRAPHS_DIR", "REPORT_FILE", "STRUCTURE_FILE", "save_address_structure", "write_report"]
 
@@ -96,14 +102,14 @@ def _load_structure(directory: Path, result: Any) -> AddressStructure | None:
 def _summary_section(result: Any, meta: Mapping[str, Any], mcmc: dict[str, Any]) -> str:
     info = [
         ("model", meta.get("model", result.name)),
-        ("engine", meta.get("engine", result.metadata.get("engine", "?"))),
+        ("engine", meta.get("engine", _engine(result))),
         ("samples", len(result)),
         ("seed", meta.get("seed")),
         ("observations", json.dumps(meta.get("observe", {}), default=str)),
     ]
-    for c, ch in enumerate(result.metadata.get("chains") or []):
-        rate = ch.get("acceptance_rate")
-        info.append((f"chain {c}", f"{ch['length']} samples, acceptance rate {rate:.3f}"))
+    for c, ch in enumerate(_chains(result)):
+        rate = ch.acceptance_rate
+        info.append((f"chain {c}", f"{ch.length} samples, acceptance rate {rate:.3f}"))
     body = H.table(["", "value"], info, text_cols=(0, 1))
     rows = []
     for label, s in result.summary().items():
@@ -114,6 +120,16 @@ def _summary_section(result: Any, meta: Mapping[str, Any], mcmc: dict[str, Any])
         ["quantity", "mean", "std", "5%", "50%", "95%", "ESS"], rows
     )
     return body
+
+
+def _engine(result: Any) -> str:
+    """The engine that made ``result`` (``"?"``: unknown)."""
+    return result.info.engine if result.info is not None else "?"
+
+
+def _chains(result: Any) -> tuple[ChainInfo, ...]:
+    """The MCMC chains of ``result`` (empty for other engines)."""
+    return result.info.chains if result.info is not None else ()
 
 
 def _num(x: Any) -> Any:
@@ -128,7 +144,7 @@ _MCMC_HEADERS = ["variable", "mean", "sd", "R-hat", "ESS bulk", "ESS tail", "MCS
 
 def _diagnostics(result: Any, idata: Any) -> tuple[str, list[str], dict[str, Any]]:
     """HTML, warnings and the MCMC convergence table (empty for non-MCMC results)."""
-    chains = result.metadata.get("chains")
+    chains = _chains(result)
     if chains and idata is not None:
         table = convergence_table(idata, var_names=distinct_variables(idata))
         warns = convergence_warnings(table, num_chains=len(chain_lengths(result)))
@@ -308,8 +324,8 @@ def write_report(
     _check_same_run(directory, meta, result)
     _check_truth(truth, result)
     model = meta.get("model", result.name or "model")
-    engine = meta.get("engine", result.metadata.get("engine", "?"))
-    idata = to_inference_data(result) if result.metadata.get("chains") else None
+    engine = meta.get("engine", _engine(result))
+    idata = to_inference_data(result) if _chains(result) else None
     diag_html, warns, table = _diagnostics(result, idata)
     structure = _load_structure(directory, result)
     sections = [
@@ -326,6 +342,9 @@ def write_report(
         sections.append(("calibration", "Calibration", calibration_section(calibration)))
     if optimization is not None:
         sections.append(optimization)
+    fidelity = fidelity_section(directory)
+    if fidelity is not None:
+        sections.append(fidelity)
     html = H.page(f"rotalumis report: {model}", f"{engine} · {len(result)} samples", sections)
     return _write(html, out, directory)
 

@@ -1,8 +1,13 @@
-"""L3 inference engines: prior, importance sampling, MCMC (LMH, RMH, pseudo-marginal MH) and
-inference compilation, registered by name for ``model.posterior(engine=...)``.
+"""L3 inference engines as typed objects: :class:`Prior`, :class:`ImportanceSampling`,
+:class:`MCMC` (with a kernel) and :class:`InferenceCompilation`, each with
+``run(model, num_traces=..., observe=..., seed=...) -> Empirical``.
 
-MCMC is built from kernels (``init(rng) -> state``, ``step(state, rng) -> state``) run by
-:func:`run_chains`: :class:`MHKernel` (single-site, with a :class:`SitePolicy`) and
+``model.posterior(engine=NAME, **options)`` is sugar over them: the names (``"prior"``,
+``"is"``, ``"lmh"``, ``"rmh"``, ``"pmmh"``, ``"ic"``) are listed in :mod:`.engines` and
+declared as entry points, so the core finds them without importing this package.
+
+MCMC is built from kernels (``init(rng) -> state``, ``step(state, rng) -> state``, see
+:mod:`.kernel`): :class:`MHKernel` (single-site LMH/RMH, with a :class:`SitePolicy`) and
 :class:`PseudoMarginalKernel` (named parameters, the simulator's other draws redrawn).
 
 Sequential inference compilation (:func:`sequential_ic`, :mod:`.sequential`) and adaptive
@@ -12,25 +17,22 @@ network layer.
 
 from typing import Any
 
-from rotalumis.core import register_engine
-
 from .adaptive import AdaptiveResult, adaptive_ic, tempering_exponent
-from .ic import inference_compilation
-from .importance import importance_sampling, prior_sampling, sample_traces
-from .kernel import Kernel, KernelState
-from .mcmc import MHKernel, MHState
-from .mh import (
-    lightweight_mh,
-    metropolis_hastings,
-    pseudo_marginal_mh,
-    random_walk_mh,
-    run_chains,
-)
+from .engines import BUILTIN_ENGINES, lmh, pmmh, register_builtin_engines, rmh
+from .ic import InferenceCompilation
+from .importance import ImportanceSampling, Prior, sample_traces
+from .kernel import Kernel, KernelState, ReplayKernel
+from .mcmc import MCMC, run_chains
+from .mh_kernel import MHKernel, MHState
 from .pmmh import PMMHState, PseudoMarginalKernel
 from .sites import ParameterMatcher, ParameterSites, SitePolicy, UniformSites
 
 __all__ = [
+    "BUILTIN_ENGINES",
+    "MCMC",
     "AdaptiveResult",
+    "ImportanceSampling",
+    "InferenceCompilation",
     "Kernel",
     "KernelState",
     "MHKernel",
@@ -38,18 +40,16 @@ __all__ = [
     "PMMHState",
     "ParameterMatcher",
     "ParameterSites",
+    "Prior",
     "PseudoMarginalKernel",
+    "ReplayKernel",
     "SequentialResult",
     "SitePolicy",
     "UniformSites",
     "adaptive_ic",
-    "importance_sampling",
-    "inference_compilation",
-    "lightweight_mh",
-    "metropolis_hastings",
-    "prior_sampling",
-    "pseudo_marginal_mh",
-    "random_walk_mh",
+    "lmh",
+    "pmmh",
+    "rmh",
     "run_chains",
     "sample_traces",
     "sequential_ic",
@@ -65,10 +65,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-register_engine("prior", prior_sampling)
-register_engine("is", importance_sampling)
-register_engine("importance", importance_sampling)
-register_engine("lmh", lightweight_mh)
-register_engine("rmh", random_walk_mh)
-register_engine("pmmh", pseudo_marginal_mh)
-register_engine("ic", inference_compilation)
+register_builtin_engines()  # also without the entry points (an uninstalled source tree)

@@ -42,7 +42,7 @@ import numpy as np
 
 from rotalumis.core import Model
 from rotalumis.core.rng import derive_seed
-from rotalumis.data._weights import ess as kish_ess
+from rotalumis.data.empirical import kish_ess
 
 if TYPE_CHECKING:
     from rotalumis.nn import BudgetConfig

@@ -1,4 +1,5 @@
-"""Inference compilation (``engine="ic"``): importance sampling with a trained network.
+"""Inference compilation (:class:`InferenceCompilation`, ``engine="ic"``): importance
+sampling with a trained network as proposal.
 
 Each execution draws every controlled choice from the proposal an
 :class:`~rotalumis.nn.InferenceNetwork` computes from the observations and the choices made
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rotalumis.core import InferenceError, Model
+from rotalumis.data import Empirical
 
 from .importance import sample_traces
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
     from rotalumis.nn import InferenceNetwork
 
-__all__ = ["inference_compilation", "load_network"]
+__all__ = ["InferenceCompilation", "load_network"]
 
 log = logging.getLogger(__name__)
 
@@ -50,83 +52,130 @@ def load_network(
     )
 
 
-def inference_compilation(
-    model: Model,
-    num_traces: int,
-    *,
-    observe: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    network: InferenceNetwork | str | os.PathLike[str] | None = None,
-    device: str | torch.device | None = None,
-    **options: Any,
-) -> Any:
+class InferenceCompilation:
     """Importance sampling with the proposals of a trained inference network.
 
+    Each run makes a :class:`~rotalumis.nn.NetworkProposal` for its observations (the
+    network's proposal, a :class:`~rotalumis.core.proposal.Proposal`) and runs importance
+    sampling with it; ``result.info.proposal`` counts the choices the network proposed and
+    those it left to the prior, and lists the addresses it did not know.
+
     Args:
-        model: The model (local or remote).
-        num_traces: Number of importance samples.
-        observe: Observed values by name; must include every observation the network
-            conditions on.
-        seed: Seed for reproducible results.
         network: A trained :class:`~rotalumis.nn.InferenceNetwork` or the path of one saved
             with :meth:`~rotalumis.nn.InferenceNetwork.save`.
         device: Device to run the network on (default: where it is).
-        **options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
-            :func:`~rotalumis.infer.sample_traces`; workers need the network on the CPU);
-            ``proposal_only=True``: samples of the proposed choices from the network alone,
-            without running the simulator (:func:`~rotalumis.nn.sample_proposal`);
-            ``defensive=eps``: categorical proposals mixed with their prior at weight
-            ``eps`` (see :class:`~rotalumis.nn.NetworkProposal`).
-
-    Returns:
-        A weighted ``Empirical``; ``metadata`` records the engine, the fraction of choices
-        drawn from the prior, and the addresses the network did not know.
+        keep_traces: Keep full traces in the result.
+        progress: Show a progress bar (default: when on a terminal).
+        workers: Worker processes (``0``: run here; workers need the network on the CPU).
+        cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
+            address, or ``"local"``/``"local:N"``; the network must be on the CPU).
+        defensive: Mix each categorical proposal with its prior at this weight (see
+            :class:`~rotalumis.nn.NetworkProposal`; ``0``: the network's proposal as it is).
+        proposal_only: Return samples of the proposed choices from the network alone,
+            without running the simulator (:func:`~rotalumis.nn.sample_proposal`;
+            unweighted, so only as accurate as the network).
 
     Raises:
         InferenceError: if no network is given.
-        ObservationError: if an observation the network needs is missing.
+        ValueError: for ``workers`` with a network on a GPU.
     """
-    if network is None:
-        raise InferenceError(
-            "the 'ic' engine needs a trained inference network: pass network=<InferenceNetwork "
-            "or path> (train one with rotalumis.nn.train_network or `rotalumis train`)"
-        )
-    import torch
 
-    from rotalumis.nn import NetworkMismatchWarning, NetworkProposal
+    name = "ic"
 
-    net = load_network(network, device)
-    if net.model_name and net.model_name != model.name:
-        warnings.warn(
-            f"the inference network was trained on model {net.model_name!r}, not "
-            f"{model.name!r}: addresses it does not know are drawn from the prior",
-            NetworkMismatchWarning,
-            stacklevel=3,
-        )
-    if options.get("workers") and net.observation_encoder.device.type != "cpu":
-        raise ValueError(
-            "workers > 0 needs the inference network on the CPU (forked worker processes "
-            "cannot use the GPU); pass device='cpu'"
-        )
-    if options.pop("proposal_only", False):
-        from rotalumis.nn import sample_proposal
+    def __init__(
+        self,
+        network: InferenceNetwork | str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        keep_traces: bool = False,
+        progress: bool | None = None,
+        workers: int = 0,
+        cluster: Any = None,
+        defensive: float = 0.0,
+        proposal_only: bool = False,
+    ) -> None:
+        if network is None:
+            raise InferenceError(
+                "the 'ic' engine needs a trained inference network: pass network=<Inference"
+                "Network or path> (train one with rotalumis.nn.train_network or `rotalumis "
+                "train`)"
+            )
+        self.network = load_network(network, device)
+        if (
+            workers or cluster is not None
+        ) and self.network.observation_encoder.device.type != "cpu":
+            raise ValueError(
+                "workers > 0 or cluster= needs the inference network on the CPU (worker "
+                "processes cannot use this process's GPU); pass device='cpu'"
+            )
+        self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
+        self.cluster = cluster
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
+        self.defensive, self.proposal_only = float(defensive), bool(proposal_only)
 
-        return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
-    proposal = NetworkProposal(net, dict(observe or {}), options.pop("defensive", 0.0))
-    options.setdefault("description", "inference compilation")
-    with torch.no_grad():
-        result = sample_traces(
-            model, num_traces, observe=observe, seed=seed, proposal=proposal, **options
-        )
-    total = proposal.proposed + proposal.fallbacks
-    result.metadata["engine"] = "ic"
-    result.metadata["prior_fallback_fraction"] = proposal.fallbacks / total if total else 0.0
-    result.metadata["unseen_addresses"] = sorted(proposal.unseen)
-    if proposal.nuisance:  # a network of parameters of interest: the rest drawn from the prior
-        result.metadata["nuisance_choices"] = proposal.nuisance
-    if proposal.unseen:
-        log.warning(
-            "ic: %d address(es) unknown to the network were sampled from the prior",
-            len(proposal.unseen),
-        )
-    return result
+    def run(
+        self,
+        model: Model,
+        *,
+        num_traces: int,
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Empirical:
+        """Importance sampling of ``model`` given ``observe`` with the network's proposals.
+
+        Args:
+            model: The model (local or remote).
+            num_traces: Number of importance samples.
+            observe: Observed values by name; must include every observation the network
+                conditions on.
+            seed: Seed (``None``: a fresh one, recorded in ``result.info.seed``).
+            model_args: Arguments for ``model.forward``.
+
+        Returns:
+            A weighted ``Empirical``; ``result.info.proposal`` holds the network's
+            statistics (``result.info.prior_fallback_fraction``,
+            ``result.info.unseen_addresses``).
+
+        Raises:
+            ObservationError: if an observation the network needs is missing.
+        """
+        import torch
+
+        from rotalumis.nn import NetworkMismatchWarning, NetworkProposal, sample_proposal
+
+        net = self.network
+        if net.model_name and net.model_name != model.name:
+            warnings.warn(
+                f"the inference network was trained on model {net.model_name!r}, not "
+                f"{model.name!r}: addresses it does not know are drawn from the prior",
+                NetworkMismatchWarning,
+                stacklevel=3,
+            )
+        if self.proposal_only:
+            return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
+        proposal = NetworkProposal(net, dict(observe or {}), self.defensive)
+        with torch.no_grad():
+            result = sample_traces(
+                model, num_traces, observe=observe, seed=seed, proposal=proposal,
+                keep_traces=self.keep_traces, progress=self.progress, model_args=model_args,
+                description="inference compilation", engine_name=self.name,
+                workers=self.workers, cluster=self.cluster, options=self._options(),
+            )  # fmt: skip
+        unseen = proposal.stats.unseen
+        if unseen:
+            log.warning(
+                "ic: %d address(es) unknown to the network were sampled from the prior",
+                len(unseen),
+            )
+        return result
+
+    def _options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"workers": self.workers}
+        if self.defensive:
+            out["defensive"] = self.defensive
+        return out
+
+    def __repr__(self) -> str:
+        return f"InferenceCompilation(network={self.network.model_name!r}, workers={self.workers})"

@@ -1,10 +1,17 @@
-"""Prior sampling and importance sampling (the prior or a learned proposal as proposal)."""
+"""Prior sampling and importance sampling (the prior or a learned proposal as proposal).
+
+:class:`Prior` and :class:`ImportanceSampling` are the engine objects; :func:`sample_traces`
+is the loop they share (chunks of traces with their own random streams, run here or in
+worker processes).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from collections.abc import Mapping
-from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 from rotalumis.core import (
@@ -14,17 +21,17 @@ from rotalumis.core import (
     InferenceError,
     Model,
     ProposeHandler,
-    TraceHandler,
 )
-from rotalumis.core.handlers import Proposal
-from rotalumis.core.parallel import check_parallel, map_in_workers
+from rotalumis.core.progress import ProgressBar
+from rotalumis.core.proposal import Proposal, ProposalFunction, ProposalStats, as_proposal
 from rotalumis.core.rng import derive_seed
-from rotalumis.data import Empirical, EmpiricalBuilder
+from rotalumis.core.simulate import simulate
+from rotalumis.data import Empirical, EmpiricalBuilder, RunInfo
+from rotalumis.distributed import open_executor
 
 from ._common import ObservationChecker, check_num_traces
-from ._progress import ProgressBar
 
-__all__ = ["importance_sampling", "prior_sampling", "sample_traces"]
+__all__ = ["ImportanceSampling", "Prior", "sample_traces"]
 
 
 CHUNK = 64  # traces per random stream: execution i draws from stream i // CHUNK
@@ -37,7 +44,7 @@ def sample_traces(
     *,
     observe: Mapping[str, Any] | None = None,
     seed: int | None = None,
-    proposal: Proposal | None = None,
+    proposal: Proposal | ProposalFunction | None = None,
     weighted: bool = True,
     keep_traces: bool = False,
     progress: bool | None = None,
@@ -46,11 +53,14 @@ def sample_traces(
     engine_name: str = "is",
     extra_handlers: tuple[Handler, ...] = (),
     workers: int = 0,
-) -> Any:
+    cluster: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> Empirical:
     """Run ``model`` ``num_traces`` times independently and collect the results.
 
-    Each execution draws its latents from ``proposal`` (or the prior; a proposal object with
-    a ``begin_trace()`` method is told when each execution starts), is conditioned on
+    Each execution draws its latents from ``proposal`` (or the prior; a
+    :class:`~rotalumis.core.proposal.Proposal` is told when each execution starts), is
+    conditioned on
     ``observe``, and gets the log importance weight ``log p(x, y) - log q(x)`` (or 0 when
     ``weighted`` is false). Executions ``k * CHUNK .. (k + 1) * CHUNK - 1`` draw from the
     stream ``derive_seed(seed, "chunk", k)``, so with ``workers`` processes, each running
@@ -58,11 +68,17 @@ def sample_traces(
 
     Args:
         workers: Worker processes (``0``: run here). Forked: the model and proposal need no
-            pickling. A proposal with ``counters()`` / ``reset_counters()`` / ``absorb()``
+            pickling. A proposal that keeps :attr:`~rotalumis.core.proposal.Proposal.stats`
             (the inference network's) gets its workers' counts added up.
+        cluster: Run the chunks on a Dask cluster instead (a ``Client``, a scheduler
+            address, ``"local"`` / ``"local:N"``, or a
+            :class:`~rotalumis.distributed.DaskExecutor`); the same result.
+        engine_name: The engine recorded in ``result.info``.
+        options: The engine options recorded in ``result.info``.
 
     Returns:
-        An ``Empirical`` of results, with the named latents of every trace.
+        An ``Empirical`` of results, with the named latents of every trace; its ``info``
+        records the engine, the options, the root seed and the proposal's statistics.
 
     Raises:
         ObservationError: for an observation name the model never observes.
@@ -71,37 +87,62 @@ def sample_traces(
             seed; rotalumis errors raised inside the model keep their type).
     """
     check_num_traces(num_traces)
-    check_parallel(model, workers)
     root = RNG(seed).seed  # a fresh seed when None, recorded
+    proposal = None if proposal is None else as_proposal(proposal)
+    stats = None if proposal is None else proposal.stats
+    if stats is not None:
+        stats.reset()  # the counts of this run
     run = _Sampler(
         model, observe, proposal, weighted, keep_traces, model_args, extra_handlers, root
     )
-    with ProgressBar(num_traces, description, progress) as bar:
-        if workers == 0:
+    with (
+        open_executor(model, workers, cluster) as executor,
+        ProgressBar(num_traces, description, progress, show_rate=True, every_step=True) as bar,
+    ):
+        if executor is None:
             empirical = run(0, num_traces, bar)
         else:
             # contiguous runs of whole chunks, as many as keep the workers evenly busy; how
             # the chunks are grouped does not change what they draw
             chunks = -(-num_traces // CHUNK)
-            tasks = min(chunks, workers * TASKS_PER_WORKER)
+            tasks = min(chunks, executor.parallelism * TASKS_PER_WORKER)
             bounds = [CHUNK * (chunks * t // tasks) for t in range(tasks + 1)]
             done = 0
 
+            # threads share this process: each unit gets its own copy of a (stateful)
+            # proposal, as a worker process would
+            private = executor.shares_memory and proposal is not None
+
             def piece(t: int) -> Any:
-                return run.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
+                sampler = run.with_own_proposal() if private else run
+                return sampler.in_worker(bounds[t], min(num_traces, bounds[t + 1]))
+
+            def describe(t: int) -> str:
+                stop, first = min(num_traces, bounds[t + 1]), bounds[t] // CHUNK
+                return (
+                    f"work unit {t} of {tasks}: traces {bounds[t]}..{stop - 1} of the run "
+                    f"with seed {root}, chunks {first}..{(stop - 1) // CHUNK}, the first "
+                    f"drawing from the stream with seed {derive_seed(root, 'chunk', first)}"
+                )
 
             def arrived(k: int, out: Any) -> None:
                 nonlocal done
                 done += len(out[0])
                 bar.update(done)
 
-            parts = map_in_workers(piece, tasks, workers, arrived)
+            parts = executor.map(piece, tasks, describe, arrived)
             empirical = Empirical.combine([emp for emp, _ in parts])
-            absorb = getattr(proposal, "absorb", None)
-            if absorb is not None:
+            if proposal is not None and stats is not None:
+                proposal.stats = stats
                 for _, counts in parts:
-                    absorb(counts)
-    empirical.metadata["engine"] = engine_name
+                    if counts is not None:
+                        stats.add(counts)
+    empirical.info = RunInfo(
+        engine_name,
+        dict(options or {}),
+        root,
+        proposal=None if stats is None else replace(stats, unseen=set(stats.unseen)),
+    )
     if weighted and not math.isfinite(float(empirical.log_weights.max())):
         evidence = (
             f"the observations {sorted(observe)}"
@@ -133,17 +174,23 @@ class _Sampler:
         self.weighted, self.keep_traces, self.model_args = weighted, keep_traces, model_args
         self.extra_handlers, self.root_seed = extra_handlers, root_seed
 
-    def in_worker(self, start: int, stop: int) -> tuple[Any, Any]:
+    def with_own_proposal(self) -> _Sampler:
+        """This sampler with a deep copy of the proposal (for a unit in a thread)."""
+        twin = copy.copy(self)
+        twin.proposal = copy.deepcopy(self.proposal)
+        return twin
+
+    def in_worker(self, start: int, stop: int) -> tuple[Empirical, ProposalStats | None]:
         """Run a chunk in a worker; also return the proposal's counts for this chunk."""
         proposal = self.proposal
-        reset = getattr(proposal, "reset_counters", None)
-        if reset is not None:
-            reset()
-        empirical = self(start, stop, None)
-        counters = getattr(proposal, "counters", None)
-        return empirical, (counters() if counters is not None else None)
+        if proposal is None or proposal.stats is None:
+            return self(start, stop, None), None
+        # this chunk's counts in an object of their own (added up by the caller), which
+        # leaves the run's total alone wherever the chunk runs
+        proposal.stats = stats = ProposalStats()
+        return self(start, stop, None), stats
 
-    def __call__(self, start: int, stop: int, bar: ProgressBar | None) -> Any:
+    def __call__(self, start: int, stop: int, bar: ProgressBar | None) -> Empirical:
         assert start % CHUNK == 0, "runs start at a chunk boundary"
         model, root, keep_traces, weighted = (
             self.model,
@@ -151,34 +198,34 @@ class _Sampler:
             self.keep_traces,
             self.weighted,
         )
-        rng = RNG(derive_seed(root, "chunk", start // CHUNK))
-        tracer = TraceHandler()
         checker = ObservationChecker(model, self.observe)
         builder = EmpiricalBuilder(name=model.name)
         append = builder.append
-        model_args = self.model_args
-        # A stateful proposal (e.g. the inference-compilation network's LSTM) may want to
-        # know where one execution ends and the next begins.
-        begin_trace = getattr(self.proposal, "begin_trace", None)
-        with ExitStack() as stack:
-            stack.enter_context(tracer)
-            if self.observe:  # an empty condition handler would only cost a call per site
-                stack.enter_context(ConditionHandler(self.observe))
-            if self.proposal is not None:
-                stack.enter_context(ProposeHandler(self.proposal))
-            for h in self.extra_handlers:
-                stack.enter_context(h)
-            execute = stack.enter_context(
-                model.executions(rng, lambda k: f"trace {start + k} of the run with seed {root}")
+        handlers: list[Handler] = []
+        if self.observe:  # an empty condition handler would only cost a call per site
+            handlers.append(ConditionHandler(self.observe))
+        if self.proposal is not None:
+            handlers.append(ProposeHandler(self.proposal))
+        handlers.extend(self.extra_handlers)
+        # A stateful proposal (e.g. the inference-compilation network's LSTM) is told where
+        # one execution ends and the next begins.
+        begin_trace = None if self.proposal is None else self.proposal.begin_trace
+        for first in range(start, stop, CHUNK):  # start is a chunk boundary
+
+            def where(k: int, first: int = first) -> str:
+                return f"trace {first + k} of the run with seed {root}"
+
+            loop = simulate(
+                model,
+                min(first + CHUNK, stop) - first,
+                RNG(derive_seed(root, "chunk", first // CHUNK)),
+                handlers=handlers,
+                model_args=self.model_args,
+                where=where,
+                before_each=begin_trace,
             )
-            for first in range(start, stop, CHUNK):  # start is a chunk boundary
-                if first != start:
-                    rng.reseed(derive_seed(root, "chunk", first // CHUNK))
-                for i in range(first, min(first + CHUNK, stop)):
-                    if begin_trace is not None:
-                        begin_trace()
-                    trace = tracer.reset()
-                    trace.result = execute(*model_args)
+            with contextlib.closing(loop):  # the handlers go when a check raises
+                for i, trace in enumerate(loop, first):
                     if checker.unseen:
                         checker.check(trace)
                     lw = float(trace.log_importance_weight) if weighted else 0.0
@@ -194,35 +241,118 @@ class _Sampler:
         return builder.build()
 
 
-def prior_sampling(
-    model: Model,
-    num_traces: int,
-    *,
-    observe: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    **options: Any,
-) -> Any:
-    """Draw ``num_traces`` executions from the prior (equal weights).
+class ImportanceSampling:
+    """Importance sampling: the ``"is"`` engine (the prior as proposal by default:
+    likelihood weighting).
 
-    ``observe`` is allowed (observations then take the given values) but does not weight.
+    Args:
+        proposal: A :class:`~rotalumis.core.proposal.Proposal` (or a plain function
+            ``Message -> Distribution | None``) to draw controlled choices from instead of
+            their prior; ``None``: the prior.
+        keep_traces: Keep full traces in the result.
+        progress: Show a progress bar (default: when on a terminal).
+        workers: Worker processes (``0``: run here); the result is the same for any number.
+        cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
+            address, or ``"local"``/``"local:N"``; see
+            :func:`rotalumis.distributed.open_executor`); the same result.
+
+    Example:
+        >>> from rotalumis.infer import ImportanceSampling
+        >>> posterior = ImportanceSampling(workers=4).run(
+        ...     model, num_traces=10_000, observe={"y": 1.0}, seed=0)  # doctest: +SKIP
     """
-    options.setdefault("description", "prior")
-    options.setdefault("engine_name", "prior")
-    return sample_traces(model, num_traces, observe=observe, seed=seed, weighted=False, **options)
+
+    name = "is"
+    _description = "importance sampling"
+    _weighted = True
+
+    def __init__(
+        self,
+        proposal: Proposal | ProposalFunction | None = None,
+        *,
+        keep_traces: bool = False,
+        progress: bool | None = None,
+        workers: int = 0,
+        cluster: Any = None,
+    ) -> None:
+        self.proposal = None if proposal is None else as_proposal(proposal)
+        self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
+        self.cluster = cluster
+
+    def run(
+        self,
+        model: Model,
+        *,
+        num_traces: int,
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Empirical:
+        """Draw ``num_traces`` weighted executions of ``model`` given ``observe``.
+
+        Args:
+            model: The model.
+            num_traces: Importance samples.
+            observe: Observed values by name.
+            seed: Seed (``None``: a fresh one, recorded in ``result.info.seed``).
+            model_args: Arguments for ``model.forward``.
+
+        Returns:
+            A weighted ``Empirical``, log weights ``log p(x, y) - log q(x)`` (equally
+            weighted for :class:`Prior`).
+
+        Raises:
+            ObservationError: for an observation name the model never observes.
+            InferenceError: when every weight is zero.
+            ModelError: when an execution raises (naming the trace and the seed).
+        """
+        return sample_traces(
+            model, num_traces, observe=observe, seed=seed, proposal=self.proposal,
+            weighted=self._weighted, keep_traces=self.keep_traces, progress=self.progress,
+            model_args=model_args,
+            description=self._description, engine_name=self.name, workers=self.workers,
+            cluster=self.cluster,
+            options=self._options(),
+        )  # fmt: skip
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"workers": self.workers}
+        if self.proposal is not None:
+            options["proposal"] = repr(self.proposal)
+        return options
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(proposal={self.proposal!r}, workers={self.workers})"
 
 
-def importance_sampling(
-    model: Model,
-    num_traces: int,
-    *,
-    observe: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    **options: Any,
-) -> Any:
-    """Importance sampling with the prior as proposal (likelihood weighting).
+class Prior(ImportanceSampling):
+    """Draws from the prior (equal weights): the ``"prior"`` engine.
 
-    Options: ``keep_traces``, ``progress``, ``model_args``, ``workers`` (see
-    :func:`sample_traces`).
+    ``observe`` is allowed in :meth:`run` (observations then take the given values) but
+    does not weight.
+
+    Args:
+        keep_traces: Keep full traces in the result.
+        progress: Show a progress bar (default: when on a terminal).
+        workers: Worker processes (``0``: run here); the result is the same for any number.
+        cluster: Run on a Dask cluster instead (see :class:`ImportanceSampling`).
     """
-    options.setdefault("description", "importance sampling")
-    return sample_traces(model, num_traces, observe=observe, seed=seed, weighted=True, **options)
+
+    name = "prior"
+    _description = "prior"
+    _weighted = False
+
+    def __init__(
+        self,
+        *,
+        keep_traces: bool = False,
+        progress: bool | None = None,
+        workers: int = 0,
+        cluster: Any = None,
+    ) -> None:
+        super().__init__(
+            None, keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster
+        )
+
+    def __repr__(self) -> str:
+        return f"Prior(workers={self.workers})"

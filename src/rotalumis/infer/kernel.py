@@ -1,18 +1,24 @@
 """The MCMC kernel interface: ``init(rng) -> state`` and ``step(state, rng) -> state``.
 
-A kernel is one class holding its configuration (the model, the observations, step sizes);
-the chain's state is a separate object that the kernel returns and takes back, so one kernel
-drives any number of chains. :func:`~.mh.run_chains` runs chains of any kernel (burn-in,
-thinning, several chains, worker processes) and collects the samples into an
+A kernel is one class holding its configuration (step sizes, site policy, ...) and, once
+bound, the model and the observations; the chain's state is a separate object that the
+kernel returns and takes back, so one kernel drives any number of chains. The
+:class:`~.mcmc.MCMC` engine binds a kernel to a model (:meth:`Kernel.bind`: a copy, so one
+configured kernel serves any model) and runs chains of it with :func:`~.mcmc.run_chains`
+(burn-in, thinning, several chains, worker processes), collecting the samples into an
 :class:`~rotalumis.data.Empirical` that knows its chains.
 
-Kernels: :class:`~.mcmc.MHKernel` (single-site LMH and RMH, with a site-selection policy)
-and :class:`~.pmmh.PseudoMarginalKernel` (pseudo-marginal MH over named parameters).
+Kernels: :class:`~.mh_kernel.MHKernel` (single-site LMH and RMH, with a site-selection
+policy) and :class:`~.pmmh.PseudoMarginalKernel` (pseudo-marginal MH over named
+parameters). A new kernel is one class: subclass :class:`Kernel` (or :class:`ReplayKernel`
+for kernels that re-run the model replaying values), with a :class:`KernelState` subclass
+for its state.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -52,6 +58,7 @@ class KernelState:
 
 
 State = TypeVar("State", bound=KernelState)
+_K = TypeVar("_K", bound="Kernel[Any]")
 
 
 class Kernel(Generic[State]):
@@ -60,24 +67,63 @@ class Kernel(Generic[State]):
     returns and :meth:`step` advances.
 
     Args:
-        model: The model.
+        model: The model (``None``: unbound; :meth:`bind` gives a bound copy).
         observe: Observed values by name.
         model_args: Arguments for ``model.forward``.
     """
 
-    #: Engine label, used in progress bars, logs and ``result.metadata["engine"]``.
+    #: Engine label, used in progress bars, logs and ``result.info.engine`` (lower case).
     name = "MCMC"
 
     def __init__(
         self,
-        model: Model,
+        model: Model | None = None,
         observe: Mapping[str, Any] | None = None,
         *,
         model_args: tuple[Any, ...] = (),
     ) -> None:
-        self.model = model
+        self._model = model
         self.observe: dict[str, Any] = dict(observe or {})
         self.model_args = model_args
+
+    @property
+    def model(self) -> Model:
+        """The model this kernel is bound to.
+
+        Raises:
+            ValueError: if the kernel is not bound to a model.
+        """
+        if self._model is None:
+            raise ValueError(
+                f"{type(self).__name__} is not bound to a model: run it with "
+                "MCMC(kernel).run(model, ...) or create it with the model"
+            )
+        return self._model
+
+    @property
+    def bound(self) -> bool:
+        """Whether the kernel has a model."""
+        return self._model is not None
+
+    def bind(
+        self: _K,
+        model: Model,
+        observe: Mapping[str, Any] | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> _K:
+        """A copy of this kernel (same configuration) for ``model`` and ``observe``."""
+        new = copy.copy(self)
+        Kernel.__init__(new, model, observe, model_args=model_args)
+        new._reset()
+        return new
+
+    def _reset(self) -> None:
+        """Make fresh per-model working state in a copy made by :meth:`bind` (default:
+        none; kernels that own handlers override it)."""
+
+    def options(self) -> dict[str, Any]:
+        """The kernel's configuration as JSON values (recorded in ``result.info.options``)."""
+        return {}
 
     @contextlib.contextmanager
     def session(self, rng: RNG) -> Iterator[Kernel[State]]:
@@ -101,18 +147,25 @@ class ReplayKernel(Kernel[State]):
 
     def __init__(
         self,
-        model: Model,
+        model: Model | None = None,
         observe: Mapping[str, Any] | None = None,
         *,
         model_args: tuple[Any, ...] = (),
     ) -> None:
         super().__init__(model, observe, model_args=model_args)
+        self._reset()
+
+    def _reset(self) -> None:
         self._tracer = TraceHandler()
         self._condition = ConditionHandler(self.observe)
-        self._replay = ReplayHandler({})
+        self._replay = self._new_replay()
         self._active: ExitStack | None = None
         self._execute: Any = None
         self._session_rng: RNG | None = None
+
+    def _new_replay(self) -> ReplayHandler:
+        """The replay handler of a run (kernels with their own replay rules override it)."""
+        return ReplayHandler({})
 
     @contextlib.contextmanager
     def session(self, rng: RNG) -> Iterator[Kernel[State]]:

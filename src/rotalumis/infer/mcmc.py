@@ -1,279 +1,225 @@
-"""Single-site Metropolis-Hastings on traces: lightweight (LMH) and random-walk (RMH).
+"""The MCMC engine: chains of any :class:`~.kernel.Kernel` (LMH, RMH, pseudo-marginal MH).
 
-Each step picks one controlled latent ``k`` of the current trace ``x`` with a site-selection
-policy ``pi(k | x)`` (uniform by default; see :mod:`.sites`) and proposes a new value for it:
-from its prior (LMH, and RMH on discrete sites) or by a Gaussian random walk around the
-current value (RMH on continuous sites). The model is then re-run, replaying every other
-latent it visits again; latents that did not exist before are drawn from their prior
-("fresh"), latents that are no longer visited are dropped ("stale"). The acceptance ratio
-accounts for this change of structure (Wingate, Stuhlmüller & Goodman, 2011):
-
-    log a = log p(y | x') - log p(y | x)
-            + sum over replayed sites r of [log p'(x_r) - log p(x_r)]
-            + log pi(k | x') - log pi(k | x)
-            + [log p'(x'_k) - log p(x_k)]         (random-walk moves only)
-
-Fresh and stale sites cancel between the joint and the proposal. Uncontrolled sites
-(``control=False``) are always drawn fresh and cancel too; with such sites in the trace the
-distribution of ``k`` may differ between ``x`` and ``x'``, and the proposal densities of the
-move and of its reverse enter the ratio explicitly instead of cancelling.
-
-**Replayed values and support changes.** A replayed site's distribution may differ from the
-one it was drawn from, because an earlier choice changed (``j = randrange(n)`` after ``n``
-moved, the bounds of a uniform that depend on another draw). Whatever the kernel does there
-must be symmetric between the move and its reverse, or detailed balance fails: drawing such
-a value afresh only when it falls outside the new support (what rotalumis did before) is not,
-because the reverse move finds the fresh value inside the old support and replays it, so it
-can never return. Two rules are correct:
-
-* *keep*: replay the value; if it lies outside the new support the proposed trace has
-  probability zero and the move is rejected;
-* *redraw*: when the support changed (:meth:`~rotalumis.core.Distribution.same_support`,
-  a symmetric test that ignores the value), the site is a different variable: draw it
-  afresh; its proposal density cancels with its prior as for any fresh site.
-
-Neither mixes well everywhere: *keep* moves an index ``j`` with ``n`` only when ``j`` stays
-valid (on ``n - j`` observed, the chain can hardly leave a state), while *redraw* throws
-away counts and positions that the data pin down. So each move picks one rule at random,
-*redraw* with probability ``redraw_probability`` (½ by default) for all its sites: a mixture
-of two kernels that each leave the posterior invariant. A changed shape is a different
-variable under both rules (drawn afresh both ways, which is symmetric).
+:class:`MCMC` is the engine object (``MCMC(kernel, burn_in=..., num_chains=...)``, then
+``.run(model, num_traces=..., observe=..., seed=...)``); :func:`run_chains` is the one chain
+loop it uses (burn-in, thinning, several chains, worker processes), for a kernel already
+bound to a model. ``model.posterior(engine="lmh" | "rmh" | "pmmh", ...)`` builds an
+:class:`MCMC` with the matching kernel (see :mod:`.engines`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from rotalumis.core import RNG, Distribution, InferenceError, Message, Model, Trace
+from rotalumis.core import RNG, Model, Trace
+from rotalumis.core.progress import ProgressBar
+from rotalumis.data import ChainInfo, Empirical, EmpiricalBuilder, RunInfo
+from rotalumis.distributed import check_executor, open_executor
 
-from ._proposals import check_scale, random_walk, random_walk_log_density
-from .kernel import KernelState, ReplayKernel
-from .sites import SitePolicy, UniformSites
+from ._common import ObservationChecker, check_num_traces
+from .kernel import Kernel
 
-__all__ = ["MHKernel", "MHState"]
+__all__ = ["MCMC", "run_chains"]
 
 log = logging.getLogger(__name__)
 
-_MAX_INIT_TRIES = 10_000
 
-
-@dataclass
-class MHState(KernelState):
-    """The state of one single-site MH chain: the current trace and its bookkeeping.
-
-    Attributes:
-        sites: Its controlled latents (the sites a move can pick).
-        values: Address -> value of those latents (what the next run replays).
-        log_probs: Address -> log-probability of those latents.
-        distributions: Address -> the distribution each was drawn from, for the sites whose
-            support depends on parameters (the others cannot see their support change).
-        choice: The site-selection policy's digest of ``sites``.
-        uncontrolled: Whether the trace has uncontrolled sample sites.
-    """
-
-    sites: list[Message] = field(default_factory=list)
-    values: dict[str, Any] = field(default_factory=dict)
-    log_probs: dict[str, float] = field(default_factory=dict)
-    distributions: dict[str, Distribution] = field(default_factory=dict)
-    choice: Any = None
-    uncontrolled: bool = False
-
-    @classmethod
-    def from_trace(
-        cls,
-        trace: Trace,
-        policy: SitePolicy | None = None,
-        accepted: int = 0,
-        steps: int = 0,
-        sites: list[Message] | None = None,
-        choice: Any = None,
-        uncontrolled: bool | None = None,
-    ) -> MHState:
-        """The state of ``trace`` (after it was accepted); ``sites``, ``choice`` and
-        ``uncontrolled`` are computed from the trace unless the caller knows them."""
-        if sites is None:
-            sites = trace.controlled
-        if uncontrolled is None:
-            uncontrolled = any(
-                v.kind == "sample" and not v.control and not v.observed for v in trace.variables
-            )
-        if choice is None:
-            choice = sites if policy is None else policy.prepare(sites)
-        return cls(
-            trace,
-            accepted,
-            steps,
-            sites,
-            {v.address: v.value for v in sites},
-            {v.address: float(v.log_prob) for v in sites},
-            _varying_supports(sites),
-            choice,
-            uncontrolled,
-        )
-
-
-def _varying_supports(sites: list[Message]) -> dict[str, Distribution]:
-    """Address -> distribution of the sites whose support depends on parameters."""
-    out = {}
-    for v in sites:
-        d = v.distribution
-        if d is not None and not d.fixed_support:
-            out[v.address] = d
-    return out
-
-
-class MHKernel(ReplayKernel[MHState]):
-    """A single-site Metropolis-Hastings kernel: ``init(rng) -> state``, ``step(state, rng)``.
+def run_chains(
+    kernel: Kernel[Any],
+    num_traces: int,
+    *,
+    seed: int | None = None,
+    burn_in: int = 0,
+    thin: int = 1,
+    num_chains: int = 1,
+    initial_trace: Trace | None = None,
+    keep_traces: bool = False,
+    progress: bool | None = None,
+    workers: int = 0,
+    cluster: Any = None,
+) -> Empirical:
+    """Run ``num_chains`` chains of ``kernel`` and collect ``num_traces`` samples per chain.
 
     Args:
-        model: The model.
-        observe: Observed values by name.
-        random_walk: ``False`` for LMH (prior proposals everywhere); ``True`` for RMH.
-        scale: RMH step size, as a multiple of the prior standard deviation of the site
-            (or absolute, when the prior has no finite standard deviation).
-        site_policy: How a move picks its site (default :class:`~.sites.UniformSites`).
-        redraw_probability: Probability that a move redraws, rather than keeps, the
-            replayed sites whose support changed (see the module docstring).
-        model_args: Arguments for ``model.forward``.
+        kernel: The MCMC kernel (it holds the model and the observations).
+        num_traces: Samples kept per chain (after burn-in, one every ``thin`` moves).
+        seed: Seed; chain ``c`` uses an independent stream derived from it.
+        burn_in: Moves discarded at the start of each chain.
+        thin: Keep one sample every ``thin`` moves.
+        num_chains: Independent chains.
+        initial_trace: Starting trace for every chain (default: a prior draw).
+        keep_traces: Keep full traces in the result.
+        progress: Show a progress bar (default: when on a terminal).
+        workers: Run the chains in this many worker processes (``0``: one after another
+            here); each chain's random stream is the same wherever it runs, so is the result.
+        cluster: Run the chains on a Dask cluster instead (see
+            :func:`rotalumis.distributed.open_executor`); the same result.
+
+    Returns:
+        An equally weighted ``Empirical`` of all kept samples, chains one after another
+        (``result.chains`` holds their lengths, so ``result.ess`` is the autocorrelation-
+        aware bulk ESS); ``result.info`` (a :class:`~rotalumis.data.RunInfo`) holds the
+        per-chain lengths and acceptance rates and the joint log density of every kept
+        sample.
+    """
+    check_num_traces(num_traces)
+    check_num_traces(thin, "thin")
+    check_num_traces(num_chains, "num_chains")
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
+        raise ValueError(f"burn_in must be a non-negative integer, got {burn_in!r}")
+    model, observe = kernel.model, kernel.observe
+    check_executor(model, workers, cluster)
+    root = RNG(seed)
+    name = kernel.name
+    moves = burn_in + num_traces * thin
+
+    def chain(c: int, bar: ProgressBar | None = None) -> tuple[Empirical, float, list[float]]:
+        """Chain ``c``: its samples, acceptance rate and joint log densities."""
+        rng = root.spawn(c) if num_chains > 1 else root
+        builder = EmpiricalBuilder(name=model.name)
+        log_probs: list[float] = []  # joint log density of each kept sample (for plots)
+        checker = ObservationChecker(model, observe)
+        with kernel.session(rng):
+            state = kernel.init(rng, initial_trace)
+            checker.check(state.trace)
+            checker.finish()
+            for i in range(moves):
+                state = kernel.step(state, rng)
+                if i >= burn_in and (i - burn_in + 1) % thin == 0:
+                    t = state.trace
+                    log_probs.append(float(t.log_prob))
+                    builder.append(
+                        t.result, 0.0, latents=t.named_latents, trace=t if keep_traces else None
+                    )
+                if bar is not None:
+                    bar.update(c * moves + i + 1, f"acc {state.acceptance_rate:.2f}")
+        log.info("%s chain %d: acceptance rate %.3f", name, c, state.acceptance_rate)
+        return builder.build(), state.acceptance_rate, log_probs
+
+    parallel = (workers or cluster is not None) and num_chains > 1
+    with (
+        open_executor(model, workers if parallel else 0, cluster if parallel else None) as ex,
+        ProgressBar(moves * num_chains, name, progress, show_rate=True, every_step=True) as bar,
+    ):
+        if ex is None or ex.shares_memory:  # threads would share the kernel's state
+            runs = [chain(c, bar) for c in range(num_chains)]
+        else:  # chain c draws from root.spawn(c) wherever it runs: the same result
+            finished = 0
+
+            def arrived(c: int, out: tuple[Empirical, float, list[float]]) -> None:
+                nonlocal finished
+                finished += 1
+                bar.update(finished * moves, f"acc {out[1]:.2f}")
+
+            def describe(c: int) -> str:
+                return f"chain {c} of {num_chains} (stream {c} spawned from seed {root.seed})"
+
+            runs = ex.map(chain, num_chains, describe, arrived)
+    chains = [emp for emp, _, _ in runs]
+    rates = [rate for _, rate, _ in runs]
+    result = Empirical.from_chains(chains)
+    options = {"burn_in": burn_in, "thin": thin, "num_chains": num_chains, **kernel.options()}
+    result.info = RunInfo(
+        engine=name.lower(),
+        options=options,
+        seed=root.seed,
+        chains=tuple(ChainInfo(len(ch), r) for ch, r in zip(chains, rates, strict=True)),
+        log_prob=tuple(lp for _, _, lps in runs for lp in lps),
+    )
+    return result
+
+
+class MCMC:
+    """Markov chain Monte Carlo with any kernel: the engine object.
+
+    Args:
+        kernel: The kernel, e.g. ``MHKernel(random_walk=True)`` (RMH) or
+            ``PseudoMarginalKernel(params=["beta"])``; :meth:`run` binds a copy of it to the
+            model (see :meth:`~.kernel.Kernel.bind`).
+        burn_in: Moves discarded at the start of each chain.
+        thin: Keep one sample every ``thin`` moves.
+        num_chains: Independent chains (chain ``c`` draws from a stream derived from the
+            seed and ``c``).
+        initial_trace: Starting trace for every chain (default: a prior draw).
+        keep_traces: Keep full traces in the result.
+        progress: Show a progress bar (default: when on a terminal).
+        workers: Run the chains in this many worker processes (``0``: here); the result is
+            the same for any number.
+        cluster: Run the chains on a Dask cluster instead (a ``dask.distributed.Client``, a
+            scheduler address, or ``"local"``/``"local:N"``; see
+            :func:`rotalumis.distributed.open_executor`); the same result.
+
+    Example:
+        >>> from rotalumis.infer import MCMC, MHKernel
+        >>> engine = MCMC(MHKernel(random_walk=True), burn_in=500, num_chains=4)
+        >>> posterior = engine.run(model, num_traces=2000, observe={"y": 1.0})  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        model: Model,
-        observe: Mapping[str, Any] | None = None,
+        kernel: Kernel[Any],
         *,
-        random_walk: bool = False,
-        scale: float = 0.5,
-        site_policy: SitePolicy | None = None,
-        redraw_probability: float = 0.5,
-        model_args: tuple[Any, ...] = (),
+        burn_in: int = 0,
+        thin: int = 1,
+        num_chains: int = 1,
+        initial_trace: Trace | None = None,
+        keep_traces: bool = False,
+        progress: bool | None = None,
+        workers: int = 0,
+        cluster: Any = None,
     ) -> None:
-        super().__init__(model, observe, model_args=model_args)
-        self.scale = check_scale(scale, "RMH scale")
-        if site_policy is not None and not isinstance(site_policy, SitePolicy):
-            raise TypeError(f"site_policy must be a SitePolicy, got {site_policy!r}")
-        if not (isinstance(redraw_probability, (int, float)) and 0.0 <= redraw_probability <= 1.0):
-            raise ValueError(f"redraw_probability must be in [0, 1], got {redraw_probability!r}")
-        self.random_walk = random_walk
-        self.policy = site_policy or UniformSites()
-        self.redraw_probability = float(redraw_probability)
-        self.name = "RMH" if random_walk else "LMH"
+        if not isinstance(kernel, Kernel):
+            raise TypeError(f"MCMC needs a Kernel (e.g. MHKernel()), got {kernel!r}")
+        self.kernel = kernel
+        self.burn_in, self.thin, self.num_chains = burn_in, thin, num_chains
+        self.initial_trace, self.keep_traces = initial_trace, keep_traces
+        self.progress, self.workers, self.cluster = progress, workers, cluster
 
-    def _state(self, trace: Trace, accepted: int = 0, steps: int = 0) -> MHState:
-        uncontrolled = self._replay.uncontrolled  # of the run that made ``trace``
-        return MHState.from_trace(trace, self.policy, accepted, steps, uncontrolled=uncontrolled)
+    def run(
+        self,
+        model: Model,
+        *,
+        num_traces: int,
+        observe: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        model_args: tuple[Any, ...] = (),
+    ) -> Empirical:
+        """Run the chains on ``model`` given ``observe``.
 
-    def init(self, rng: RNG, initial_trace: Trace | None = None) -> MHState:
-        """A starting state: ``initial_trace`` re-scored under the data, else a prior draw
-        with non-zero likelihood.
+        Args:
+            model: The model.
+            num_traces: Samples kept per chain (after burn-in, one every ``thin`` moves).
+            observe: Observed values by name.
+            seed: Seed (``None``: a fresh one, recorded in ``result.info.seed``).
+            model_args: Arguments for ``model.forward``.
+
+        Returns:
+            The chains' equally weighted ``Empirical`` (see :func:`run_chains`).
 
         Raises:
-            InferenceError: if no prior draw has a finite log-probability.
-            ValueError: if the site policy does not fit the model (e.g. unknown params).
+            ObservationError: for an observation name the model never observes.
+            InferenceError: if no starting state has non-zero probability.
+            ValueError: for invalid options.
         """
-        if initial_trace is not None:
-            trace = self._run(rng, {v.address: v.value for v in initial_trace.controlled})
-            if not math.isfinite(float(trace.log_prob)):
-                raise InferenceError("the initial trace has zero probability under the data")
-            self.policy.check(trace, self.model.name)
-            return self._state(trace)
-        for _ in range(_MAX_INIT_TRIES):
-            trace = self._run(rng, {})
-            if math.isfinite(float(trace.log_prob)):
-                self.policy.check(trace, self.model.name)
-                return self._state(trace)
-        raise InferenceError(
-            f"no initial trace of model {self.model.name!r} with non-zero probability in "
-            f"{_MAX_INIT_TRIES} prior draws: the observations look impossible"
+        kernel = self.kernel.bind(model, observe, model_args)
+        return run_chains(
+            kernel,
+            num_traces,
+            seed=seed,
+            burn_in=self.burn_in,
+            thin=self.thin,
+            num_chains=self.num_chains,
+            initial_trace=self.initial_trace,
+            keep_traces=self.keep_traces,
+            progress=self.progress,
+            workers=self.workers,
+            cluster=self.cluster,
         )
 
-    def propose_value(self, site: Message, rng: RNG) -> tuple[Any, bool]:
-        """A new value for ``site`` and whether the move is a symmetric random walk."""
-        dist = site.distribution
-        assert dist is not None
-        if not self.random_walk or dist.is_discrete:
-            return dist.sample(rng), False
-        value = site.value
-        if type(value) is float:  # the scalar fast path of random_walk, inlined
-            sd = dist.stddev
-            size = sd * self.scale if math.isfinite(sd) else self.scale
-            return value + size * rng.py.gauss(0.0, 1.0), True
-        return random_walk(value, dist, self.scale, rng), True
-
-    def step(self, state: MHState, rng: RNG) -> MHState:
-        """One Metropolis-Hastings move; returns the new (or the same) state."""
-        state.steps += 1
-        if not state.sites:  # nothing to move: re-run so uncontrolled sites refresh
-            trace = self._run(rng, {})
-            return self._state(trace, state.accepted + 1, state.steps)
-        policy = self.policy
-        uniform = type(policy) is UniformSites  # the common case, inlined: the hot path
-        if uniform:
-            site = state.sites[rng.py.randrange(len(state.sites))]
-        else:
-            site, log_pick = policy.select(state.choice, rng)
-        new_value, symmetric = self.propose_value(site, rng)
-        dist = site.distribution
-        assert dist is not None
-        if symmetric and not dist.in_support(new_value):
-            return state  # zero prior density: reject without running the model
-        values = dict(state.values)
-        address = site.address
-        values[address] = new_value
-        replay = self._replay
-        varying = state.distributions  # only sites whose support can change need a rule
-        if varying:
-            p = self.redraw_probability
-            replay.redraw_changed_support = p == 1.0 or (p > 0.0 and rng.py.random() < p)
-        new = self._run(rng, values, varying or None)
-        replayed = replay.replayed
-        if replay.out_of_support or address not in replayed:
-            return state  # a kept value outside its new support: probability zero
-        log_alpha = float(new.log_likelihood) - float(state.trace.log_likelihood)
-        if log_alpha == -math.inf or math.isnan(log_alpha):
-            return state
-        new_sites = new.controlled
-        old_lp = state.log_probs
-        new_k = site
-        for v in new_sites:
-            a = v.address
-            if a == address:
-                new_k = v
-            elif a in replayed:
-                log_alpha += float(v.log_prob) - old_lp[a]
-        if uniform:
-            choice: Any = new_sites
-            log_alpha += math.log(len(state.sites)) - math.log(len(new_sites))
-        else:
-            choice = policy.prepare(new_sites)
-            log_alpha += policy.log_prob(choice, new_k) - log_pick
-        if symmetric or state.uncontrolled:
-            log_alpha += float(new_k.log_prob) - old_lp[address]
-        if state.uncontrolled:  # k's distribution may have changed: exact proposal terms
-            log_alpha += self._proposal_log_ratio(site, new_k, symmetric)
-        if math.isnan(log_alpha):
-            return state
-        if log_alpha >= 0.0 or math.log(rng.py.random() or 1e-300) < log_alpha:
-            accepted = state.accepted + 1
-            uncontrolled = replay.uncontrolled
-            return MHState.from_trace(
-                new, policy, accepted, state.steps, new_sites, choice, uncontrolled
-            )
-        return state
-
-    def _proposal_log_ratio(self, old: Message, new: Message, symmetric: bool) -> float:
-        """``log q(x_k | x') - log q(x'_k | x)`` for the move of site ``k`` from ``old``
-        (in ``x``) to ``new`` (in ``x'``)."""
-        p, p_new = old.distribution, new.distribution
-        assert p is not None and p_new is not None
-        if symmetric:
-            return random_walk_log_density(
-                old.value, new.value, p_new, self.scale
-            ) - random_walk_log_density(new.value, old.value, p, self.scale)
-        if not p_new.in_support(old.value):
-            return -math.inf
-        return float(p_new.log_prob_sum(old.value)) - float(p.log_prob_sum(new.value))
+    def __repr__(self) -> str:
+        return (
+            f"MCMC({type(self.kernel).__name__}, burn_in={self.burn_in}, thin={self.thin}, "
+            f"num_chains={self.num_chains})"
+        )

@@ -80,7 +80,7 @@ class PseudoMarginalKernel(ReplayKernel[PMMHState]):
     """Pseudo-marginal MH over the parameters ``params``; see the module docstring.
 
     Args:
-        model: The model.
+        model: The model (``None``: bound later by the :class:`~.mcmc.MCMC` engine).
         observe: Observed values by name.
         params: Names or address patterns of the parameters (see
             :class:`~.sites.ParameterMatcher`); every run must visit the same ones.
@@ -102,7 +102,7 @@ class PseudoMarginalKernel(ReplayKernel[PMMHState]):
 
     def __init__(
         self,
-        model: Model,
+        model: Model | None = None,
         observe: Mapping[str, Any] | None = None,
         *,
         params: str | Iterable[str],
@@ -128,8 +128,18 @@ class PseudoMarginalKernel(ReplayKernel[PMMHState]):
         self.random_walk = proposal == "random_walk"
         self.scale = check_scale(scale)
         self.refresh = float(refresh)
-        self._replay = self._nuisance = NuisanceReplay()
-        self._nuisance.refresh = self.refresh
+
+    def _new_replay(self) -> NuisanceReplay:
+        return NuisanceReplay()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "params": list(self.matcher.params),
+            "num_particles": self.num_particles,
+            "proposal": "random_walk" if self.random_walk else "prior",
+            "scale": self.scale,
+            "refresh": self.refresh,
+        }
 
     # -- the marginal-likelihood estimate ---------------------------------------------------
     def _params_of(self, trace: Trace) -> dict[str, Message]:
@@ -175,8 +185,9 @@ class PseudoMarginalKernel(ReplayKernel[PMMHState]):
         Args:
             noise: Per particle, the nuisance sites of its previous run to partly reuse.
         """
-        nuisance = self._nuisance
-        nuisance.rng = rng
+        nuisance = self._replay
+        assert isinstance(nuisance, NuisanceReplay)
+        nuisance.rng, nuisance.refresh = rng, self.refresh
         runs = []
         new_noise: list[dict[str, Message]] = []
         log_ratio = 0.0

@@ -99,7 +99,7 @@ def _simulate(
         model, num, seed=seed, proposal=proposal, weighted=False, keep_traces=True,
         progress=False, model_args=model_args, description="sequential round",
     )  # fmt: skip
-    return list(emp.traces)
+    return list(emp.traces or ())
 
 
 def sequential_ic(

@@ -34,7 +34,7 @@ from rotalumis.core import (
     Weibull,
 )
 
-from ._random_patch import CATEGORICAL_LIMIT, _uniform_int
+from ._random_patch import CATEGORICAL_LIMIT, uniform_int
 
 __all__ = ["GENERATOR_SPECS", "RANDOM_STATE_SPECS", "Site"]
 
@@ -197,7 +197,7 @@ def _categorical(
     dtype: Any = np.int64,
 ) -> Site | None:
     if shape is None:
-        dist = _uniform_int(n) if probs is None else Categorical(probs.tolist())
+        dist = uniform_int(n) if probs is None else Categorical(probs.tolist())
         if pop is None:
             return dist, lambda i: scalar(offset + int(i)), ()
         return dist, lambda i: pop[int(i)], ()

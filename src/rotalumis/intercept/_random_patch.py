@@ -71,7 +71,8 @@ _INF = math.inf
 _UNIFORM_INT: dict[int, Categorical] = {}
 
 
-def _uniform_int(n: int) -> Categorical:
+def uniform_int(n: int) -> Categorical:
+    """The uniform ``Categorical`` over ``0 .. n-1`` (one instance per ``n``)."""
     dist = _UNIFORM_INT.get(n)
     if dist is None:
         dist = _UNIFORM_INT[n] = Categorical([1.0] * n)
@@ -146,7 +147,7 @@ def _randbelow(n: int) -> Site | None:
         return None
     if n == 1:
         return None, lambda _: 0, ()
-    return _uniform_int(n), int, ()
+    return uniform_int(n), int, ()
 
 
 def _getrandbits(k: int) -> Site | None:

@@ -30,7 +30,7 @@ from rotalumis.core import (
     observe,
     sample,
 )
-from rotalumis.core.runtime import _EMPTY, _EXECUTION, _STACK, Message, apply_stack
+from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply_stack
 
 from ._address import site_address
 
@@ -109,8 +109,8 @@ def recording() -> Session | None:
     s = SESSION.get()
     if s is None or s.busy:
         return None
-    if _STACK.get() is _EMPTY:
-        ex = _EXECUTION.get()
+    if STACK.get() is EMPTY_STACK:
+        ex = EXECUTION.get()
         if ex is None or ex.entry_code is None:
             return None
     return s
@@ -192,7 +192,7 @@ def record(
     """
     if shape:
         label = shaped_label(label, shape)
-    ex = _EXECUTION.get()
+    ex = EXECUTION.get()
     entry = None if ex is None else ex.entry_code
     parent = frame.f_back
     key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)

@@ -39,7 +39,7 @@ from rotalumis.core import (
 )
 
 from ._numpy_specs import TABLE_LIMIT
-from ._random_patch import CATEGORICAL_LIMIT, _uniform_int
+from ._random_patch import CATEGORICAL_LIMIT, uniform_int
 from ._torch_sites import (
     STRIDED,
     Maker,
@@ -119,7 +119,7 @@ def _integers(
     if not 1 <= n <= CATEGORICAL_LIMIT or numel == 0 or numel * n > TABLE_LIMIT:
         return None
     if numel == 1:
-        dist: Distribution = _uniform_int(n)
+        dist: Distribution = uniform_int(n)
     else:
         dist = Categorical(torch.full((n,), 1.0 / n, dtype=_F64).expand(*shape, n))
 

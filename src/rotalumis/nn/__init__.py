@@ -2,8 +2,10 @@
 
 * :class:`InferenceNetwork` — observation embeddings, an LSTM core and one proposal head per
   address (created when the address is first seen);
-* :func:`train_network` with :class:`TrainingConfig` — online or offline training,
-  checkpoints and resume, optional :class:`EarlyStopping`;
+* :func:`train_network` with :class:`TrainingConfig` (and :class:`TrainingSource`,
+  :class:`RunOptions`, :class:`NetworkOptions`) — online or offline training, checkpoints
+  and resume, optional :class:`EarlyStopping`; data-parallel under ``torchrun``/``srun``
+  with DDP (:class:`DistributedConfig`);
 * :func:`train_on_dataset` / :func:`train_on_simulations` with :class:`BudgetConfig` —
   training on a fixed simulation budget: epochs until a held-out validation loss stops
   improving;
@@ -17,6 +19,7 @@
 Imports :mod:`rotalumis.core` and :mod:`rotalumis.data` only.
 """
 
+from ._checkpoint import training_device
 from .budget import BudgetConfig, simulate_dataset, train_on_dataset, train_on_simulations
 from .early_stopping import EarlyStopping
 from .embeddings import (
@@ -29,11 +32,26 @@ from .embeddings import (
 )
 from .flow_head import FlowHead, FlowProposal
 from .heads import HEAD_KINDS, ProposalHead, SiteSpec
-from .interest import ProposedSite, SiteSequence, restrict_batch, sample_proposal
+from .interest import ProposedSite, SiteSequence, restrict_batch
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
-from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
+from .proposal import (
+    NetworkMismatchWarning,
+    NetworkProposal,
+    UnseenAddressWarning,
+    sample_proposal,
+)
 from .structured_embeddings import Conv1dEmbedding, DeepSetEmbedding, RecurrentEmbedding
-from .training import TrainingConfig, TrainingResult, simulate_batch, train_network
+from .training import (
+    DistributedConfig,
+    NetworkOptions,
+    RunOptions,
+    TrainingConfig,
+    TrainingResult,
+    TrainingSource,
+    launched_rank,
+    simulate_batch,
+    train_network,
+)
 from .weighted_training import WeightedTrainingResult, train_weighted
 
 __all__ = [
@@ -44,6 +62,7 @@ __all__ = [
     "Conv2dEmbedding",
     "Conv3dEmbedding",
     "DeepSetEmbedding",
+    "DistributedConfig",
     "EarlyStopping",
     "FeedForwardEmbedding",
     "FlowHead",
@@ -51,19 +70,23 @@ __all__ = [
     "InferenceNetwork",
     "NetworkConfig",
     "NetworkMismatchWarning",
+    "NetworkOptions",
     "NetworkProposal",
     "ObservationEncoder",
     "ObservationSpec",
     "ProposalHead",
     "ProposedSite",
     "RecurrentEmbedding",
+    "RunOptions",
     "SiteLayers",
     "SiteSequence",
     "SiteSpec",
     "TrainingConfig",
     "TrainingResult",
+    "TrainingSource",
     "UnseenAddressWarning",
     "WeightedTrainingResult",
+    "launched_rank",
     "restrict_batch",
     "sample_proposal",
     "simulate_batch",
@@ -72,4 +95,5 @@ __all__ = [
     "train_on_dataset",
     "train_on_simulations",
     "train_weighted",
+    "training_device",
 ]

@@ -30,7 +30,15 @@ from rotalumis.data import TraceDataset
 
 from .early_stopping import EarlyStopping
 from .network import InferenceNetwork
-from .training import TrainingConfig, TrainingResult, train_network
+from .training import (
+    DistributedConfig,
+    NetworkOptions,
+    RunOptions,
+    TrainingConfig,
+    TrainingResult,
+    TrainingSource,
+    train_network,
+)
 
 __all__ = ["BudgetConfig", "simulate_dataset", "train_on_dataset", "train_on_simulations"]
 
@@ -119,6 +127,7 @@ def train_on_dataset(
     network_sizes: Mapping[str, Any] | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     fresh: bool = False,
+    distributed: DistributedConfig | None = None,
 ) -> TrainingResult:
     """Train for epochs over ``dataset`` until the validation loss stops improving.
 
@@ -126,7 +135,9 @@ def train_on_dataset(
     is then not trained on), stops after ``config.patience`` epochs without improvement or
     ``config.max_epochs``, and returns the network of the best epoch. ``checkpoint`` makes
     the run resumable (it is rewritten every epoch; a checkpoint written with other settings
-    is an error unless ``fresh``, which starts afresh).
+    is an error unless ``fresh``, which starts afresh). Under ``torchrun``/``srun`` with
+    several processes it trains data-parallel (``distributed``; default: the learning rate
+    scaled linearly with the number of processes, warmed up over the first 5 epochs).
 
     Raises:
         DatasetError: if there is nothing to validate on (one shard and no
@@ -157,16 +168,17 @@ def train_on_dataset(
     )
     return train_network(
         network,
-        dataset=train,
-        valid_dataset=valid_dataset,
         config=training,
-        checkpoint=checkpoint,
-        device=device,
-        embeddings=embeddings,
-        network_sizes=network_sizes,
-        on_step=on_step,
-        early_stopping=EarlyStopping(patience=config.patience),
-        fresh=fresh,
+        source=TrainingSource(dataset=train, valid_dataset=valid_dataset),
+        run=RunOptions(
+            checkpoint=checkpoint,
+            fresh=fresh,
+            device=device,
+            on_step=on_step,
+            early_stopping=EarlyStopping(patience=config.patience),
+        ),
+        network_options=NetworkOptions(embeddings, network_sizes),
+        distributed=distributed or DistributedConfig(warmup_traces=5 * n_train),
     )
 
 

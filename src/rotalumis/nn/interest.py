@@ -10,7 +10,7 @@ LSTM at the selected choices and returns ``None`` (the prior) at the others, so 
 importance weight of a run is ``p(y | theta, z) p(theta) / q(theta | y)``: the prior of the
 nuisance ``z`` cancels and the estimate stays consistent.
 
-:func:`sample_proposal` draws from the network's proposal alone, without running the
+:func:`~.proposal.sample_proposal` draws from the network's proposal alone, without running the
 simulator (as neural posterior estimation does), for models whose proposed choices come in
 a fixed sequence with fixed priors; the network records that sequence while it trains
 (:class:`SiteSequence`).
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 import rotalumis.core as core
-from rotalumis.core import RNG, Distribution, InferenceError, Message
-from rotalumis.data import Empirical, EmpiricalBuilder, SiteGroup, TraceBatch
+from rotalumis.core import Distribution, InferenceError
+from rotalumis.data import SiteGroup, TraceBatch
 
-__all__ = ["ProposedSite", "SiteSequence", "restrict_batch", "sample_proposal"]
+__all__ = ["ProposedSite", "SiteSequence", "restrict_batch"]
 
 
 def restrict_batch(batch: TraceBatch, keep: Callable[[SiteGroup], bool]) -> TraceBatch:
@@ -166,62 +166,3 @@ def _fixed_sequence(batch: TraceBatch) -> list[ProposedSite] | str:
     if sorted(by_step) != list(range(int(batch.lengths[0]))):
         return "traces have proposed choices of another size at one step"
     return [by_step[k] for k in sorted(by_step)]
-
-
-def sample_proposal(
-    network: Any,
-    observe: Mapping[str, Any],
-    num_samples: int,
-    seed: int | None = None,
-) -> Empirical:
-    """Samples of the proposed choices from the network alone (no simulator run).
-
-    Each sample steps the network through the recorded sequence of proposed choices,
-    drawing each from its proposal. For a network of the parameters of interest these are
-    (approximate) posterior samples of the parameters, at the cost of the network only;
-    unlike ``engine="ic"`` they carry no importance weights, so their accuracy is the
-    network's. Latents are keyed by site name (the address when unnamed).
-
-    Args:
-        network: A trained :class:`~.network.InferenceNetwork`.
-        observe: The observations.
-        num_samples: Samples to draw.
-        seed: Seed.
-
-    Returns:
-        An equally weighted ``Empirical`` (``metadata["engine"] == "proposal"``).
-
-    Raises:
-        InferenceError: if the network recorded no fixed sequence of proposed choices
-            (the reason is in the message).
-    """
-    from .proposal import NetworkProposal
-
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-    sequence: SiteSequence = network.sequence
-    if sequence.sites is None:
-        raise InferenceError(
-            "this network cannot sample without the simulator: its proposed choices have no "
-            f"fixed sequence ({sequence.note}); use engine='ic'"
-        )
-    priors = [site.prior() for site in sequence.sites]
-    proposal = NetworkProposal(network, observe)
-    rng = RNG(seed)
-    builder = EmpiricalBuilder(name=network.model_name or "network")
-    with torch.no_grad():
-        for _ in range(num_samples):
-            proposal.begin_trace()
-            latents: dict[str, Any] = {}
-            for site, prior in zip(sequence.sites, priors, strict=True):
-                base = site.address.rsplit("__", 2)[0]
-                msg = Message("sample", site.name, site.address, base, prior)
-                q = proposal(msg)
-                msg.value = (prior if q is None else q).sample(rng)
-                latents[site.label] = msg.value
-            builder.append(None, 0.0, latents=latents)
-    out = builder.build()
-    out.metadata.update(
-        engine="proposal", seed=rng.seed, proposed=[s.label for s in sequence.sites]
-    )
-    return out

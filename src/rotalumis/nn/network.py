@@ -178,7 +178,7 @@ class InferenceNetwork(nn.Module):
         # provenance: the name of the model whose traces trained it (None: not recorded)
         self.model_name: str | None = None
         self.interest = ParametersOfInterest(config.interest_names, config.interest_addresses)
-        #: the proposed choices' fixed sequence, if any (for :func:`.interest.sample_proposal`)
+        #: the proposed choices' fixed sequence, if any (for :func:`.proposal.sample_proposal`)
         self.sequence = SiteSequence()
         for spec in sites:
             self._add_site(spec)

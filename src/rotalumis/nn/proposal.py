@@ -14,13 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from rotalumis.core import Distribution, Message, Mixture, ObservationError
+from rotalumis.core import RNG, Distribution, InferenceError, Message, Mixture, ObservationError
 from rotalumis.core.handlers import normalize_observation
-from rotalumis.data import flat_params, flat_value
+from rotalumis.core.proposal import Proposal, ProposalStats
+from rotalumis.data import Empirical, EmpiricalBuilder, RunInfo, flat_params, flat_value
 
 from .network import InferenceNetwork, SiteLayers
 
-__all__ = ["NetworkMismatchWarning", "NetworkProposal", "UnseenAddressWarning"]
+__all__ = [
+    "NetworkMismatchWarning",
+    "NetworkProposal",
+    "UnseenAddressWarning",
+    "sample_proposal",
+]
 
 _MAX_WARNINGS = 5  # unseen addresses warned about individually, per proposal object
 
@@ -33,15 +39,17 @@ class NetworkMismatchWarning(UserWarning):
     """The inference network was trained on a model of another name than the one it runs on."""
 
 
-class NetworkProposal:
-    """Proposals of an :class:`InferenceNetwork` for one set of observations.
+class NetworkProposal(Proposal):
+    """Proposals of an :class:`InferenceNetwork` for one set of observations: a
+    :class:`~rotalumis.core.proposal.Proposal`.
 
     Call :meth:`begin_trace` before each execution (``sample_traces`` does); then each call
     with a sample message advances the LSTM by one step and returns the proposal for that
     choice. Addresses the network never saw get ``None`` (their prior) and an
-    :class:`UnseenAddressWarning` each (the first five; all are listed in :attr:`unseen`).
+    :class:`UnseenAddressWarning` each (the first five; all are listed in
+    ``stats.unseen``). :attr:`stats` counts the choices proposed and left to the prior.
     A network of parameters of interest returns ``None`` at every other choice without
-    stepping its LSTM (the nuisance, left to the simulator; counted in :attr:`nuisance`).
+    stepping its LSTM (the nuisance, left to the simulator; counted in ``stats.nuisance``).
 
     Args:
         network: A trained network.
@@ -91,33 +99,9 @@ class NetworkProposal:
         ]
         zero = torch.zeros(1, cfg.lstm_dim, device=self.device)
         self._zero_state = [(zero, zero)] * lstm.num_layers
-        self.unseen: set[str] = set()
-        self.proposed = 0
-        self.fallbacks = 0
-        self.nuisance = 0
         self._interest: dict[str, bool] | None = None if network.interest.everything else {}
+        self.stats: ProposalStats = ProposalStats()
         self.begin_trace()
-
-    def counters(self) -> dict[str, Any]:
-        """Choices proposed, choices left to the prior, and the unknown addresses met."""
-        return {
-            "proposed": self.proposed,
-            "fallbacks": self.fallbacks,
-            "nuisance": self.nuisance,
-            "unseen": sorted(self.unseen),
-        }
-
-    def reset_counters(self) -> None:
-        """Zero :meth:`counters` (a worker process does, before each chunk it runs)."""
-        self.proposed = self.fallbacks = self.nuisance = 0
-        self.unseen = set()
-
-    def absorb(self, counters: Mapping[str, Any]) -> None:
-        """Add the :meth:`counters` of a copy of this proposal (run in a worker process)."""
-        self.proposed += int(counters["proposed"])
-        self.fallbacks += int(counters["fallbacks"])
-        self.nuisance += int(counters["nuisance"])
-        self.unseen.update(counters["unseen"])
 
     def begin_trace(self) -> None:
         """Reset the LSTM state: a new execution starts."""
@@ -155,7 +139,7 @@ class NetworkProposal:
                     msg.name, msg.address
                 )
             if not wanted:
-                self.nuisance += 1
+                self.stats.nuisance += 1
                 return None
         with torch.no_grad():
             prev_val, prev_addr = self._previous()
@@ -175,22 +159,22 @@ class NetworkProposal:
             if q is not None and self.defensive and site.spec.head == "cat":
                 q = Mixture([q, dist], [1.0 - self.defensive, self.defensive])
         if q is None:
-            self.fallbacks += 1
+            self.stats.fallbacks += 1
         else:
-            self.proposed += 1
+            self.stats.proposed += 1
         return q
 
     def _unseen(self, address: str, why: str = "never seen in training") -> None:
-        self.fallbacks += 1
+        stats = self.stats
+        stats.fallbacks += 1
         self._pending = None
-        if address in self.unseen:
+        if address in stats.unseen:
             return
-        self.unseen.add(address)
-        if len(self.unseen) <= _MAX_WARNINGS:
+        stats.unseen.add(address)
+        if len(stats.unseen) <= _MAX_WARNINGS:
             more = (
-                "; further such addresses are listed in the result's "
-                "metadata['unseen_addresses'] only"
-                if len(self.unseen) == _MAX_WARNINGS
+                "; further such addresses are listed in the result's info.unseen_addresses only"
+                if len(stats.unseen) == _MAX_WARNINGS
                 else ""
             )
             warnings.warn(
@@ -208,3 +192,60 @@ def _params(
     if len(flat) != site.spec.num_params:
         return None
     return torch.tensor([flat], dtype=torch.float32, device=device)
+
+
+def sample_proposal(
+    network: Any,
+    observe: Mapping[str, Any],
+    num_samples: int,
+    seed: int | None = None,
+) -> Empirical:
+    """Samples of the proposed choices from the network alone (no simulator run).
+
+    Each sample steps the network through the recorded sequence of proposed choices,
+    drawing each from its proposal. For a network of the parameters of interest these are
+    (approximate) posterior samples of the parameters, at the cost of the network only;
+    unlike ``engine="ic"`` they carry no importance weights, so their accuracy is the
+    network's. Latents are keyed by site name (the address when unnamed).
+
+    Args:
+        network: A trained :class:`~.network.InferenceNetwork`.
+        observe: The observations.
+        num_samples: Samples to draw.
+        seed: Seed.
+
+    Returns:
+        An equally weighted ``Empirical`` (``info.engine == "proposal"``; the proposed
+        sites in ``info.options["proposed"]``).
+
+    Raises:
+        InferenceError: if the network recorded no fixed sequence of proposed choices
+            (the reason is in the message).
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    sequence = network.sequence
+    if sequence.sites is None:
+        raise InferenceError(
+            "this network cannot sample without the simulator: its proposed choices have no "
+            f"fixed sequence ({sequence.note}); use engine='ic'"
+        )
+    priors = [site.prior() for site in sequence.sites]
+    proposal = NetworkProposal(network, observe)
+    rng = RNG(seed)
+    builder = EmpiricalBuilder(name=network.model_name or "network")
+    with torch.no_grad():
+        for _ in range(num_samples):
+            proposal.begin_trace()
+            latents: dict[str, Any] = {}
+            for site, prior in zip(sequence.sites, priors, strict=True):
+                base = site.address.rsplit("__", 2)[0]
+                msg = Message("sample", site.name, site.address, base, prior)
+                q = proposal(msg)
+                msg.value = (prior if q is None else q).sample(rng)
+                latents[site.label] = msg.value
+            builder.append(None, 0.0, latents=latents)
+    out = builder.build()
+    proposed = [s.label for s in sequence.sites]
+    out.info = RunInfo("proposal", {"proposed": proposed}, rng.seed, proposal=proposal.stats)
+    return out

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import torch
 
+from ._checks import choice, in_range, positive_int
+
 __all__ = ["BASELINES", "GRADIENT_MODES", "OptimizeConfig"]
 
 BASELINES = ("leave_one_out", "moving_average", "none")
@@ -68,13 +70,13 @@ class OptimizeConfig:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("steps", self.steps)
-        _positive_int("batch_size", self.batch_size)
-        _in_range("lr", self.lr, 0.0, math.inf, low_open=True)
-        _in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0)
-        _in_range("baseline_decay", self.baseline_decay, 0.0, 1.0, high_open=True)
-        _choice("baseline", self.baseline, BASELINES)
-        _choice("gradient", self.gradient, GRADIENT_MODES)
+        positive_int("steps", self.steps)
+        positive_int("batch_size", self.batch_size)
+        in_range("lr", self.lr, 0.0, math.inf, low_open=True)
+        in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0)
+        in_range("baseline_decay", self.baseline_decay, 0.0, 1.0, high_open=True)
+        choice("baseline", self.baseline, BASELINES)
+        choice("gradient", self.gradient, GRADIENT_MODES)
         if self.baseline == "leave_one_out" and self.batch_size < 2:
             raise ValueError(
                 "OptimizeConfig: baseline='leave_one_out' needs batch_size >= 2 "
@@ -123,33 +125,3 @@ class OptimizeConfig:
         cls: Any = self.optimizer_class  # subclasses take lr; the base class does not
         opt: torch.optim.Optimizer = cls(list(params), lr=self.lr, **self.optimizer_options)
         return opt
-
-
-def _positive_int(name: str, value: object, owner: str = "OptimizeConfig") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-
-
-def _in_range(
-    name: str,
-    value: object,
-    low: float,
-    high: float,
-    low_open: bool = False,
-    high_open: bool = False,
-    owner: str = "OptimizeConfig",
-) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{owner}: {name} must be in {left}{low}, {high}{right}, got {value!r}")
-
-
-def _choice(
-    name: str, value: object, allowed: tuple[str, ...], owner: str = "OptimizeConfig"
-) -> None:
-    if value not in allowed:
-        raise ValueError(f"{owner}: {name} must be one of {', '.join(allowed)}; got {value!r}")

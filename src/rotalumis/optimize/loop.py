@@ -11,9 +11,9 @@ import torch
 
 from rotalumis.core.errors import DistributionError
 from rotalumis.core.model import Model
+from rotalumis.core.progress import ProgressBar
 from rotalumis.core.rng import RNG
 
-from ._progress import StepProgress
 from .config import OptimizeConfig
 from .errors import OptimizationError
 from .estimator import GradientEstimate, GradientEstimator, Loss
@@ -87,7 +87,7 @@ def optimize(
     trajectory: dict[str, list[torch.Tensor]] = {
         n: [t.detach().clone()] for n, t in tensors.items()
     }
-    with StepProgress(cfg.steps, cfg.progress) as bar:
+    with ProgressBar(cfg.steps, "optimize", cfg.progress) as bar:
         for step in range(cfg.steps):
             est = _estimate(estimator, tensors, rng, step)
             _check_finite(est, tensors, step)

@@ -1,7 +1,7 @@
 """The eleven PPX 1.0 messages as small immutable Python objects.
 
-These are what :func:`~rotalumis.remote.codec.encode` takes and
-:func:`~rotalumis.remote.codec.decode` returns. Values and parameters use rotalumis'
+These are what :func:`~rotalumis.remote.encode` takes and
+:func:`~rotalumis.remote.decode` returns. Values and parameters use rotalumis'
 conventions: a scalar is a Python ``float`` (``int`` for discrete sample results once the
 simulator converts them), a vector is a :class:`torch.Tensor`, and ``None`` is "no value"
 (on the wire: a tensor with empty data). Names are ``None`` when the peer sent an empty

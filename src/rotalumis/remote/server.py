@@ -27,7 +27,7 @@ from rotalumis.core import RNG, Model
 from rotalumis.core.errors import DistributionError, ModelError, ProtocolError
 from rotalumis.core.runtime import Handler, Message
 
-from .codec import RESET, decode, encode, encode_observe, encode_sample
+from ._codec import RESET, decode, encode, encode_observe, encode_sample
 from .messages import (
     Handshake,
     HandshakeResult,

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..distributions.base import Distribution
+from ..proposal import Proposal, ProposalFunction
 from ..runtime import Handler, Message, current_rng
 
 __all__ = ["Proposal", "ProposeHandler"]
-
-Proposal = Callable[[Message], Distribution | None]
-"""A function from a (not yet decided) sample message to a proposal distribution, or
-``None`` to leave the choice to the prior."""
 
 
 class ProposeHandler(Handler):
@@ -22,10 +16,11 @@ class ProposeHandler(Handler):
     sampling with this proposal.
 
     Args:
-        proposal: Maps a sample message to a proposal distribution (or ``None``: prior).
+        proposal: Maps a sample message to a proposal distribution (or ``None``: prior);
+            a :class:`~rotalumis.core.proposal.Proposal` or a plain function.
     """
 
-    def __init__(self, proposal: Proposal) -> None:
+    def __init__(self, proposal: Proposal | ProposalFunction) -> None:
         super().__init__()
         self.proposal = proposal
 

@@ -12,7 +12,6 @@ import torch
 from rotalumis.core.rng import derive_seed
 
 from ..errors import OptimizationError
-from .runner import _short
 
 __all__ = ["Bounds", "PsiAdam", "make_bounds", "method_generator", "seeded_torch", "too_small"]
 
@@ -107,8 +106,8 @@ class PsiAdam:
         """
         if not bool(torch.isfinite(grad).all()):
             raise OptimizationError(
-                f"step {step}: the gradient estimate is not finite ({_short(grad)}) at "
-                f"psi={_short(self.param)}; stopping"
+                f"step {step}: the gradient estimate is not finite ({short(grad)}) at "
+                f"psi={short(self.param)}; stopping"
             )
         self.param.grad = grad.detach().to(self.param.dtype).reshape(self.param.shape)
         done = min(1.0, calls / self.budget)
@@ -142,3 +141,10 @@ def too_small(method: str, budget: int, needed: int) -> OptimizationError:
         f"method={method!r}: a budget of {budget} calls is less than one step needs "
         f"({needed} calls); raise the budget or lower the calls per step"
     )
+
+
+def short(t: torch.Tensor) -> str:
+    """The first six elements of ``t``, for error messages."""
+    v = t.detach().reshape(-1)
+    shown = ", ".join(f"{float(x):.4g}" for x in v[:6])
+    return f"[{shown}{', ...' if v.numel() > 6 else ''}]"

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from rotalumis.core.progress import ProgressBar
 from rotalumis.core.rng import RNG
 
-from .._progress import StepProgress
 from ._common import make_bounds
 from .config import (
     BayesOptConfig,
@@ -50,6 +50,7 @@ def optimize_blackbox(
     config: MethodConfig | None = None,
     seed: int | None = None,
     workers: int = 0,
+    cluster: Any = None,
     on_error: str = "raise",
     pass_as: str = "arguments",
     progress: bool | None = None,
@@ -85,6 +86,8 @@ def optimize_blackbox(
         seed: Seed of the run (``None`` picks one; it is in the result). Call ``k`` of the
             run is seeded by ``(seed, k)``: the same for any ``workers``.
         workers: Processes running simulator calls (0: in this process).
+        cluster: Run the simulator calls on a Dask cluster instead (a ``Client``, a
+            scheduler address, ``"local"`` / ``"local:N"``); the same result.
         on_error: ``"raise"``: a call that raises or gives a non-finite output or
             objective stops the run with :class:`SimulatorCallError` naming the call and
             its ``psi``; ``"skip"``: such calls count against the budget, are recorded in
@@ -132,7 +135,7 @@ def optimize_blackbox(
         )
     run_seed = RNG(seed).seed
     history = History()
-    with StepProgress(budget, progress) as bar:
+    with ProgressBar(budget, "optimize", progress) as bar:
         runner = SimulatorRunner(
             simulator,
             objective,
@@ -143,8 +146,12 @@ def optimize_blackbox(
             on_error,
             pass_as,
             progress=lambda calls: bar.update(calls, f"{method}: {calls} calls"),
+            cluster=cluster,
         )
-        final = _run_method(method, runner, start, box, cfg, history, run_seed)
+        try:
+            final = _run_method(method, runner, start, box, cfg, history, run_seed)
+        finally:
+            runner.close()
     logger.info("optimize_blackbox(%s): %d calls, %d steps", method, runner.calls, len(history))
     return BlackBoxResult(
         psi=final.detach().clone(),

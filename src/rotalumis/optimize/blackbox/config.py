@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from ..config import _choice, _in_range, _positive_int
+from .._checks import choice, in_range, positive_int
 
 __all__ = [
     "BayesOptConfig",
@@ -21,12 +21,12 @@ FLOWS = ("nsf", "maf")
 
 
 def _positive(owner: str, name: str, value: object) -> None:
-    _in_range(name, value, 0.0, math.inf, low_open=True, owner=owner)
+    in_range(name, value, 0.0, math.inf, low_open=True, owner=owner)
 
 
 def _optional_int(owner: str, name: str, value: object) -> None:
     if value is not None:
-        _positive_int(name, value, owner)
+        positive_int(name, value, owner)
 
 
 @dataclass(frozen=True)
@@ -81,19 +81,19 @@ class LGSOConfig:
         _positive(owner, "epsilon", self.epsilon)
         _optional_int(owner, "samples_per_step", self.samples_per_step)
         _positive(owner, "lr", self.lr)
-        _in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
+        in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
         _positive(owner, "surrogate_lr", self.surrogate_lr)
         for name in ("max_replay", "transforms", "train_steps", "refit_steps", "batch_size"):
-            _positive_int(name, getattr(self, name), owner)
-        _positive_int("objective_samples", self.objective_samples, owner)
-        _choice("flow", self.flow, FLOWS, owner)
+            positive_int(name, getattr(self, name), owner)
+        positive_int("objective_samples", self.objective_samples, owner)
+        choice("flow", self.flow, FLOWS, owner)
         if not isinstance(self.replay, bool):
             raise ValueError(f"{owner}: replay must be True or False, got {self.replay!r}")
         hidden = self.hidden_features
         if not isinstance(hidden, tuple) or not hidden:
             raise ValueError(f"{owner}: hidden_features must be a non-empty tuple of ints")
         for width in hidden:
-            _positive_int("hidden_features", width, owner)
+            positive_int("hidden_features", width, owner)
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,9 @@ class FiniteDifferenceConfig:
     def __post_init__(self) -> None:
         owner = "FiniteDifferenceConfig"
         _positive(owner, "step", self.step)
-        _positive_int("repeats", self.repeats, owner)
+        positive_int("repeats", self.repeats, owner)
         _positive(owner, "lr", self.lr)
-        _in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
+        in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,10 @@ class ScoreFunctionConfig:
     def __post_init__(self) -> None:
         owner = "ScoreFunctionConfig"
         _positive(owner, "sigma", self.sigma)
-        _positive_int("samples_per_step", self.samples_per_step, owner)
+        positive_int("samples_per_step", self.samples_per_step, owner)
         _positive(owner, "lr", self.lr)
-        _in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
-        _choice("baseline", self.baseline, ("leave_one_out", "none"), owner)
+        in_range("final_lr_factor", self.final_lr_factor, 0.0, 1.0, owner=owner)
+        choice("baseline", self.baseline, ("leave_one_out", "none"), owner)
         if self.baseline == "leave_one_out" and self.samples_per_step < 2:
             raise ValueError(f"{owner}: baseline='leave_one_out' needs samples_per_step >= 2")
 
@@ -173,7 +173,7 @@ class CMAESConfig:
         owner = "CMAESConfig"
         _positive(owner, "sigma0", self.sigma0)
         _optional_int(owner, "popsize", self.popsize)
-        _positive_int("repeats", self.repeats, owner)
+        positive_int("repeats", self.repeats, owner)
         if self.popsize is not None and self.popsize < 2:
             raise ValueError(f"{owner}: popsize must be at least 2, got {self.popsize}")
 
@@ -205,7 +205,7 @@ class BayesOptConfig:
         owner = "BayesOptConfig"
         _optional_int(owner, "initial_points", self.initial_points)
         for name in ("batch", "repeats", "max_points", "restarts", "raw_samples"):
-            _positive_int(name, getattr(self, name), owner)
+            positive_int(name, getattr(self, name), owner)
 
 
 MethodConfig = (

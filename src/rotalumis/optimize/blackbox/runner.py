@@ -26,13 +26,15 @@ import numpy as np
 import torch
 
 from rotalumis.core.errors import ModelError
+from rotalumis.core.executor import Executor
 from rotalumis.core.model import Model
-from rotalumis.core.parallel import check_parallel, map_in_workers
 from rotalumis.core.rng import RNG, derive_seed
 from rotalumis.core.runtime import Handler, Message
+from rotalumis.distributed import check_executor, open_executor
 from rotalumis.intercept import InterceptedModel
 
 from ..errors import OptimizationError
+from ._common import short
 
 __all__ = ["ON_ERROR", "PASS_AS", "CallBatch", "Objective", "SimulatorCallError", "SimulatorRunner"]
 
@@ -114,17 +116,23 @@ class _SetSites(Handler):
             self.seen.add(name)
 
 
-def map_calls(run_range: Callable[[int, int], list[Any]], count: int, workers: int) -> list[Any]:
-    """``run_range(0, count)``, split into contiguous pieces run by ``workers`` processes.
+def map_calls(
+    run_range: Callable[[int, int], list[Any]], count: int, executor: Executor | None
+) -> list[Any]:
+    """``run_range(0, count)``, split into contiguous pieces run by ``executor``.
 
-    The one place where black-box optimization uses the parallel executor (today's
-    :func:`rotalumis.core.parallel.map_in_workers`: forked workers, results by index).
+    The one place where black-box optimization uses an executor (forked workers or a Dask
+    cluster; results by index, so the same for any).
     """
-    if workers == 0 or count < 2:
+    if executor is None or count < 2:
         return run_range(0, count)
-    pieces = min(count, 4 * workers)
+    pieces = min(count, 4 * executor.parallelism)
     edges = [count * p // pieces for p in range(pieces + 1)]
-    parts = map_in_workers(lambda p: run_range(edges[p], edges[p + 1]), pieces, workers)
+
+    def describe(p: int) -> str:
+        return f"simulator calls {edges[p]}..{edges[p + 1] - 1} of the batch"
+
+    parts = executor.map(lambda p: run_range(edges[p], edges[p + 1]), pieces, describe)
     return [outcome for part in parts for outcome in part]
 
 
@@ -138,6 +146,7 @@ class SimulatorRunner:
         budget: Most simulator calls the run may make.
         seed: Seed of the run.
         workers: Worker processes (0: run here).
+        cluster: A Dask cluster instead (see :func:`rotalumis.distributed.open_executor`).
         on_error: ``"raise"`` or ``"skip"`` (see the module docstring).
         pass_as: ``"arguments"``: ``psi`` goes to the simulator as its one positional
             argument (a 1-D tensor) or, with ``names``, as keyword arguments (0-d tensors);
@@ -157,6 +166,7 @@ class SimulatorRunner:
         on_error: str,
         pass_as: str,
         progress: Callable[[int], None] | None = None,
+        cluster: Any = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -165,7 +175,7 @@ class SimulatorRunner:
         if not callable(objective):
             raise TypeError(f"objective must be callable, got {objective!r}")
         self.model = _as_model(simulator)
-        check_parallel(self.model, workers)
+        check_executor(self.model, workers, cluster)
         if pass_as == "sites" and names is None:
             raise ValueError(
                 "pass_as='sites' sets sample sites by name: give psi0 as a mapping "
@@ -188,6 +198,12 @@ class SimulatorRunner:
         self.calls = 0
         self.failed = 0
         self.output_shape: tuple[int, ...] | None = None
+        self._executor_block = open_executor(self.model, workers, cluster)
+        self.executor = self._executor_block.__enter__()  # closed by close()
+
+    def close(self) -> None:
+        """Release the executor (and a cluster it started)."""
+        self._executor_block.__exit__(None, None, None)
 
     @property
     def remaining(self) -> int:
@@ -207,12 +223,12 @@ class SimulatorRunner:
         if n > self.remaining:
             raise ValueError(f"{n} calls do not fit in the {self.remaining} left of the budget")
         first = self.calls
-        in_process = self.workers == 0
+        in_process = self.executor is None
 
         def run_range(lo: int, hi: int) -> list[Any]:
             return self._run_range(psi, first, lo, hi, in_process)
 
-        outcomes = map_calls(run_range, n, self.workers)
+        outcomes = map_calls(run_range, n, self.executor)
         self.calls += n
         batch = self._collect(psi, first, outcomes)
         if self.progress is not None:
@@ -284,7 +300,7 @@ class SimulatorRunner:
                 f"returned {type(value).__name__}, not numbers: {exc}", always_raise=True
             )
         if not bool(torch.isfinite(out).all()):
-            return _Failure(f"returned a non-finite output ({_short(out)})")
+            return _Failure(f"returned a non-finite output ({short(out)})")
         return out
 
     # -- back here ---------------------------------------------------------------------------
@@ -299,7 +315,7 @@ class SimulatorRunner:
                 self.output_shape = tuple(outcome.shape)
             elif tuple(outcome.shape) != self.output_shape:
                 raise SimulatorCallError(
-                    f"simulator call {first + j} at psi={_short(psi[j])} returned an output "
+                    f"simulator call {first + j} at psi={short(psi[j])} returned an output "
                     f"of shape {tuple(outcome.shape)}; earlier calls returned "
                     f"{self.output_shape}",
                     first + j,
@@ -317,7 +333,7 @@ class SimulatorRunner:
                 if not bool(torch.isfinite(values[j])):
                     message = (
                         f"its output gives the objective {values[j].item()} "
-                        f"(output {_short(outputs[j])})"
+                        f"(output {short(outputs[j])})"
                     )
                     self._fail(first + j, psi[j], _Failure(message))
                     ok[j] = False
@@ -327,7 +343,7 @@ class SimulatorRunner:
         if self.on_error == "raise" or failure.always_raise:
             hint = "" if failure.always_raise else " (on_error='skip' leaves such calls out)"
             raise SimulatorCallError(
-                f"simulator call {call} at psi={_short(psi)}: {failure.message}{hint}", call, psi
+                f"simulator call {call} at psi={short(psi)}: {failure.message}{hint}", call, psi
             ) from failure.exception
         self.failed += 1
 
@@ -356,9 +372,3 @@ def _as_tensor(value: Any) -> torch.Tensor:
     else:
         t = torch.from_numpy(np.asarray(value, dtype=np.float64))
     return t.to(torch.get_default_dtype()).reshape(t.shape)
-
-
-def _short(t: torch.Tensor) -> str:
-    v = t.detach().reshape(-1)
-    shown = ", ".join(f"{float(x):.4g}" for x in v[:6])
-    return f"[{shown}{', ...' if v.numel() > 6 else ''}]"

@@ -1,0 +1,173 @@
+"""Work units on a Dask cluster: :class:`DaskExecutor`.
+
+The job (a closure holding the model, the observations, any proposal) is pickled once
+(cloudpickle, by Dask) and scattered to every worker; each unit is one task that gets the
+job and its index. Results stream back with ``as_completed``. A worker that dies has its
+running units re-run by the scheduler on other workers (each unit's result depends only on
+its index, so the job's result is unchanged); an error raised by a unit is raised here
+with the unit's description, which names its seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from rotalumis.core.executor import (
+    Describe,
+    Executor,
+    Job,
+    UnitOutcome,
+    WarningRelay,
+    run_unit,
+    unit_failed,
+)
+
+__all__ = ["DaskExecutor", "is_cluster_spec", "parse_cluster"]
+
+log = logging.getLogger(__name__)
+
+_LOCAL = re.compile(r"local(?::(\d+))?")
+
+
+def parse_cluster(spec: str) -> tuple[str, int | None]:
+    """``("local", N or None)`` for ``"local"`` / ``"local:N"``, else ``("address", None)``.
+
+    Raises:
+        ValueError: for ``"local:0"`` or ``"local:x"``, or a string that is neither
+            ``local`` nor a scheduler address (``tcp://``, ``tls://``, ``inproc://``,
+            ``ucx://``, or ``host:port``).
+    """
+    m = _LOCAL.fullmatch(spec)
+    if m is not None:
+        n = int(m.group(1)) if m.group(1) is not None else None
+        if n is not None and n < 1:
+            raise ValueError(f"cluster {spec!r}: a local cluster needs at least one worker")
+        return "local", n
+    if re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://\S+|[\w.\-]+:\d+", spec) is None:
+        raise ValueError(
+            f"cluster {spec!r} is neither 'local', 'local:N' nor a scheduler address "
+            "such as 'tcp://host:8786'"
+        )
+    return "address", None
+
+
+def is_cluster_spec(cluster: object) -> bool:
+    """Whether ``cluster`` is something :class:`DaskExecutor` accepts (strings checked by
+    :func:`parse_cluster`, which raises for a malformed one)."""
+    if isinstance(cluster, DaskExecutor):
+        return True
+    if isinstance(cluster, str):
+        parse_cluster(cluster)
+        return True
+    return type(cluster).__name__ == "Client" and hasattr(cluster, "submit")
+
+
+def _dask_unit(job: Job, index: int) -> UnitOutcome:
+    """A unit on a Dask worker: one core's worth of torch threads, warnings recorded."""
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    return run_unit(job, index)
+
+
+class DaskExecutor(Executor):
+    """Runs work units as Dask tasks.
+
+    Args:
+        cluster: A ``dask.distributed.Client``; a scheduler address (``"tcp://host:8786"``,
+            e.g. of a cluster started by dask-jobqueue or dask-mpi); ``"local"`` for a
+            ``LocalCluster`` with one single-threaded worker process per core, or
+            ``"local:N"`` for N of them.
+
+    A client given by the caller stays open; a cluster or client this executor started is
+    closed by :meth:`close` (or at the end of a ``with`` block).
+
+    Raises:
+        ImportError: naming the extra to install when Dask is missing.
+        ValueError: for a malformed ``cluster``.
+
+    Example:
+        >>> from rotalumis.distributed import DaskExecutor  # doctest: +SKIP
+        >>> with DaskExecutor("local:4") as cluster:  # doctest: +SKIP
+        ...     post = model.posterior(10_000, observe=obs, seed=0, cluster=cluster)
+    """
+
+    pickles_jobs = True
+
+    def __init__(self, cluster: Any = "local") -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise ImportError("cluster= needs Dask: pip install 'rotalumis[distributed]'") from exc
+        self._owned: list[Any] = []
+        if isinstance(cluster, str):
+            kind, n = parse_cluster(cluster)
+            if kind == "local":
+                local = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: never warn of a busy one
+                )
+                self._owned.append(local)
+                self.client = Client(local)
+            else:
+                self.client = Client(cluster)
+            self._owned.insert(0, self.client)
+        elif isinstance(cluster, Client):
+            self.client = cluster
+        else:
+            raise ValueError(
+                f"cluster must be a dask.distributed.Client, a scheduler address or "
+                f"'local' / 'local:N', got {cluster!r}"
+            )
+
+    @property
+    def parallelism(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
+
+    def _outcomes(
+        self, job: Job, count: int, describe: Describe
+    ) -> Iterator[tuple[int, bool, Any]]:
+        from dask.distributed import as_completed
+
+        if count == 0:
+            return
+        relay = WarningRelay()
+        client = self.client
+        # the job once to every worker (a worker that joins later fetches it from another)
+        shipped = client.scatter(job, broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:12]
+        futures = [
+            client.submit(_dask_unit, shipped, i, key=f"rotalumis-unit-{run}-{i}", pure=False)
+            for i in range(count)
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for future in as_completed(futures):
+                i = index[future.key]
+                if future.status == "error":
+                    yield i, False, unit_failed(future.exception(), describe(i))
+                    continue
+                out, caught = future.result()
+                relay(caught)
+                yield i, True, out
+        finally:
+            client.cancel(futures)
+            client.cancel([shipped])
+
+    def close(self) -> None:
+        """Close the client and cluster this executor started (not a caller's client)."""
+        for thing in self._owned:
+            thing.close()
+        self._owned = []
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.client!r})"

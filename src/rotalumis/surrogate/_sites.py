@@ -1,0 +1,283 @@
+"""The layers of one address of a surrogate, and the distributions they emit.
+
+Each address owns an input embedding (read by the LSTM at the next step), a transition
+vector (its logit as the next address), a value embedding and a value head — the
+:class:`~rotalumis.nn.ProposalHead` (mixtures for continuous values, softmax for discrete
+ones) or :class:`~rotalumis.nn.FlowHead` of the inference network, here predicting the
+value from the history instead of proposing it from observations.
+
+The simulator's prior parameters at a visit are not known when the surrogate runs on its
+own, so a head reads fixed *reference parameters* of its address (their mean over the
+training visits; the widest support for ``Uniform``/``TruncatedNormal`` bounds). The
+reference distribution (the simulator's kind with those parameters) also fixes the support
+and is what the emitted :class:`LearnedDistribution` reports as its parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import rotalumis.core as rc
+from rotalumis.core import Distribution
+from rotalumis.nn import FlowHead, ProposalHead, SiteSpec
+from rotalumis.nn.heads import head_kind
+
+from ._sequence import Step, stack_values
+
+__all__ = ["LearnedDistribution", "SiteLayers", "SurrogateSiteSpec", "reference_params"]
+
+_COUNT_KINDS = ("Poisson", "Binomial")
+
+
+@dataclass(frozen=True)
+class SurrogateSiteSpec:
+    """What the layers of one address were built for (saved in the surrogate's JSON config).
+
+    Attributes:
+        site: Head kind, sizes and shapes (the inference network's :class:`SiteSpec`).
+        kind: ``"sample"``, ``"observe"`` or ``"tag"``.
+        name: The user's name of the site (``None`` if unnamed).
+        control: Whether the choice is controlled by engines.
+        reference: Reference parameters of the prior (flattened).
+    """
+
+    site: SiteSpec
+    kind: str
+    name: str | None
+    control: bool
+    reference: tuple[float, ...]
+
+    @property
+    def address(self) -> str:
+        """The full address."""
+        return self.site.address
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        d = asdict(self)
+        d["site"] = self.site.to_dict()
+        d["reference"] = list(self.reference)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SurrogateSiteSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            SiteSpec.from_dict(d["site"]),
+            str(d["kind"]),
+            d["name"],
+            bool(d["control"]),
+            tuple(float(x) for x in d["reference"]),
+        )
+
+
+def reference_params(steps: list[Step]) -> tuple[float, ...]:
+    """Reference parameters of an address from visits of it (see the module docstring)."""
+    first = steps[0]
+    values = stack_values(steps)
+    m = values.shape[1]
+    if not first.params:  # tags and dataset observations: a location and a scale
+        std = values.std(0) if len(values) > 1 else np.ones(m)
+        return tuple(values.mean(0).tolist() + np.maximum(std, 1e-3).tolist())
+    params = np.asarray([s.params for s in steps], dtype=np.float64)
+    ref = params.mean(0)
+    d = first.distribution
+    if d == "Uniform":
+        ref[:m], ref[m : 2 * m] = params[:, :m].min(0), params[:, m : 2 * m].max(0)
+    elif d == "TruncatedNormal":
+        ref[2 * m : 3 * m], ref[3 * m :] = (
+            params[:, 2 * m : 3 * m].min(0),
+            params[:, 3 * m :].max(0),
+        )
+    elif d == "Binomial":
+        ref[:m] = params[:, :m].max(0)
+    return tuple(float(x) for x in ref)
+
+
+def reference_distribution(spec: SurrogateSiteSpec) -> Distribution:
+    """The simulator's kind of distribution with the reference parameters.
+
+    Tags, dataset observations and kinds that cannot be built from flat parameters get a
+    ``Normal`` of the reference location and scale.
+    """
+    site, ref = spec.site, list(spec.reference)
+    shape, m = site.value_shape, site.numel
+    cls = getattr(rc, site.distribution, None)
+    names = getattr(cls, "param_names", ())
+    if isinstance(cls, type) and issubclass(cls, Distribution) and names and cls is not rc.Mixture:
+        if site.distribution == "Categorical":
+            return rc.Categorical(ref)
+        if len(ref) == len(names) * m:
+            chunks = [ref[i * m : (i + 1) * m] for i in range(len(names))]
+            args = [c[0] if not shape else torch.tensor(c).reshape(shape) for c in chunks]
+            return cls(*args)
+    half = len(ref) // 2
+    if not shape:
+        return rc.Normal(ref[0], max(ref[half], 1e-3))
+    loc = torch.tensor(ref[:half]).reshape(shape)
+    return rc.Normal(loc, torch.tensor(ref[half:]).reshape(shape).clamp(min=1e-3))
+
+
+class LearnedDistribution(Distribution):
+    """A surrogate's distribution at one address, reporting the simulator's kind.
+
+    Its name (hence the address it is drawn at) and parameters are those of the reference
+    distribution of the simulator's kind; values are drawn and scored by the learned
+    distribution ``inner``; the support is the reference's.
+    """
+
+    __slots__ = ("inner", "reference")
+    kinds: ClassVar[dict[str, type[LearnedDistribution]]] = {}
+
+    def __init__(self, inner: Distribution, reference: Distribution) -> None:
+        self.inner = inner
+        self.reference = reference
+
+    @staticmethod
+    def of(kind: str, inner: Distribution, reference: Distribution) -> LearnedDistribution:
+        """A learned distribution named ``kind`` (one subclass per kind)."""
+        cls = LearnedDistribution.kinds.get(kind)
+        if cls is None:
+            attrs = {"__slots__": (), "name": kind, "is_discrete": reference.is_discrete}
+            cls = type(f"Learned{kind}", (LearnedDistribution,), attrs)
+            LearnedDistribution.kinds[kind] = cls
+        return cls(inner, reference)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The reference parameters."""
+        return self.reference.params
+
+    def sample(self, rng: rc.RNG) -> Any:
+        """Draw from the learned distribution."""
+        return self.inner.sample(rng)
+
+    def log_prob(self, value: Any) -> Any:
+        """Learned log-density."""
+        return self.inner.log_prob(value)
+
+    def log_prob_sum(self, value: Any) -> float | torch.Tensor:
+        """Learned log-density, summed over elements."""
+        return self.inner.log_prob_sum(value)
+
+    def in_support(self, value: Any) -> bool:
+        """Whether ``value`` is in the simulator's support at this address."""
+        return self.reference.in_support(value)
+
+    @property
+    def mean(self) -> Any:
+        """Mean of the learned distribution."""
+        return self.inner.mean
+
+    @property
+    def variance(self) -> Any:
+        """Variance of the learned distribution."""
+        return self.inner.variance
+
+    def __repr__(self) -> str:
+        return f"Learned{self.name}({self.inner!r})"
+
+
+def count_support(steps: list[Step], reference: tuple[float, ...]) -> int:
+    """``M`` of a count head: its softmax covers ``0 .. M-1``."""
+    top = float(stack_values(steps).max()) + 1
+    if steps[0].distribution == "Binomial":
+        return int(max(top, reference[0] + 1))
+    rate = reference[0]
+    return int(max(top + 5, math.ceil(rate + 8.0 * math.sqrt(rate) + 10.0)))
+
+
+def site_spec(steps: list[Step], heads: dict[str, str]) -> SurrogateSiteSpec:
+    """The spec of an address from (some of) its visits."""
+    from rotalumis.nn.flow_head import choose_proposal
+
+    first = steps[0]
+    reference = reference_params(steps)
+    numel = len(first.value)
+    dist = first.distribution
+    kind, cats = head_kind(dist, numel, len(reference))
+    if kind == "prior":
+        raise ValueError(
+            f"surrogate: address {first.address} draws {dist} values of shape "
+            f"{list(first.shape)}; no learned head models them (leave it out with sites=)"
+        )
+    if kind == "count":
+        cats = count_support(steps, reference)
+    family = choose_proposal(heads, dist, kind, numel)
+    site = SiteSpec(first.address, dist, kind, numel, first.shape, len(reference), cats, family)
+    return SurrogateSiteSpec(site, first.kind, first.name, first.control, reference)
+
+
+class SiteLayers(nn.Module):
+    """Input embedding, transition vector, value embedding and value head of one address."""
+
+    def __init__(self, spec: SurrogateSiteSpec, sizes: Any) -> None:
+        super().__init__()
+        self.spec = spec
+        site = spec.site
+        self.embedding = nn.Parameter(torch.randn(sizes.address_dim) * 0.1)
+        self.transition = nn.Parameter(torch.zeros(sizes.lstm_dim + 1))
+        self.head: ProposalHead | FlowHead
+        if site.proposal == "flow":
+            self.head = FlowHead(
+                site,
+                sizes.lstm_dim,
+                sizes.flow_transforms,
+                sizes.flow_bins,
+                sizes.flow_hidden,
+                width=sizes.flow_hidden,
+            )
+        else:
+            self.head = ProposalHead(
+                site, sizes.lstm_dim, sizes.mixture_components, sizes.count_prior_weight
+            )
+        # counts are also read one-hot: the next address often depends on the exact count
+        self._one_hot = site.categories if site.head == "count" else 0
+        self.value_embedding = nn.Sequential(
+            nn.Linear(self.head.value_features + self._one_hot, sizes.value_dim), nn.Tanh()
+        )
+        self.params: torch.Tensor
+        self.register_buffer("params", torch.tensor([spec.reference], dtype=torch.float32))
+
+    @functools.cached_property
+    def reference(self) -> Distribution:
+        """The reference distribution (see :func:`reference_distribution`)."""
+        return reference_distribution(self.spec)
+
+    def embed(self, values: torch.Tensor) -> torch.Tensor:
+        """Input embedding ``(n, address_dim + value_dim)`` of visits with ``values``."""
+        params = self.params.expand(len(values), -1)
+        features = self.head.features(values, params)
+        if self._one_hot:
+            idx = values[:, 0].long().clamp(0, self._one_hot - 1)
+            features = torch.cat([features, F.one_hot(idx, self._one_hot).to(values.dtype)], 1)
+        emb = self.value_embedding(features)
+        out: torch.Tensor = torch.cat([self.embedding.expand(len(values), -1), emb], 1)
+        return out
+
+    def log_prob(self, h: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """``log q(value | history)`` of visits, ``(n,)``."""
+        params = self.params.expand(len(values), -1)
+        if self.spec.site.head == "count":
+            ref = self.reference
+            args = [torch.as_tensor(p, dtype=values.dtype) for p in ref.params.values()]
+            log_prior = type(ref)(*args).log_prob(values[:, 0])
+        else:
+            log_prior = values.new_zeros(len(values))
+        out: torch.Tensor = self.head.log_prob(h, values, params, log_prior)
+        return out
+
+    def distribution(self, h: torch.Tensor) -> LearnedDistribution:
+        """The learned distribution of the value after history state ``h`` ``(1, lstm_dim)``."""
+        ref = self.reference
+        inner = self.head.proposal(h, self.params, ref)
+        assert inner is not None  # "prior" heads are refused by site_spec
+        return LearnedDistribution.of(self.spec.site.distribution, inner, ref)

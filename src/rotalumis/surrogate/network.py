@@ -1,0 +1,298 @@
+"""The surrogate network: an LSTM over the visited sites of a trace.
+
+At step ``t`` the LSTM reads the embedding of the previous site (its address embedding and
+the embedding of its value; zeros at the start). Its output ``h_t`` gives
+
+* the distribution of the next address: a softmax over "end of trace", "unknown" and every
+  known address (each address owns its logit vector, so the classifier grows as addresses
+  appear);
+* the distribution of the value at that address: the address's value head (see
+  :mod:`._sites`).
+
+Addresses seen fewer than ``min_visits`` times are "unknown" (and so is everything after
+them): a surrogate that predicts "unknown" hands the execution to the simulator. The network
+also records which addresses (and "end of trace") followed each address in training; a
+running surrogate chooses only among those successors (or "unknown"), so it never makes a
+transition its simulator was never seen to make.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rotalumis.core import DatasetError
+from rotalumis.core.checks import loads_json
+from rotalumis.core.files import atomic_write
+from rotalumis.nn.flow_head import check_head_choice
+
+from ._sequence import SiteFilter, Step
+from ._sites import SiteLayers, SurrogateSiteSpec, site_spec
+
+__all__ = ["END", "UNKNOWN", "SurrogateConfig", "SurrogateNetwork"]
+
+FORMAT = "rotalumis-surrogate"
+FORMAT_VERSION = 1
+END, UNKNOWN = 0, 1
+_SPECIAL = 2
+_IGNORE = -100
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Sizes and choices of a :class:`SurrogateNetwork` (frozen; saved as JSON).
+
+    Attributes:
+        lstm_dim: LSTM hidden size.
+        lstm_depth: LSTM layers.
+        address_dim: Size of address embeddings.
+        value_dim: Size of value embeddings.
+        mixture_components: Components of continuous value mixtures.
+        count_prior_weight: Weight of the reference prior in count (Poisson/Binomial)
+            heads (keeps every count reachable).
+        heads: Value-head family per kind of address, as ``NetworkConfig.heads``
+            (``{"vector": "flow"}``: joint flows for vector-valued sites).
+        min_visits: Visits of an address in training before it is known.
+        transitions: ``"argmax"`` (the most likely next address: control flow is then a
+            function of the values, as in a simulator whose choices are all recorded, and
+            trace densities are exact for MCMC) or ``"sample"`` (drawn from the softmax).
+        sites: Names or address patterns of the choices to model (empty: all); the others
+            are nuisance, marginalised by the surrogate. Observations are always modelled.
+        max_length: Most sites of one surrogate execution (0: four times the longest
+            training trace); longer executions fall back to the simulator.
+        flow_transforms: Spline transforms of flow heads.
+        flow_bins: Spline bins of flow heads.
+        flow_hidden: Hidden width of flow heads.
+    """
+
+    lstm_dim: int = 64
+    lstm_depth: int = 1
+    address_dim: int = 16
+    value_dim: int = 16
+    mixture_components: int = 5
+    count_prior_weight: float = 1e-3
+    heads: dict[str, str] = field(default_factory=dict)
+    min_visits: int = 1
+    transitions: str = "argmax"
+    sites: tuple[str, ...] = ()
+    max_length: int = 0
+    flow_transforms: int = 4
+    flow_bins: int = 8
+    flow_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        check_head_choice(self.heads)
+        for name in ("lstm_dim", "lstm_depth", "address_dim", "value_dim", "min_visits"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"SurrogateConfig.{name} must be a positive integer")
+        if self.mixture_components < 1 or self.max_length < 0:
+            raise ValueError("SurrogateConfig: mixture_components >= 1, max_length >= 0")
+        if not 0.0 < self.count_prior_weight < 1.0:
+            raise ValueError("SurrogateConfig.count_prior_weight must be in (0, 1)")
+        if self.transitions not in ("argmax", "sample"):
+            raise ValueError(
+                f"SurrogateConfig.transitions must be 'argmax' or 'sample', "
+                f"got {self.transitions!r}"
+            )
+        SiteFilter(self.sites)
+        object.__setattr__(self, "sites", tuple(self.sites))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        d = asdict(self)
+        d["sites"] = list(self.sites)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SurrogateConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "sites": tuple(d.get("sites", ()))})
+
+
+class SurrogateNetwork(nn.Module):
+    """Next address and value distributions given the history of a trace.
+
+    Args:
+        config: Sizes and choices.
+        sites: Address layers to create up front (used when loading).
+    """
+
+    def __init__(self, config: SurrogateConfig, sites: Sequence[SurrogateSiteSpec] = ()) -> None:
+        super().__init__()
+        self.config = config
+        width = config.address_dim + config.value_dim
+        self.lstm = nn.LSTM(width, config.lstm_dim, config.lstm_depth, batch_first=True)
+        self.special = nn.Linear(config.lstm_dim, _SPECIAL)  # end of trace, unknown
+        self.sites = nn.ModuleDict()
+        self.specs: list[SurrogateSiteSpec] = []
+        self._index: dict[str, int] = {}
+        self.visits: Counter[str] = Counter()
+        self.longest = 0
+        #: Address -> the addresses (``""``: end of trace) seen to follow it (``""``: start).
+        self.successors: dict[str, set[str]] = {}
+        #: Provenance: the name of the model whose traces trained it.
+        self.model_name: str | None = None
+        #: Simulator executions seen in training.
+        self.traces_seen = 0
+        for spec in sites:
+            self._add(spec)
+
+    def _add(self, spec: SurrogateSiteSpec) -> SiteLayers:
+        layers = SiteLayers(spec, self.config)
+        layers.to(self.special.weight.device)
+        self.sites[f"site{len(self.specs)}"] = layers
+        self._index[spec.address] = len(self.specs)
+        self.specs.append(spec)
+        return layers
+
+    def layers(self, i: int) -> SiteLayers:
+        """The layers of site ``i`` (class ``i + 2`` of the transition softmax)."""
+        out: SiteLayers = self.sites[f"site{i}"]  # type: ignore[assignment]
+        return out
+
+    @property
+    def addresses(self) -> list[str]:
+        """Known addresses, in creation order."""
+        return [s.address for s in self.specs]
+
+    def add_sites(self, sequences: Sequence[Sequence[Step]]) -> list[SiteLayers]:
+        """Count visits; create layers for addresses that reach ``min_visits``; return them."""
+        by_address: dict[str, list[Step]] = {}
+        for seq in sequences:
+            self.longest = max(self.longest, len(seq))
+            for before, after in zip(["", *(s.address for s in seq)], [*seq, None], strict=True):
+                self.successors.setdefault(before, set()).add(
+                    "" if after is None else after.address
+                )
+            for s in seq:
+                self.visits[s.address] += 1
+                if s.address not in self._index:
+                    by_address.setdefault(s.address, []).append(s)
+        new = []
+        for address, steps in by_address.items():
+            if self.visits[address] >= self.config.min_visits:
+                new.append(self._add(site_spec(steps, self.config.heads)))
+        return new
+
+    def _known(self, s: Step) -> int | None:
+        i = self._index.get(s.address)
+        if i is None or len(s.value) != self.specs[i].site.numel:
+            return None
+        return i
+
+    # -- training --------------------------------------------------------------------------
+    def loss(self, sequences: Sequence[Sequence[Step]]) -> torch.Tensor:
+        """Mean over traces of ``-log q(trace)``: addresses (with end of trace) and values."""
+        device = self.special.weight.device
+        b = len(sequences)
+        t_max = max((len(s) for s in sequences), default=0) + 1
+        cfg = self.config
+        targets = torch.full((b, t_max), _IGNORE, dtype=torch.long)
+        groups: dict[int, tuple[list[int], list[tuple[float, ...]]]] = {}
+        for row, seq in enumerate(sequences):
+            for t, s in enumerate(seq):
+                i = self._known(s)
+                if i is None:
+                    targets[row, t] = UNKNOWN  # the rest is never generated: not trained
+                    break
+                targets[row, t] = _SPECIAL + i
+                pos, values = groups.setdefault(i, ([], []))
+                pos.append(row * t_max + t)
+                values.append(s.value)
+            else:
+                targets[row, len(seq)] = END
+        x = torch.zeros(b * t_max, cfg.address_dim + cfg.value_dim, device=device)
+        visits = []
+        for i, (pos, values) in groups.items():
+            site = self.layers(i)
+            v = torch.tensor(values, dtype=torch.float32, device=device)
+            p = torch.tensor(pos, device=device)
+            visits.append((site, p, v))
+            nxt = p + 1  # the next step reads this visit; never past the row (END follows)
+            x = x.index_copy(0, nxt, site.embed(v))
+        h, _ = self.lstm(x.view(b, t_max, -1))
+        h = h.reshape(b * t_max, -1)
+        logits = self.transition_logits(h)
+        loss = F.cross_entropy(logits, targets.view(-1).to(device), reduction="sum")
+        for site, p, v in visits:
+            loss = loss - site.log_prob(h.index_select(0, p), v).sum()
+        return loss / max(b, 1)
+
+    def transition_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, 2 + sites)``: end of trace, unknown, then each known address."""
+        special: torch.Tensor = self.special(h)
+        if not self.specs:
+            return special
+        w = torch.stack([self.layers(i).transition for i in range(len(self.specs))])
+        out: torch.Tensor = torch.cat([special, h @ w[:, :-1].T + w[:, -1]], 1)
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+    def config_json(self) -> str:
+        """The JSON configuration (sizes, address layers, provenance)."""
+        return json.dumps(
+            {
+                "surrogate": self.config.to_dict(),
+                "sites": [s.to_dict() for s in self.specs],
+                "model": self.model_name,
+                "visits": dict(self.visits),
+                "longest": self.longest,
+                "successors": {k: sorted(v) for k, v in self.successors.items()},
+                "traces_seen": self.traces_seen,
+            }
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save to ``path`` atomically: JSON config plus state dict (no pickled code)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "config": self.config_json(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+        }
+        with atomic_write(target) as fh:
+            torch.save(payload, fh)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SurrogateNetwork:
+        """Load a surrogate saved by :meth:`save` (``weights_only=True``).
+
+        Raises:
+            DatasetError: naming ``path`` if it is missing, corrupt or not a surrogate.
+        """
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DatasetError(f"surrogate file not found: {path}") from None
+        except Exception as exc:  # torch.load raises many kinds on junk (struct.error, ...)
+            raise DatasetError(f"cannot read surrogate {path}: {exc}") from exc
+        if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
+            raise DatasetError(f"{path} is not a rotalumis surrogate")
+        if payload.get("version") != FORMAT_VERSION:
+            raise DatasetError(f"{path}: surrogate format version {payload.get('version')}")
+        try:
+            cfg = loads_json(payload.get("config") or "", "the configuration")
+            config = SurrogateConfig.from_dict(cfg["surrogate"])
+            specs = [SurrogateSiteSpec.from_dict(s) for s in cfg["sites"]]
+            net = cls(config, specs)
+            net.load_state_dict(payload["state_dict"])
+            net.visits = Counter({str(k): int(v) for k, v in cfg["visits"].items()})
+            net.longest = int(cfg["longest"])
+            net.successors = {str(k): set(map(str, v)) for k, v in cfg["successors"].items()}
+            net.traces_seen = int(cfg["traces_seen"])
+            net.model_name = cfg["model"]
+        except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+            raise DatasetError(f"{path} is not a valid surrogate: {exc}") from None
+        return net

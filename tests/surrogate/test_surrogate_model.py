@@ -1,0 +1,215 @@
+"""The surrogate as a model: addresses, names, seeds, persistence, fallbacks (fast tests).
+
+Small, short trainings: these tests check what must hold whatever the training quality;
+tests/surrogate/test_surrogate_fidelity.py checks the quality (slow).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rotalumis.core import (
+    RNG,
+    DatasetError,
+    Model,
+    ModelError,
+    Normal,
+    TraceHandler,
+    Uniform,
+    observe,
+    sample,
+)
+from rotalumis.data import generate_dataset
+from rotalumis.models import Branching
+from rotalumis.surrogate import (
+    LearnedDistribution,
+    SurrogateConfig,
+    SurrogateModel,
+    SurrogateNetwork,
+    SurrogateTraining,
+    simulate_steps,
+    train_surrogate,
+)
+
+
+class Rare(Model):
+    """A uniform, a rare extra choice, an observation."""
+
+    def forward(self) -> float:
+        u = sample(Uniform(0.0, 1.0), name="u")
+        if u < 0.05:
+            sample(Normal(0.0, 1.0), name="rare")
+        observe(Normal(u, 0.1), name="y")
+        return float(u)
+
+
+SMALL = SurrogateConfig(lstm_dim=32, address_dim=8, value_dim=8)
+
+
+@pytest.fixture(scope="module")
+def branching() -> SurrogateModel:
+    trained = train_surrogate(Branching(), SMALL, SurrogateTraining(num_traces=1000, epochs=1))
+    return trained.model
+
+
+def _addresses(model: Model, n: int, seed: int) -> list[list[tuple[str, str, str | None]]]:
+    return [[(s.address, s.kind, s.name) for s in seq] for seq in simulate_steps(model, n, seed)]
+
+
+def test_surrogate_traces_use_the_simulators_addresses_names_and_observe_sites(
+    branching: SurrogateModel,
+) -> None:
+    known = {a for seq in _addresses(Branching(), 500, 1) for a in seq}
+    made = _addresses(branching, 200, 2)
+    assert all(site in known for seq in made for site in seq)
+    assert all(seq[-1] == ("forward:30__Normal__1", "observe", "obs") for seq in made)
+    assert branching.imitates == "Branching"
+    assert branching.stats.fallbacks == 0
+
+
+def test_learned_distributions_report_the_simulators_kind(branching: SurrogateModel) -> None:
+    tracer = TraceHandler()
+    with tracer:
+        branching.execute(RNG(3))
+    dists = [v.distribution for v in tracer.trace.variables]
+    assert dists[0].name == "Poisson"
+    assert all(isinstance(d, LearnedDistribution) for d in dists)
+    assert dists[0].params == {"rate": pytest.approx(3.0)}  # the reference parameters
+
+
+def test_same_seed_same_traces(branching: SurrogateModel) -> None:
+    a = simulate_steps(branching, 50, 7)
+    assert a == simulate_steps(branching, 50, 7)
+    assert a != simulate_steps(branching, 50, 8)
+
+
+def test_save_and_load_give_the_same_surrogate(branching: SurrogateModel, tmp_path: Path) -> None:
+    path = branching.network.save(tmp_path / "s.pt")
+    loaded = SurrogateModel.load(path)
+    assert loaded.imitates == "Branching"
+    assert simulate_steps(loaded, 50, 4) == simulate_steps(branching, 50, 4)
+    payload = torch.load(path, weights_only=True)  # no pickled code
+    assert payload["format"] == "rotalumis-surrogate"
+
+
+def test_loading_a_bad_file_names_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(DatasetError, match=r"bad\.pt"):
+        SurrogateNetwork.load(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something else"}, other)
+    with pytest.raises(DatasetError, match="not a rotalumis surrogate"):
+        SurrogateNetwork.load(other)
+    with pytest.raises(DatasetError, match="not found"):
+        SurrogateNetwork.load(tmp_path / "missing.pt")
+
+
+def test_an_unknown_program_falls_back_to_the_simulator() -> None:
+    # min_visits beyond the training budget: every address stays unknown
+    trained = train_surrogate(
+        Rare(),
+        SurrogateConfig(lstm_dim=16, min_visits=10**9),
+        SurrogateTraining(num_traces=300, epochs=2),
+    )
+    surrogate = trained.model
+    seqs = simulate_steps(surrogate, 100, 0)
+    assert surrogate.stats.fallbacks == surrogate.stats.executions == 100
+    assert seqs == simulate_steps(Rare(), 100, 0)  # the simulator's own traces
+    no_simulator = SurrogateModel(trained.network)
+    with pytest.raises(ModelError, match="no simulator to fall back on"):
+        simulate_steps(no_simulator, 1, 0)
+
+
+def test_a_fallback_keeps_the_surrogates_choices_and_continues_in_the_simulator() -> None:
+    # max_length=1: after its first choice the surrogate hands over to the simulator
+    trained = train_surrogate(
+        Rare(),
+        SurrogateConfig(lstm_dim=16, max_length=1),
+        SurrogateTraining(num_traces=300, epochs=5),
+    )
+    surrogate = trained.model
+    tracer = TraceHandler()
+    rng = RNG(5)
+    with tracer, surrogate.executions(rng) as execute:
+        traces = []
+        for _ in range(40):
+            trace = tracer.reset()
+            execute()
+            traces.append(trace)
+    assert surrogate.stats.fallbacks == 40
+    for trace in traces:
+        addresses = [v.address for v in trace.variables]
+        assert len(addresses) == len(set(addresses))  # no site recorded twice
+        assert all(a.endswith("__1") for a in addresses)  # instance counters start over
+        u = trace.variables[0]
+        assert u.name == "u" and isinstance(u.distribution, LearnedDistribution)
+        assert [v.name for v in trace.variables][-1] == "y"
+        assert ("rare" in trace) == (u.value < 0.05)  # the simulator saw the surrogate's u
+
+
+def test_training_from_a_dataset(tmp_path: Path) -> None:
+    generate_dataset(Branching(), tmp_path / "ds", 300, seed=0, traces_per_shard=100)
+    trained = train_surrogate(tmp_path / "ds", SMALL, SurrogateTraining(epochs=2))
+    assert trained.traces == 300 and trained.network.model_name == "Branching"
+    assert "forward:26__Poisson__1" in trained.network.addresses
+    # observations come by name from a dataset (the schema stores no observe address)
+    assert "obs__Learned__1" in trained.network.addresses
+    seq = simulate_steps(SurrogateModel(trained.network), 5, 0)
+    assert all(s.kind != "observe" or s.name == "obs" for q in seq for s in q)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"transitions": "greedy"}, "transitions"),
+        ({"lstm_dim": 0}, "lstm_dim"),
+        ({"count_prior_weight": 1.0}, "count_prior_weight"),
+        ({"sites": ("",)}, "non-empty"),
+    ],
+)
+def test_bad_configuration_is_named(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SurrogateConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_training_is_reproducible_from_its_seed() -> None:
+    training = SurrogateTraining(num_traces=100, seed=3)
+    a = train_surrogate(Rare(), SMALL, training).network.state_dict()
+    torch.manual_seed(123)  # the global stream does not matter
+    b = train_surrogate(Rare(), SMALL, training).network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_training_budget_is_named() -> None:
+    with pytest.raises(ValueError, match="num_traces"):
+        SurrogateTraining(num_traces=0)
+
+
+def test_a_surrogate_of_a_remote_simulator_runs_without_it(tmp_path: Path) -> None:
+    """Train from a PPX simulator's traces (in-memory transport), then run with it gone."""
+    import threading
+
+    from rotalumis.remote.client import RemoteModel
+    from rotalumis.remote.server import PPXServer
+    from rotalumis.remote.transport import memory_pair
+
+    client, server_transport = memory_pair(timeout=10.0)
+    server = PPXServer(Branching(), server_transport, seed=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        remote = RemoteModel(transport=client, name="Branching")
+        trained = train_surrogate(remote, SMALL, SurrogateTraining(num_traces=200))
+        expected = {a for seq in _addresses(remote, 100, 1) for a in seq}
+    finally:
+        server.stop()
+        thread.join(5)
+    path = trained.network.save(tmp_path / "remote.pt")
+    alone = SurrogateModel.load(path)  # no simulator: the server is gone
+    assert alone.imitates == "Branching"
+    made = _addresses(alone, 50, 2)
+    assert all(site in expected for seq in made for site in seq)
