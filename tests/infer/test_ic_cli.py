@@ -90,3 +90,47 @@ def test_user_errors_are_one_line(model_file: str, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "not found" in r.output
     r = invoke("train", "-n", "10")
     assert r.exit_code == 2 and "--dataset" in r.output
+
+
+FLAKY_FILE = """
+from rotalumis.core import Model, Normal, Uniform, observe, sample
+
+
+class Flaky(Model):
+    def forward(self):
+        u = sample(Uniform(0.0, 1.0), name="u")
+        if u < 0.2:
+            raise ArithmeticError("diverged")
+        noise = sum(sample(Normal(0.0, 0.1)) for _ in range(20))
+        observe(Normal(u + noise, 0.5), name="y")
+        return u
+
+
+flaky = Flaky()
+"""
+
+
+def test_invalid_runs_interest_and_proposal_only(tmp_path: Path) -> None:
+    path = tmp_path / "flaky.py"
+    path.write_text(FLAKY_FILE)
+    target = f"{path}:flaky"
+    r = invoke("dataset", "generate", target, "-n", "300", "--out", tmp_path / "d", "-q",
+               "--seed", "0")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "simulations invalid" in r.output and "raised ArithmeticError" in r.output
+    r = invoke("dataset", "info", tmp_path / "d")
+    assert r.exit_code == 0 and "raised ArithmeticError" in r.output, r.output
+    r = invoke("dataset", "generate", target, "-n", "300", "--out", tmp_path / "e", "-q",
+               "--on-invalid", "raise")  # fmt: skip
+    assert r.exit_code == 2 and "error:" in r.output and "ArithmeticError" in r.output
+    net = tmp_path / "net.pt"
+    r = invoke("train", target, "-n", "256", "--out", net, "--lstm-dim", "8", "-q",
+               "--interest", "u", "--no-plot")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "simulations:" in r.output and "raised ArithmeticError" in r.output
+    r = invoke("run", target, "-e", "ic", "--network", net, "-n", "50", "-o", "y=0.5",
+               "--proposal-only", "--seed", "1", "-q")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "u" in r.output and "50 samples" in r.output
+    r = invoke("run", target, "-e", "is", "-n", "50", "-o", "y=0.5", "--proposal-only")
+    assert r.exit_code == 2 and "--proposal-only only applies to -e ic, not -e is" in r.output

@@ -128,7 +128,7 @@ def test_training_with_simulation_workers_gives_the_same_network() -> None:
 
 
 def test_simulation_worker_errors_reach_the_trainer() -> None:
-    cfg = TrainingConfig(num_traces=20_000, batch_size=32, valid_size=0)
+    cfg = TrainingConfig(num_traces=20_000, batch_size=32, valid_size=0, on_invalid="raise")
     with pytest.raises(RuntimeError, match="simulator crashed at x="):
         train_network(model=Crashes(), config=cfg, network_sizes=SMALL, workers=1)
     with pytest.raises(ValueError, match="cannot run in worker processes"):

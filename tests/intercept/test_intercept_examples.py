@@ -53,6 +53,11 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     network = td.train_ic(16, seed=0, batch_size=16)  # one step: exercises the path
     ic = td.infer_ic(image, network, 3, seed=1)
     assert len(ic) == 3 and ic.info.engine == "ic"
+    adapted = td.adapt_ic(image, network, rounds=1, traces=8, seed=1)
+    assert [r["round"] for r in adapted.rounds] == [0, 1]
+    ic = td.infer_ic(image, adapted.network, 8, seed=2)
+    inside, p_channel = td.covers(ic, p_true, channel)
+    assert len(inside) == 3 and 0.0 <= p_channel <= 1.0
     td.plot_posterior(tmp_path / "ic.png", "IC", p_true, channel, ic)
     assert all((tmp_path / f).stat().st_size > 5000 for f in ("tau_observed.png", "rmh.png"))
     np.save(tmp_path / "image.npy", image)

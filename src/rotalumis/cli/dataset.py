@@ -67,11 +67,20 @@ def generate(
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    on_invalid: Annotated[
+        str,
+        typer.Option(help="simulations that raise or give NaN/inf: drop (and count) or raise"),
+    ] = "drop",
+    max_invalid: Annotated[
+        float, typer.Option(help="drop: fail when a larger share of the runs is invalid")
+    ] = 0.5,
 ) -> None:
     """Simulate N prior traces of MODEL into OUT; rerun to resume, with a larger N to extend."""
+    from rotalumis.core import InvalidPolicy
     from rotalumis.data import TraceDataset, generate_dataset
 
     try:
+        policy = InvalidPolicy(on_invalid, max_invalid)
         limits = limit_options(max_choices, max_seconds)
         where = cluster_option(cluster, workers)
         if out.exists() and not out.is_dir():
@@ -86,6 +95,7 @@ def generate(
                 traces_per_shard=traces_per_shard,
                 on_progress=bar,
                 workers=workers,
+                policy=policy,
                 **where,
             )
         ds = TraceDataset(out)
@@ -95,7 +105,10 @@ def generate(
     except OSError as exc:
         _fail(f"cannot write the dataset to {out}: {exc.strerror or exc} ({exc.filename or out})")
         return
-    typer.echo(f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']})")
+    typer.echo(
+        f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']}); "
+        f"{ds.stats().simulations.summary()}"
+    )
 
 
 @dataset_app.command("info")
@@ -124,6 +137,7 @@ def info(
         f"{m.get('model')!r}, seed {m.get('seed')}, {len(ds.shard_indices)} of "
         f"{m['num_shards']} shards, schema version {m['schema_version']}"
     )
+    console.print(f"simulations: {stats.simulations.summary()}")
     obs = ", ".join(f"{k} {tuple(v)}" for k, v in sorted(stats.observations.items()))
     console.print(f"observations: {obs or 'none'}")
     types = Table(title=f"trace types ({len(stats.trace_types)})")

@@ -17,6 +17,7 @@ import typer
 
 from rotalumis.core import RotalumisError, available_engines
 
+from .calibrate import calibrate_command
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
 from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
@@ -41,6 +42,7 @@ app.add_typer(surrogate_app, name="surrogate")
 app.command()(train)
 app.command()(report)
 app.command("serve")(serve_command)
+app.command("calibrate")(calibrate_command)
 app.command("pool")(pool_command)
 
 
@@ -79,6 +81,7 @@ def _engine_options(
         "--proposal": (given["--proposal"], ("pmmh",)),
         "--refresh": (given["--refresh"], ("pmmh",)),
         "--network": (network, ("ic",)),
+        "--proposal-only": (given.get("--proposal-only"), ("ic",)),
     }
     wrong = [
         f for f, (value, engines) in only.items() if value is not None and engine not in engines
@@ -94,6 +97,8 @@ def _engine_options(
     opts: dict[str, Any] = {}
     if engine == "ic":
         opts["network"] = network
+        if given.get("--proposal-only"):
+            opts["proposal_only"] = True
     if engine not in MCMC_ENGINES:
         return opts
     defaults = {"--burn-in": ("burn_in", 0), "--thin": ("thin", 1), "--chains": ("num_chains", 1)}
@@ -185,6 +190,10 @@ def run(
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
     ] = False,
+    proposal_only: Annotated[
+        bool,
+        typer.Option(help="IC: sample the network's proposal alone (no simulator, no weights)"),
+    ] = False,
     surrogate: Annotated[
         Path | None,
         typer.Option(help="run on this surrogate of MODEL instead (MODEL '-': no fallbacks)"),
@@ -206,6 +215,7 @@ def run(
             "--particles": particles,
             "--proposal": proposal,
             "--refresh": refresh,
+            "--proposal-only": True if proposal_only else None,
         }
         opts = _engine_options(engine, given, param, network)
         opts.update(limit_options(max_choices, max_seconds))

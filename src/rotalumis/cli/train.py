@@ -99,10 +99,19 @@ def train(
         ),
     ] = 0,
     embedding: Annotated[
-        list[str] | None, typer.Option(help="NAME=ff|cnn2d|cnn3d embedding of an observation")
+        list[str] | None,
+        typer.Option(help="NAME=ff|cnn2d|cnn3d|set|cnn1d|gru embedding of an observation"),
     ] = None,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 128,
     components: Annotated[int, typer.Option(help="mixture components per proposal")] = 5,
+    interest: Annotated[
+        list[str] | None,
+        typer.Option(help="propose only this named latent (repeatable); the rest: the prior"),
+    ] = None,
+    interest_address: Annotated[
+        list[str] | None,
+        typer.Option(help="propose only choices whose address contains this (repeatable)"),
+    ] = None,
     head: Annotated[
         list[str] | None,
         typer.Option(
@@ -117,6 +126,10 @@ def train(
     ] = False,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
+    on_invalid: Annotated[
+        str,
+        typer.Option(help="online: simulations that raise or give NaN/inf: drop or raise"),
+    ] = "drop",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
@@ -146,8 +159,16 @@ def train(
             seed,
             lr_scaling,
             warmup,
+            on_invalid,
         ),
-        TrainNetwork(tuple(embedding or ()), lstm_dim, components, tuple(head or ())),
+        TrainNetwork(
+            tuple(embedding or ()),
+            lstm_dim,
+            components,
+            tuple(head or ()),
+            tuple(interest or ()),
+            tuple(interest_address or ()),
+        ),
         TrainOutputs(out, checkpoint, device, fresh, quiet, plot, max_choices, max_seconds),
     )
     ckpt = command.outputs.checkpoint_file
@@ -188,3 +209,7 @@ def train(
         f"{done}; network saved to {out} (checkpoint {ckpt})"
         + (f"; learning curve {curve}" if curve is not None else "")
     )
+    if result.simulations.runs:  # online: the runs behind the traces
+        typer.echo(f"simulations: {result.simulations.summary()}")
+    if result.skipped_steps:
+        typer.echo(f"warning: {result.skipped_steps} steps had a NaN/inf loss and were skipped")

@@ -46,6 +46,7 @@ class TrainSettings:
     seed: int
     lr_scaling: str
     warmup: int | None
+    on_invalid: str = "drop"
 
     def distributed(self, **defaults: Any) -> Any:
         """The :class:`~rotalumis.nn.DistributedConfig` of ``--lr-scaling``/``--warmup``."""
@@ -69,14 +70,18 @@ class TrainNetwork:
     lstm_dim: int
     components: int
     head: tuple[str, ...]
+    interest: tuple[str, ...] = ()
+    interest_address: tuple[str, ...] = ()
 
     def embeddings(self) -> dict[str, str]:
         """``--embedding`` as observation name -> embedding kind."""
+        from rotalumis.nn import EMBEDDINGS
+
         out = {}
         for item in self.embedding:
             name, sep, kind = item.partition("=")
-            if not sep or not name or kind not in ("ff", "cnn2d", "cnn3d"):
-                raise CommandError(f"--embedding expects NAME=ff|cnn2d|cnn3d, got {item!r}")
+            if not sep or not name or kind not in EMBEDDINGS:
+                raise CommandError(f"--embedding expects NAME={'|'.join(EMBEDDINGS)}, got {item!r}")
             out[name] = kind
         return out
 
@@ -88,7 +93,13 @@ class TrainNetwork:
             if not sep or not selector or family not in ("mixture", "flow"):
                 raise CommandError(f"--head expects SELECTOR=mixture|flow, got {item!r}")
             heads[selector] = family
-        return {"lstm_dim": self.lstm_dim, "mixture_components": self.components, "heads": heads}
+        return {
+            "lstm_dim": self.lstm_dim,
+            "mixture_components": self.components,
+            "heads": heads,
+            "interest_names": self.interest,
+            "interest_addresses": self.interest_address,
+        }
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,7 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
         checkpoint_every=settings.checkpoint_every,
         valid_every=max(num_traces // 20, 1),
         seed=settings.seed,
+        on_invalid=settings.on_invalid,
     )
     with progress_bar("training", quiet) as bar, limit_traces(**limits):
         result = train_network(

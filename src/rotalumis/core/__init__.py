@@ -24,6 +24,7 @@ from .handlers import (
     ReplayHandler,
     TraceHandler,
 )
+from .interest import ParametersOfInterest
 from .limits import TraceLimits, limit_traces
 from .model import Engine, FunctionModel, Model, model
 from .primitives import factor, observe, sample, tag
@@ -31,6 +32,7 @@ from .proposal import Proposal, ProposalStats
 from .rng import RNG
 from .runtime import Execution, Handler, Message, apply_stack, current_execution, current_rng
 from .trace import Trace, Variable
+from .validity import InvalidPolicy, SimulationCounter
 
 __all__ = [
     *_dist_all,
@@ -46,10 +48,12 @@ __all__ = [
     "FunctionModel",
     "Handler",
     "InferenceError",
+    "InvalidPolicy",
     "Message",
     "Model",
     "ModelError",
     "ObservationError",
+    "ParametersOfInterest",
     "Proposal",
     "ProposalStats",
     "ProposeHandler",
@@ -57,6 +61,7 @@ __all__ = [
     "RemoteSimulatorError",
     "ReplayHandler",
     "RotalumisError",
+    "SimulationCounter",
     "SupportError",
     "Trace",
     "TraceHandler",

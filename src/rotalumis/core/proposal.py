@@ -40,11 +40,14 @@ class ProposalStats:
         proposed: Choices drawn from the proposal.
         fallbacks: Choices left to their prior (e.g. addresses a network never saw).
         unseen: Addresses the proposal did not know.
+        nuisance: Choices outside a network's parameters of interest, left to their prior
+            on purpose (not counted as fallbacks).
     """
 
     proposed: int = 0
     fallbacks: int = 0
     unseen: set[str] = field(default_factory=set)
+    nuisance: int = 0
 
     @property
     def fallback_fraction(self) -> float:
@@ -54,13 +57,14 @@ class ProposalStats:
 
     def reset(self) -> None:
         """Zero the counts."""
-        self.proposed = self.fallbacks = 0
+        self.proposed = self.fallbacks = self.nuisance = 0
         self.unseen = set()
 
     def add(self, other: ProposalStats) -> None:
         """Add the counts of ``other`` (e.g. of a copy that ran in a worker process)."""
         self.proposed += other.proposed
         self.fallbacks += other.fallbacks
+        self.nuisance += other.nuisance
         self.unseen |= other.unseen
 
 

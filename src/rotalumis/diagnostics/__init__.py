@@ -12,11 +12,18 @@
 * Surrogates: :func:`compare_surrogate` (trace-type TV, per-address C2ST, fallbacks) giving a
   :class:`SurrogateFidelity` with plots; saved in a run directory it becomes a report section.
 * :func:`write_report`: one self-contained HTML page from a ``rotalumis run`` directory.
+* Calibration across observations: :func:`calibrate` (simulation-based calibration ranks
+  and TARP coverage of an inference network's posteriors) giving a
+  :class:`CalibrationResult` (chi-square tests of uniform ranks), drawn by
+  :func:`plot_rank_histograms` and :func:`plot_coverage`, reported by
+  :func:`write_calibration_report`.
 """
 
 from .address_graph import GraphvizError, graphviz_available, render_dot, to_dot
 from .addresses import AddressGraph, AddressStructure, SiteInfo, TraceTypeRow
 from .c2st import c2st
+from .calibration import CalibrationResult, calibrate
+from .calibration_plots import plot_coverage, plot_rank_histograms, write_calibration_report
 from .chain_plots import (
     plot_autocorrelation,
     plot_log_prob,
@@ -45,12 +52,14 @@ __all__ = [
     "RHAT_MAX",
     "AddressGraph",
     "AddressStructure",
+    "CalibrationResult",
     "GraphvizError",
     "SiteInfo",
     "SurrogateFidelity",
     "TraceTypeRow",
     "autocorrelation",
     "c2st",
+    "calibrate",
     "compare_surrogate",
     "convergence_table",
     "convergence_warnings",
@@ -58,9 +67,11 @@ __all__ = [
     "importance_diagnostics",
     "importance_warnings",
     "plot_autocorrelation",
+    "plot_coverage",
     "plot_log_prob",
     "plot_pair",
     "plot_posterior",
+    "plot_rank_histograms",
     "plot_rhat_evolution",
     "plot_traces",
     "plot_training",
@@ -69,5 +80,6 @@ __all__ = [
     "save_address_structure",
     "to_dot",
     "to_inference_data",
+    "write_calibration_report",
     "write_report",
 ]

@@ -9,7 +9,9 @@ all plots, and the address structure (trace-type table, address dictionary, grap
 surrogate's fidelity saved in the directory (``surrogate_fidelity.json``, see
 :mod:`.surrogate_fidelity`) adds a fifth. Every
 image is embedded as a base64 ``data:`` URI, so the page is one file that opens anywhere;
-the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``.
+the graphs' DOT, SVG and PNG files are also kept in ``DIR/address_graphs/``. A directory
+that also holds ``calibration.json`` (``rotalumis calibrate --out DIR``) gets a fifth
+section: the network's calibration across observations.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from rotalumis.data import ChainInfo
 from .address_graph import GraphvizError, render_dot, to_dot
 from .addresses import AddressStructure, call_site
+from .calibration import CALIBRATION_FILE, CalibrationResult
 from .chain_plots import (
     plot_autocorrelation,
     plot_log_prob,
@@ -332,6 +335,11 @@ def write_report(
         ("addresses", "Address structure",
          _address_section(structure, directory / GRAPHS_DIR, top)),
     ]  # fmt: skip
+    if (directory / CALIBRATION_FILE).is_file():
+        from .calibration_plots import calibration_section
+
+        calibration = CalibrationResult.load(directory / CALIBRATION_FILE)
+        sections.append(("calibration", "Calibration", calibration_section(calibration)))
     if optimization is not None:
         sections.append(optimization)
     fidelity = fidelity_section(directory)

@@ -10,12 +10,14 @@ MCMC is built from kernels (``init(rng) -> state``, ``step(state, rng) -> state`
 :mod:`.kernel`): :class:`MHKernel` (single-site LMH/RMH, with a :class:`SitePolicy`) and
 :class:`PseudoMarginalKernel` (named parameters, the simulator's other draws redrawn).
 
-Sequential inference compilation (:func:`sequential_ic`, :mod:`.sequential`) loads the
-network layer only when used.
+Sequential inference compilation (:func:`sequential_ic`, :mod:`.sequential`) and adaptive
+inference compilation (:func:`adaptive_ic`, a network refit to one observation) use the
+network layer.
 """
 
 from typing import Any
 
+from .adaptive import AdaptiveResult, adaptive_ic, tempering_exponent
 from .engines import BUILTIN_ENGINES, lmh, pmmh, register_builtin_engines, rmh
 from .ic import InferenceCompilation
 from .importance import ImportanceSampling, Prior, sample_traces
@@ -28,6 +30,7 @@ from .sites import ParameterMatcher, ParameterSites, SitePolicy, UniformSites
 __all__ = [
     "BUILTIN_ENGINES",
     "MCMC",
+    "AdaptiveResult",
     "ImportanceSampling",
     "InferenceCompilation",
     "Kernel",
@@ -43,12 +46,14 @@ __all__ = [
     "SequentialResult",
     "SitePolicy",
     "UniformSites",
+    "adaptive_ic",
     "lmh",
     "pmmh",
     "rmh",
     "run_chains",
     "sample_traces",
     "sequential_ic",
+    "tempering_exponent",
 ]
 
 

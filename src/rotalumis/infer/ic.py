@@ -69,6 +69,11 @@ class InferenceCompilation:
         workers: Worker processes (``0``: run here; workers need the network on the CPU).
         cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
             address, or ``"local"``/``"local:N"``; the network must be on the CPU).
+        defensive: Mix each categorical proposal with its prior at this weight (see
+            :class:`~rotalumis.nn.NetworkProposal`; ``0``: the network's proposal as it is).
+        proposal_only: Return samples of the proposed choices from the network alone,
+            without running the simulator (:func:`~rotalumis.nn.sample_proposal`;
+            unweighted, so only as accurate as the network).
 
     Raises:
         InferenceError: if no network is given.
@@ -86,6 +91,8 @@ class InferenceCompilation:
         progress: bool | None = None,
         workers: int = 0,
         cluster: Any = None,
+        defensive: float = 0.0,
+        proposal_only: bool = False,
     ) -> None:
         if network is None:
             raise InferenceError(
@@ -103,6 +110,9 @@ class InferenceCompilation:
             )
         self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
         self.cluster = cluster
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
+        self.defensive, self.proposal_only = float(defensive), bool(proposal_only)
 
     def run(
         self,
@@ -133,7 +143,7 @@ class InferenceCompilation:
         """
         import torch
 
-        from rotalumis.nn import NetworkMismatchWarning, NetworkProposal
+        from rotalumis.nn import NetworkMismatchWarning, NetworkProposal, sample_proposal
 
         net = self.network
         if net.model_name and net.model_name != model.name:
@@ -143,13 +153,15 @@ class InferenceCompilation:
                 NetworkMismatchWarning,
                 stacklevel=3,
             )
-        proposal = NetworkProposal(net, dict(observe or {}))
+        if self.proposal_only:
+            return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
+        proposal = NetworkProposal(net, dict(observe or {}), self.defensive)
         with torch.no_grad():
             result = sample_traces(
                 model, num_traces, observe=observe, seed=seed, proposal=proposal,
                 keep_traces=self.keep_traces, progress=self.progress, model_args=model_args,
                 description="inference compilation", engine_name=self.name,
-                workers=self.workers, cluster=self.cluster, options={"workers": self.workers},
+                workers=self.workers, cluster=self.cluster, options=self._options(),
             )  # fmt: skip
         unseen = proposal.stats.unseen
         if unseen:
@@ -158,6 +170,12 @@ class InferenceCompilation:
                 len(unseen),
             )
         return result
+
+    def _options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"workers": self.workers}
+        if self.defensive:
+            out["defensive"] = self.defensive
+        return out
 
     def __repr__(self) -> str:
         return f"InferenceCompilation(network={self.network.model_name!r}, workers={self.workers})"

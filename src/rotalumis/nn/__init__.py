@@ -23,6 +23,7 @@ from ._checkpoint import training_device
 from .budget import BudgetConfig, simulate_dataset, train_on_dataset, train_on_simulations
 from .early_stopping import EarlyStopping
 from .embeddings import (
+    EMBEDDINGS,
     Conv2dEmbedding,
     Conv3dEmbedding,
     FeedForwardEmbedding,
@@ -31,8 +32,15 @@ from .embeddings import (
 )
 from .flow_head import FlowHead, FlowProposal
 from .heads import HEAD_KINDS, ProposalHead, SiteSpec
+from .interest import ProposedSite, SiteSequence, restrict_batch
 from .network import InferenceNetwork, NetworkConfig, SiteLayers
-from .proposal import NetworkMismatchWarning, NetworkProposal, UnseenAddressWarning
+from .proposal import (
+    NetworkMismatchWarning,
+    NetworkProposal,
+    UnseenAddressWarning,
+    sample_proposal,
+)
+from .structured_embeddings import Conv1dEmbedding, DeepSetEmbedding, RecurrentEmbedding
 from .training import (
     DistributedConfig,
     NetworkOptions,
@@ -47,10 +55,13 @@ from .training import (
 from .weighted_training import WeightedTrainingResult, train_weighted
 
 __all__ = [
+    "EMBEDDINGS",
     "HEAD_KINDS",
     "BudgetConfig",
+    "Conv1dEmbedding",
     "Conv2dEmbedding",
     "Conv3dEmbedding",
+    "DeepSetEmbedding",
     "DistributedConfig",
     "EarlyStopping",
     "FeedForwardEmbedding",
@@ -64,8 +75,11 @@ __all__ = [
     "ObservationEncoder",
     "ObservationSpec",
     "ProposalHead",
+    "ProposedSite",
+    "RecurrentEmbedding",
     "RunOptions",
     "SiteLayers",
+    "SiteSequence",
     "SiteSpec",
     "TrainingConfig",
     "TrainingResult",
@@ -73,6 +87,8 @@ __all__ = [
     "UnseenAddressWarning",
     "WeightedTrainingResult",
     "launched_rank",
+    "restrict_batch",
+    "sample_proposal",
     "simulate_batch",
     "simulate_dataset",
     "train_network",

@@ -94,10 +94,10 @@ def _architecture_differences(
 ) -> list[str]:
     """What the requested network (given, or to be built from these options) does not share
     with the checkpoint's; options left unset take the checkpoint's."""
-    old = saved.config.to_dict()
+    old = _plain(saved.config.to_dict())  # tuples and JSON lists compare equal
     old_obs = {o["name"]: o for o in old.pop("observations")}
     if network is not None:
-        new = network.config.to_dict()
+        new = _plain(network.config.to_dict())
         new_obs = {o["name"]: o for o in new.pop("observations")}
     else:
         new = _plain(dict(network_sizes or {}))

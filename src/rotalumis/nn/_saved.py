@@ -92,13 +92,18 @@ def _check_network(d: Any) -> None:
     for key in ("flow_transforms", "flow_hidden"):
         get_field(d, key, int, where, low=1, high=MAX_WIDTH, optional=True)
     get_field(d, "flow_bins", int, where, low=2, high=MAX_WIDTH, optional=True)
+    for key in ("interest_names", "interest_addresses"):
+        chosen = get_field(d, key, list, where, optional=True, default=[])
+        if len(chosen) > MAX_ELEMENTS or not all(isinstance(x, str) for x in chosen):
+            raise ValueError(f"{where}: {key!r} must be a list of strings")
     observations = get_field(d, "observations", list, where)
     if not observations:
         raise ValueError(f"{where} embeds no observation")
     for i, o in enumerate(observations):
         _check_observation(o, f"observation {i} of {where}")
     _known(d, {*_WIDTHS, "lstm_depth", "mixture_components", "count_prior_weight",
-               "observations", "heads", *_FLOW_SIZES}, where)  # fmt: skip
+               "observations", "heads", *_FLOW_SIZES, "interest_names",
+               "interest_addresses"}, where)  # fmt: skip
 
 
 def _check_site(s: Any, where: str) -> None:

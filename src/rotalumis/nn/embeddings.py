@@ -1,9 +1,13 @@
-"""Observation embeddings: feed-forward for vectors, 2D/3D convolutions for images and volumes.
+"""Observation embeddings: feed-forward for vectors, 2D/3D convolutions for images and volumes,
+permutation-invariant (DeepSets) for sets of i.i.d. trials, 1-D convolutional or recurrent for
+time series (the last three in :mod:`.structured_embeddings`).
 
 Each observation name gets its own embedding (chosen by :class:`ObservationSpec`); their
 outputs are concatenated and mixed by one more layer into the observation embedding the
 LSTM sees at every step. Inputs are standardised with a mean and standard deviation
-measured on the first training batch (kept as buffers, so they are saved with the weights).
+measured on the first training batch (kept as buffers, so they are saved with the weights):
+per element for ``ff``, one pair for ``cnn2d``/``cnn3d``, per feature (last axis) for
+``set``, ``cnn1d`` and ``gru``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from torch import nn
 
 from rotalumis.core import ObservationError
 
+from .structured_embeddings import (
+    Conv1dEmbedding,
+    DeepSetEmbedding,
+    RecurrentEmbedding,
+    features_of,
+)
+
 __all__ = [
+    "EMBEDDINGS",
     "Conv2dEmbedding",
     "Conv3dEmbedding",
     "FeedForwardEmbedding",
@@ -27,7 +39,8 @@ __all__ = [
     "ObservationSpec",
 ]
 
-EMBEDDINGS = ("ff", "cnn2d", "cnn3d")
+EMBEDDINGS = ("ff", "cnn2d", "cnn3d", "set", "cnn1d", "gru")
+_STRUCTURED = ("set", "cnn1d", "gru")  # shape (N,) or (N, F): elements/steps, then features
 
 
 @dataclass(frozen=True)
@@ -38,9 +51,12 @@ class ObservationSpec:
         name: The observation name.
         shape: Shape of its value (``()`` for a scalar).
         embedding: ``"ff"`` (any shape, flattened), ``"cnn2d"`` (``(H, W)`` or
-            ``(C, H, W)``) or ``"cnn3d"`` (``(D, H, W)`` or ``(C, D, H, W)``).
+            ``(C, H, W)``), ``"cnn3d"`` (``(D, H, W)`` or ``(C, D, H, W)``), ``"set"``
+            (``N`` exchangeable elements, ``(N,)`` or ``(N, F)``), ``"cnn1d"`` or ``"gru"``
+            (a time series, ``(T,)`` or ``(T, F)``).
         dim: Output size.
-        depth: Layers of a feed-forward embedding.
+        depth: Layers of a feed-forward embedding (``ff``) or of the per-element network
+            (``set``).
     """
 
     name: str
@@ -61,11 +77,38 @@ class ObservationSpec:
                 f"observation {self.name!r}: a {self.embedding} embedding needs a shape of "
                 f"{spatial} or {spatial + 1} dimensions, got {self.shape}"
             )
+        if self.embedding in _STRUCTURED and len(self.shape) not in (1, 2):
+            layout = "(N,) or (N, F)" if self.embedding == "set" else "(T,) or (T, F)"
+            raise ValueError(
+                f"observation {self.name!r}: a {self.embedding} embedding needs a shape "
+                f"{layout}, got {self.shape}"
+            )
 
     @property
     def numel(self) -> int:
         """Elements in one value."""
         return math.prod(self.shape)
+
+    @property
+    def standardised_features(self) -> int:
+        """Features with their own mean and standard deviation (see the module docstring)."""
+        if self.embedding == "ff":
+            return self.numel
+        return features_of(self.shape) if self.embedding in _STRUCTURED else 1
+
+    def build(self) -> nn.Module:
+        """A new embedding module for this observation."""
+        if self.embedding == "ff":
+            return FeedForwardEmbedding(self.numel, self.dim, self.depth)
+        if self.embedding == "cnn2d":
+            return Conv2dEmbedding(self.shape, self.dim)
+        if self.embedding == "cnn3d":
+            return Conv3dEmbedding(self.shape, self.dim)
+        if self.embedding == "set":
+            return DeepSetEmbedding(self.shape, self.dim, self.depth)
+        if self.embedding == "cnn1d":
+            return Conv1dEmbedding(self.shape, self.dim)
+        return RecurrentEmbedding(self.shape, self.dim)
 
 
 class FeedForwardEmbedding(nn.Module):
@@ -144,13 +187,8 @@ class ObservationEncoder(nn.Module):
         self.specs = specs
         self.embeddings = nn.ModuleList()
         for spec in specs:
-            if spec.embedding == "ff":
-                self.embeddings.append(FeedForwardEmbedding(spec.numel, spec.dim, spec.depth))
-            elif spec.embedding == "cnn2d":
-                self.embeddings.append(Conv2dEmbedding(spec.shape, spec.dim))
-            else:
-                self.embeddings.append(Conv3dEmbedding(spec.shape, spec.dim))
-            feat = spec.numel if spec.embedding == "ff" else 1
+            self.embeddings.append(spec.build())
+            feat = spec.standardised_features
             self.register_buffer(f"mean{len(self.embeddings) - 1}", torch.zeros(feat))
             self.register_buffer(f"std{len(self.embeddings) - 1}", torch.ones(feat))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -169,9 +207,8 @@ class ObservationEncoder(nn.Module):
         if bool(self.fitted):
             return
         for i, spec in enumerate(self.specs):
-            x = np.asarray(observations[spec.name], dtype=np.float64).reshape(-1, spec.numel)
-            if spec.embedding != "ff":
-                x = x.reshape(-1, 1)
+            x = np.asarray(observations[spec.name], dtype=np.float64)
+            x = x.reshape(-1, spec.standardised_features)
             mean = np.nanmean(x, axis=0)
             std = np.nanstd(x, axis=0)
             mean = np.where(np.isfinite(mean), mean, 0.0)
@@ -198,7 +235,8 @@ class ObservationEncoder(nn.Module):
                     f"built for shape {spec.shape}"
                 )
             mean, std = getattr(self, f"mean{i}"), getattr(self, f"std{i}")
-            x = torch.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
+            x = (x.reshape(size, -1, spec.standardised_features) - mean) / std
+            x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
             parts.append(layer(x.reshape(size, *spec.shape) if spec.embedding != "ff" else x))
         out: torch.Tensor = self.mix(torch.cat(parts, dim=1))
         return out

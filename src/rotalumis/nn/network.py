@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rotalumis.core import DatasetError
+from rotalumis.core import DatasetError, ParametersOfInterest
 from rotalumis.core.checks import loads_json
 from rotalumis.core.files import atomic_write
 from rotalumis.data import SiteGroup, TraceBatch
@@ -37,6 +37,7 @@ from ._saved import AllocationBudget, check_config, check_state_dict, count_site
 from .embeddings import ObservationEncoder, ObservationSpec
 from .flow_head import FlowHead, check_head_choice, choose_proposal
 from .heads import ProposalHead, SiteSpec, head_kind
+from .interest import SiteSequence, restrict_batch
 
 __all__ = ["InferenceNetwork", "NetworkConfig", "SiteLayers"]
 
@@ -59,6 +60,11 @@ class NetworkConfig:
         value_dim: Size of value embeddings.
         mixture_components: Components of continuous proposal mixtures.
         count_prior_weight: Weight of the prior inside count (Poisson/Binomial) proposals.
+        interest_names: Parameters of interest by site name; with ``interest_addresses``
+            (address fragments), the network proposes only the choices these select and
+            leaves all others to the simulator's prior (see :mod:`.interest`). Neither
+            given: every choice is proposed.
+        interest_addresses: Parameters of interest by address fragment.
         heads: Proposal family per kind of address: selector -> ``"mixture"`` or ``"flow"``;
             selectors are distribution names (``"Uniform"``), head kinds (``"real"``,
             ``"bound"``, ``"pos"``), ``"vector"``, ``"scalar"`` or ``"*"`` (see
@@ -76,12 +82,17 @@ class NetworkConfig:
     value_dim: int = 16
     mixture_components: int = 5
     count_prior_weight: float = 0.02
+    interest_names: tuple[str, ...] = ()
+    interest_addresses: tuple[str, ...] = ()
     heads: dict[str, str] = field(default_factory=dict)
     flow_transforms: int = 5
     flow_bins: int = 10
     flow_hidden: int = 64
 
     def __post_init__(self) -> None:
+        poi = ParametersOfInterest(self.interest_names, self.interest_addresses)  # validates
+        object.__setattr__(self, "interest_names", poi.names)  # JSON lists back to tuples
+        object.__setattr__(self, "interest_addresses", poi.addresses)
         check_head_choice(self.heads)
         if min(self.flow_transforms, self.flow_bins - 1, self.flow_hidden) < 1:
             raise ValueError("NetworkConfig: flow_transforms, flow_hidden >= 1, flow_bins >= 2")
@@ -166,6 +177,9 @@ class InferenceNetwork(nn.Module):
         self._mismatch_reported: set[tuple[str, int, int]] = set()
         # provenance: the name of the model whose traces trained it (None: not recorded)
         self.model_name: str | None = None
+        self.interest = ParametersOfInterest(config.interest_names, config.interest_addresses)
+        #: the proposed choices' fixed sequence, if any (for :func:`.proposal.sample_proposal`)
+        self.sequence = SiteSequence()
         for spec in sites:
             self._add_site(spec)
 
@@ -225,8 +239,18 @@ class InferenceNetwork(nn.Module):
         """Addresses the network has layers for, in creation order."""
         return [s.address for s in self.specs]
 
+    def restrict(self, batch: TraceBatch) -> TraceBatch:
+        """``batch`` reduced to the choices this network proposes (all, unless it has
+        parameters of interest)."""
+        if self.interest.everything:
+            return batch
+        return restrict_batch(batch, lambda g: self.interest.matches(g.name, g.address))
+
     def add_sites(self, batch: TraceBatch) -> list[SiteLayers]:
-        """Create layers for the addresses of ``batch`` not seen before; return them."""
+        """Create layers for the proposed addresses of ``batch`` not seen before; return
+        them. Also checks the batch against the recorded sequence of proposed choices."""
+        batch = self.restrict(batch)
+        self.sequence.update(batch)
         new = []
         for g in batch.groups:
             if g.address not in self._index:
@@ -266,7 +290,8 @@ class InferenceNetwork(nn.Module):
 
         With ``weights`` (one per trace, e.g. importance weights of traces simulated from a
         proposal instead of the prior), the weighted mean ``-sum_i w_i log q_i / sum_i w_i``.
-        Addresses without layers are skipped: call :meth:`add_sites` first.
+        Addresses without layers are skipped: call :meth:`add_sites` first. With parameters
+        of interest, the sum runs over those choices only (the LSTM steps over them alone).
         """
         log_q, _ = self.trace_log_probs(batch)
         if weights is None:
@@ -280,8 +305,10 @@ class InferenceNetwork(nn.Module):
 
         Both sums run over the visits the network has layers for (elsewhere the proposal
         is the prior, whose ratio to itself is 1), so ``log q - log p`` is the log ratio of
-        the network's proposal to the prior for the whole trace.
+        the network's proposal to the prior for the whole trace. With parameters of
+        interest, over those choices only.
         """
+        batch = self.restrict(batch)
         device = self.observation_encoder.device
         b, t = batch.size, max(batch.max_length, 1)
         cfg = self.config
@@ -330,6 +357,7 @@ class InferenceNetwork(nn.Module):
                 "network": self.config.to_dict(),
                 "sites": [s.to_dict() for s in self.specs],
                 "model": self.model_name,
+                "sequence": self.sequence.to_dict(),
             }
         )
 
@@ -373,7 +401,8 @@ class InferenceNetwork(nn.Module):
             text = payload.get("config")
             if not isinstance(text, str | bytes):
                 raise ValueError("its configuration is missing (no JSON text)")
-            network, site_dicts, model = check_config(loads_json(text, "the configuration"))
+            cfg = loads_json(text, "the configuration")
+            network, site_dicts, model = check_config(cfg)
             state = payload.get("state_dict")
             if isinstance(state, Mapping) and count_sites(state) != len(site_dicts):
                 raise ValueError(
@@ -386,7 +415,8 @@ class InferenceNetwork(nn.Module):
                 net = cls(config, sites)
             check_state_dict(state, {k: v.shape for k, v in net.state_dict().items()})
             net.load_state_dict(state)  # type: ignore[arg-type]
-        except (ValueError, TypeError, RuntimeError) as exc:
+            net.sequence = SiteSequence.from_dict(cfg.get("sequence"))
+        except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
             raise DatasetError(f"{source} is not a valid inference network: {exc}") from None
         net.model_name = model  # absent in files of earlier versions
         return net

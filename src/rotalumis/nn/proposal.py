@@ -14,14 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from rotalumis.core import Distribution, Message, ObservationError
+from rotalumis.core import RNG, Distribution, InferenceError, Message, Mixture, ObservationError
 from rotalumis.core.handlers import normalize_observation
 from rotalumis.core.proposal import Proposal, ProposalStats
-from rotalumis.data import flat_params, flat_value
+from rotalumis.data import Empirical, EmpiricalBuilder, RunInfo, flat_params, flat_value
 
 from .network import InferenceNetwork, SiteLayers
 
-__all__ = ["NetworkMismatchWarning", "NetworkProposal", "UnseenAddressWarning"]
+__all__ = [
+    "NetworkMismatchWarning",
+    "NetworkProposal",
+    "UnseenAddressWarning",
+    "sample_proposal",
+]
 
 _MAX_WARNINGS = 5  # unseen addresses warned about individually, per proposal object
 
@@ -43,16 +48,27 @@ class NetworkProposal(Proposal):
     choice. Addresses the network never saw get ``None`` (their prior) and an
     :class:`UnseenAddressWarning` each (the first five; all are listed in
     ``stats.unseen``). :attr:`stats` counts the choices proposed and left to the prior.
+    A network of parameters of interest returns ``None`` at every other choice without
+    stepping its LSTM (the nuisance, left to the simulator; counted in ``stats.nuisance``).
 
     Args:
         network: A trained network.
         observe: Observed values by name (every observation the network embeds).
+        defensive: Mix the proposal of each categorical choice with its prior at this
+            weight (defensive importance sampling: a choice the network all but rules out
+            keeps probability ``defensive`` times its prior, which bounds its weight); ``0``
+            uses the network's proposal as it is.
 
     Raises:
         ObservationError: if an observation the network needs is missing from ``observe``.
     """
 
-    def __init__(self, network: InferenceNetwork, observe: Mapping[str, Any]) -> None:
+    def __init__(
+        self, network: InferenceNetwork, observe: Mapping[str, Any], defensive: float = 0.0
+    ) -> None:
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
+        self.defensive = float(defensive)
         self.network = network.eval()
         self.device = network.observation_encoder.device
         obs = {}
@@ -83,6 +99,7 @@ class NetworkProposal(Proposal):
         ]
         zero = torch.zeros(1, cfg.lstm_dim, device=self.device)
         self._zero_state = [(zero, zero)] * lstm.num_layers
+        self._interest: dict[str, bool] | None = None if network.interest.everything else {}
         self.stats: ProposalStats = ProposalStats()
         self.begin_trace()
 
@@ -114,6 +131,16 @@ class NetworkProposal(Proposal):
 
     def __call__(self, msg: Message) -> Distribution | None:
         """The proposal for the choice ``msg`` (``None``: use its prior)."""
+        interest = self._interest
+        if interest is not None:
+            wanted = interest.get(msg.address)
+            if wanted is None:
+                wanted = interest[msg.address] = self.network.interest.matches(
+                    msg.name, msg.address
+                )
+            if not wanted:
+                self.stats.nuisance += 1
+                return None
         with torch.no_grad():
             prev_val, prev_addr = self._previous()
             site = self.network.site(msg.address)
@@ -129,6 +156,8 @@ class NetworkProposal(Proposal):
             out = torch.cat([self._step(x), self._obs], 1)
             self._pending = (site, msg, params)
             q = site.head.proposal(out, params, dist)
+            if q is not None and self.defensive and site.spec.head == "cat":
+                q = Mixture([q, dist], [1.0 - self.defensive, self.defensive])
         if q is None:
             self.stats.fallbacks += 1
         else:
@@ -163,3 +192,60 @@ def _params(
     if len(flat) != site.spec.num_params:
         return None
     return torch.tensor([flat], dtype=torch.float32, device=device)
+
+
+def sample_proposal(
+    network: Any,
+    observe: Mapping[str, Any],
+    num_samples: int,
+    seed: int | None = None,
+) -> Empirical:
+    """Samples of the proposed choices from the network alone (no simulator run).
+
+    Each sample steps the network through the recorded sequence of proposed choices,
+    drawing each from its proposal. For a network of the parameters of interest these are
+    (approximate) posterior samples of the parameters, at the cost of the network only;
+    unlike ``engine="ic"`` they carry no importance weights, so their accuracy is the
+    network's. Latents are keyed by site name (the address when unnamed).
+
+    Args:
+        network: A trained :class:`~.network.InferenceNetwork`.
+        observe: The observations.
+        num_samples: Samples to draw.
+        seed: Seed.
+
+    Returns:
+        An equally weighted ``Empirical`` (``info.engine == "proposal"``; the proposed
+        sites in ``info.options["proposed"]``).
+
+    Raises:
+        InferenceError: if the network recorded no fixed sequence of proposed choices
+            (the reason is in the message).
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    sequence = network.sequence
+    if sequence.sites is None:
+        raise InferenceError(
+            "this network cannot sample without the simulator: its proposed choices have no "
+            f"fixed sequence ({sequence.note}); use engine='ic'"
+        )
+    priors = [site.prior() for site in sequence.sites]
+    proposal = NetworkProposal(network, observe)
+    rng = RNG(seed)
+    builder = EmpiricalBuilder(name=network.model_name or "network")
+    with torch.no_grad():
+        for _ in range(num_samples):
+            proposal.begin_trace()
+            latents: dict[str, Any] = {}
+            for site, prior in zip(sequence.sites, priors, strict=True):
+                base = site.address.rsplit("__", 2)[0]
+                msg = Message("sample", site.name, site.address, base, prior)
+                q = proposal(msg)
+                msg.value = (prior if q is None else q).sample(rng)
+                latents[site.label] = msg.value
+            builder.append(None, 0.0, latents=latents)
+    out = builder.build()
+    proposed = [s.label for s in sequence.sites]
+    out.info = RunInfo("proposal", {"proposed": proposed}, rng.seed, proposal=proposal.stats)
+    return out

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rotalumis.core import Trace
+from rotalumis.core.validity import SimulationCounter
 
 from ..encoding import flat_params, flat_value
 from .schema import trace_type_key
@@ -38,6 +39,7 @@ class SiteGroup:
         params: The prior parameters (see the dataset schema), ``(n, num_params)``.
         log_prior: ``log p(value)`` under the prior, ``(n,)``.
         value_shape: Shape of one value.
+        name: The user's name of the site (``None`` if unnamed).
     """
 
     address: str
@@ -48,6 +50,7 @@ class SiteGroup:
     params: np.ndarray
     log_prior: np.ndarray
     value_shape: tuple[int, ...] = ()
+    name: str | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -64,6 +67,9 @@ class TraceBatch:
         observations: Observation name -> values ``(size, *shape)`` (NaN where a trace
             lacks the observation).
         groups: One :class:`SiteGroup` per address.
+        simulations: The simulator runs made for a simulated batch, with the invalid ones
+            dropped (see :mod:`rotalumis.core.validity`); ``None`` for a batch read from a
+            dataset.
     """
 
     size: int
@@ -71,6 +77,7 @@ class TraceBatch:
     trace_types: list[str]
     observations: dict[str, np.ndarray]
     groups: list[SiteGroup] = field(default_factory=list)
+    simulations: SimulationCounter | None = None
 
     @property
     def max_length(self) -> int:
@@ -81,7 +88,7 @@ class TraceBatch:
     def from_traces(cls, traces: Sequence[Trace]) -> TraceBatch:
         """Build a batch from executed traces (their controlled sites and named observations)."""
         acc: dict[tuple[str, int, int], list[Any]] = {}
-        meta: dict[tuple[str, int, int], tuple[str, tuple[int, ...]]] = {}
+        meta: dict[tuple[str, int, int], tuple[str, tuple[int, ...], str | None]] = {}
         obs: dict[str, list[Any]] = {}
         obs_shape: dict[str, tuple[int, ...]] = {}
         lengths = np.zeros(len(traces), dtype=np.int64)
@@ -100,7 +107,7 @@ class TraceBatch:
                     lists = acc.get(key)
                     if lists is None:
                         lists = acc[key] = [[], [], [], [], []]
-                        meta[key] = (dist.name, tuple(shape))
+                        meta[key] = (dist.name, tuple(shape), v.name)
                     lists[0].append(b)
                     lists[1].append(step)
                     lists[2].append(value)
@@ -127,6 +134,7 @@ class TraceBatch:
                 params=np.asarray(lists[3], dtype=np.float64).reshape(len(lists[0]), key[2]),
                 log_prior=np.asarray(lists[4], dtype=np.float64),
                 value_shape=meta[key][1],
+                name=meta[key][2],
             )
             for key, lists in acc.items()
         ]
@@ -152,6 +160,11 @@ class TraceBatch:
         params, param_len, param_start = _nested(table.column("params"))
         log_prior = _flat_floats(table.column("log_prob").combine_chunks().flatten())
         shapes = table.column("value_shape").combine_chunks().flatten()
+        site_names = (
+            table.column("name").combine_chunks().flatten()
+            if "name" in table.column_names
+            else None
+        )
         keys = np.stack([codes, value_len, param_len], axis=1)
         groups: list[SiteGroup] = []
         if len(keys):
@@ -171,6 +184,7 @@ class TraceBatch:
                         params=params[param_start[idx, None] + np.arange(int(np_))],
                         log_prior=log_prior[idx],
                         value_shape=tuple(shapes[first].as_py()),
+                        name=None if site_names is None else site_names[first].as_py(),
                     )
                 )
         types = table.column("trace_type").to_pylist()

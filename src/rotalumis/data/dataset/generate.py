@@ -10,7 +10,6 @@ place, so a shard file is either complete or absent.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -25,8 +24,9 @@ import pyarrow.parquet as pq
 from rotalumis.core import RNG, DatasetError, Model
 from rotalumis.core.checks import get_field, loads_json
 from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_text_atomic
+from rotalumis.core.handlers import TraceHandler
 from rotalumis.core.rng import derive_seed
-from rotalumis.core.simulate import simulate
+from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.distributed import check_executor, open_executor
 
 from .schema import (
@@ -138,11 +138,14 @@ def generate_shard(
     manifest: dict[str, Any],
     model_args: tuple[Any, ...] = (),
     on_trace: Callable[[int], None] | None = None,
+    policy: InvalidPolicy | None = None,
 ) -> Path:
     """Simulate and write shard ``index`` of the dataset described by ``manifest``.
 
     Usable on its own (e.g. one shard per worker of a cluster); the result is independent
-    of where and when it runs.
+    of where and when it runs. Runs that raise or produce NaN/inf are dropped and counted
+    (``policy``; the shard still gets its full number of valid traces, drawn on from the
+    same stream), the count kept in the shard's statistics.
 
     Args:
         model: The simulator.
@@ -151,6 +154,7 @@ def generate_shard(
         manifest: The dataset manifest (seed, num_traces, traces_per_shard, ...).
         model_args: Arguments of ``model.forward``.
         on_trace: Called with the number of traces simulated so far in this shard.
+        policy: What to do with invalid runs (default: drop and count).
 
     Returns:
         The path of the written shard.
@@ -158,19 +162,24 @@ def generate_shard(
     directory = Path(directory)
     rows = _shard_rows(manifest, index)
     per = int(manifest["traces_per_shard"])
-    shard_seed = derive_seed(int(manifest["seed"]), "shard", index)
-    traces = []
+    rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
+    tracer = TraceHandler()
+    counter = SimulationCounter()
+
+    def tick(n: int) -> None:
+        if on_trace is not None and n % _PROGRESS_EVERY == 0:
+            on_trace(n)
 
     def where(k: int) -> str:
         return f"trace {index * per + k} of the dataset with seed {manifest['seed']}"
 
-    loop = simulate(model, rows, RNG(shard_seed), model_args=model_args, where=where)
-    with contextlib.closing(loop):  # the handlers go if a progress callback raises
-        for i, trace in enumerate(loop):
-            traces.append(trace)
-            if on_trace is not None and (i + 1) % _PROGRESS_EVERY == 0:
-                on_trace(i + 1)
+    # not core.simulate's loop: a run that raises is dropped here and the loop draws on
+    with tracer, model.executions(rng, where) as execute:
+        traces = simulate_valid(
+            execute, tracer, rows, policy or InvalidPolicy(), counter, model_args, tick
+        )
     stats = DatasetStatistics()
+    stats.simulations = counter
     table = traces_to_table(traces, index * per, stats)
     del traces
     meta = {
@@ -241,6 +250,7 @@ def generate_dataset(
     on_progress: ProgressCallback | None = None,
     workers: int = 0,
     cluster: Any = None,
+    policy: InvalidPolicy | None = None,
 ) -> Path:
     """Simulate ``num_traces`` prior traces of ``model`` into ``directory`` (resumable).
 
@@ -261,6 +271,8 @@ def generate_dataset(
             ``workers``: as each shard is written).
         workers: Write the shards in this many forked worker processes (``0``: here). Each
             shard depends only on the seed and its index: the same dataset for any number.
+        policy: Simulations that raise or produce NaN/inf: dropped and counted (default;
+            the count is in ``TraceDataset(directory).stats().simulations``) or fatal.
         cluster: Write the shards on a Dask cluster instead (a ``Client``, a scheduler
             address, ``"local"`` / ``"local:N"``, or a
             :class:`~rotalumis.distributed.DaskExecutor`); ``directory`` must then be on a
@@ -311,7 +323,7 @@ def generate_dataset(
         if executor is not None and todo:
 
             def shard(j: int) -> int:
-                generate_shard(model, path, todo[j], manifest, model_args)
+                generate_shard(model, path, todo[j], manifest, model_args, policy=policy)
                 return _shard_rows(manifest, todo[j])
 
             def written(j: int, rows: int) -> None:
@@ -334,7 +346,7 @@ def generate_dataset(
             if on_progress is not None:
                 on_progress(base + n, num_traces)
 
-        generate_shard(model, path, k, manifest, model_args, tick)
+        generate_shard(model, path, k, manifest, model_args, tick, policy)
         done += _shard_rows(manifest, k)
         if on_progress is not None:
             on_progress(done, num_traces)

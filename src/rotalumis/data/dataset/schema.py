@@ -54,6 +54,7 @@ import pyarrow as pa
 
 from rotalumis.core import Trace
 from rotalumis.core.checks import get_field, loads_json
+from rotalumis.core.validity import SimulationCounter
 
 from ..encoding import flat_params, flat_value
 
@@ -125,6 +126,8 @@ class DatasetStatistics:
         addresses: Address -> number of visits.
         distributions: Address -> distribution kind.
         observations: Observation name -> shape (of the first trace that has it).
+        simulations: Simulator runs made, and invalid ones dropped (runs that raised or
+            produced NaN/inf; shards written before this was recorded count none).
     """
 
     def __init__(self) -> None:
@@ -134,6 +137,7 @@ class DatasetStatistics:
         self.addresses: Counter[str] = Counter()
         self.distributions: dict[str, str] = {}
         self.observations: dict[str, list[int]] = {}
+        self.simulations = SimulationCounter()
 
     def add(self, other: DatasetStatistics) -> None:
         """Accumulate ``other`` into these counts."""
@@ -145,6 +149,7 @@ class DatasetStatistics:
             self.distributions.setdefault(k, v)
         for k, s in other.observations.items():
             self.observations.setdefault(k, s)
+        self.simulations.add(other.simulations)
 
     def most_common_types(self, n: int | None = None) -> list[tuple[str, int, float]]:
         """``(trace type, count, frequency)`` of the ``n`` most frequent trace types."""
@@ -161,6 +166,7 @@ class DatasetStatistics:
                 "addresses": dict(self.addresses),
                 "distributions": self.distributions,
                 "observations": self.observations,
+                "simulations": self.simulations.to_dict(),
             }
         )
 
@@ -189,6 +195,12 @@ class DatasetStatistics:
             if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
                 raise ValueError(f"{where}: observation {k!r} has shape {shape!r}")
             s.observations[k] = shape
+        runs = {"runs": s.num_traces}  # written before invalid runs were counted: none
+        sims = get_field(d, "simulations", dict, where) if "simulations" in d else runs
+        try:
+            s.simulations = SimulationCounter.from_dict(sims)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: bad 'simulations' ({exc})") from None
         return s
 
 

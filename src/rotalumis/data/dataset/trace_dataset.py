@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rotalumis.core import DatasetError, Model
+from rotalumis.core.validity import InvalidPolicy
 
 from .batch import TraceBatch
 from .generate import check_shard, generate_dataset, read_manifest
@@ -124,6 +125,7 @@ class TraceDataset:
         model_args: tuple[Any, ...] = (),
         on_progress: Callable[[int, int], None] | None = None,
         workers: int = 0,
+        policy: InvalidPolicy | None = None,
     ) -> TraceDataset:
         """Simulate ``num_traces`` prior traces into ``directory`` (resumable) and open it.
 
@@ -138,6 +140,7 @@ class TraceDataset:
             model_args=model_args,
             on_progress=on_progress,
             workers=workers,
+            policy=policy,
         )
         return cls(directory)
 

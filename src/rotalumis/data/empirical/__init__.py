@@ -12,8 +12,9 @@ of one column) and ``_weighted_statistics.py`` (the statistics properties of an 
 """
 
 from ._chains import import_arviz  # ArviZ without its import-time FutureWarning
+from ._weights import ess as kish_ess
 from .builder import EmpiricalBuilder
 from .empirical import Empirical
 from .run_info import ChainInfo, RunInfo
 
-__all__ = ["ChainInfo", "Empirical", "EmpiricalBuilder", "RunInfo", "import_arviz"]
+__all__ = ["ChainInfo", "Empirical", "EmpiricalBuilder", "RunInfo", "import_arviz", "kish_ess"]

@@ -73,6 +73,8 @@ class RunInfo:
         if self.proposal is not None:
             p = self.proposal
             out["proposal"] = [p.proposed, p.fallbacks, sorted(p.unseen)]
+            if p.nuisance:  # a network of parameters of interest
+                out["proposal"].append(p.nuisance)
         return out
 
     @classmethod
@@ -98,12 +100,14 @@ class RunInfo:
         proposal = data.get("proposal")
         stats = None
         if proposal is not None:
-            if not (isinstance(proposal, list) and len(proposal) == 3):
+            if not (isinstance(proposal, list) and len(proposal) in (3, 4)):
                 raise ValueError(f"the run information has a bad proposal entry: {proposal!r:.80}")
             unseen = _strings(proposal[2], "unseen address")
             stats = ProposalStats(
                 _count(proposal[0], "count"), _count(proposal[1], "count"), unseen
             )
+            if len(proposal) == 4:
+                stats.nuisance = _count(proposal[3], "count")
         return cls(
             engine, dict(options), seed, tuple(chains), _log_probs(log_prob), stats
         )  # fmt: skip

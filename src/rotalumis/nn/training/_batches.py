@@ -18,8 +18,9 @@ from typing import Any
 import torch
 
 from rotalumis.core import RNG, DatasetError, Model
+from rotalumis.core.handlers import TraceHandler
 from rotalumis.core.rng import derive_seed
-from rotalumis.core.simulate import simulate
+from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.data import TraceBatch, TraceDataset
 
 from ..network import InferenceNetwork
@@ -35,38 +36,57 @@ def simulate_batch(
     size: int,
     seed: int,
     model_args: tuple[Any, ...] = (),
+    policy: InvalidPolicy | None = None,
     label: str | None = None,
 ) -> TraceBatch:
-    """Simulate ``size`` prior traces of ``model`` (reproducibly from ``seed``) as a batch.
+    """Simulate ``size`` valid prior traces of ``model`` (reproducibly from ``seed``) as a batch.
 
-    ``label`` says which batch it is when a simulation fails (default: the batch simulated
-    with ``seed``).
+    Runs that raise or produce NaN/inf are dropped and counted in ``batch.simulations``
+    (``policy``, default :class:`~rotalumis.core.validity.InvalidPolicy`: drop). ``label``
+    says which batch it is when a simulation fails (default: the batch simulated with
+    ``seed``).
     """
+    tracer = TraceHandler()
+    counter = SimulationCounter()
     label = label or f"the batch simulated with seed {seed}"
 
     def where(k: int) -> str:
         return f"trace {k} of {label}"
 
-    traces = list(simulate(model, size, RNG(seed), model_args=model_args, where=where))
-    return TraceBatch.from_traces(traces)
+    # not core.simulate's loop: a run that raises is dropped here and the loop draws on
+    with tracer, model.executions(RNG(seed), where) as execute:
+        traces = simulate_valid(
+            execute, tracer, size, policy or InvalidPolicy(), counter, model_args
+        )
+    batch = TraceBatch.from_traces(traces)
+    batch.simulations = counter
+    return batch
 
 
 class _SimulatedBatches(torch.utils.data.Dataset[TraceBatch]):
     """Online batch ``i`` (a map-style dataset, so worker processes can simulate it)."""
 
     def __init__(
-        self, model: Model, batch_size: int, seed: int, model_args: tuple[Any, ...]
+        self,
+        model: Model,
+        batch_size: int,
+        seed: int,
+        model_args: tuple[Any, ...],
+        policy: InvalidPolicy | None = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.seed = seed
         self.model_args = model_args
+        self.policy = policy
 
     def __getitem__(self, i: int) -> TraceBatch:
         seed = derive_seed(self.seed, "train", i)
         try:
             label = f"training batch {i} of the run with seed {self.seed}"
-            return simulate_batch(self.model, self.batch_size, seed, self.model_args, label)
+            return simulate_batch(
+                self.model, self.batch_size, seed, self.model_args, self.policy, label
+            )
         except Exception as exc:
             if torch.utils.data.get_worker_info() is None:
                 raise
@@ -140,7 +160,9 @@ def training_steps(
         assert dataset is not None
         yield from _dataset_steps(dataset, config, progress, ranks)
         return
-    source = _SimulatedBatches(model, config.batch_size, config.seed, model_args)
+    source = _SimulatedBatches(
+        model, config.batch_size, config.seed, model_args, config.invalid_policy()
+    )
     start = progress.steps * ranks.world_size + ranks.rank
     batches = _online_batches(source, start, ranks.world_size, workers, config.seed)
     try:
@@ -175,7 +197,7 @@ def validation_set(
         size = min(config.batch_size, config.valid_size - i)
         label = f"validation traces {i}.. of the run with seed {config.seed}"
         seed = derive_seed(config.seed, "valid", i)
-        out.append(simulate_batch(model, size, seed, model_args, label))
+        out.append(simulate_batch(model, size, seed, model_args, config.invalid_policy(), label))
     return out
 
 

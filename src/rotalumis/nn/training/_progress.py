@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rotalumis.core.validity import SimulationCounter
+
 from ..network import InferenceNetwork
 
 __all__ = ["MAX_HISTORY", "Progress", "TrainingResult"]
@@ -27,6 +29,9 @@ class TrainingResult:
             history saved in its checkpoint); runs of more than ``MAX_HISTORY`` steps keep
             means of consecutive steps instead (at most ``MAX_HISTORY`` points).
         valid_loss: ``(traces, validation loss)`` pairs (all runs).
+        simulations: Online: simulator runs made and invalid ones dropped (all runs; under
+            ``torch.distributed``, this process's).
+        skipped_steps: Steps whose loss was NaN/inf (not applied to the network).
         resumed_traces: Training traces the resumed checkpoint already held (0: a new run).
         stopped_early: Whether ``early_stopping`` ended training before the budget.
         best_valid_loss: ``(traces, loss)`` of the best validation, with ``early_stopping``
@@ -43,6 +48,8 @@ class TrainingResult:
     traces_per_second: float
     loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
+    simulations: SimulationCounter = field(default_factory=SimulationCounter)
+    skipped_steps: int = 0
     resumed_traces: int = 0
     stopped_early: bool = False
     best_valid_loss: tuple[int, float] | None = None
@@ -63,6 +70,8 @@ class Progress:
         self.loss = [tuple(x) for x in d.get("loss", [])]
         self.loss_stride = int(d.get("loss_stride", 1))
         self.loss_pending = [float(x) for x in d.get("loss_pending", [0.0, 0.0])]
+        self.simulations = SimulationCounter.from_dict(d.get("simulations", {}))
+        self.skipped_steps = int(d.get("skipped_steps", 0))
 
     def add_loss(self, traces: int, value: float) -> None:
         """Record a step's loss. Each point is the mean of ``loss_stride`` steps (at the
@@ -99,4 +108,6 @@ class Progress:
             "loss": [list(x) for x in self.loss],
             "loss_stride": self.loss_stride,
             "loss_pending": list(self.loss_pending),
+            "simulations": self.simulations.to_dict(),
+            "skipped_steps": self.skipped_steps,
         }

@@ -55,7 +55,9 @@ def _simulated_batches(
         if k % ranks.world_size == ranks.rank:
             label = f"address-registration traces {start}.. of the run with seed {config.seed}"
             seed = derive_seed(config.seed, "register", start)
-            mine[k] = simulate_batch(model, min(size, total - start), seed, model_args, label)
+            mine[k] = simulate_batch(
+                model, min(size, total - start), seed, model_args, config.invalid_policy(), label
+            )
     pooled: dict[int, TraceBatch] = {}
     for part in ranks.gather(mine):
         pooled.update(part)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from rotalumis.core import Model
+from rotalumis.core.validity import InvalidPolicy
 from rotalumis.data import TraceDataset
 from rotalumis.distributed import check_executor
 
@@ -59,6 +60,10 @@ class TrainingConfig:
         valid_every: Validate every this many training traces.
         checkpoint_every: Write the checkpoint every this many training traces.
         seed: Seed of simulations, shuffling and initial weights.
+        on_invalid: Online: ``"drop"`` simulations that raise or produce NaN/inf (counted
+            in :attr:`TrainingResult.simulations`) or ``"raise"`` at the first one.
+        max_invalid_fraction: Online, ``"drop"``: fail when a larger share of a batch's
+            runs is invalid (see :mod:`rotalumis.core.validity`).
     """
 
     num_traces: int
@@ -72,6 +77,8 @@ class TrainingConfig:
     valid_every: int = 10_000
     checkpoint_every: int = 50_000
     seed: int = 0
+    on_invalid: str = "drop"
+    max_invalid_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("num_traces", "batch_size", "valid_every", "checkpoint_every"):
@@ -82,6 +89,11 @@ class TrainingConfig:
             raise ValueError("learning rates must be positive")
         if self.valid_size < 0:
             raise ValueError("TrainingConfig.valid_size must be >= 0")
+        self.invalid_policy()  # validates on_invalid and max_invalid_fraction
+
+    def invalid_policy(self) -> InvalidPolicy:
+        """The :class:`~rotalumis.core.validity.InvalidPolicy` of online simulations."""
+        return InvalidPolicy(self.on_invalid, self.max_invalid_fraction)
 
     def learning_rate_at(self, traces: int) -> float:
         """The learning rate after ``traces`` training traces."""

@@ -198,6 +198,8 @@ def _train(
                 for site in network.add_sites(batch):
                     add_to_optimizer(optimizer, list(site.parameters()))
                 network.observation_encoder.fit(batch.observations)
+            if batch.simulations is not None:
+                progress.simulations.add(batch.simulations)
             lr = config.learning_rate_at(progress.traces) * distributed.lr_factor(
                 ranks.world_size, progress.traces, config.num_traces
             )
@@ -207,21 +209,26 @@ def _train(
             # cleared before the forward, in which DDP prepares the gradient reduction
             optimizer.zero_grad(set_to_none=True)
             loss = loss_of(batch, scale)
-            loss.backward()
-            if config.grad_clip is not None:
-                # the optimizer's list holds every parameter (walking the modules costs ~2%)
-                torch.nn.utils.clip_grad_norm_(
-                    optimizer.param_groups[0]["params"], config.grad_clip
-                )
-            optimizer.step()
+            loss.backward()  # on every rank, also for a NaN loss (DDP reduces in it)
+            value = float(loss.detach()) / scale if scale else 0.0
+            if ranks.distributed:  # the step's mean loss over all its traces (all agree)
+                value = ranks.sum([value * batch.size], dev)[0] / step_size
             progress.traces += step_size
             progress.steps += 1
-            value = float(loss.detach()) / scale if scale else 0.0
-            if ranks.distributed:  # the step's mean loss over all its traces
-                value = ranks.sum([value * batch.size], dev)[0] / step_size
-            progress.add_loss(progress.traces, value)
-            if not math.isfinite(value):
-                log.warning("training loss is %s at %d traces", value, progress.traces)
+            if math.isfinite(value):
+                if config.grad_clip is not None:
+                    # the optimizer's list holds every parameter (walking modules costs ~2%)
+                    torch.nn.utils.clip_grad_norm_(
+                        optimizer.param_groups[0]["params"], config.grad_clip
+                    )
+                optimizer.step()
+                progress.add_loss(progress.traces, value)
+            else:  # never step on NaN: it would poison every weight
+                progress.skipped_steps += 1
+                log.warning(
+                    "training loss is %s at %d traces: step skipped (%d so far)",
+                    value, progress.traces, progress.skipped_steps,
+                )  # fmt: skip
             if run.on_step is not None:
                 run.on_step(progress.traces, config.num_traces, value)
             done = progress.traces >= config.num_traces
@@ -245,6 +252,9 @@ def _train(
         result.valid_loss = [(int(a), float(b)) for a, b in progress.valid_loss]
         result.loss = progress.loss_history()
         result.unseen_addresses = dict(ranks.unseen)
+        result.simulations, result.skipped_steps = progress.simulations, progress.skipped_steps
+        if progress.simulations.invalid:
+            log.warning("training: %s", progress.simulations.summary())
         if stopper is not None:
             stopper.restore(network)
             result.stopped_early = stopper.stopped
