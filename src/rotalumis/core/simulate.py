@@ -31,7 +31,7 @@ __all__ = ["Executable", "simulate"]
 
 def simulate(
     model: Executable,
-    count: int,
+    count: int | None,
     rng: RNG,
     *,
     handlers: Sequence[Handler] = (),
@@ -39,6 +39,7 @@ def simulate(
     where: Callable[[int], str] | None = None,
     before_each: Callable[[], None] | None = None,
     own_errors: bool = False,
+    on_error: Callable[[Exception], None] | None = None,
 ) -> Generator[Trace, None, None]:
     """Run ``model`` ``count`` times in a row, drawing from ``rng``; yield each trace.
 
@@ -48,7 +49,7 @@ def simulate(
 
     Args:
         model: The model.
-        count: Number of executions.
+        count: Number of executions yielded (``None``: until the generator is closed).
         rng: The random stream of the executions (one after another).
         handlers: Handlers that decide the values of the random choices (condition,
             propose, replay, ...), outermost first.
@@ -59,6 +60,9 @@ def simulate(
             trace begins).
         own_errors: Raise what the model raised unchanged, with a note (see
             :meth:`Model.executions`).
+        on_error: Called with the exception when an execution raises one; if it returns,
+            that execution is dropped (not yielded, not counted in ``count``) and the loop
+            goes on; to stop, it raises. ``None``: the exception ends the loop.
 
     Yields:
         The trace of each execution, with its ``result`` set.
@@ -72,9 +76,18 @@ def simulate(
         for handler in handlers:
             stack.enter_context(handler)
         execute = stack.enter_context(model.executions(rng, where, own_errors))
-        for _ in range(count):
+        done = 0
+        while count is None or done < count:
             if before_each is not None:
                 before_each()
             trace = tracer.reset()
-            trace.result = execute(*model_args)
+            if on_error is None:
+                trace.result = execute(*model_args)
+            else:
+                try:
+                    trace.result = execute(*model_args)
+                except Exception as exc:
+                    on_error(exc)  # raises to stop the loop, or drops this execution
+                    continue
+            done += 1
             yield trace

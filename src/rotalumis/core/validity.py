@@ -20,16 +20,19 @@ the share and the first failure. Under ``"raise"`` the first invalid run is the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .errors import ModelError, ProtocolError, RemoteSimulatorError, TraceLimitError
-from .handlers import TraceHandler
+from .rng import RNG
+from .runtime import Handler
+from .simulate import Executable, simulate
 from .trace import Trace
 
 __all__ = ["InvalidPolicy", "SimulationCounter", "invalid_reason", "simulate_valid"]
@@ -161,23 +164,32 @@ def invalid_reason(trace: Trace) -> str | None:
 
 
 def simulate_valid(
-    execute: Callable[..., Any],
-    tracer: TraceHandler,
+    model: Executable,
+    rng: RNG,
     size: int,
     policy: InvalidPolicy,
     counter: SimulationCounter,
+    *,
+    handlers: Sequence[Handler] = (),
     model_args: tuple[Any, ...] = (),
+    where: Callable[[int], str] | None = None,
     on_trace: Callable[[int], None] | None = None,
 ) -> list[Trace]:
-    """Run ``execute`` until ``size`` valid traces are recorded by ``tracer``.
+    """Run ``model`` (drawing from ``rng``) until ``size`` valid traces are recorded.
+
+    The runs go through the one simulation loop (:func:`~.simulate.simulate`); a run that
+    raises, or whose trace holds NaN/inf (:func:`invalid_reason`), is dropped and counted
+    per ``policy``, and the loop draws on.
 
     Args:
-        execute: One execution of the model (from ``model.executions(rng)``).
-        tracer: The trace handler on the stack.
+        model: The model (anything with ``executions``).
+        rng: The random stream of the runs (one after another).
         size: Valid traces wanted.
         policy: What to do with invalid runs.
         counter: Updated with every run and every dropped one.
-        model_args: Arguments of ``execute``.
+        handlers: Handlers installed around the runs (see :func:`~.simulate.simulate`).
+        model_args: Arguments of ``model.forward``.
+        where: Names run ``k`` in errors (see :meth:`~.model.Model.executions`).
         on_trace: Called with the number of valid traces so far, after each.
 
     Raises:
@@ -185,27 +197,10 @@ def simulate_valid(
             share of invalid runs exceeds ``policy.max_fraction``.
     """
     traces: list[Trace] = []
-    while len(traces) < size:
-        trace = tracer.reset()
-        counter.runs += 1
-        try:
-            trace.result = execute(*model_args)
-        except _FATAL:
-            raise
-        except Exception as exc:  # the simulator's own failure: its type names it
-            cause: BaseException | None = exc
-            if isinstance(exc, ModelError) and isinstance(exc.__cause__, Exception):
-                cause = exc.__cause__  # the execution's wrapper (it says which run)
-            reason = f"raised {type(cause).__name__}"
-            error = str(exc) if cause is not exc else f"{type(exc).__name__}: {exc}"
-        else:
-            found = invalid_reason(trace)
-            if found is None:
-                traces.append(trace)
-                if on_trace is not None:
-                    on_trace(len(traces))
-                continue
-            reason, error, cause = found, found, None
+    if size <= 0:
+        return traces
+
+    def dropped(reason: str, error: str, cause: BaseException | None) -> None:
         counter.invalid += 1
         counter.reasons[reason] += 1
         if counter.first_error is None:
@@ -220,4 +215,39 @@ def simulate_valid(
                 f"{counter.summary()}: more than the tolerated "
                 f"{100 * policy.max_fraction:.3g}%; first: {counter.first_error}"
             ) from cause
+
+    def raised(exc: Exception) -> None:
+        if isinstance(exc, _FATAL):
+            raise exc
+        # the simulator's own failure: its type names it
+        cause: BaseException = exc
+        if isinstance(exc, ModelError) and isinstance(exc.__cause__, Exception):
+            cause = exc.__cause__  # the execution's wrapper (it says which run)
+        error = str(exc) if cause is not exc else f"{type(exc).__name__}: {exc}"
+        dropped(f"raised {type(cause).__name__}", error, cause)
+
+    def one_more_run() -> None:
+        counter.runs += 1
+
+    loop = simulate(
+        model,
+        None,
+        rng,
+        handlers=handlers,
+        model_args=model_args,
+        where=where,
+        before_each=one_more_run,
+        on_error=raised,
+    )
+    with contextlib.closing(loop):
+        for trace in loop:
+            found = invalid_reason(trace)
+            if found is not None:
+                dropped(found, found, None)
+                continue
+            traces.append(trace)
+            if on_trace is not None:
+                on_trace(len(traces))
+            if len(traces) >= size:
+                break
     return traces

@@ -252,7 +252,7 @@ def calibrate(
     Returns:
         A :class:`CalibrationResult`.
     """
-    from rotalumis.core import RNG, InvalidPolicy, SimulationCounter, TraceHandler
+    from rotalumis.core import RNG, InvalidPolicy, SimulationCounter
     from rotalumis.core.rng import derive_seed
     from rotalumis.core.validity import simulate_valid
     from rotalumis.infer.ic import load_network
@@ -264,11 +264,10 @@ def calibrate(
             raise ValueError(f"{what} must be an integer of at least 2, got {n!r}")
     net = load_network(network)
     names = [s.name for s in net.config.observations]
-    tracer = TraceHandler()
-    with tracer, model.executions(RNG(derive_seed(seed, "sbc"))) as execute:
-        traces = simulate_valid(
-            execute, tracer, num_simulations, InvalidPolicy(), SimulationCounter(), model_args
-        )
+    traces = simulate_valid(
+        model, RNG(derive_seed(seed, "sbc")), num_simulations, InvalidPolicy(),
+        SimulationCounter(), model_args=model_args,
+    )  # fmt: skip
     rng = np.random.default_rng(derive_seed(seed, "sbc-ranks"))
     truths: list[dict[str, float]] = []
     draws: list[dict[str, np.ndarray]] = []

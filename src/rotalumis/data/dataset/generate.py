@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 from rotalumis.core import RNG, DatasetError, Model
 from rotalumis.core.checks import get_field, loads_json
 from rotalumis.core.files import atomic_write, remove_stale_temporaries, write_text_atomic
-from rotalumis.core.handlers import TraceHandler
 from rotalumis.core.rng import derive_seed
 from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.distributed import check_executor, open_executor
@@ -163,7 +162,6 @@ def generate_shard(
     rows = _shard_rows(manifest, index)
     per = int(manifest["traces_per_shard"])
     rng = RNG(derive_seed(int(manifest["seed"]), "shard", index))
-    tracer = TraceHandler()
     counter = SimulationCounter()
 
     def tick(n: int) -> None:
@@ -173,11 +171,10 @@ def generate_shard(
     def where(k: int) -> str:
         return f"trace {index * per + k} of the dataset with seed {manifest['seed']}"
 
-    # not core.simulate's loop: a run that raises is dropped here and the loop draws on
-    with tracer, model.executions(rng, where) as execute:
-        traces = simulate_valid(
-            execute, tracer, rows, policy or InvalidPolicy(), counter, model_args, tick
-        )
+    traces = simulate_valid(
+        model, rng, rows, policy or InvalidPolicy(), counter, model_args=model_args,
+        where=where, on_trace=tick,
+    )  # fmt: skip
     stats = DatasetStatistics()
     stats.simulations = counter
     table = traces_to_table(traces, index * per, stats)

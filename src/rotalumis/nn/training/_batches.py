@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from rotalumis.core import RNG, DatasetError, Model
-from rotalumis.core.handlers import TraceHandler
 from rotalumis.core.rng import derive_seed
 from rotalumis.core.validity import InvalidPolicy, SimulationCounter, simulate_valid
 from rotalumis.data import TraceBatch, TraceDataset
@@ -46,18 +45,16 @@ def simulate_batch(
     says which batch it is when a simulation fails (default: the batch simulated with
     ``seed``).
     """
-    tracer = TraceHandler()
     counter = SimulationCounter()
     label = label or f"the batch simulated with seed {seed}"
 
     def where(k: int) -> str:
         return f"trace {k} of {label}"
 
-    # not core.simulate's loop: a run that raises is dropped here and the loop draws on
-    with tracer, model.executions(RNG(seed), where) as execute:
-        traces = simulate_valid(
-            execute, tracer, size, policy or InvalidPolicy(), counter, model_args
-        )
+    traces = simulate_valid(
+        model, RNG(seed), size, policy or InvalidPolicy(), counter, model_args=model_args,
+        where=where,
+    )  # fmt: skip
     batch = TraceBatch.from_traces(traces)
     batch.simulations = counter
     return batch
