@@ -132,6 +132,10 @@ class Ranks:
     def close(self) -> None:
         """Destroy the process group if this run created it."""
         if self.owns_group and dist.is_initialized():
+            # every rank gets here before any tears the group down: a rank that exits while
+            # another still talks to it aborts gloo ("terminate called without an active
+            # exception")
+            dist.barrier()
             dist.destroy_process_group()
 
 
