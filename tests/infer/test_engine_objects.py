@@ -148,3 +148,26 @@ def test_as_proposal_wraps_functions_and_refuses_the_rest() -> None:
     assert isinstance(as_proposal(lambda msg: None), FunctionProposal)
     with pytest.raises(TypeError, match="a proposal must be"):
         as_proposal(3)
+
+
+@pytest.mark.parametrize("name", ["lmh", "rmh", "pmmh"])
+def test_mcmc_engines_list_the_chain_options(name: str) -> None:
+    # the chain options are declared once (ChainOptions) and unpacked into each factory
+    options = engine_options(name)
+    assert options is not None
+    for option in ["burn_in", "thin", "num_chains", "initial_trace", "workers", "cluster"]:
+        assert option in options, option
+
+
+def test_mcmc_refuses_an_unknown_chain_option_and_checks_values() -> None:
+    with pytest.raises(
+        TypeError, match="unknown chain option 'burnin'; the chain options are: burn_in"
+    ):
+        MCMC(MHKernel(), burnin=5)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="burn_in must be a non-negative integer"):
+        MCMC(MHKernel(), burn_in=-1)
+    engine = MCMC(MHKernel(random_walk=True), burn_in=20, thin=2, num_chains=2)
+    assert repr(engine) == "MCMC(MHKernel, burn_in=20, thin=2, num_chains=2)"
+    post = engine.run(UnknownMean(), num_traces=50, observe=OBS, seed=3)
+    assert post.chains == (50, 50)
+    assert post.info.options["burn_in"] == 20 and post.info.options["thin"] == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
@@ -112,10 +113,29 @@ def _options_of(factory: EngineFactory) -> list[str] | None:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):  # no signature to check against: take any keyword
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in params if p.kind in kinds]
+    names = [p.name for p in params if p.kind in kinds]
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            extra = _unpacked_keys(factory, p.name)
+            if extra is None:  # a plain **kwargs: take any keyword
+                return None
+            names.extend(extra)
+    return names
+
+
+def _unpacked_keys(factory: EngineFactory, name: str) -> list[str] | None:
+    """The keys of ``**name: Unpack[SomeTypedDict]`` in ``factory``'s signature, or
+    ``None`` when that ``**name`` is not annotated so."""
+    target = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
+    try:
+        hint = typing.get_type_hints(target, include_extras=True).get(name)
+    except Exception:  # an annotation that does not resolve: take any keyword
+        return None
+    if typing.get_origin(hint) is not typing.Unpack:
+        return None
+    (inner,) = typing.get_args(hint)
+    return list(inner.__annotations__) if typing.is_typeddict(inner) else None
 
 
 def create_engine(name: str, options: Mapping[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from .engines import BUILTIN_ENGINES, lmh, pmmh, register_builtin_engines, rmh
 from .ic import InferenceCompilation
 from .importance import ImportanceSampling, Prior, sample_traces
 from .kernel import Kernel, KernelState, ReplayKernel
-from .mcmc import MCMC, run_chains
+from .mcmc import MCMC, ChainOptions, run_chains
 from .mh_kernel import MHKernel, MHState
 from .pmmh import PMMHState, PseudoMarginalKernel
 from .sites import ParameterMatcher, ParameterSites, SitePolicy, UniformSites
@@ -31,6 +31,7 @@ __all__ = [
     "BUILTIN_ENGINES",
     "MCMC",
     "AdaptiveResult",
+    "ChainOptions",
     "ImportanceSampling",
     "InferenceCompilation",
     "Kernel",

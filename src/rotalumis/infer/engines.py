@@ -21,14 +21,13 @@ too). Another package adds an engine by declaring an entry point in that group.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Unpack
 
-from rotalumis.core import Trace
 from rotalumis.core.engines import EngineFactory, register_engine
 
 from .ic import InferenceCompilation
 from .importance import ImportanceSampling, Prior
-from .mcmc import MCMC
+from .mcmc import MCMC, ChainOptions
 from .mh_kernel import MHKernel
 from .pmmh import PseudoMarginalKernel
 from .sites import ParameterSites, SitePolicy
@@ -62,14 +61,7 @@ def lmh(
     param_probability: float = 0.5,
     site_policy: SitePolicy | None = None,
     redraw_probability: float = 0.5,
-    burn_in: int = 0,
-    thin: int = 1,
-    num_chains: int = 1,
-    initial_trace: Trace | None = None,
-    keep_traces: bool = False,
-    progress: bool | None = None,
-    workers: int = 0,
-    cluster: Any = None,
+    **chain: Unpack[ChainOptions],
 ) -> MCMC:
     """Lightweight Metropolis-Hastings: single-site moves proposed from the prior.
 
@@ -80,17 +72,15 @@ def lmh(
         param_probability: See ``params``.
         site_policy: A :class:`~.sites.SitePolicy` (instead of ``params``).
         redraw_probability: See :class:`~.mh_kernel.MHKernel`.
-        burn_in: See :class:`~.mcmc.MCMC` (also ``thin``, ``num_chains``,
-            ``initial_trace``, ``keep_traces``, ``progress``, ``workers``, ``cluster``).
+        **chain: The chain options, :class:`~.mcmc.ChainOptions` (``burn_in``, ``thin``,
+            ``num_chains``, ``initial_trace``, ``keep_traces``, ``progress``, ``workers``,
+            ``cluster``).
 
     Returns:
         The :class:`~.mcmc.MCMC` engine.
     """
     kernel = _mh(False, 0.5, params, param_probability, site_policy, redraw_probability)
-    return MCMC(
-        kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
-    )  # fmt: skip
+    return MCMC(kernel, **chain)
 
 
 def rmh(
@@ -100,14 +90,7 @@ def rmh(
     param_probability: float = 0.5,
     site_policy: SitePolicy | None = None,
     redraw_probability: float = 0.5,
-    burn_in: int = 0,
-    thin: int = 1,
-    num_chains: int = 1,
-    initial_trace: Trace | None = None,
-    keep_traces: bool = False,
-    progress: bool | None = None,
-    workers: int = 0,
-    cluster: Any = None,
+    **chain: Unpack[ChainOptions],
 ) -> MCMC:
     """Random-walk MH: Gaussian steps on continuous sites, prior draws on discrete ones.
 
@@ -120,10 +103,7 @@ def rmh(
         The :class:`~.mcmc.MCMC` engine.
     """
     kernel = _mh(True, scale, params, param_probability, site_policy, redraw_probability)
-    return MCMC(
-        kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
-    )  # fmt: skip
+    return MCMC(kernel, **chain)
 
 
 def pmmh(
@@ -133,14 +113,7 @@ def pmmh(
     proposal: str = "random_walk",
     scale: float = 0.5,
     refresh: float = 1.0,
-    burn_in: int = 0,
-    thin: int = 1,
-    num_chains: int = 1,
-    initial_trace: Trace | None = None,
-    keep_traces: bool = False,
-    progress: bool | None = None,
-    workers: int = 0,
-    cluster: Any = None,
+    **chain: Unpack[ChainOptions],
 ) -> MCMC:
     """Pseudo-marginal MH over ``params``, every other draw redrawn in each run (a fraction
     ``refresh`` of it for correlated PMMH); see :class:`~.pmmh.PseudoMarginalKernel`
@@ -159,10 +132,7 @@ def pmmh(
         params=params, num_particles=num_particles, proposal=proposal, scale=scale,
         refresh=refresh,
     )  # fmt: skip
-    return MCMC(
-        kernel, burn_in=burn_in, thin=thin, num_chains=num_chains, initial_trace=initial_trace,
-        keep_traces=keep_traces, progress=progress, workers=workers, cluster=cluster,
-    )  # fmt: skip
+    return MCMC(kernel, **chain)
 
 
 #: The built-in engines by name (the ``rotalumis.engines`` entry points declare the same).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from rotalumis.core import RNG, Model, Trace
 from rotalumis.core.progress import ProgressBar
@@ -21,9 +21,64 @@ from rotalumis.distributed import check_executor, open_executor
 from ._common import ObservationChecker, check_num_traces
 from .kernel import Kernel
 
-__all__ = ["MCMC", "run_chains"]
+__all__ = ["MCMC", "ChainOptions", "chain_options", "run_chains"]
 
 log = logging.getLogger(__name__)
+
+
+class ChainOptions(TypedDict, total=False):
+    """The options of a set of MCMC chains, taken as keywords by :class:`MCMC`,
+    :func:`run_chains` and the ``lmh``/``rmh``/``pmmh`` engines (defaults in brackets).
+
+    Attributes:
+        burn_in: Moves discarded at the start of each chain [0].
+        thin: Keep one sample every ``thin`` moves [1].
+        num_chains: Independent chains; chain ``c`` draws from a stream derived from the
+            seed and ``c`` [1].
+        initial_trace: Starting trace for every chain [a prior draw].
+        keep_traces: Keep full traces in the result [False].
+        progress: Show a progress bar [when on a terminal].
+        workers: Run the chains in this many worker processes (``0``: one after another
+            here); each chain's stream is the same wherever it runs, so is the result [0].
+        cluster: Run the chains on a Dask cluster instead (a ``dask.distributed.Client``, a
+            scheduler address, or ``"local"``/``"local:N"``; see
+            :func:`rotalumis.distributed.open_executor`); the same result [None].
+    """
+
+    burn_in: int
+    thin: int
+    num_chains: int
+    initial_trace: Trace | None
+    keep_traces: bool
+    progress: bool | None
+    workers: int
+    cluster: Any
+
+
+def chain_options(chain: Mapping[str, Any]) -> ChainOptions:
+    """``chain`` checked and completed with the defaults of :class:`ChainOptions`.
+
+    Raises:
+        TypeError: for a key that is not a chain option (it names the valid ones).
+        ValueError: for an invalid ``burn_in``, ``thin`` or ``num_chains``.
+    """
+    unknown = sorted(set(chain) - set(ChainOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"unknown chain option {', '.join(map(repr, unknown))}; "
+            f"the chain options are: {', '.join(ChainOptions.__annotations__)}"
+        )
+    out: ChainOptions = {
+        "burn_in": 0, "thin": 1, "num_chains": 1, "initial_trace": None, "keep_traces": False,
+        "progress": None, "workers": 0, "cluster": None,
+    }  # fmt: skip
+    out.update(chain)  # type: ignore[typeddict-item]
+    burn_in = out["burn_in"]
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
+        raise ValueError(f"burn_in must be a non-negative integer, got {burn_in!r}")
+    check_num_traces(out["thin"], "thin")
+    check_num_traces(out["num_chains"], "num_chains")
+    return out
 
 
 def run_chains(
@@ -31,14 +86,7 @@ def run_chains(
     num_traces: int,
     *,
     seed: int | None = None,
-    burn_in: int = 0,
-    thin: int = 1,
-    num_chains: int = 1,
-    initial_trace: Trace | None = None,
-    keep_traces: bool = False,
-    progress: bool | None = None,
-    workers: int = 0,
-    cluster: Any = None,
+    **chain: Unpack[ChainOptions],
 ) -> Empirical:
     """Run ``num_chains`` chains of ``kernel`` and collect ``num_traces`` samples per chain.
 
@@ -46,16 +94,9 @@ def run_chains(
         kernel: The MCMC kernel (it holds the model and the observations).
         num_traces: Samples kept per chain (after burn-in, one every ``thin`` moves).
         seed: Seed; chain ``c`` uses an independent stream derived from it.
-        burn_in: Moves discarded at the start of each chain.
-        thin: Keep one sample every ``thin`` moves.
-        num_chains: Independent chains.
-        initial_trace: Starting trace for every chain (default: a prior draw).
-        keep_traces: Keep full traces in the result.
-        progress: Show a progress bar (default: when on a terminal).
-        workers: Run the chains in this many worker processes (``0``: one after another
-            here); each chain's random stream is the same wherever it runs, so is the result.
-        cluster: Run the chains on a Dask cluster instead (see
-            :func:`rotalumis.distributed.open_executor`); the same result.
+        **chain: The chain options (:class:`ChainOptions`: ``burn_in``, ``thin``,
+            ``num_chains``, ``initial_trace``, ``keep_traces``, ``progress``, ``workers``,
+            ``cluster``).
 
     Returns:
         An equally weighted ``Empirical`` of all kept samples, chains one after another
@@ -65,17 +106,17 @@ def run_chains(
         sample.
     """
     check_num_traces(num_traces)
-    check_num_traces(thin, "thin")
-    check_num_traces(num_chains, "num_chains")
-    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
-        raise ValueError(f"burn_in must be a non-negative integer, got {burn_in!r}")
+    opts = chain_options(chain)
+    burn_in, thin, num_chains = opts["burn_in"], opts["thin"], opts["num_chains"]
+    initial_trace, keep_traces = opts["initial_trace"], opts["keep_traces"]
+    workers, cluster = opts["workers"], opts["cluster"]
     model, observe = kernel.model, kernel.observe
     check_executor(model, workers, cluster)
     root = RNG(seed)
     name = kernel.name
     moves = burn_in + num_traces * thin
 
-    def chain(c: int, bar: ProgressBar | None = None) -> tuple[Empirical, float, list[float]]:
+    def one_chain(c: int, bar: ProgressBar | None = None) -> tuple[Empirical, float, list[float]]:
         """Chain ``c``: its samples, acceptance rate and joint log densities."""
         rng = root.spawn(c) if num_chains > 1 else root
         builder = EmpiricalBuilder(name=model.name)
@@ -101,10 +142,12 @@ def run_chains(
     parallel = (workers or cluster is not None) and num_chains > 1
     with (
         open_executor(model, workers if parallel else 0, cluster if parallel else None) as ex,
-        ProgressBar(moves * num_chains, name, progress, show_rate=True, every_step=True) as bar,
+        ProgressBar(
+            moves * num_chains, name, opts["progress"], show_rate=True, every_step=True
+        ) as bar,
     ):
         if ex is None or ex.shares_memory:  # threads would share the kernel's state
-            runs = [chain(c, bar) for c in range(num_chains)]
+            runs = [one_chain(c, bar) for c in range(num_chains)]
         else:  # chain c draws from root.spawn(c) wherever it runs: the same result
             finished = 0
 
@@ -116,7 +159,7 @@ def run_chains(
             def describe(c: int) -> str:
                 return f"chain {c} of {num_chains} (stream {c} spawned from seed {root.seed})"
 
-            runs = ex.map(chain, num_chains, describe, arrived)
+            runs = ex.map(one_chain, num_chains, describe, arrived)
     chains = [emp for emp, _, _ in runs]
     rates = [rate for _, rate, _ in runs]
     result = Empirical.from_chains(chains)
@@ -138,18 +181,9 @@ class MCMC:
         kernel: The kernel, e.g. ``MHKernel(random_walk=True)`` (RMH) or
             ``PseudoMarginalKernel(params=["beta"])``; :meth:`run` binds a copy of it to the
             model (see :meth:`~.kernel.Kernel.bind`).
-        burn_in: Moves discarded at the start of each chain.
-        thin: Keep one sample every ``thin`` moves.
-        num_chains: Independent chains (chain ``c`` draws from a stream derived from the
-            seed and ``c``).
-        initial_trace: Starting trace for every chain (default: a prior draw).
-        keep_traces: Keep full traces in the result.
-        progress: Show a progress bar (default: when on a terminal).
-        workers: Run the chains in this many worker processes (``0``: here); the result is
-            the same for any number.
-        cluster: Run the chains on a Dask cluster instead (a ``dask.distributed.Client``, a
-            scheduler address, or ``"local"``/``"local:N"``; see
-            :func:`rotalumis.distributed.open_executor`); the same result.
+        **chain: The chain options, :class:`ChainOptions` (``burn_in``, ``thin``,
+            ``num_chains``, ``initial_trace``, ``keep_traces``, ``progress``, ``workers``,
+            ``cluster``); the result is the same for any ``workers``/``cluster``.
 
     Example:
         >>> from rotalumis.infer import MCMC, MHKernel
@@ -157,25 +191,11 @@ class MCMC:
         >>> posterior = engine.run(model, num_traces=2000, observe={"y": 1.0})  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        kernel: Kernel[Any],
-        *,
-        burn_in: int = 0,
-        thin: int = 1,
-        num_chains: int = 1,
-        initial_trace: Trace | None = None,
-        keep_traces: bool = False,
-        progress: bool | None = None,
-        workers: int = 0,
-        cluster: Any = None,
-    ) -> None:
+    def __init__(self, kernel: Kernel[Any], **chain: Unpack[ChainOptions]) -> None:
         if not isinstance(kernel, Kernel):
             raise TypeError(f"MCMC needs a Kernel (e.g. MHKernel()), got {kernel!r}")
         self.kernel = kernel
-        self.burn_in, self.thin, self.num_chains = burn_in, thin, num_chains
-        self.initial_trace, self.keep_traces = initial_trace, keep_traces
-        self.progress, self.workers, self.cluster = progress, workers, cluster
+        self.chain = chain_options(chain)
 
     def run(
         self,
@@ -204,22 +224,10 @@ class MCMC:
             ValueError: for invalid options.
         """
         kernel = self.kernel.bind(model, observe, model_args)
-        return run_chains(
-            kernel,
-            num_traces,
-            seed=seed,
-            burn_in=self.burn_in,
-            thin=self.thin,
-            num_chains=self.num_chains,
-            initial_trace=self.initial_trace,
-            keep_traces=self.keep_traces,
-            progress=self.progress,
-            workers=self.workers,
-            cluster=self.cluster,
-        )
+        return run_chains(kernel, num_traces, seed=seed, **self.chain)
 
     def __repr__(self) -> str:
         return (
-            f"MCMC({type(self.kernel).__name__}, burn_in={self.burn_in}, thin={self.thin}, "
-            f"num_chains={self.num_chains})"
+            f"MCMC({type(self.kernel).__name__}, burn_in={self.chain['burn_in']}, "
+            f"thin={self.chain['thin']}, num_chains={self.chain['num_chains']})"
         )
