@@ -38,10 +38,10 @@ __all__ = [
     "KEPT",
     "MAX_DEPTH",
     "frames_address",
-    "remember_address",
     "function_name",
     "is_generated",
     "path_key",
+    "remember_address",
     "shown_frames",
 ]
 

@@ -84,7 +84,7 @@ def sample(
         if (
             hit is not None
             and hit[0] is parent
-            and hit[1] == parent.f_lasti  # type: ignore[union-attr]
+            and hit[1] == parent.f_lasti
             and hit[2] is ex.entry_code
         ):
             address = hit[3]

@@ -234,12 +234,12 @@ class Execution:
         visits = counters.get((base, kind))
         if visits is None:
             visits = counters[(base, kind)] = _visits(base, kind)
-        n = visits[0] + 1
+        n: int = visits[0] + 1
         visits[0] = n
-        fulls = visits[1]
+        fulls: list[str] = visits[1]
         if n < len(fulls):
             return fulls[n]
-        full = fulls[0] + str(n)
+        full: str = fulls[0] + str(n)
         if n == len(fulls) and n <= _CACHED_VISITS:  # visits 1 .. n-1 came before
             fulls.append(full)
         return full

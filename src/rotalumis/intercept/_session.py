@@ -35,6 +35,7 @@ from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply
 from ._address import site_address
 
 __all__ = [
+    "MEMO_ERRORS",
     "PASS",
     "SEED_DISTRIBUTION",
     "Session",
@@ -120,6 +121,8 @@ SPEC_ERRORS = (TypeError, ValueError, ArithmeticError, RotalumisError)
 """What a spec may raise on arguments it does not understand (the original then runs)."""
 
 _MEMO_LIMIT = 256
+MEMO_ERRORS = (TypeError, ValueError, RuntimeError)
+"""What looking arguments up in a memo may raise (unhashable: a list, an array, ...)."""
 
 
 def site_for(
@@ -132,7 +135,7 @@ def site_for(
     if not kwargs:
         try:
             site = memo.get(args)
-        except (TypeError, ValueError, RuntimeError):  # unhashable (a list, an array), ...
+        except MEMO_ERRORS:
             site = None
         if site is not None:
             return site
