@@ -151,8 +151,10 @@ def remember_address(
     memo: dict[tuple[int, int], tuple[FrameType, int, CodeType | None, str]],
     frame: FrameType,
     entry: CodeType | None,
-) -> str:
-    """:func:`frames_address`, remembered in ``memo`` for the next visit of the site.
+    address: str,
+) -> None:
+    """Remember ``address``, the :func:`frames_address` of ``frame``, in ``memo`` for the
+    next visit of the site (primitives remember sites visited more than once per execution).
 
     ``memo`` maps the site's code and instruction to its caller's frame (the parent), the
     parent's instruction, ``entry`` and the address. While the parent is the same live
@@ -163,13 +165,11 @@ def remember_address(
     callers may differ. ``memo`` holds frames, so its owner (the execution) clears it
     between executions; it is also cleared when it reaches ``_MEMO_LIMIT`` sites.
     """
-    address = frames_address(frame, entry)  # puts frame.f_code into KEPT
-    parent = frame.f_back
+    parent = frame.f_back  # frames_address put frame.f_code into KEPT
     if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[(id(frame.f_code), frame.f_lasti)] = (parent, parent.f_lasti, entry, address)
-    return address
 
 
 KEPT: set[CodeType] = set()

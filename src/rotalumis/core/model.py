@@ -172,7 +172,8 @@ class Model:
 
         def run(*args: Any, **kwargs: Any) -> Any:
             counters.clear()
-            sites.clear()  # it holds frames of the last execution
+            if sites:
+                sites.clear()  # it holds frames of the last execution
             execution.choices = 0
             execution.serial += 1  # odd: running (what the time limit watches)
             try:

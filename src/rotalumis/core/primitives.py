@@ -89,7 +89,9 @@ def sample(
         ):
             address = hit[3]
         else:
-            address = remember_address(ex.sites, frame, ex.entry_code)
+            address = frames_address(frame, ex.entry_code)
+            if (address, dist.name) in ex.counters:  # a site visited again: remember it
+                remember_address(ex.sites, frame, ex.entry_code, address)
     elif not isinstance(address, str) or not address:
         raise ValueError(f"address must be a non-empty string, got {address!r}")
     msg = Message("sample", name, ex.next_address(address, dist.name), address, dist, None, control)

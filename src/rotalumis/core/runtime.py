@@ -152,7 +152,8 @@ _FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=Non
 
 
 # Full addresses of the first visits of each site, built once (the hot path): the string
-# work of an address is then a list index. Later visits join the site's prefix and number.
+# work of an address is then a list index. Element 0 is the site's prefix, which later
+# visits join with their number.
 _CACHED_VISITS = 1024
 _FULL_ADDRESSES: dict[tuple[str, str], list[str]] = {}
 
@@ -205,8 +206,7 @@ class Execution:
     ) -> None:
         self.rng = rng
         self.entry_code = entry_code
-        # (base, kind) -> [visits so far, the site's addresses (see _visits)]
-        self.counters: dict[tuple[str, str], list[Any]] = {}
+        self.counters: dict[tuple[str, str], int] = {}
         self.check_escapes = False
         self.model_name = model_name
         self.max_choices = _UNLIMITED if max_choices is None else max_choices
@@ -230,28 +230,20 @@ class Execution:
                 "max_choices; a runaway loop? change or disable it with max_choices=..., "
                 "--max-choices or the model's trace_limits)"
             )
+        key = (base, kind)
         counters = self.counters
-        visits = counters.get((base, kind))
-        if visits is None:
-            visits = counters[(base, kind)] = _visits(base, kind)
-        n: int = visits[0] + 1
-        visits[0] = n
-        fulls: list[str] = visits[1]
+        n = counters.get(key, 0) + 1
+        counters[key] = n
+        # visit n of this site is element n of its address list, shared by all executions
+        fulls = _FULL_ADDRESSES.get(key)
+        if fulls is None:
+            fulls = _FULL_ADDRESSES[key] = [f"{base}__{kind}__"]
         if n < len(fulls):
             return fulls[n]
         full: str = fulls[0] + str(n)
         if n == len(fulls) and n <= _CACHED_VISITS:  # visits 1 .. n-1 came before
             fulls.append(full)
         return full
-
-
-def _visits(base: str, kind: str) -> list[Any]:
-    """A site's visit counter of one execution, ``[0, addresses]``, where ``addresses``
-    (shared by all executions) is ``[prefix, address of visit 1, of visit 2, ...]``."""
-    fulls = _FULL_ADDRESSES.get((base, kind))
-    if fulls is None:
-        fulls = _FULL_ADDRESSES[(base, kind)] = [f"{base}__{kind}__"]
-    return [0, fulls]
 
 
 def get_stack() -> tuple[Handler, ...]:
