@@ -41,6 +41,7 @@ __all__ = [
     "function_name",
     "is_generated",
     "path_key",
+    "remember_address",
     "shown_frames",
 ]
 
@@ -140,6 +141,35 @@ def frames_address(frame: FrameType, entry: CodeType | None) -> str:
         KEPT.update(fr.f_code for fr in chain)
         hit = _cache[key] = "/".join([_frame_text(fr) for fr in shown_frames(chain)])
     return hit
+
+
+_SUSPENDABLE = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+_MEMO_LIMIT = 1024
+
+
+def remember_address(
+    memo: dict[tuple[int, int], tuple[FrameType, int, CodeType | None, str]],
+    frame: FrameType,
+    entry: CodeType | None,
+    address: str,
+) -> None:
+    """Remember ``address``, the :func:`frames_address` of ``frame``, in ``memo`` for the
+    next visit of the site (primitives remember sites visited more than once per execution).
+
+    ``memo`` maps the site's code and instruction to its caller's frame (the parent), the
+    parent's instruction, ``entry`` and the address. While the parent is the same live
+    activation at the same instruction, the frames above it cannot have changed, so the
+    next visit finds the address with one lookup (primitives check the entry without a
+    call): a loop in the model, or a helper called from one, walks no stack. A parent that
+    can be suspended (a generator or coroutine) is never remembered: a resumed generator's
+    callers may differ. ``memo`` holds frames, so its owner (the execution) clears it
+    between executions; it is also cleared when it reaches ``_MEMO_LIMIT`` sites.
+    """
+    parent = frame.f_back  # frames_address put frame.f_code into KEPT
+    if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[(id(frame.f_code), frame.f_lasti)] = (parent, parent.f_lasti, entry, address)
 
 
 KEPT: set[CodeType] = set()

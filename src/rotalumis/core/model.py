@@ -163,7 +163,7 @@ class Model:
                 as a note (Python 3.11+): for a single execution, whose caller knows which.
         """
         execution, limits = self._new_execution(rng)
-        counters = execution.counters
+        counters, sites = execution.counters, execution.sites
         forward = self.forward
         if rng.parent is None:
             stream = f"the random stream with seed {rng.seed}"
@@ -172,6 +172,8 @@ class Model:
 
         def run(*args: Any, **kwargs: Any) -> Any:
             counters.clear()
+            if sites:
+                sites.clear()  # it holds frames of the last execution
             execution.choices = 0
             execution.serial += 1  # odd: running (what the time limit watches)
             try:

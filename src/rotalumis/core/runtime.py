@@ -22,7 +22,7 @@ import functools
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any, TypeVar
 
 from .distributions.base import Distribution
@@ -116,7 +116,7 @@ class _Stack:
     per message, not two.
     """
 
-    __slots__ = ("handlers", "post", "pre")
+    __slots__ = ("handlers", "post", "pre", "recorder")
 
     def __init__(self, handlers: tuple[Handler, ...]) -> None:
         self.handlers = handlers
@@ -132,6 +132,13 @@ class _Stack:
             for i, h in enumerate(handlers)
             if type(h).postprocess is not Handler.postprocess
         )
+        # The plain prior-recording stack: one trace handler and nothing else. Primitives
+        # then skip the generic dispatch of apply_stack (same effect, fewer calls).
+        self.recorder: Any = None
+        if len(handlers) == 1 and not self.pre:
+            h = handlers[0]
+            if getattr(type(h), "plain_postprocess", None) is type(h).postprocess:
+                self.recorder = h
 
 
 # The handler stack and the running execution, shared with ``primitives`` and ``intercept``
@@ -145,12 +152,17 @@ _FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=Non
 
 
 # Full addresses of the first visits of each site, built once (the hot path): the string
-# work of an address is then one dict lookup.
-_CACHED_VISITS = 16
-_FULL_ADDRESSES: dict[tuple[str, str, int], str] = {}
+# work of an address is then a list index. Element 0 is the site's prefix, which later
+# visits join with their number.
+_CACHED_VISITS = 1024
+_FULL_ADDRESSES: dict[tuple[str, str], list[str]] = {}
 
 
 _UNLIMITED = sys.maxsize
+
+SiteMemo = tuple[FrameType, int, "CodeType | None", str]
+"""A memoised call-site address: the parent frame, its instruction, the entry code, the
+address (see :func:`~.address.remember_address`)."""
 
 
 class Execution:
@@ -182,6 +194,7 @@ class Execution:
         "model_name",
         "rng",
         "serial",
+        "sites",
     )
 
     def __init__(
@@ -199,6 +212,8 @@ class Execution:
         self.max_choices = _UNLIMITED if max_choices is None else max_choices
         self.choices = 0
         self.serial = 0
+        #: Memo of call-site addresses (see :func:`~.address.remember_address`).
+        self.sites: dict[tuple[int, int], SiteMemo] = {}
 
     def next_address(self, base: str, kind: str) -> str:
         """The full address of the next visit of ``base`` with distribution ``kind``.
@@ -219,12 +234,16 @@ class Execution:
         counters = self.counters
         n = counters.get(key, 0) + 1
         counters[key] = n
-        if n > _CACHED_VISITS:
-            return f"{base}__{kind}__{n}"
-        cached = _FULL_ADDRESSES.get((base, kind, n))
-        if cached is None:
-            cached = _FULL_ADDRESSES[(base, kind, n)] = f"{base}__{kind}__{n}"
-        return cached
+        # visit n of this site is element n of its address list, shared by all executions
+        fulls = _FULL_ADDRESSES.get(key)
+        if fulls is None:
+            fulls = _FULL_ADDRESSES[key] = [f"{base}__{kind}__"]
+        if n < len(fulls):
+            return fulls[n]
+        full: str = fulls[0] + str(n)
+        if n == len(fulls) and n <= _CACHED_VISITS:  # visits 1 .. n-1 came before
+            fulls.append(full)
+        return full
 
 
 def get_stack() -> tuple[Handler, ...]:

@@ -35,6 +35,7 @@ from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply
 from ._address import site_address
 
 __all__ = [
+    "MEMO_ERRORS",
     "PASS",
     "SEED_DISTRIBUTION",
     "Session",
@@ -120,6 +121,8 @@ SPEC_ERRORS = (TypeError, ValueError, ArithmeticError, RotalumisError)
 """What a spec may raise on arguments it does not understand (the original then runs)."""
 
 _MEMO_LIMIT = 256
+MEMO_ERRORS = (TypeError, ValueError, RuntimeError)
+"""What looking arguments up in a memo may raise (unhashable: a list, an array, ...)."""
 
 
 def site_for(
@@ -132,7 +135,7 @@ def site_for(
     if not kwargs:
         try:
             site = memo.get(args)
-        except (TypeError, ValueError, RuntimeError):  # unhashable (a list, an array), ...
+        except MEMO_ERRORS:
             site = None
         if site is not None:
             return site
@@ -213,8 +216,19 @@ def record(
     try:
         if named is None:  # sample(dist, address=base), without re-checking its arguments
             kind = dist.name
-            full = base + "__" + kind + "__1" if ex is None else ex.next_address(base, kind)
-            return apply_stack(Message("sample", None, full, base, dist)).value
+            if ex is None:
+                return apply_stack(
+                    Message("sample", None, base + "__" + kind + "__1", base, dist)
+                ).value
+            msg = Message("sample", None, ex.next_address(base, kind), base, dist)
+            recorder = STACK.get().recorder
+            if recorder is None:
+                return apply_stack(msg).value
+            # the plain prior-recording stack (as in rotalumis.core.sample)
+            value = msg.value = dist.sample(ex.rng)
+            msg.log_prob = dist.log_prob_sum(value)
+            recorder.trace.add(msg)
+            return value
         if named[1]:  # data: the engine's observed value, or a fresh draw when none is given
             return observe(dist, name=named[0], address=base)
         return sample(dist, name=named[0], address=base)

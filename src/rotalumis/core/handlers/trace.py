@@ -29,3 +29,8 @@ class TraceHandler(Handler):
 
     def postprocess(self, msg: Message) -> None:
         self.trace.add(msg)
+
+    #: Marks :meth:`postprocess` as exactly ``self.trace.add(msg)``: a stack of this
+    #: handler alone lets primitives record directly (a subclass that overrides
+    #: ``postprocess`` loses the mark).
+    plain_postprocess = postprocess
