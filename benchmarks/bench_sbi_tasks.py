@@ -106,7 +106,8 @@ def train_rotalumis(
     results.add(
         {"kind": "train", "method": "rotalumis", "task": task, "budget": budget,
          "seconds": result.seconds, "epochs": epochs, "batch_size": config.batch_size,
-         "learning_rate": config.learning_rate, "epoch_seconds": result.seconds / epochs,
+         "learning_rate": config.learning_rate, "in_memory": config.in_memory,
+         "epoch_seconds": result.seconds / epochs,
          "best_valid_loss": result.best_valid_loss}
     )  # fmt: skip
     log(f"{task} N={budget}: trained in {result.seconds:.0f} s, {epochs:.0f} epochs")
@@ -298,6 +299,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=200, help="rotalumis training")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="rotalumis training")
+    parser.add_argument(
+        "--streaming", action="store_true",
+        help="read the dataset every epoch (default: decoded once, in memory)",
+    )  # fmt: skip
     parser.add_argument("--no-sbi", action="store_true", help="skip the sbi NPE peer")
     parser.add_argument("--table", action="store_true", help="print the tables and stop")
     parser.add_argument(
@@ -312,7 +317,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = Results(args.out / "results.jsonl")
     config = BudgetConfig(
-        seed=args.seed, batch_size=args.batch_size, learning_rate=args.learning_rate
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        in_memory=not args.streaming,
     )
     if not args.table:
         for budget in budgets:
