@@ -241,8 +241,9 @@ def sequential(
         evaluate(task, budget, k, result.network, is_traces, results, prefix="seq-")
 
 
-def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
-    """The README tables (markdown)."""
+def table(results: Results, tasks: list[str], budgets: list[int], wanted: int = 5) -> str:
+    """The README tables (markdown); a mean over fewer than ``wanted`` observations says
+    over how many."""
     lines = [
         "| task | N | NPE (paper) | sbi NPE (this run) | IC proposal only | IC importance "
         "sampling (simulator calls) | IC 2 rounds: proposal / IS (observations) | observations |",
@@ -264,8 +265,9 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
         }
         rows = list(latest.values())  # one per observation (a rerun's, if any)
         if not rows:
-            return "–", 0, rows
-        return f"{np.mean([r['c2st'] for r in rows]):.3f}", len(rows), rows
+            return "not run", 0, rows
+        over = "" if len(rows) >= wanted else f" ({len(rows)} obs.)"
+        return f"{np.mean([r['c2st'] for r in rows]):.3f}{over}", len(rows), rows
 
     for task in tasks:
         for budget in budgets:
@@ -280,12 +282,11 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
                          f"{seq_prop} / {seq_is} ({n_seq}) | {n} |")  # fmt: skip
             ours = results.find(kind="train", method="rotalumis", task=task, budget=budget)
             peer = results.find(kind="train", method="sbi", task=task, budget=budget)
-            if ours and peer:
-                timing.append(
-                    f"| {task} | {budget:,} | {ours['seconds']:.0f} s ({ours['epochs']:.0f}) | "
-                    f"{peer['seconds']:.0f} s ({peer['epochs']}) | "
-                    f"{ours['seconds'] / peer['seconds']:.2f} |"
-                )
+            if ours or peer:
+                mine = f"{ours['seconds']:.0f} s ({ours['epochs']:.0f})" if ours else "not run"
+                theirs = f"{peer['seconds']:.0f} s ({peer['epochs']})" if peer else "not run"
+                ratio = f"{ours['seconds'] / peer['seconds']:.2f}" if ours and peer else "–"
+                timing.append(f"| {task} | {budget:,} | {mine} | {theirs} | {ratio} |")
     return "\n".join(lines) + "\n\n" + "\n".join(timing)
 
 
@@ -339,7 +340,7 @@ def main() -> None:
                     evaluate(task, budget, k, net, args.is_traces, results)
                     if sbi is not None:
                         evaluate_sbi(task, budget, k, obs, sbi, results)
-    print(table(results, tasks, budgets))
+    print(table(results, tasks, budgets, len(obs)))
 
 
 if __name__ == "__main__":
