@@ -4,7 +4,8 @@ For each task and simulation budget N (one run, the same N simulations for both)
 
 * **rotalumis**: a network with a flow head (``heads={"vector": "flow"}``) trained on the N
   simulations (``train_on_dataset``: 10% held out, epochs until the validation loss has
-  not improved for 20, the best epoch kept; the dataset decoded once, ``in_memory``). For each observation, IC importance sampling
+  not improved for 20, the best epoch kept; the dataset decoded once, ``in_memory``). For
+  each observation, IC importance sampling
   with ``--is-traces`` traces (that many simulator calls). Two rows: ``10,000`` draws of the
   network's proposal alone (``engine="ic", proposal_only=True``: no simulator call,
   comparable to NPE), and importance sampling, ``10,000`` draws resampled by weight.
