@@ -4,10 +4,11 @@ For each task and simulation budget N (one run, the same N simulations for both)
 
 * **rotalumis**: a network with a flow head (``heads={"vector": "flow"}``) trained on the N
   simulations (``train_on_dataset``: 10% held out, epochs until the validation loss has
-  not improved for 20, the best epoch kept). For each observation, IC importance sampling
-  with ``--is-traces`` traces (that many simulator calls). Two rows: the draws of the
-  proposal alone, unweighted (no simulator call is needed for them: comparable to NPE), and
-  importance sampling, ``10,000`` draws resampled by weight.
+  not improved for 20, the best epoch kept; the dataset decoded once, ``in_memory``). For
+  each observation, IC importance sampling
+  with ``--is-traces`` traces (that many simulator calls). Two rows: ``10,000`` draws of the
+  network's proposal alone (``engine="ic", proposal_only=True``: no simulator call,
+  comparable to NPE), and importance sampling, ``10,000`` draws resampled by weight.
 * **sbi**: ``NPE(density_estimator="nsf")`` trained on the same N simulations in the sbi venv
   (``make sbi-venv``), 10,000 posterior samples per observation.
 
@@ -39,7 +40,7 @@ from sbibm_reference import observation, reference_samples
 from rotalumis.data import TraceDataset
 from rotalumis.diagnostics import c2st
 from rotalumis.models import SBI_TASKS
-from rotalumis.nn import BudgetConfig, simulate_dataset, train_on_dataset
+from rotalumis.nn import BudgetConfig, InferenceNetwork, simulate_dataset, train_on_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SBI_PYTHON = ROOT / ".venv-sbi" / "bin" / "python"
@@ -84,18 +85,20 @@ def dataset(task: str, budget: int, out: Path, seed: int) -> TraceDataset:
     return simulate_dataset(SBI_TASKS[task](), out / "data" / f"{task}-{budget}", budget, seed=seed)
 
 
-def train_rotalumis(task: str, budget: int, out: Path, seed: int, results: Results) -> Path:
+def train_rotalumis(
+    task: str, budget: int, out: Path, config: BudgetConfig, results: Results
+) -> Path:
     net_path = out / "nets" / f"{task}-{budget}.pt"
     if (
         results.find(kind="train", method="rotalumis", task=task, budget=budget)
         and net_path.exists()
     ):
         return net_path
-    ds = dataset(task, budget, out, seed)
-    log(f"{task} N={budget}: training the rotalumis network")
+    ds = dataset(task, budget, out, config.seed)
+    log(f"{task} N={budget}: training the rotalumis network ({config.batch_size} per batch)")
     result = train_on_dataset(
         ds,
-        config=BudgetConfig(seed=seed),
+        config=config,
         checkpoint=net_path.with_name(net_path.name + ".ckpt"),
         network_sizes=NETWORK,
     )
@@ -103,7 +106,9 @@ def train_rotalumis(task: str, budget: int, out: Path, seed: int, results: Resul
     epochs = result.traces / len(ds.split(1)[0])
     results.add(
         {"kind": "train", "method": "rotalumis", "task": task, "budget": budget,
-         "seconds": result.seconds, "epochs": epochs,
+         "seconds": result.seconds, "epochs": epochs, "batch_size": config.batch_size,
+         "learning_rate": config.learning_rate, "in_memory": config.in_memory,
+         "epoch_seconds": result.seconds / epochs,
          "best_valid_loss": result.best_valid_loss}
     )  # fmt: skip
     log(f"{task} N={budget}: trained in {result.seconds:.0f} s, {epochs:.0f} epochs")
@@ -123,7 +128,7 @@ def simulations(ds: TraceDataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_sbi(task: str, budget: int, obs: list[int], out: Path, seed: int, results: Results) -> Path:
-    path = out / "sbi" / f"{task}-{budget}.npz"
+    path = (out / "sbi" / f"{task}-{budget}.npz").resolve()  # the worker runs elsewhere
     if results.find(kind="train", method="sbi", task=task, budget=budget) and path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,32 +150,55 @@ def run_sbi(task: str, budget: int, obs: list[int], out: Path, seed: int, result
     return path
 
 
+def with_sequence(net_path: Path, ds: TraceDataset) -> Path:
+    """``net_path``, its network given the recorded sequence of proposed choices that
+    ``proposal_only`` sampling needs (networks saved before it was recorded lack it; it is
+    read off the training data, which is what training records it from)."""
+    net = InferenceNetwork.load(net_path)
+    if net.sequence.sites is not None:
+        return net_path
+    batch = next(iter(ds.iter_batches(256, shuffle=False)))
+    if net.add_sites(batch):
+        raise RuntimeError(f"{net_path}: the dataset has addresses the network never saw")
+    net.save(net_path)
+    return net_path
+
+
 def evaluate(
     task: str, budget: int, k: int, net: Any, is_traces: int, results: Results, prefix: str = ""
 ) -> None:
+    """The proposal-only row (``proposal_only=True``: the network alone, no simulator call)
+    and the IC importance-sampling row (``is_traces`` simulator calls) for observation ``k``."""
     key = {"kind": "c2st", "task": task, "budget": budget, "observation": k}
-    if results.find(**key, method=prefix + "proposal") and results.find(
-        **key, method=prefix + "is"
-    ):
-        return
     model = SBI_TASKS[task]()
     ref = reference_samples(task, k)
+    x_o = {"x": observation(task, k)}
+    net_arg = str(net) if isinstance(net, Path) else net
+    if not results.find(**key, method=prefix + "proposal", proposal_only=True):
+        start = time.perf_counter()
+        post = model.posterior(NUM_SAMPLES, engine="ic", observe=x_o, network=net_arg,
+                               proposal_only=True, seed=2000 + k, progress=False)  # fmt: skip
+        seconds = time.perf_counter() - start
+        # the proposal's samples are keyed by site: the task's one latent, "theta"
+        theta = post.get("theta").to_numpy()
+        draws = np.asarray(theta, dtype=np.float64).reshape(len(post), -1)
+        results.add({**key, "method": prefix + "proposal", "proposal_only": True,
+                     "simulator_calls": 0, "sample_seconds": seconds,
+                     "c2st": c2st(ref, draws)})  # fmt: skip
+        log(f"{task} N={budget} obs {k}: C2ST proposal only {results.rows[-1]['c2st']:.3f}")
+    if results.find(**key, method=prefix + "is"):
+        return
     start = time.perf_counter()
     post = model.posterior(
-        is_traces, engine="ic", observe={"x": observation(task, k)},
-        network=str(net) if isinstance(net, Path) else net,
-        seed=1000 + k, progress=False,
-    )  # fmt: skip
+        is_traces, engine="ic", observe=x_o, network=net_arg, seed=1000 + k, progress=False
+    )
     seconds = time.perf_counter() - start
-    draws = np.asarray(post.to_numpy(), dtype=np.float64).reshape(len(post), -1)
-    proposal = draws[:NUM_SAMPLES]
     resampled = post.resample(NUM_SAMPLES, method="systematic", seed=k)
     is_draws = np.asarray(resampled.to_numpy(), dtype=np.float64).reshape(NUM_SAMPLES, -1)
-    common = {**key, "simulator_calls": is_traces, "is_seconds": seconds, "ess": post.ess}
-    results.add({**common, "method": prefix + "proposal", "c2st": c2st(ref, proposal)})
-    results.add({**common, "method": prefix + "is", "c2st": c2st(ref, is_draws)})
-    log(f"{task} N={budget} obs {k}: ESS {post.ess:.0f}/{is_traces}, C2ST proposal "
-        f"{results.rows[-2]['c2st']:.3f}, IS {results.rows[-1]['c2st']:.3f}")  # fmt: skip
+    results.add({**key, "method": prefix + "is", "simulator_calls": is_traces,
+                 "is_seconds": seconds, "ess": post.ess, "c2st": c2st(ref, is_draws)})  # fmt: skip
+    log(f"{task} N={budget} obs {k}: ESS {post.ess:.0f}/{is_traces}, C2ST IS "
+        f"{results.rows[-1]['c2st']:.3f}")  # fmt: skip
 
 
 def evaluate_sbi(
@@ -214,8 +242,9 @@ def sequential(
         evaluate(task, budget, k, result.network, is_traces, results, prefix="seq-")
 
 
-def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
-    """The README tables (markdown)."""
+def table(results: Results, tasks: list[str], budgets: list[int], wanted: int = 5) -> str:
+    """The README tables (markdown); a mean over fewer than ``wanted`` observations says
+    over how many."""
     lines = [
         "| task | N | NPE (paper) | sbi NPE (this run) | IC proposal only | IC importance "
         "sampling (simulator calls) | IC 2 rounds: proposal / IS (observations) | observations |",
@@ -232,11 +261,14 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
             and r["method"] == method
             and r["task"] == task
             and r["budget"] == budget
+            # proposal rows: only those sampled with proposal_only=True (the network alone)
+            and (not method.endswith("proposal") or r.get("proposal_only"))
         }
         rows = list(latest.values())  # one per observation (a rerun's, if any)
         if not rows:
-            return "–", 0, rows
-        return f"{np.mean([r['c2st'] for r in rows]):.3f}", len(rows), rows
+            return "not run", 0, rows
+        over = "" if len(rows) >= wanted else f" ({len(rows)} obs.)"
+        return f"{np.mean([r['c2st'] for r in rows]):.3f}{over}", len(rows), rows
 
     for task in tasks:
         for budget in budgets:
@@ -251,12 +283,11 @@ def table(results: Results, tasks: list[str], budgets: list[int]) -> str:
                          f"{seq_prop} / {seq_is} ({n_seq}) | {n} |")  # fmt: skip
             ours = results.find(kind="train", method="rotalumis", task=task, budget=budget)
             peer = results.find(kind="train", method="sbi", task=task, budget=budget)
-            if ours and peer:
-                timing.append(
-                    f"| {task} | {budget:,} | {ours['seconds']:.0f} s ({ours['epochs']:.0f}) | "
-                    f"{peer['seconds']:.0f} s ({peer['epochs']}) | "
-                    f"{ours['seconds'] / peer['seconds']:.2f} |"
-                )
+            if ours or peer:
+                mine = f"{ours['seconds']:.0f} s ({ours['epochs']:.0f})" if ours else "not run"
+                theirs = f"{peer['seconds']:.0f} s ({peer['epochs']})" if peer else "not run"
+                ratio = f"{ours['seconds'] / peer['seconds']:.2f}" if ours and peer else "–"
+                timing.append(f"| {task} | {budget:,} | {mine} | {theirs} | {ratio} |")
     return "\n".join(lines) + "\n\n" + "\n".join(timing)
 
 
@@ -268,6 +299,12 @@ def main() -> None:
     parser.add_argument("--is-traces", type=int, default=20_000, help="IC importance samples")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "sbi_tasks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=200, help="rotalumis training")
+    parser.add_argument("--learning-rate", type=float, default=5e-4, help="rotalumis training")
+    parser.add_argument(
+        "--streaming", action="store_true",
+        help="read the dataset every epoch (default: decoded once, in memory)",
+    )  # fmt: skip
     parser.add_argument("--no-sbi", action="store_true", help="skip the sbi NPE peer")
     parser.add_argument("--table", action="store_true", help="print the tables and stop")
     parser.add_argument(
@@ -281,23 +318,30 @@ def main() -> None:
     obs = [int(k) for k in args.observations.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     results = Results(args.out / "results.jsonl")
+    config = BudgetConfig(
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        in_memory=not args.streaming,
+    )
     if not args.table:
         for budget in budgets:
             for task in tasks:
                 if args.sequential:
                     sequential(task, budget, obs, args.is_traces, args.seed, results)
                     continue
-                net = train_rotalumis(task, budget, args.out, args.seed, results)
+                net = train_rotalumis(task, budget, args.out, config, results)
                 sbi = (
                     None
                     if args.no_sbi
                     else run_sbi(task, budget, obs, args.out, args.seed, results)
                 )
+                net = with_sequence(net, dataset(task, budget, args.out, args.seed))
                 for k in obs:
                     evaluate(task, budget, k, net, args.is_traces, results)
                     if sbi is not None:
                         evaluate_sbi(task, budget, k, obs, sbi, results)
-    print(table(results, tasks, budgets))
+    print(table(results, tasks, budgets, len(obs)))
 
 
 if __name__ == "__main__":

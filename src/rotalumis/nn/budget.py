@@ -57,6 +57,9 @@ class BudgetConfig:
         grad_clip: Maximum gradient norm (``None``: no clipping).
         seed: Seed of the shuffling and the initial weights (and of the simulations in
             :func:`train_on_simulations`).
+        in_memory: Decode the dataset once and train from memory (faster for a dataset
+            that fits in memory: no reading and decoding every epoch; other batches than
+            streaming, so another run). One process only.
     """
 
     max_epochs: int = 500
@@ -66,6 +69,7 @@ class BudgetConfig:
     valid_fraction: float = 0.1
     grad_clip: float | None = 5.0
     seed: int = 0
+    in_memory: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "patience", "batch_size"):
@@ -169,7 +173,9 @@ def train_on_dataset(
     return train_network(
         network,
         config=training,
-        source=TrainingSource(dataset=train, valid_dataset=valid_dataset),
+        source=TrainingSource(
+            dataset=train, valid_dataset=valid_dataset, in_memory=config.in_memory
+        ),
         run=RunOptions(
             checkpoint=checkpoint,
             fresh=fresh,

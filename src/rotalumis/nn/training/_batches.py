@@ -24,6 +24,7 @@ from rotalumis.data import TraceBatch, TraceDataset
 
 from ..network import InferenceNetwork
 from ._ddp import Ranks
+from ._memory import memory_steps
 from ._progress import Progress
 from .config import TrainingConfig
 
@@ -151,11 +152,17 @@ def training_steps(
     model_args: tuple[Any, ...],
     workers: int,
     ranks: Ranks,
+    in_memory: bool = False,
 ) -> Generator[tuple[TraceBatch, int], None, None]:
     """Each step's batch for this rank, with the step's number of traces (all ranks)."""
     if model is None:
         assert dataset is not None
-        yield from _dataset_steps(dataset, config, progress, ranks)
+        if in_memory:
+            if ranks.distributed:
+                raise ValueError("in_memory=True trains in one process, not under DDP")
+            yield from memory_steps(dataset, config.batch_size, config.seed, progress)
+        else:
+            yield from _dataset_steps(dataset, config, progress, ranks)
         return
     source = _SimulatedBatches(
         model, config.batch_size, config.seed, model_args, config.invalid_policy()

@@ -72,7 +72,8 @@ def save_checkpoint(
 
 def _check_processes(path: Path, saved: Mapping[str, Any], identity: dict[str, Any]) -> None:
     """A checkpoint of several processes resumed by one is another run (its steps were
-    ``N`` times larger); the other way round, :func:`check_resume` already tells."""
+    ``N`` times larger), and so is one trained from memory resumed streaming; the other way
+    round, :func:`check_resume` already tells."""
     try:
         recorded = json.loads(saved.get("identity") or "{}")
     except (TypeError, ValueError):
@@ -84,6 +85,12 @@ def _check_processes(path: Path, saved: Mapping[str, Any], identity: dict[str, A
             f"{ddp.get('world_size')} processes (torchrun/srun) and is resumed by one. Resume "
             "it with as many processes, or start afresh: delete it, or pass fresh=True "
             "(rotalumis train --fresh)"
+        )
+    if isinstance(recorded, dict) and recorded.get("in_memory") and "in_memory" not in identity:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to another training run: it trained from memory "
+            "(in_memory=True; other batches than streaming the dataset). Resume it with "
+            "in_memory=True, or start afresh: delete it, or pass fresh=True"
         )
 
 

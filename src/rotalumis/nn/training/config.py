@@ -118,6 +118,10 @@ class TrainingSource:
         workers: Online training: simulate the batches in this many worker processes, ahead
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
+        in_memory: Offline training: decode ``dataset`` once and cut every step's batch out
+            of it in memory, instead of reading and decoding it again each epoch (faster
+            for a dataset that fits in memory; other batches than streaming, so another
+            run; one process only).
 
     Raises:
         ValueError: unless exactly one of ``model`` and ``dataset`` is given, or for a bad
@@ -129,10 +133,13 @@ class TrainingSource:
     valid_dataset: TraceDataset | None = None
     model_args: tuple[Any, ...] = ()
     workers: int = 0
+    in_memory: bool = False
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.dataset is None):
             raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
+        if self.in_memory and self.dataset is None:
+            raise ValueError("in_memory=True is for offline training: give dataset=")
         check_executor(self.model, self.workers)
 
 

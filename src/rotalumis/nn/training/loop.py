@@ -33,6 +33,7 @@ _KEYWORDS = {
     "valid_dataset": ("source", "valid_dataset"),
     "model_args": ("source", "model_args"),
     "workers": ("source", "workers"),
+    "in_memory": ("source", "in_memory"),
     "checkpoint": ("run", "checkpoint"),
     "fresh": ("run", "fresh"),
     "device": ("run", "device"),
@@ -100,7 +101,8 @@ def train_network(
 
     The keyword form ``train_network(model=..., checkpoint=..., embeddings=...,
     network_sizes=...)`` is the same as the grouped one: each of ``model``, ``dataset``,
-    ``valid_dataset``, ``model_args``, ``workers`` fills ``source``; ``checkpoint``,
+    ``valid_dataset``, ``model_args``, ``workers``, ``in_memory`` fill ``source``;
+    ``checkpoint``,
     ``fresh``, ``device``, ``on_step``, ``early_stopping`` fill ``run``; ``embeddings`` and
     ``network_sizes`` fill ``network_options``.
 
@@ -150,6 +152,8 @@ def _train(
     identity = run_identity(config, model, dataset, model_args)
     if ranks.distributed:  # a single process's identity stays what it always was
         identity["distributed"] = distributed.identity(ranks.world_size)
+    if source.in_memory:  # other batches than streaming: another run (recorded only if so)
+        identity["in_memory"] = True
     opt_state = saved_stop = None
     if ckpt is not None and ckpt.exists() and not run.fresh:
         resumed = load_checkpoint(ckpt, identity, network, new)
@@ -160,7 +164,9 @@ def _train(
         network = register_addresses(
             network, model, dataset, config, distributed, progress, model_args, ranks, new
         )
-    steps = training_steps(model, dataset, config, progress, model_args, source.workers, ranks)
+    steps = training_steps(
+        model, dataset, config, progress, model_args, source.workers, ranks, source.in_memory
+    )
     try:
         first: tuple[Any, int] | None = None
         if network is None:
