@@ -70,7 +70,8 @@ def lgso(
         psi_all = torch.cat(seen_psi) if seen_psi else torch.empty(0, dim)
         y_all = torch.cat(seen_y) if seen_y else torch.empty(0, 1)
         if cfg.replay:
-            inside = ((psi_all - centre).abs() <= eps * (1 + 1e-6)).all(dim=1)
+            reach = eps * cfg.replay_factor * (1 + 1e-6)
+            inside = ((psi_all - centre).abs() <= reach).all(dim=1)
             psi_fit, y_fit = psi_all[inside][-cfg.max_replay :], y_all[inside][-cfg.max_replay :]
         else:
             psi_fit = batch.psi[batch.ok]
