@@ -51,7 +51,6 @@ LGSO_SMALL = {
     "hidden_features": (32, 32),
     "refit_steps": 30,
     "objective_samples": 512,
-    "residual_context": False,
 }
 HUMP_LR = (0.03, 0.1, 0.3)
 ROSEN_LR = (0.01, 0.03, 0.1)
@@ -63,7 +62,8 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
         {
             "lgso": [LGSOConfig(epsilon=0.5, samples_per_step=10, lr=lr, flow="nsf",
                                 hidden_features=(32, 32), transforms=2, train_steps=300,
-                                refit_steps=25, objective_samples=512) for lr in HUMP_LR],
+                                refit_steps=25, objective_samples=512,
+                                residual_context=True) for lr in HUMP_LR],
             "fd": [FiniteDifferenceConfig(step=0.1, lr=lr) for lr in HUMP_LR],
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=10, lr=lr)
                       for lr in HUMP_LR],

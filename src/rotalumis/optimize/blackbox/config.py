@@ -69,9 +69,10 @@ class LGSOConfig:
             normal equations).
         residual_context: With the linear trend, condition the residuals' flow on ``psi``
             (``True``: their shape may change in the region, as in a mixture whose weights
-            depend on ``psi``) or not (``False``: only the trend moves with ``psi``; with few
-            noisy calls per step the flow's own dependence on ``psi`` is mostly fitted
-            noise, which reaches the gradient).
+            depend on ``psi``) or not (``False``, default: only the trend moves with
+            ``psi``; with few noisy calls per step the flow's own dependence on ``psi`` is
+            mostly fitted noise, which reaches the gradient: in 100 dimensions it lowered
+            the cosine with the true gradient from 0.9 to 0.8, see the tests).
 
     Raises:
         ValueError: naming the offending field.
@@ -94,7 +95,7 @@ class LGSOConfig:
     objective_samples: int = 1024
     trend: Literal["linear", "none"] = "linear"
     ridge: float = 1.0
-    residual_context: bool = True
+    residual_context: bool = False
 
     def __post_init__(self) -> None:
         owner = "LGSOConfig"

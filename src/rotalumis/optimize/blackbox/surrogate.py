@@ -119,5 +119,5 @@ def ridge_slope(context: torch.Tensor, z: torch.Tensor, ridge: float) -> torch.T
     c = c - c.mean(0)
     t = t - t.mean(0)
     gram = c.T @ c + ridge * torch.eye(c.shape[1], dtype=torch.float64)
-    slope = torch.linalg.solve(gram, c.T @ t)
+    slope: torch.Tensor = torch.linalg.solve(gram, c.T @ t)
     return slope.to(z.dtype)
