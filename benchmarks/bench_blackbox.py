@@ -42,10 +42,11 @@ METHODS = ("lgso", "fd", "score", "cmaes", "bo")
 
 # name: (problem factory, budget, target objective, settings per method). Where a method
 # has a list of settings (learning rates), every one is run and the table shows the one with
-# the lowest median final objective: L-GSO, finite differences and the score function each
-# get the same grid of three learning rates on the same seeds. Trust regions and steps:
-# the paper's finite-difference step (0.1) and three-hump trust region (0.5); L-GSO's
-# Rosenbrock trust region is 0.5 (the paper's 0.2 came with 3000 calls per point).
+# the lowest median final objective (tuned on the seeds it is judged on). Finite differences
+# and the score function get a grid of three learning rates. L-GSO gets the same grid on the
+# submanifold problem; on the other two it runs the paper's setting (Adam, learning rate
+# 0.1, trust region 0.5 on three-hump and 0.2 on Rosenbrock), untuned. Its trust region on
+# the submanifold problem is 0.5 (the paper's 0.2 came with 3000 calls per point).
 LGSO_SMALL = {
     "flow": "maf",
     "hidden_features": (32, 32),
@@ -60,10 +61,10 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
         1000,
         -0.9,
         {
-            "lgso": [LGSOConfig(epsilon=0.5, samples_per_step=10, lr=lr, flow="nsf",
+            "lgso": [LGSOConfig(epsilon=0.5, samples_per_step=10, lr=0.1, flow="nsf",
                                 hidden_features=(32, 32), transforms=2, train_steps=300,
                                 refit_steps=25, objective_samples=512,
-                                residual_context=True) for lr in HUMP_LR],
+                                residual_context=True)],
             "fd": [FiniteDifferenceConfig(step=0.1, lr=lr) for lr in HUMP_LR],
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=10, lr=lr)
                       for lr in HUMP_LR],
@@ -77,8 +78,7 @@ PROBLEMS: dict[str, tuple[Any, int, float, dict[str, Any]]] = {
         5000,
         1.0,
         {
-            "lgso": [LGSOConfig(epsilon=0.5, samples_per_step=20, lr=lr, **LGSO_SMALL)
-                     for lr in ROSEN_LR],
+            "lgso": [LGSOConfig(epsilon=0.2, samples_per_step=20, lr=0.1, **LGSO_SMALL)],
             "fd": [FiniteDifferenceConfig(step=0.1, lr=lr) for lr in ROSEN_LR],
             "score": [ScoreFunctionConfig(sigma=0.1, samples_per_step=20, lr=lr)
                       for lr in ROSEN_LR],
