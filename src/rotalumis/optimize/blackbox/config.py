@@ -47,6 +47,11 @@ class LGSOConfig:
             ``lr`` down to ``lr * final_lr_factor`` (``1.0``: constant).
         replay: Reuse earlier calls whose ``psi`` lies in the current trust region.
         max_replay: At most this many points train the flow (the most recent ones).
+        replay_factor: Earlier calls are replayed when they lie within
+            ``replay_factor * epsilon`` of ``psi`` in every coordinate. In many dimensions
+            a step moves every coordinate (Adam normalizes each), so a box the size of the
+            trust region loses nearly all earlier points at each step; a wider box keeps
+            them (the context then runs over ``[-replay_factor, replay_factor]``).
         flow: ``"nsf"`` (neural spline flow: multimodal outputs) or ``"maf"`` (affine
             autoregressive flow: faster, unimodal conditionals).
         transforms: Transforms in the flow.
@@ -56,6 +61,18 @@ class LGSOConfig:
         batch_size: Minibatch size of the flow's training.
         surrogate_lr: Learning rate of the flow's training.
         objective_samples: Draws from the flow per gradient estimate.
+        trend: ``"linear"``: the surrogate is a least-squares linear trend of the outputs
+            in ``psi`` plus the flow of the residuals (see :mod:`.surrogate`); ``"none"``:
+            the flow alone.
+        ridge: Ridge penalty of the linear trend, in units of the rescaled context and
+            standardized outputs (each call adds about ``1/3`` per coordinate to the
+            normal equations).
+        residual_context: With the linear trend, condition the residuals' flow on ``psi``
+            (``True``: their shape may change in the region, as in a mixture whose weights
+            depend on ``psi``) or not (``False``, default: only the trend moves with
+            ``psi``; with few noisy calls per step the flow's own dependence on ``psi`` is
+            mostly fitted noise, which reaches the gradient: in 100 dimensions it lowered
+            the cosine with the true gradient from 0.9 to 0.8, see the tests).
 
     Raises:
         ValueError: naming the offending field.
@@ -67,6 +84,7 @@ class LGSOConfig:
     final_lr_factor: float = 0.1
     replay: bool = True
     max_replay: int = 4096
+    replay_factor: float = 1.0
     flow: Literal["nsf", "maf"] = "nsf"
     transforms: int = 3
     hidden_features: tuple[int, ...] = (64, 64)
@@ -75,9 +93,15 @@ class LGSOConfig:
     batch_size: int = 256
     surrogate_lr: float = 3e-3
     objective_samples: int = 1024
+    trend: Literal["linear", "none"] = "linear"
+    ridge: float = 1.0
+    residual_context: bool = False
 
     def __post_init__(self) -> None:
         owner = "LGSOConfig"
+        choice("trend", self.trend, ("linear", "none"), owner)
+        _positive(owner, "ridge", self.ridge)
+        in_range("replay_factor", self.replay_factor, 1.0, math.inf, owner=owner)
         _positive(owner, "epsilon", self.epsilon)
         _optional_int(owner, "samples_per_step", self.samples_per_step)
         _positive(owner, "lr", self.lr)
@@ -87,6 +111,10 @@ class LGSOConfig:
             positive_int(name, getattr(self, name), owner)
         positive_int("objective_samples", self.objective_samples, owner)
         choice("flow", self.flow, FLOWS, owner)
+        if not isinstance(self.residual_context, bool):
+            raise ValueError(
+                f"{owner}: residual_context must be True or False, got {self.residual_context!r}"
+            )
         if not isinstance(self.replay, bool):
             raise ValueError(f"{owner}: replay must be True or False, got {self.replay!r}")
         hidden = self.hidden_features

@@ -6,16 +6,18 @@ One step at the current point ``psi``:
    ``[psi - epsilon, psi + epsilon]`` (cut to the bounds) and call the simulator once at each;
 2. take every successful call whose point lies in the region: this step's and, with
    ``replay``, earlier steps' (the most recent ``max_replay``);
-3. fit the conditional flow ``q(y | psi)`` to them (:class:`~.surrogate.FlowSurrogate`,
+3. fit the surrogate ``q(y | psi)`` to them (:class:`~.surrogate.FlowSurrogate`: a
+   least-squares linear trend in ``psi`` plus a conditional flow of the residuals,
    warm-started from the previous step's flow);
 4. estimate ``grad_psi E_q[R(y)]`` by the pathwise gradient through ``objective_samples``
    draws of the flow at ``psi``, and take one Adam step (projected onto the bounds).
 
 The simulator is never differentiated: only the surrogate and the objective are. Replay is
 what makes the method economical: steps are shorter than the region, so most earlier calls
-keep informing the fit, and where the output depends on few directions of ``psi`` the flow
-learns that dependence from far fewer calls than finite differences need (``2 dim`` per
-gradient).
+keep informing the fit (in low dimensions: in many, a step moves every coordinate and
+leaves most earlier points outside the new region, see ``replay_factor``), and a
+least-squares slope uses every call for every direction, where finite differences spend
+``2 dim`` calls per gradient, each informing one coordinate.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def lgso(
         psi_all = torch.cat(seen_psi) if seen_psi else torch.empty(0, dim)
         y_all = torch.cat(seen_y) if seen_y else torch.empty(0, 1)
         if cfg.replay:
-            inside = ((psi_all - centre).abs() <= eps * (1 + 1e-6)).all(dim=1)
+            reach = eps * cfg.replay_factor * (1 + 1e-6)
+            inside = ((psi_all - centre).abs() <= reach).all(dim=1)
             psi_fit, y_fit = psi_all[inside][-cfg.max_replay :], y_all[inside][-cfg.max_replay :]
         else:
             psi_fit = batch.psi[batch.ok]

@@ -1,25 +1,29 @@
 """The stochastic benchmark problems of the L-GSO paper (Shirobokov et al., NeurIPS 2020).
 
-Reimplemented from the paper's description of its synthetic experiments: each simulator
-draws its output ``y`` given the parameters ``psi`` and latent noise, and the objective is
-``E[R(y)]``. Each is a rotalumis model (``forward(psi)``), so any black-box method can call
-it, and each knows its exact expected objective (:meth:`expected_objective`), which the
-benchmark and the tests use to judge answers without spending simulator calls.
+Reimplemented from the definitions in the paper's public code (problem formulas, noise,
+dimensions and starting points; the code is not copied): each simulator draws its output
+``y`` given the parameters ``psi`` and latent noise, and the objective is ``E[R(y)]``. Each
+is a rotalumis model (``forward(psi)``), so any black-box method can call it, and each knows
+its exact expected objective (:meth:`expected_objective`), which the benchmark and the tests
+use to judge answers without spending simulator calls.
 
-* :class:`ThreeHump` (2 parameters): a two-component mixture whose weights and means depend
-  on ``psi`` through the three-hump camel function
+* :class:`ThreeHump` (2 parameters, start ``(2, 0)``): a two-component mixture whose means
+  depend on ``psi`` through the three-hump camel function
   ``h(psi) = 2 psi1^2 - 1.05 psi1^4 + psi1^6 / 6 + psi1 psi2 + psi2^2``:
-  component ``i`` is chosen with ``P(i = 1) = psi1 / |psi|`` (clipped to ``[0, 1]``: the
-  paper's expression is negative for ``psi1 < 0``), ``x1 ~ U(-2, 0)``, ``x2 ~ U(2, 5)``,
-  ``mu ~ N(x_i h(psi), 1)``, ``y ~ N(mu, 1)``; ``R(y) = sigmoid(y - 10) - sigmoid(y)``,
-  lowest (about -1) when ``y`` falls between 0 and 10.
-* :class:`Rosenbrock` (``dim`` parameters, 10 in the benchmark): ``mu ~ U(-10, 10)``,
-  ``x ~ N(mu, 1)``, ``y ~ N(f(psi) + x, 1)`` with the Rosenbrock function
-  ``f(psi) = sum_i 100 (psi_{i+1} - psi_i^2)^2 + (1 - psi_i)^2``; ``R(y) = y``, so
-  ``E[R] = f(psi)`` (minimum 0 at ``psi = 1``) under noise of standard deviation 6.
-* :class:`SubmanifoldRosenbrock` (100 parameters): the same, but the output depends on
-  ``psi`` only through ``A psi``, a 10-dimensional projection (``A`` has orthonormal rows,
-  drawn once from a fixed seed): 90 directions of ``psi`` change nothing.
+  ``x1 ~ U(-2, 2)``, ``x2 ~ U(0, 5)``, ``mu_i ~ N(x_i h(psi), 1)``, component ``i`` chosen
+  with probability ``|psi_i| / (|psi1| + |psi2|)`` (1/2 each at ``psi = 0``),
+  ``y ~ N(mu_i, 1)``; ``R(y) = sigmoid(y - 10) - sigmoid(y)``, lowest (about -1) when ``y``
+  falls between 0 and 10.
+* :class:`Rosenbrock` (``dim`` parameters, 10 in the benchmark, start ``psi = 2``):
+  ``x ~ U(-10, 10)``, ``l ~ N(x, 1)``, ``y ~ N(f(psi) + l, 0.1 + 0.5 |l|)`` with the
+  Rosenbrock function *without* the usual factor 100,
+  ``f(psi) = sum_i (psi_{i+1} - psi_i^2)^2 + (1 - psi_i)^2``; ``R(y) = y``, so
+  ``E[R] = f(psi)`` (minimum 0 at ``psi = 1``; 45 at the start) under noise of standard
+  deviation about 6.6.
+* :class:`SubmanifoldRosenbrock` (100 parameters, start ``psi = 0``, where ``f = 9``): the
+  same, but the output depends on ``psi`` only through ``A psi``, a 10-dimensional
+  projection (``A`` has orthonormal rows, drawn once from a fixed seed): 90 directions of
+  ``psi`` change nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ def three_hump_objective(y: torch.Tensor) -> torch.Tensor:
 
 def _identity(y: torch.Tensor) -> torch.Tensor:
     return y.reshape(y.shape[0])
+
+
+#: The ranges of the two uniform inputs of the three-hump problem.
+X1_RANGE = (-2.0, 2.0)
+X2_RANGE = (0.0, 5.0)
 
 
 def _camel(p1: float, p2: float) -> float:
@@ -65,10 +74,11 @@ class ThreeHump(Model):
     def forward(self, psi: torch.Tensor) -> torch.Tensor:
         p1, p2 = (float(v) for v in psi)
         h = _camel(p1, p2)
+        x1, x2 = sample(Uniform(*X1_RANGE), name="x1"), sample(Uniform(*X2_RANGE), name="x2")
+        mu1 = sample(Normal(float(x1) * h, 1.0), name="mu1")
+        mu2 = sample(Normal(float(x2) * h, 1.0), name="mu2")
         first = sample(Bernoulli(_first_weight(p1, p2)), name="first") > 0.5
-        x = sample(Uniform(-2.0, 0.0)) if first else sample(Uniform(2.0, 5.0))
-        mu = sample(Normal(x * h, 1.0))
-        return torch.tensor([float(sample(Normal(mu, 1.0)))])
+        return torch.tensor([float(sample(Normal(mu1 if first else mu2, 1.0)))])
 
     def expected_objective(self, psi: torch.Tensor, nodes: int = 400) -> float:
         """``E[R(y)]`` at ``psi`` by quadrature: ``y | x ~ N(x h, 2)`` averaged over the
@@ -78,7 +88,7 @@ class ThreeHump(Model):
         h, w1 = _camel(p1, p2), _first_weight(p1, p2)
         z, wz = _hermite(60)
         total = 0.0
-        for weight, (lo, hi) in ((w1, (-2.0, 0.0)), (1.0 - w1, (2.0, 5.0))):
+        for weight, (lo, hi) in ((w1, X1_RANGE), (1.0 - w1, X2_RANGE)):
             if weight == 0.0:
                 continue
             x = lo + (hi - lo) * (torch.arange(nodes, dtype=torch.float64) + 0.5) / nodes
@@ -89,8 +99,9 @@ class ThreeHump(Model):
 
 
 def _first_weight(p1: float, p2: float) -> float:
-    norm = math.hypot(p1, p2)
-    return min(max(p1 / norm, 0.0), 1.0) if norm > 0 else 0.5
+    """``P(component 1) = |psi1| / (|psi1| + |psi2|)``; 1/2 at ``psi = 0``."""
+    total = abs(p1) + abs(p2)
+    return abs(p1) / total if total > 0 else 0.5
 
 
 def _hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,8 +113,9 @@ def _hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def rosenbrock(u: torch.Tensor) -> torch.Tensor:
-    """The Rosenbrock function along the last axis."""
-    return (100.0 * (u[..., 1:] - u[..., :-1] ** 2) ** 2 + (1.0 - u[..., :-1]) ** 2).sum(-1)
+    """The Rosenbrock function along the last axis, without the usual factor 100 (as in the
+    L-GSO paper's code)."""
+    return ((u[..., 1:] - u[..., :-1] ** 2) ** 2 + (1.0 - u[..., :-1]) ** 2).sum(-1)
 
 
 class Rosenbrock(Model):
@@ -127,9 +139,9 @@ class Rosenbrock(Model):
 
     def forward(self, psi: torch.Tensor) -> torch.Tensor:
         f = float(rosenbrock(self.project(psi.to(torch.float64))))
-        mu = sample(Uniform(-10.0, 10.0))
-        x = sample(Normal(mu, 1.0))
-        return torch.tensor([float(sample(Normal(f + x, 1.0)))])
+        x = sample(Uniform(-10.0, 10.0), name="x")
+        latent = float(sample(Normal(x, 1.0), name="latent"))
+        return torch.tensor([float(sample(Normal(f + latent, 0.1 + 0.5 * abs(latent))))])
 
     def expected_objective(self, psi: torch.Tensor) -> float:
         """``E[y] = f(psi)`` exactly (the noise has mean 0)."""
@@ -151,8 +163,7 @@ class SubmanifoldRosenbrock(Rosenbrock):
         gen = torch.Generator().manual_seed(seed)
         q, _ = torch.linalg.qr(torch.randn(dim, sub, generator=gen, dtype=torch.float64))
         self.matrix = q.T.contiguous()  # (sub, dim), orthonormal rows
-        # start where the projection is 2 in every coordinate, as for Rosenbrock
-        self.psi0 = tuple((self.matrix.T @ torch.full((sub,), 2.0, dtype=torch.float64)).tolist())
+        self.psi0 = tuple([0.0] * dim)  # the paper's start: A psi = 0, f = sub - 1
 
     def project(self, psi: torch.Tensor) -> torch.Tensor:
         """``A psi``: the 10 coordinates the output depends on."""

@@ -10,8 +10,20 @@ masked autoregressive) whose context is the parameter vector; the inference-comp
 work will use it too, so the project carries one flow library.
 
 Inputs are rescaled so the flow sees the same numbers in every trust region: the context is
-``(psi - centre) / epsilon`` (in ``[-1, 1]`` for points of the region) and the outputs are
-standardized with the mean and standard deviation of the training calls.
+``c = (psi - centre) / epsilon`` (in ``[-1, 1]`` for points of the region) and the outputs
+are standardized with the mean and standard deviation of the training calls.
+
+With ``trend="linear"`` (the default) the surrogate is ``y = a + B c + s * u``, ``u`` drawn
+from the flow ``q(u | c)``: ``a + B c`` is a ridge least-squares fit of the outputs on the
+context, solved exactly at each fit, and the flow models the residuals (with
+``residual_context``, also how their shape changes in the region). The flow alone learns how
+the *location* of ``y`` moves with ``c`` by a few warm-started likelihood steps per fit: in
+a 100-dimensional test its gradient pointed about as well as least squares but was 1.5 to
+5 times too large, and a residual flow that sees ``c`` adds its fitted noise to the trend's
+gradient (see ``tests/optimize/test_blackbox_trend.py``). The least-squares trend uses
+every call for every direction at once, which is where a local surrogate beats finite
+differences (each of whose calls informs one coordinate). The surrogate stays a generative
+model differentiated by its samples: the trend is its first, affine layer.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ class FlowSurrogate:
         self.optimizer = torch.optim.Adam(self.flow.parameters(), lr=cfg.surrogate_lr)
         self.y_mean = torch.zeros(output_dim)
         self.y_std = torch.ones(output_dim)
+        self.slope = torch.zeros(dim, output_dim)  # B^T, in standardized output units
         self.fits = 0
 
     def fit(self, context: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
@@ -63,6 +76,9 @@ class FlowSurrogate:
         std = y.std(0) if y.shape[0] > 1 else torch.ones_like(self.y_mean)
         self.y_std = torch.where(std > 1e-8 * (1 + self.y_mean.abs()), std, torch.ones_like(std))
         z = (y - self.y_mean) / self.y_std
+        if self.cfg.trend == "linear":
+            self.slope = ridge_slope(context, z, self.cfg.ridge)
+            z = z - context @ self.slope
         n = y.shape[0]
         steps = self.cfg.train_steps if self.fits == 0 else self.cfg.refit_steps
         size = min(n, self.cfg.batch_size)
@@ -70,16 +86,39 @@ class FlowSurrogate:
         self.flow.train()
         for _ in range(steps):
             idx = torch.randint(n, (size,), generator=generator)
-            loss = -self.flow(context[idx]).log_prob(z[idx]).mean()
+            loss = -self.flow(self._flow_context(context[idx])).log_prob(z[idx]).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
         self.fits += 1
         return float(loss.detach())
 
+    def _flow_context(self, context: torch.Tensor) -> torch.Tensor:
+        """What the flow is conditioned on: the context, or zeros (the same shape) when
+        ``cfg.residual_context`` is off, so that the residuals' law is the same across the
+        region and only the trend depends on ``psi``."""
+        if self.cfg.trend == "linear" and not self.cfg.residual_context:
+            return torch.zeros_like(context)
+        return context
+
     def sample(self, context: torch.Tensor, num: int) -> torch.Tensor:
         """``num`` draws of ``y`` at one rescaled ``context`` ``(dim,)``, differentiable with
         respect to ``context``; shape ``(num, output_dim)``."""
         self.flow.eval()
-        z: torch.Tensor = self.flow(context).rsample((num,))
+        z: torch.Tensor = self.flow(self._flow_context(context)).rsample((num,))
+        if self.cfg.trend == "linear":
+            z = z + context @ self.slope
         return z * self.y_std + self.y_mean
+
+
+def ridge_slope(context: torch.Tensor, z: torch.Tensor, ridge: float) -> torch.Tensor:
+    """The slope ``B^T`` (shape ``(dim, output_dim)``) of the ridge least-squares fit
+    ``z ~ a + B c`` (intercept not penalized): ``(C'^T C' + ridge I)^{-1} C'^T z'`` with
+    ``C'``, ``z'`` centred on their means. Solved in float64."""
+    c = context.to(torch.float64)
+    t = z.to(torch.float64)
+    c = c - c.mean(0)
+    t = t - t.mean(0)
+    gram = c.T @ c + ridge * torch.eye(c.shape[1], dtype=torch.float64)
+    slope: torch.Tensor = torch.linalg.solve(gram, c.T @ t)
+    return slope.to(z.dtype)
