@@ -5,9 +5,9 @@ Two parts, each printing a table:
 ``fidelity`` — for the reference models with changing structure (branching with a Poisson
 number of latents, Marsaglia's rejection loop, the HMM): train a surrogate on
 ``--train-traces`` simulated traces, then compare ``--traces`` (default 10^5) prior traces of
-each model: TV distance of the trace-type frequencies beside its Monte Carlo noise floor,
-the largest per-address C2ST accuracy (classifier test on up to 2,000 values of each of the
-4 most visited addresses), the fallback rate.
+each model (``--models`` picks some by name): TV distance of the trace-type frequencies
+beside its Monte Carlo noise floor, the largest per-address C2ST accuracy (classifier test
+on up to 2,000 values of each of the 4 most visited addresses), the fallback rate.
 
 ``speed`` — the SIR agent-based epidemic of examples/sir_epidemic.py (about 90 random
 choices per run, most of them vectors of 200): a surrogate of the parameters and the
@@ -45,20 +45,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fidelity(args: argparse.Namespace) -> None:
-    models: list[tuple[Model, int]] = [
-        (Branching(), args.epochs),
-        (MarsagliaUnknownMean(), args.epochs),
-        (HiddenMarkovModel(), args.epochs),
+    models: list[Model] = [
+        m
+        for m in (Branching(), MarsagliaUnknownMean(), HiddenMarkovModel())
+        if not args.models or m.name in args.models
     ]
     print(f"{'model':24} {'train':>7} {'train s':>8} {'traces':>7} {'TV':>7} {'noise':>7} "
           f"{'C2ST max':>8} {'fallback':>8}")  # fmt: skip
-    for model, epochs in models:
-        n = args.train_traces if model.name != "HiddenMarkovModel" else args.train_traces // 4
+    for model in models:
+        n = args.train_traces
         trained = train_surrogate(
-            model, SurrogateConfig(), SurrogateTraining(num_traces=n, epochs=epochs, seed=1)
+            model, SurrogateConfig(), SurrogateTraining(num_traces=n, epochs=args.epochs, seed=1)
         )
         seconds = trained.simulation_seconds + trained.training_seconds
-        traces = args.traces if model.name != "HiddenMarkovModel" else args.traces // 4
+        traces = args.traces
         f = compare_surrogate(trained.model, model, num_traces=traces, seed=2, c2st_sites=4)
         print(
             f"{model.name:24} {n:7d} {seconds:8.0f} {traces:7d} {f.trace_type_tv:7.4f} "
@@ -107,6 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("part", nargs="?", default="all", choices=["fidelity", "speed", "all"])
     parser.add_argument("--traces", type=int, default=100_000, help="compared traces each")
+    parser.add_argument(
+        "--models", nargs="*", default=[], help="fidelity models by name (default: all three)"
+    )
     parser.add_argument("--train-traces", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sir-train-traces", type=int, default=2_000)
