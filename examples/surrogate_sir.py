@@ -100,8 +100,8 @@ def plot_posteriors(out, posteriors):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results/sir_surrogate"))
-    parser.add_argument("--train-traces", type=int, default=3000)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-traces", type=int, default=4000)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--compare-traces", type=int, default=2000)
     parser.add_argument("--num-traces", type=int, default=5000, help="IS traces on each model")
     parser.add_argument("--seed", type=int, default=1)
@@ -111,9 +111,13 @@ def main():
 
     trained = train_surrogate(
         model,
-        SurrogateConfig(sites=("beta", "gamma")),
+        SurrogateConfig(sites=("beta", "gamma"), flow_transforms=2),
         SurrogateTraining(
-            num_traces=args.train_traces, epochs=args.epochs, batch_size=64, seed=args.seed
+            num_traces=args.train_traces,
+            epochs=args.epochs,
+            batch_size=64,
+            learning_rate=3e-3,
+            seed=args.seed,
         ),
     )
     trained.network.save(args.out / "sir_surrogate.pt")
