@@ -90,7 +90,7 @@ def speed(args: argparse.Namespace) -> None:
     )
     cpu = time.process_time()
     training = SurrogateTraining(
-        num_traces=args.sir_train_traces, epochs=args.sir_epochs, batch_size=64
+        num_traces=args.sir_train_traces, epochs=args.sir_epochs, batch_size=64, learning_rate=3e-3
     )
     trained = train_surrogate(sir, config, training)
     cpu = time.process_time() - cpu

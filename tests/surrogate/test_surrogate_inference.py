@@ -44,7 +44,9 @@ def _network(model: object, seed: int) -> InferenceNetwork:
 def test_a_network_trained_on_surrogate_traces_is_as_good_as_one_trained_on_the_simulator() -> None:
     model = UnknownMean()
     surrogate = train_surrogate(
-        model, SurrogateConfig(), SurrogateTraining(num_traces=4000, epochs=3, seed=1)
+        model,
+        SurrogateConfig(),
+        SurrogateTraining(num_traces=4000, epochs=3, learning_rate=3e-3, seed=1),
     ).model
     nets = {"simulator": _network(model, 5), "surrogate": _network(surrogate, 5)}
     # trained on the surrogate's traces, it records the surrogate's name; it imitates `model`

@@ -65,7 +65,7 @@ def train_command(
     ] = 10_000,
     epochs: Annotated[int, typer.Option(help="passes over the traces")] = 1,
     batch_size: Annotated[int, typer.Option(help="traces per gradient step")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="Adam's initial learning rate")] = 3e-3,
+    learning_rate: Annotated[float, typer.Option(help="Adam's initial learning rate")] = 1e-2,
     lstm_dim: Annotated[int, typer.Option(help="LSTM hidden size")] = 64,
     site: Annotated[
         list[str] | None,
