@@ -28,12 +28,12 @@ Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png and
 sir_surrogate_posterior.png to ``--out``::
 
     python examples/surrogate_sir.py --out results/sir_surrogate \\
-        [--train-traces 5000 --epochs 10 --num-traces 20000]
+        [--train-traces 4000 --epochs 15 --num-traces 5000]
 
 The same from the command line::
 
-    rotalumis surrogate train examples/sir_epidemic.py:model -n 5000 --epochs 10 \\
-        -s beta -s gamma --out results/sir_surrogate/s.pt
+    rotalumis surrogate train examples/sir_epidemic.py:model -n 4000 --epochs 15 \\
+        --batch-size 64 --learning-rate 3e-3 -s beta -s gamma --out results/sir_surrogate/s.pt
     rotalumis run examples/sir_epidemic.py:model --surrogate results/sir_surrogate/s.pt \\
         -e is -n 20000 --observe "weekly=[37, 73, 24, 9]" --seed 1
 """
