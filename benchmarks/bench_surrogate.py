@@ -5,9 +5,9 @@ Two parts, each printing a table:
 ``fidelity`` — for the reference models with changing structure (branching with a Poisson
 number of latents, Marsaglia's rejection loop, the HMM): train a surrogate on
 ``--train-traces`` simulated traces, then compare ``--traces`` (default 10^5) prior traces of
-each model: TV distance of the trace-type frequencies beside its Monte Carlo noise floor,
-the largest per-address C2ST accuracy (classifier test on up to 2,000 values of each of the
-4 most visited addresses), the fallback rate.
+each model (``--models`` picks some by name): TV distance of the trace-type frequencies
+beside its Monte Carlo noise floor, the largest per-address C2ST accuracy (classifier test
+on up to 2,000 values of each of the 4 most visited addresses), the fallback rate.
 
 ``speed`` — the SIR agent-based epidemic of examples/sir_epidemic.py (about 90 random
 choices per run, most of them vectors of 200): a surrogate of the parameters and the
@@ -45,20 +45,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fidelity(args: argparse.Namespace) -> None:
-    models: list[tuple[Model, int]] = [
-        (Branching(), args.epochs),
-        (MarsagliaUnknownMean(), args.epochs),
-        (HiddenMarkovModel(), args.epochs),
+    models: list[Model] = [
+        m
+        for m in (Branching(), MarsagliaUnknownMean(), HiddenMarkovModel())
+        if not args.models or m.name in args.models
     ]
     print(f"{'model':24} {'train':>7} {'train s':>8} {'traces':>7} {'TV':>7} {'noise':>7} "
           f"{'C2ST max':>8} {'fallback':>8}")  # fmt: skip
-    for model, epochs in models:
-        n = args.train_traces if model.name != "HiddenMarkovModel" else args.train_traces // 4
+    for model in models:
+        n = args.train_traces
         trained = train_surrogate(
-            model, SurrogateConfig(), SurrogateTraining(num_traces=n, epochs=epochs, seed=1)
+            model, SurrogateConfig(), SurrogateTraining(num_traces=n, epochs=args.epochs, seed=1)
         )
         seconds = trained.simulation_seconds + trained.training_seconds
-        traces = args.traces if model.name != "HiddenMarkovModel" else args.traces // 4
+        traces = args.traces
         f = compare_surrogate(trained.model, model, num_traces=traces, seed=2, c2st_sites=4)
         print(
             f"{model.name:24} {n:7d} {seconds:8.0f} {traces:7d} {f.trace_type_tv:7.4f} "
@@ -74,29 +74,45 @@ def _per_trace(model: Model, n: int, seed: int) -> float:
     return (time.process_time() - start) / n
 
 
+def _per_is_trace(model: Model, n: int, seed: int, observe: dict[str, object]) -> float:
+    start = time.process_time()
+    model.posterior(n, engine="is", observe=observe, seed=seed, progress=False)
+    return (time.process_time() - start) / n
+
+
 def speed(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT / "examples"))
     from sir_epidemic import model as sir
+    from sir_epidemic import observed_cases, weekly_totals
 
-    config = SurrogateConfig(sites=("beta", "gamma"), heads={"vector": args.vector_head})
-    cpu = time.process_time()
-    trained = train_surrogate(
-        sir, config, SurrogateTraining(num_traces=args.sir_train_traces, epochs=args.epochs)
+    config = SurrogateConfig(
+        sites=("beta", "gamma"), heads={"vector": args.vector_head}, flow_transforms=2
     )
+    cpu = time.process_time()
+    training = SurrogateTraining(
+        num_traces=args.sir_train_traces, epochs=args.sir_epochs, batch_size=64, learning_rate=3e-3
+    )
+    trained = train_surrogate(sir, config, training)
     cpu = time.process_time() - cpu
     surrogate = trained.model
     f = compare_surrogate(surrogate, sir, num_traces=args.sir_compare_traces, seed=2)
     c2st = ", ".join(f"{s['name']} {s['c2st']:.3f}" for s in f.sites if s["c2st"] is not None)
     print(f"SIR prior marginals, C2ST on {args.sir_compare_traces} traces each: {c2st}")
-    sim, sur = [], []
+    observe = {"weekly": weekly_totals(observed_cases()).tolist()}
+    sim, sur, sim_is, sur_is = [], [], [], []
     for r in range(args.repeats):
         sim.append(_per_trace(sir, args.sim_traces, r))
-        sur.append(_per_trace(surrogate, args.sim_traces * 20, r))
+        sur.append(_per_trace(surrogate, args.sim_traces * 5, r))
+        sim_is.append(_per_is_trace(sir, args.sim_traces, r, observe))
+        sur_is.append(_per_is_trace(surrogate, args.sim_traces * 5, r, observe))
     t_sim, t_sur = statistics.median(sim), statistics.median(sur)
+    i_sim, i_sur = statistics.median(sim_is), statistics.median(sur_is)
     budget = cpu  # simulating the training traces and training, CPU seconds
     print(f"{'':28} {'simulator':>10} {'surrogate':>10}")
     print(f"{'traces / s (CPU)':28} {1 / t_sim:10.1f} {1 / t_sur:10.1f}")
     print(f"{'speed-up':28} {'':>10} {t_sim / t_sur:9.1f}x")
+    print(f"{'IS traces / s (CPU), observed':28} {1 / i_sim:10.1f} {1 / i_sur:10.1f}")
+    print(f"{'speed-up':28} {'':>10} {i_sim / i_sur:9.1f}x")
     wall = f"{trained.simulation_seconds:.0f} + {trained.training_seconds:.0f} s wall"
     print(f"training traces {trained.traces}, simulation + training {cpu:.0f} CPU s ({wall})")
     print(f"break-even: {budget / (t_sim - t_sur):.0f} traces")
@@ -107,17 +123,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("part", nargs="?", default="all", choices=["fidelity", "speed", "all"])
     parser.add_argument("--traces", type=int, default=100_000, help="compared traces each")
+    parser.add_argument(
+        "--models", nargs="*", default=[], help="fidelity models by name (default: all three)"
+    )
     parser.add_argument("--train-traces", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--sir-train-traces", type=int, default=2_000)
+    parser.add_argument("--sir-train-traces", type=int, default=3_000)
+    parser.add_argument("--sir-epochs", type=int, default=15)
     parser.add_argument("--sir-compare-traces", type=int, default=500)
     parser.add_argument("--sim-traces", type=int, default=20, help="SIR runs timed per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--vector-head",
         choices=["mixture", "flow"],
-        default="mixture",
-        help="head of the weekly-cases observation: per-week mixtures or a joint flow",
+        default="flow",
+        help="head of the weekly-cases observation: a joint flow or per-week mixtures",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -203,7 +203,9 @@ def test_a_surrogate_of_a_remote_simulator_runs_without_it(tmp_path: Path) -> No
     thread.start()
     try:
         remote = RemoteModel(transport=client, name="Branching")
-        trained = train_surrogate(remote, SMALL, SurrogateTraining(num_traces=200))
+        trained = train_surrogate(
+            remote, SMALL, SurrogateTraining(num_traces=200, epochs=3, learning_rate=1e-2)
+        )
         expected = {a for seq in _addresses(remote, 100, 1) for a in seq}
     finally:
         server.stop()

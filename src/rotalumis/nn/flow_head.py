@@ -142,6 +142,9 @@ class FlowHead(nn.Module):
         self.spec = spec
         self.kind = spec.head
         self._block: _Block | None = None  # draws made in advance (FlowProposal.sample)
+        #: Values drawn at once per head input (1 where the input changes at every visit,
+        #: as in a surrogate, whose head input is the history of the execution).
+        self.block = BLOCK
         self.context_net = nn.Sequential(nn.Linear(inputs, width), nn.ReLU())
         self.flow = zuko.flows.NSF(
             features=spec.numel,
@@ -217,9 +220,10 @@ class FlowProposal(Distribution):
     Inverting a flow for one value costs two network passes per transform, however small
     the batch. Visits whose head input equals the previous visit's (the first address of
     every trace, whose input depends only on the observations) take their values from a
-    block of ``BLOCK`` draws made at once from the same stream; a block is dropped when the
-    stream is reseeded (importance sampling reseeds it for each chunk of 64 traces, so results
-    stay independent of the number of worker processes) or the input changes.
+    block of ``head.block`` (default ``BLOCK``) draws made at once from the same stream; a
+    block is dropped when the stream is reseeded (importance sampling reseeds it for each
+    chunk of 64 traces, so results stay independent of the number of worker processes) or
+    the input changes.
     """
 
     __slots__ = ("_dtype", "_flow", "_h", "_head", "_last", "_params", "_scalar", "_shape")
@@ -267,8 +271,9 @@ class FlowProposal(Distribution):
 
     def _draw(self, rng: RNG) -> _Block:
         head = self._head
-        z = torch.randn(BLOCK, head.spec.numel, generator=rng.torch, dtype=self._h.dtype)
-        params = self._params.expand(BLOCK, -1)
+        n = head.block
+        z = torch.randn(n, head.spec.numel, generator=rng.torch, dtype=self._h.dtype)
+        params = self._params.expand(n, -1)
         with torch.no_grad():
             u = self._flow.transform.inv(z.to(self._h.device))
             x = _inverse_map(head.kind, head.spec.distribution, u, params, head.spec.numel)
@@ -279,7 +284,7 @@ class FlowProposal(Distribution):
         if self._scalar:
             values: list[Any] = x[:, 0].tolist()
         else:
-            values = list(x.to(self._dtype).reshape(BLOCK, *self._shape).unbind(0))
+            values = list(x.to(self._dtype).reshape(n, *self._shape).unbind(0))
         return _Block(rng, rng.seed, self._h, self._params, values, log_q)
 
     def log_prob(self, value: Any) -> Any:

@@ -8,7 +8,9 @@ value from the history instead of proposing it from observations.
 
 The simulator's prior parameters at a visit are not known when the surrogate runs on its
 own, so a head reads fixed *reference parameters* of its address (their mean over the
-training visits; the widest support for ``Uniform``/``TruncatedNormal`` bounds). The
+training visits; the widest support for ``Uniform``/``TruncatedNormal`` bounds; for
+``Normal`` the mean and standard deviation of the values themselves, whose location often
+varies between visits, as an observation's does with the latents). The
 reference distribution (the simulator's kind with those parameters) also fixes the support
 and is what the emitted :class:`LearnedDistribution` reports as its parameters.
 """
@@ -99,6 +101,9 @@ def reference_params(steps: list[Step]) -> tuple[float, ...]:
         )
     elif d == "Binomial":
         ref[:m] = params[:, :m].max(0)
+    elif d == "Normal":  # the value's own spread: its location often varies between visits
+        ref[:m] = values.mean(0)
+        ref[m : 2 * m] = np.maximum(values.std(0) if len(values) > 1 else ref[m : 2 * m], 1e-3)
     return tuple(float(x) for x in ref)
 
 
@@ -235,6 +240,7 @@ class SiteLayers(nn.Module):
                 sizes.flow_hidden,
                 width=sizes.flow_hidden,
             )
+            self.head.block = 1  # the history, hence the head input, changes at every visit
         else:
             self.head = ProposalHead(
                 site, sizes.lstm_dim, sizes.mixture_components, sizes.count_prior_weight

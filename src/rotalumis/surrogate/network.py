@@ -59,8 +59,11 @@ class SurrogateConfig:
         mixture_components: Components of continuous value mixtures.
         count_prior_weight: Weight of the reference prior in count (Poisson/Binomial)
             heads (keeps every count reachable).
-        heads: Value-head family per kind of address, as ``NetworkConfig.heads``
-            (``{"vector": "flow"}``: joint flows for vector-valued sites).
+        heads: Value-head family per kind of address, as ``NetworkConfig.heads``. The
+            default, ``{"vector": "flow"}``, gives continuous vector-valued sites a joint
+            flow: per-element mixtures would make the elements independent given the
+            history, which they are not where nuisance choices are marginalised (a vector
+            observation's elements share the simulator's noise). ``{}``: mixtures only.
         min_visits: Visits of an address in training before it is known.
         transitions: ``"argmax"`` (the most likely next address: control flow is then a
             function of the values, as in a simulator whose choices are all recorded, and
@@ -80,7 +83,7 @@ class SurrogateConfig:
     value_dim: int = 16
     mixture_components: int = 5
     count_prior_weight: float = 1e-3
-    heads: dict[str, str] = field(default_factory=dict)
+    heads: dict[str, str] = field(default_factory=lambda: {"vector": "flow"})
     min_visits: int = 1
     transitions: str = "argmax"
     sites: tuple[str, ...] = ()

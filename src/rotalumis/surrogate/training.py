@@ -36,7 +36,10 @@ class SurrogateTraining:
             its traces are used).
         epochs: Passes over the traces.
         batch_size: Traces per gradient step.
-        learning_rate: Adam's initial learning rate (decays linearly to 2% of it).
+        learning_rate: Adam's initial learning rate (decays linearly to 2% of it). Use
+            ``3e-3`` for long trainings where observations depend on values drawn several
+            sites earlier: at ``1e-2`` the SIR surrogate's LSTM state saturated within a
+            few hundred steps and its weekly cases ignored ``beta``.
         seed: Seed of the simulations and of the batch order.
     """
 
