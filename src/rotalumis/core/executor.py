@@ -28,7 +28,7 @@ import queue
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -179,6 +179,27 @@ class Executor(ABC):
             if on_result is not None:
                 on_result(i, out)
         return results
+
+    def ordered(
+        self,
+        job: Job,
+        indices: Iterable[int],
+        ahead: int,
+        describe: Describe | None = None,
+    ) -> Iterator[Any]:
+        """``job(i)`` for each ``i`` of ``indices`` (which may be endless), in that order,
+        with up to ``ahead`` units computed ahead of the one the caller waits for (online
+        training's stream of batches). Here: one after another, when asked for.
+
+        Raises:
+            Exception: what a unit raised (see :func:`unit_failed`).
+        """
+        describe = describe or default_describe
+        for i in indices:
+            _, ok, payload = _run_with_retries(job, i, describe)
+            if not ok:
+                raise payload
+            yield payload
 
     def close(self) -> None:  # noqa: B027 (most executors hold nothing)
         """Release what the executor holds (nothing by default)."""

@@ -10,18 +10,22 @@ with the unit's description, which names its seed.
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from rotalumis.core.errors import SimulatorLostError
 from rotalumis.core.executor import (
+    RETRIES,
     Describe,
     Executor,
     Job,
     UnitOutcome,
     WarningRelay,
+    default_describe,
     run_unit,
     unit_failed,
 )
@@ -67,12 +71,20 @@ def is_cluster_spec(cluster: object) -> bool:
 
 
 def _dask_unit(job: Job, index: int) -> UnitOutcome:
-    """A unit on a Dask worker: one core's worth of torch threads, warnings recorded."""
+    """A unit on a Dask worker: one core's worth of torch threads, warnings recorded; run
+    again when the worker's simulator died under it (a worker plugin started a new one)."""
     import torch
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-    return run_unit(job, index)
+    for attempt in range(RETRIES + 1):
+        try:
+            return run_unit(job, index)
+        except SimulatorLostError as exc:
+            if attempt == RETRIES or not exc.retryable:
+                raise
+            log.warning("work unit %d: %s; running it again", index, exc)
+    raise AssertionError("unreachable")
 
 
 class DaskExecutor(Executor):
@@ -83,6 +95,9 @@ class DaskExecutor(Executor):
             e.g. of a cluster started by dask-jobqueue or dask-mpi); ``"local"`` for a
             ``LocalCluster`` with one single-threaded worker process per core, or
             ``"local:N"`` for N of them.
+        worker_plugins: Dask worker plugins to register on the cluster's workers (e.g.
+            :class:`rotalumis.remote.worker_plugin.SimulatorPerWorker`, one PPX simulator
+            per worker); unregistered by :meth:`close` (which stops what they started).
 
     A client given by the caller stays open; a cluster or client this executor started is
     closed by :meth:`close` (or at the end of a ``with`` block).
@@ -99,7 +114,7 @@ class DaskExecutor(Executor):
 
     pickles_jobs = True
 
-    def __init__(self, cluster: Any = "local") -> None:
+    def __init__(self, cluster: Any = "local", worker_plugins: Sequence[Any] = ()) -> None:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
@@ -126,6 +141,15 @@ class DaskExecutor(Executor):
                 f"cluster must be a dask.distributed.Client, a scheduler address or "
                 f"'local' / 'local:N', got {cluster!r}"
             )
+        self._plugins: list[str] = []
+        try:
+            for plugin in worker_plugins:
+                name = getattr(plugin, "name", None) or f"rotalumis-{uuid.uuid4().hex[:8]}"
+                self.client.register_plugin(plugin, name=name)
+                self._plugins.append(name)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def parallelism(self) -> int:
@@ -163,8 +187,55 @@ class DaskExecutor(Executor):
             client.cancel(futures)
             client.cancel([shipped])
 
+    def ordered(
+        self,
+        job: Job,
+        indices: Iterable[int],
+        ahead: int,
+        describe: Describe | None = None,
+    ) -> Iterator[Any]:
+        """``job(i)`` for each ``i`` of ``indices`` (which may be endless), in order, with
+        ``ahead`` units submitted to the cluster ahead of the one the caller waits for.
+
+        Raises:
+            Exception: what a unit raised, with its description (see :func:`unit_failed`).
+        """
+        relay = WarningRelay()
+        client = self.client
+        shipped = client.scatter(job, broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:12]
+        todo = iter(indices)
+        pending: collections.deque[tuple[int, Any]] = collections.deque()
+
+        def submit() -> None:
+            i = next(todo, None)
+            if i is not None:
+                key = f"rotalumis-unit-{run}-{i}"
+                pending.append((i, client.submit(_dask_unit, shipped, i, key=key, pure=False)))
+
+        try:
+            for _ in range(max(1, ahead)):
+                submit()
+            while pending:
+                i, future = pending.popleft()
+                submit()
+                try:
+                    out, caught = future.result()
+                except Exception as exc:
+                    raise unit_failed(exc, (describe or default_describe)(i)) from exc.__cause__
+                relay(caught)
+                yield out
+        finally:
+            client.cancel([f for _, f in pending])
+            client.cancel([shipped])
+
     def close(self) -> None:
-        """Close the client and cluster this executor started (not a caller's client)."""
+        """Unregister the worker plugins this executor registered, and close the client and
+        cluster it started (not a caller's client)."""
+        for name in self._plugins:
+            if not self._owned and self.client.status == "running":
+                self.client.unregister_worker_plugin(name)
+        self._plugins = []
         for thing in self._owned:
             thing.close()
         self._owned = []

@@ -118,6 +118,10 @@ class TrainingSource:
         workers: Online training: simulate the batches in this many worker processes, ahead
             of the training step (``0``: in this process, between steps). The batches, and
             so the trained network, are the same for any number of workers.
+        cluster: Online training: simulate the batches on a Dask cluster instead (what
+            :func:`rotalumis.distributed.open_executor` takes: a ``DaskExecutor``, a
+            ``Client``, a scheduler address or ``"local:N"``), ahead of the training
+            step; the same batches, so the same network, as with ``workers``.
 
     Raises:
         ValueError: unless exactly one of ``model`` and ``dataset`` is given, or for a bad
@@ -129,11 +133,12 @@ class TrainingSource:
     valid_dataset: TraceDataset | None = None
     model_args: tuple[Any, ...] = ()
     workers: int = 0
+    cluster: Any = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.dataset is None):
             raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
-        check_executor(self.model, self.workers)
+        check_executor(self.model, self.workers, self.cluster)
 
 
 @dataclass(frozen=True)

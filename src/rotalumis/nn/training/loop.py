@@ -33,6 +33,7 @@ _KEYWORDS = {
     "valid_dataset": ("source", "valid_dataset"),
     "model_args": ("source", "model_args"),
     "workers": ("source", "workers"),
+    "cluster": ("source", "cluster"),
     "checkpoint": ("run", "checkpoint"),
     "fresh": ("run", "fresh"),
     "device": ("run", "device"),
@@ -100,7 +101,7 @@ def train_network(
 
     The keyword form ``train_network(model=..., checkpoint=..., embeddings=...,
     network_sizes=...)`` is the same as the grouped one: each of ``model``, ``dataset``,
-    ``valid_dataset``, ``model_args``, ``workers`` fills ``source``; ``checkpoint``,
+    ``valid_dataset``, ``model_args``, ``workers``, ``cluster`` fills ``source``; ``checkpoint``,
     ``fresh``, ``device``, ``on_step``, ``early_stopping`` fill ``run``; ``embeddings`` and
     ``network_sizes`` fill ``network_options``.
 
@@ -160,7 +161,9 @@ def _train(
         network = register_addresses(
             network, model, dataset, config, distributed, progress, model_args, ranks, new
         )
-    steps = training_steps(model, dataset, config, progress, model_args, source.workers, ranks)
+    steps = training_steps(
+        model, dataset, config, progress, model_args, source.workers, ranks, source.cluster
+    )
     try:
         first: tuple[Any, int] | None = None
         if network is None:
