@@ -148,3 +148,20 @@ def test_bad_cluster_arguments_are_named() -> None:
         pass
     with pytest.raises(ValueError, match="cluster must be"), open_executor(None, 0, 42):
         pass
+
+
+class Spins(Model):
+    """A loop without random choices: only max_seconds can stop it."""
+
+    def forward(self) -> None:
+        x = sample(Normal(0.0, 1.0), name="x")
+        while True:
+            x += 1.0
+
+
+def test_max_seconds_stops_a_runaway_unit_on_a_worker_thread(clusters) -> None:
+    from rotalumis.core import TraceLimitError
+
+    with pytest.raises(TraceLimitError, match=r"longer than 0\.5 s") as info:
+        Spins().prior(4, seed=0, max_seconds=0.5, cluster=clusters[1])
+    assert "work unit 0" in str(info.value)

@@ -169,23 +169,30 @@ class DaskExecutor(Executor):
         # the job once to every worker (a worker that joins later fetches it from another)
         shipped = client.scatter(job, broadcast=True, hash=False)
         run = uuid.uuid4().hex[:12]
-        futures = [
-            client.submit(_dask_unit, shipped, i, key=f"rotalumis-unit-{run}-{i}", pure=False)
-            for i in range(count)
-        ]
+        futures = client.map(  # one message to the scheduler for all the units
+            _dask_unit,
+            [shipped] * count,
+            range(count),
+            key=[f"rotalumis-unit-{run}-{i}" for i in range(count)],
+            pure=False,
+        )
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for future in as_completed(futures):
+            # results are fetched by the client's event loop as units finish (not one
+            # round trip per unit from this thread)
+            for future, payload in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[future.key]
-                if future.status == "error":
+                if future.status == "error":  # (the payload is not the exception itself)
                     yield i, False, unit_failed(future.exception(), describe(i))
                     continue
-                out, caught = future.result()
+                out, caught = payload
                 relay(caught)
                 yield i, True, out
         finally:
-            client.cancel(futures)
-            client.cancel([shipped])
+            running = [f for f in futures if not f.done()]
+            if running:  # stopped early (an error, or the caller): cancel the rest
+                client.cancel(running)
+            del futures, shipped  # released: the scheduler forgets them without a round trip
 
     def ordered(
         self,
@@ -226,8 +233,8 @@ class DaskExecutor(Executor):
                 relay(caught)
                 yield out
         finally:
-            client.cancel([f for _, f in pending])
-            client.cancel([shipped])
+            if pending:  # the caller stopped (training ended): the units ahead are not needed
+                client.cancel([f for _, f in pending])
 
     def close(self) -> None:
         """Unregister the worker plugins this executor registered, and close the client and
