@@ -7,12 +7,16 @@ for parameter, to the one trained with its batches simulated here or in forked w
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from rotalumis.core import Model, ModelError, Normal, observe, sample
 from rotalumis.models import Branching
-from rotalumis.nn import TrainingConfig, train_network
+from rotalumis.nn import InferenceNetwork, TrainingConfig, train_network
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -60,3 +64,22 @@ def test_a_failing_batch_on_a_cluster_is_named() -> None:
         train_network(model=Breaks(), config=config, network_sizes=SMALL, cluster=cluster)
     assert "simulator broke at x=" in str(info.value)
     assert "training batch" in str(info.value) and "seed 1" in str(info.value)
+
+
+def test_rotalumis_train_on_a_cluster_saves_the_same_network(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "unknown_mean.py"
+    tiny = ["-n", "128", "--batch-size", "32", "--no-plot", "-q", "--lstm-dim", "8"]
+    nets = {}
+    for name, where in (("here", []), ("dask", ["--cluster", "local:2"])):
+        nets[name] = tmp_path / f"{name}.pt"
+        r = subprocess.run(
+            [sys.executable, "-m", "rotalumis.cli", "train", f"{example}:model",
+             "--out", str(nets[name]), *tiny, *where],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    want = InferenceNetwork.load(nets["here"]).state_dict()
+    got = InferenceNetwork.load(nets["dask"]).state_dict()
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=key)

@@ -70,6 +70,24 @@ def is_cluster_spec(cluster: object) -> bool:
     return type(cluster).__name__ == "Client" and hasattr(cluster, "submit")
 
 
+class _ByValue:
+    """A job that pickles as cloudpickle's bytes, whichever serializer Dask tries first:
+    plain pickle (Dask's first choice) would pickle the classes of a model file loaded by
+    the CLI by reference, and the workers cannot import them; cloudpickle ships them by
+    value. Unpickled (once per worker), it is the job itself."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __call__(self, index: int) -> Any:  # workers in this process get it unpickled
+        return self.job(index)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import cloudpickle
+
+        return (cloudpickle.loads, (cloudpickle.dumps(self.job),))
+
+
 def _dask_unit(job: Job, index: int) -> UnitOutcome:
     """A unit on a Dask worker: one core's worth of torch threads, warnings recorded; run
     again when the worker's simulator died under it (a worker plugin started a new one)."""
@@ -167,7 +185,7 @@ class DaskExecutor(Executor):
         relay = WarningRelay()
         client = self.client
         # the job once to every worker (a worker that joins later fetches it from another)
-        shipped = client.scatter(job, broadcast=True, hash=False)
+        shipped = client.scatter(_ByValue(job), broadcast=True, hash=False)
         run = uuid.uuid4().hex[:12]
         futures = client.map(  # one message to the scheduler for all the units
             _dask_unit,
@@ -209,7 +227,7 @@ class DaskExecutor(Executor):
         """
         relay = WarningRelay()
         client = self.client
-        shipped = client.scatter(job, broadcast=True, hash=False)
+        shipped = client.scatter(_ByValue(job), broadcast=True, hash=False)
         run = uuid.uuid4().hex[:12]
         todo = iter(indices)
         pending: collections.deque[tuple[int, Any]] = collections.deque()
