@@ -198,3 +198,13 @@ def test_errors_inside_the_model_are_not_limits() -> None:
     with pytest.raises(ModelError) as info:
         Fails().prior(3, seed=0)
     assert not isinstance(info.value, TraceLimitError)
+
+
+def test_executors_carry_the_callers_limits_into_their_units() -> None:
+    from rotalumis.core.executor import ThreadExecutor
+
+    # limit_traces (and engine options such as max_choices=) is a context variable, which
+    # the executor's threads do not inherit by themselves
+    with limit_traces(max_choices=123, max_seconds=7.0):
+        got = ThreadExecutor(2).map(lambda i: limits_for(EndlessDraws()), 2)
+    assert got == [TraceLimits(123, 7.0)] * 2

@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_SECONDS",
     "LIMIT_OPTIONS",
     "TraceLimits",
+    "current_limits",
     "limit_traces",
     "limits_for",
     "watch_time",
@@ -123,6 +124,12 @@ def limit_traces(**limits: int | float | None) -> Iterator[None]:
         yield
     finally:
         _OVERRIDES.reset(token)
+
+
+def current_limits() -> dict[str, Any]:
+    """The limits :func:`limit_traces` set here (a context variable, which threads and
+    other processes do not inherit: executors carry it into their units)."""
+    return dict(_OVERRIDES.get())
 
 
 def limits_for(model: Any) -> TraceLimits:

@@ -23,6 +23,7 @@ from rotalumis.core.executor import (
     Describe,
     Executor,
     Job,
+    UnderLimits,
     UnitOutcome,
     WarningRelay,
     default_describe,
@@ -227,7 +228,7 @@ class DaskExecutor(Executor):
         """
         relay = WarningRelay()
         client = self.client
-        shipped = client.scatter(_ByValue(job), broadcast=True, hash=False)
+        shipped = client.scatter(_ByValue(UnderLimits(job)), broadcast=True, hash=False)
         run = uuid.uuid4().hex[:12]
         todo = iter(indices)
         pending: collections.deque[tuple[int, Any]] = collections.deque()
