@@ -2,9 +2,10 @@
 
 Four measurements, interleaved round by round (the machine is shared and noisy), medians:
 
-1. **simulator-bound** (~2 ms of CPU per trace, importance sampling): 2 workers vs 1, for
-   the fork pool (``workers=``) and for Dask (``cluster=`` a LocalCluster of 1 or 2 worker
-   processes);
+1. **simulator-bound** (~2 ms of CPU per trace, importance sampling, 2048 traces): 2
+   workers vs 1, for the fork pool (``workers=``; with the CPU its workers used, which
+   load on the machine does not inflate) and for Dask (``cluster=`` a LocalCluster of 1
+   or 2 worker processes); and the fork pool's fixed start-up per job (forking workers);
 2. **weak scaling** with a latency-bound simulator (each trace waits 50 ms using no CPU):
    1, 8, 32, 64 Dask worker threads (4 worker processes, threads split among them), one
    64-trace chunk per worker: efficiency = time(1) / time(W);
@@ -13,7 +14,8 @@ Four measurements, interleaved round by round (the machine is shared and noisy),
 4. **PPX pool**: ``RemoteModel`` over 4 ``rotalumis serve`` processes vs over 1, for a
    simulator that takes ~5 ms per trace (a wait: this machine has 2 cores).
 
-Clusters and servers are started before timing. Usage::
+Clusters and servers are started, and each contender run once, before timing. Prints a
+Markdown table (the README's) in about 5 minutes on a quiet 2-core machine. Usage::
 
     .venv/bin/python benchmarks/bench_scale.py [--rounds 3] [--only 1,2,3,4]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,8 +56,11 @@ def timed(run: Callable[[], object]) -> float:
 
 
 def medians(rounds: int, contenders: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Run every contender once per round, interleaved; median seconds of each."""
+    """Run every contender once untimed (warm-up: imports and first-use costs on fresh
+    workers), then once per round, interleaved; median seconds of each."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    for run in contenders.values():
+        run()
     for _ in range(rounds):
         for name, run in contenders.items():
             times[name].append(timed(run))
@@ -78,23 +84,48 @@ def local_cluster(workers: int, processes: int | None = None) -> DaskExecutor:
     return executor
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (forked workers)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def simulator_bound(rounds: int) -> list[str]:
-    n = 8 * CHUNK  # 512 traces, ~1 s of CPU
+    n = 32 * CHUNK  # 2048 traces, ~4 s of CPU: a job that simulation dominates
     model = CpuBound()
+    fork_cpu: dict[int, list[float]] = {1: [], 2: []}
+
+    def fork(workers: int) -> None:
+        before = children_cpu()
+        model.posterior(n, workers=workers, **KW)
+        fork_cpu[workers].append(children_cpu() - before)
+
     with local_cluster(1) as one, local_cluster(2) as two:
         t = medians(
             rounds,
             {
-                "fork 1": lambda: model.posterior(n, workers=1, **KW),
-                "fork 2": lambda: model.posterior(n, workers=2, **KW),
+                "fork 1": lambda: fork(1),
+                "fork 2": lambda: fork(2),
                 "dask 1": lambda: model.posterior(n, cluster=one, **KW),
                 "dask 2": lambda: model.posterior(n, cluster=two, **KW),
             },
         )
+        fast = Fast()
+        tiny = medians(
+            rounds,
+            {
+                "here": lambda: fast.posterior(CHUNK, **KW),
+                "fork": lambda: fast.posterior(CHUNK, workers=2, **KW),
+            },
+        )
+    cpu = {w: statistics.median(c) for w, c in fork_cpu.items()}
     return [
         f"| simulator-bound (2 ms CPU/trace, {n} traces), fork pool | 2 vs 1 workers | "
-        f"{t['fork 1']:.2f} s → {t['fork 2']:.2f} s | **{t['fork 1'] / t['fork 2']:.2f}x** "
-        "| >= 1.8x |",
+        f"{t['fork 1']:.2f} s → {t['fork 2']:.2f} s (workers' CPU {cpu[1]:.2f} s, "
+        f"{cpu[2]:.2f} s) | **{t['fork 1'] / t['fork 2']:.2f}x** | >= 1.8x |",
+        f"| fork pool start-up (a {CHUNK}-trace job, fast model) | 2 workers vs here | "
+        f"{1000 * tiny['fork']:.0f} ms vs {1000 * tiny['here']:.0f} ms | "
+        f"{1000 * (tiny['fork'] - tiny['here']):.0f} ms per job | - |",
         f"| simulator-bound, Dask LocalCluster | 2 vs 1 workers | "
         f"{t['dask 1']:.2f} s → {t['dask 2']:.2f} s | **{t['dask 1'] / t['dask 2']:.2f}x** "
         "| >= 1.8x |",
@@ -155,6 +186,7 @@ def servers(n: int):
             ],
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for a in addresses
     ]
@@ -192,11 +224,20 @@ def main() -> None:
     parser.add_argument("--only", default="1,2,3,4")
     args = parser.parse_args()
     parts = {"1": simulator_bound, "2": weak_scaling, "3": dask_overhead, "4": ppx_pool}
+    start = time.perf_counter()
+    print(
+        f"bench_scale: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the "
+        f"start; medians of {args.rounds} rounds after a warm-up run"
+    )
     print("| measurement | setting | time / rate (median) | result | target |")
     print("|---|---|---|---|---|")
     for key in args.only.split(","):
         for row in parts[key](args.rounds):
             print(row, flush=True)
+    print(
+        f"done in {time.perf_counter() - start:.0f} s; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (above {os.cpu_count()}: numbers are noisy)"
+    )
 
 
 if __name__ == "__main__":

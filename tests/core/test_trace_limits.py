@@ -3,7 +3,6 @@ engine, instead of hanging or filling the memory; legitimate models never notice
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -126,27 +125,42 @@ def test_a_bad_model_attribute_is_named() -> None:
         Wrong().posterior(5, seed=0)
 
 
-def test_off_the_main_thread_only_max_choices_applies(caplog: Any) -> None:
-    class Slow(Model):
+def test_off_the_main_thread_both_limits_apply() -> None:
+    class Spins(Model):  # a loop without random choices: only max_seconds can stop it
         def forward(self) -> float:
-            time.sleep(0.3)
+            x = sample(Normal(0.0, 1.0))
+            while True:
+                x += 1.0
+
+    class Quick(Model):
+        def forward(self) -> float:
+            time.sleep(0.01)
             return sample(Normal(0.0, 1.0))
 
     out: dict[str, Any] = {}
 
     def work() -> None:
-        out["slow"] = len(Slow().prior(2, seed=0, max_seconds=0.1))  # no timer here
-        try:
-            EndlessDraws().prior(2, seed=0, max_choices=1000)
-        except TraceLimitError as exc:
-            out["draws"] = exc
+        for key, run in (
+            ("spins", lambda: Spins().prior(2, seed=0, max_seconds=0.4)),
+            ("draws", lambda: EndlessDraws().prior(2, seed=0, max_choices=1000)),
+        ):
+            started = time.monotonic()
+            try:
+                run()
+            except TraceLimitError as exc:
+                out[key] = (exc, time.monotonic() - started)
+        # many short executions under a limit each respects: none is stopped
+        out["quick"] = len(Quick().prior(60, seed=0, max_seconds=0.1))
 
-    with caplog.at_level(logging.WARNING, logger="rotalumis.core.limits"):
-        thread = threading.Thread(target=work)
-        thread.start()
-        thread.join(60)
-    assert out["slow"] == 2
-    assert isinstance(out["draws"], TraceLimitError)
+    thread = threading.Thread(target=work, daemon=True)  # daemon: it spins on a failure
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "max_seconds did not stop the loop off the main thread"
+    error, took = out["spins"]
+    assert "longer than 0.4 s" in str(error) and "Spins" in str(error)
+    assert took < 10  # stopped within 1-1.5 times the limit, plus a loaded machine's delays
+    assert isinstance(out["draws"][0], TraceLimitError)
+    assert out["quick"] == 60
 
 
 def test_the_programs_own_alarm_timer_still_fires_and_is_restored() -> None:
@@ -184,3 +198,13 @@ def test_errors_inside_the_model_are_not_limits() -> None:
     with pytest.raises(ModelError) as info:
         Fails().prior(3, seed=0)
     assert not isinstance(info.value, TraceLimitError)
+
+
+def test_executors_carry_the_callers_limits_into_their_units() -> None:
+    from rotalumis.core.executor import ThreadExecutor
+
+    # limit_traces (and engine options such as max_choices=) is a context variable, which
+    # the executor's threads do not inherit by themselves
+    with limit_traces(max_choices=123, max_seconds=7.0):
+        got = ThreadExecutor(2).map(lambda i: limits_for(EndlessDraws()), 2)
+    assert got == [TraceLimits(123, 7.0)] * 2

@@ -10,14 +10,13 @@ and its units are run again elsewhere.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from faults import killed_when_busy
 
 from rotalumis.core import Model, ModelError, Normal, observe, sample
 from rotalumis.data import generate_dataset
@@ -113,26 +112,8 @@ def test_a_worker_killed_mid_run_changes_nothing(clusters) -> None:
     serial = Slow().posterior(n, **kw)
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
-    state = {"killed": False, "finished": False}
-
-    def kill_when_busy() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not state["finished"]:
-            if any(client.processing().values()):
-                time.sleep(0.5)  # well inside its units
-                if not state["finished"]:
-                    os.kill(victim, signal.SIGKILL)
-                    state["killed"] = True
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_when_busy)
-    killer.start()
-    try:
+    with killed_when_busy(client, victim, after=0.5) as state:
         parallel = Slow().posterior(n, cluster=executor, **kw)
-    finally:
-        state["finished"] = True
-        killer.join()
     assert state["killed"], "the worker was not killed during the run"
     same(serial, parallel)
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
@@ -167,3 +148,20 @@ def test_bad_cluster_arguments_are_named() -> None:
         pass
     with pytest.raises(ValueError, match="cluster must be"), open_executor(None, 0, 42):
         pass
+
+
+class Spins(Model):
+    """A loop without random choices: only max_seconds can stop it."""
+
+    def forward(self) -> None:
+        x = sample(Normal(0.0, 1.0), name="x")
+        while True:
+            x += 1.0
+
+
+def test_max_seconds_stops_a_runaway_unit_on_a_worker_thread(clusters) -> None:
+    from rotalumis.core import TraceLimitError
+
+    with pytest.raises(TraceLimitError, match=r"longer than 0\.5 s") as info:
+        Spins().prior(4, seed=0, max_seconds=0.5, cluster=clusters[1])
+    assert "work unit 0" in str(info.value)

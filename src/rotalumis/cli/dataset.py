@@ -12,8 +12,15 @@ from rotalumis.core import RotalumisError
 from rotalumis.core.limits import limit_traces
 from rotalumis.core.progress import ProgressBar
 
-from .loading import CommandError, load_model
-from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
+from .loading import CommandError
+from .options import (
+    Cluster,
+    MaxChoices,
+    MaxSeconds,
+    SimulatorPerWorker,
+    limit_options,
+    model_and_cluster,
+)
 
 __all__ = ["dataset_app", "progress_bar"]
 
@@ -53,7 +60,9 @@ def _ranges(indices: list[int]) -> str:
 
 @dataset_app.command("generate")
 def generate(
-    target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
+    target: Annotated[
+        str, typer.Argument(help="The model: FILE.py:NAME (a name with --simulator-per-worker)")
+    ],
     num_traces: Annotated[int, typer.Option("-n", "--num-traces", help="traces in total")],
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory")],
     seed: Annotated[
@@ -64,6 +73,7 @@ def generate(
         int, typer.Option(help="write shards in this many processes (same dataset for any)")
     ] = 0,
     cluster: Cluster = None,
+    simulator_per_worker: SimulatorPerWorker = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -82,11 +92,13 @@ def generate(
     try:
         policy = InvalidPolicy(on_invalid, max_invalid)
         limits = limit_options(max_choices, max_seconds)
-        where = cluster_option(cluster, workers)
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a directory")
-        model = load_model(target)
-        with progress_bar("generating", quiet) as bar, limit_traces(**limits):
+        with (
+            model_and_cluster(target, cluster, workers, simulator_per_worker) as (model, where),
+            progress_bar("generating", quiet) as bar,
+            limit_traces(**limits),
+        ):
             generate_dataset(
                 model,
                 out,

@@ -6,6 +6,7 @@ starting with ``error:`` and exits with status 2; no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -20,7 +21,15 @@ from rotalumis.core import RotalumisError, available_engines
 from .calibrate import calibrate_command
 from .dataset import dataset_app
 from .loading import CommandError, load_model, parse_observations
-from .options import Cluster, MaxChoices, MaxSeconds, cluster_option, limit_options
+from .options import (
+    Cluster,
+    MaxChoices,
+    MaxSeconds,
+    SimulatorPerWorker,
+    cluster_option,
+    limit_options,
+    model_and_cluster,
+)
 from .output import RunOutput
 from .pool import pool_command
 from .report import report, write_run_report
@@ -127,7 +136,9 @@ def _engine_options(
 
 @app.command()
 def run(
-    target: Annotated[str, typer.Argument(help="The model: FILE.py:NAME")],
+    target: Annotated[
+        str, typer.Argument(help="The model: FILE.py:NAME (a name with --simulator-per-worker)")
+    ],
     engine: Annotated[
         str, typer.Option("--engine", "-e", help="prior, is, lmh, rmh, pmmh or ic")
     ] = "is",
@@ -184,6 +195,7 @@ def run(
         ),
     ] = 0,
     cluster: Cluster = None,
+    simulator_per_worker: SimulatorPerWorker = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -201,6 +213,7 @@ def run(
 ) -> None:
     """Run inference on MODEL and print a posterior summary; save results and a plot to OUT."""
     output: RunOutput | None = None
+    stack = contextlib.ExitStack()  # a cluster started for --simulator-per-worker
     try:
         if engine not in available_engines():
             raise CommandError(
@@ -222,9 +235,14 @@ def run(
         if html_report and out is None:
             raise CommandError("--report needs --out DIR (the report is written there)")
         if surrogate is not None:
+            if simulator_per_worker is not None:
+                raise CommandError("give --surrogate or --simulator-per-worker, not both")
             model = load_surrogate(surrogate, None if target == "-" else load_model(target))
+            opts.update(cluster_option(cluster, workers))
         else:
-            model = load_model(target)
+            place = model_and_cluster(target, cluster, workers, simulator_per_worker)
+            model, where = stack.enter_context(place)
+            opts.update(where)
         observations = parse_observations(observe)
         if out is not None:
             output = RunOutput(out)  # before the inference: a bad --out fails now
@@ -232,7 +250,6 @@ def run(
             opts["keep_traces"] = True  # the address structure is read from the traces
         if workers:
             opts["workers"] = workers
-        opts.update(cluster_option(cluster, workers))
         progress = False if quiet else None
         if engine == "prior":
             result = model.prior(num_traces, seed=seed, progress=progress, **opts)
@@ -264,6 +281,7 @@ def run(
     except OSError as exc:
         fail(f"cannot write the results to {out}: {exc}")
     finally:
+        stack.close()
         if output is not None:
             output.discard()
 

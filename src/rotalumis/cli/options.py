@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 
-from .loading import CommandError
+from rotalumis.core import Model
 
-__all__ = ["Cluster", "MaxChoices", "MaxSeconds", "cluster_option", "limit_options"]
+from .loading import CommandError, load_model
+
+__all__ = [
+    "Cluster",
+    "MaxChoices",
+    "MaxSeconds",
+    "SimulatorPerWorker",
+    "cluster_option",
+    "limit_options",
+    "model_and_cluster",
+]
 
 MaxChoices = Annotated[
     int | None,
@@ -52,6 +65,44 @@ def cluster_option(cluster: str | None, workers: int) -> dict[str, Any]:
     except ValueError as exc:
         raise CommandError(f"--cluster: {exc}") from None
     return {"cluster": cluster}
+
+
+SimulatorPerWorker = Annotated[
+    str | None,
+    typer.Option(
+        "--simulator-per-worker",
+        help="with --cluster: start one PPX simulator per Dask worker from this command "
+        "('./sim --serve {address}'); MODEL is then just the model's name",
+    ),
+]
+
+
+@contextlib.contextmanager
+def model_and_cluster(
+    target: str, cluster: str | None, workers: int, simulator: str | None
+) -> Iterator[tuple[Model, dict[str, Any]]]:
+    """The model of ``target`` and the ``cluster=`` / ``workers=`` options; with
+    ``--simulator-per-worker``, a cluster whose workers each run that simulator (closed
+    when the block ends) and the model that runs on them, named ``target``.
+
+    Raises:
+        CommandError: for a bad target, ``--cluster`` or simulator command.
+    """
+    where = cluster_option(cluster, workers)
+    if simulator is None:
+        yield load_model(target), where
+        return
+    if cluster is None:
+        raise CommandError("--simulator-per-worker needs --cluster (the workers to run on)")
+    from rotalumis.distributed import DaskExecutor
+    from rotalumis.remote.worker_plugin import SimulatorPerWorker as Plugin
+
+    try:
+        plugin = Plugin(shlex.split(simulator))
+    except ValueError as exc:
+        raise CommandError(f"--simulator-per-worker: {exc}") from None
+    with DaskExecutor(cluster, worker_plugins=[plugin]) as executor:
+        yield plugin.model(name=target), {"cluster": executor}
 
 
 def limit_options(max_choices: int | None, max_seconds: float | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import typer
 from rotalumis.core import RotalumisError
 
 from .loading import CommandError
-from .options import MaxChoices, MaxSeconds
+from .options import Cluster, MaxChoices, MaxSeconds
 from .train_config import (
     TrainCommand,
     TrainInputs,
@@ -98,6 +98,7 @@ def train(
             "(same network for any number)"
         ),
     ] = 0,
+    cluster: Cluster = None,
     embedding: Annotated[
         list[str] | None,
         typer.Option(help="NAME=ff|cnn2d|cnn3d|set|cnn1d|gru embedding of an observation"),
@@ -147,7 +148,7 @@ def train(
     from rotalumis.nn import launched_rank
 
     command = TrainCommand(
-        TrainInputs(target, dataset, valid_dataset, holdout, workers),
+        TrainInputs(target, dataset, valid_dataset, holdout, workers, cluster),
         TrainSettings(
             num_traces,
             batch_size,

@@ -15,7 +15,7 @@ from rotalumis.core.limits import limit_traces
 
 from .dataset import progress_bar
 from .loading import CommandError, check_writable, load_model
-from .options import limit_options
+from .options import cluster_option, limit_options
 from .train_budget import BudgetOptions, train_until_stopped
 
 __all__ = ["TrainCommand", "TrainInputs", "TrainNetwork", "TrainOutputs", "TrainSettings"]
@@ -30,6 +30,7 @@ class TrainInputs:
     valid_dataset: Path | None
     holdout: bool
     workers: int
+    cluster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,8 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
     model = load_model(inputs.target) if inputs.target is not None else None  # checks it
     if inputs.dataset is not None:
         model = None  # offline: the dataset holds the traces
+        if inputs.cluster is not None:
+            raise CommandError("--cluster simulates online training: not with --dataset")
     ds = TraceDataset(inputs.dataset) if inputs.dataset is not None else None
     valid = TraceDataset(inputs.valid_dataset) if inputs.valid_dataset is not None else None
     note = ""
@@ -202,7 +205,11 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
         result = train_network(
             config=config,
             source=TrainingSource(
-                model=model, dataset=ds, valid_dataset=valid, workers=inputs.workers
+                model=model,
+                dataset=ds,
+                valid_dataset=valid,
+                workers=inputs.workers,
+                **cluster_option(inputs.cluster, inputs.workers),
             ),
             run=RunOptions(
                 checkpoint=ckpt,

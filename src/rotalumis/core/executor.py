@@ -28,16 +28,18 @@ import queue
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .errors import RotalumisError, SimulatorLostError
+from .limits import current_limits, limit_traces
 
 __all__ = [
     "Executor",
     "SerialExecutor",
     "ThreadExecutor",
+    "UnderLimits",
     "UnitOutcome",
     "check_workers",
     "run_unit",
@@ -75,6 +77,22 @@ def run_unit(job: Job, index: int) -> UnitOutcome:
         warnings.simplefilter("always")
         out = job(index)
     return out, [(w.category, str(w.message)) for w in caught]
+
+
+class UnderLimits:
+    """A job run under the limits per trace of the caller (engine options such as
+    ``max_seconds`` are a context variable, which worker threads and processes do not
+    inherit); picklable when the job is."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.limits = current_limits()
+
+    def __call__(self, index: int) -> Any:
+        if not self.limits:
+            return self.job(index)
+        with limit_traces(**self.limits):
+            return self.job(index)
 
 
 class WarningRelay:
@@ -144,7 +162,7 @@ class Executor(ABC):
                 the one with the lowest index (so the error does not depend on timing:
                 the units before it are waited for), and the others are cancelled.
         """
-        outcomes = self._outcomes(job, count, describe or default_describe)
+        outcomes = self._outcomes(UnderLimits(job), count, describe or default_describe)
         failed: tuple[int, BaseException] | None = None
         done: set[int] = set()
         try:
@@ -179,6 +197,27 @@ class Executor(ABC):
             if on_result is not None:
                 on_result(i, out)
         return results
+
+    def ordered(
+        self,
+        job: Job,
+        indices: Iterable[int],
+        ahead: int,
+        describe: Describe | None = None,
+    ) -> Iterator[Any]:
+        """``job(i)`` for each ``i`` of ``indices`` (which may be endless), in that order,
+        with up to ``ahead`` units computed ahead of the one the caller waits for (online
+        training's stream of batches). Here: one after another, when asked for.
+
+        Raises:
+            Exception: what a unit raised (see :func:`unit_failed`).
+        """
+        describe = describe or default_describe
+        for i in indices:
+            _, ok, payload = _run_with_retries(job, i, describe)  # here: the caller's limits
+            if not ok:
+                raise payload
+            yield payload
 
     def close(self) -> None:  # noqa: B027 (most executors hold nothing)
         """Release what the executor holds (nothing by default)."""

@@ -33,7 +33,7 @@ from .executor import (
     unit_failed,
 )
 
-__all__ = ["ForkPoolExecutor"]
+__all__ = ["ForkPoolExecutor", "die_with_parent"]
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -43,9 +43,10 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WORKER_JOB: Job | None = None
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to send this worker SIGTERM when its parent dies (however it dies: a
-    parent killed with SIGKILL runs no handler); elsewhere only the parent's handler helps."""
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when its parent (pid ``parent``; precisely,
+    the parent's thread that started it) dies, however it dies: a parent killed with
+    SIGKILL runs no handler. Elsewhere it does nothing. Call it in the child."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -61,7 +62,7 @@ def _init_worker(parent: int, job: Job) -> None:
     global _WORKER_JOB
     import torch
 
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # the parent's SIGTERM handler (below) was inherited by fork: a worker must just die
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)  # one core per worker

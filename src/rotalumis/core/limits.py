@@ -10,9 +10,12 @@ runtime for every engine, dataset generation and training:
 * ``max_seconds``: wall time of one execution; measured by a timer signal (``SIGALRM``)
   on the main thread, which stops even a loop that makes no random choice. The timer
   ticks every quarter of the limit, so an execution stops between 1 and 1.5 times the
-  limit after it began. Off the main thread (and where ``SIGALRM`` does not exist) no
-  timer can interrupt the model: only ``max_choices`` applies there. A timer the program
-  had set (e.g. pytest-timeout's) keeps running: its handler is called when it is due.
+  limit after it began. Off the main thread (Dask workers, pools of PPX simulators), where
+  no signal arrives, a watchdog thread checks as often and raises the error in the
+  overrunning thread when that thread next runs Python code (a model blocked in one long
+  call, e.g. ``time.sleep``, stops when the call returns). Where ``SIGALRM`` does not
+  exist only ``max_choices`` applies. A timer the program had set (e.g.
+  pytest-timeout's) keeps running: its handler is called when it is due.
 
 Exceeding a limit raises :class:`~rotalumis.core.errors.TraceLimitError` naming the model
 and the limit (engines add the trace and the run's seed). The defaults never trigger on a
@@ -25,6 +28,7 @@ block of code (:func:`limit_traces`), or per model (a ``trace_limits`` attribute
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import math
@@ -45,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_SECONDS",
     "LIMIT_OPTIONS",
     "TraceLimits",
+    "current_limits",
     "limit_traces",
     "limits_for",
     "watch_time",
@@ -66,7 +71,7 @@ class TraceLimits:
 
     Attributes:
         max_choices: Most sites (``sample``/``observe``/``tag``/``factor``) per execution.
-        max_seconds: Most wall-clock seconds per execution (main thread only).
+        max_seconds: Most wall-clock seconds per execution.
 
     Example:
         >>> class Slow(Model):  # doctest: +SKIP
@@ -121,6 +126,12 @@ def limit_traces(**limits: int | float | None) -> Iterator[None]:
         _OVERRIDES.reset(token)
 
 
+def current_limits() -> dict[str, Any]:
+    """The limits :func:`limit_traces` set here (a context variable, which threads and
+    other processes do not inherit: executors carry it into their units)."""
+    return dict(_OVERRIDES.get())
+
+
 def limits_for(model: Any) -> TraceLimits:
     """The limits that apply to ``model``'s executions started now.
 
@@ -144,7 +155,6 @@ _DEFAULTS = TraceLimits()
 # A timer signal is process-wide state: one watch at a time (an execution started inside
 # another one is covered by the outer watch), hence a module-level flag.
 _WATCHING = False
-_WARNED_THREAD = False
 
 
 class _Watch:
@@ -175,11 +185,106 @@ class _Watch:
             return
         if now - self.since >= self.seconds:
             self.serial = -1
-            raise TraceLimitError(
-                f"model {self.execution.model_name!r}: one execution ran longer than "
-                f"{self.seconds:g} s (limit max_seconds; a runaway loop? change or disable "
-                "it with max_seconds=..., --max-seconds or the model's trace_limits)"
-            )
+            raise TraceLimitError(_overtime_message(self.execution.model_name, self.seconds))
+
+
+def _overtime_message(model_name: str | None, seconds: float) -> str:
+    return (
+        f"model {model_name!r}: one execution ran longer than {seconds:g} s (limit "
+        "max_seconds; a runaway loop? change or disable it with max_seconds=..., "
+        "--max-seconds or the model's trace_limits)"
+    )
+
+
+class _ThreadWatch:
+    """The watch of one thread other than the main one (see :func:`_watched_thread`)."""
+
+    def __init__(self, execution: Execution, seconds: float) -> None:
+        self.execution = execution
+        self.seconds = seconds
+        self.serial = -1
+        self.since = 0.0
+        self.fired = False
+
+
+class _Overtime(TraceLimitError):
+    """Raised in a thread by the watchdog (Python raises it without arguments: the
+    message is the thread's watch's); travels, pickled, as a plain TraceLimitError."""
+
+    def __init__(self, *args: object) -> None:
+        if not args:
+            watch = _THREAD_WATCHES.get(threading.get_ident())
+            name = watch.execution.model_name if watch is not None else "?"
+            args = (_overtime_message(name, watch.seconds if watch is not None else 0.0),)
+        super().__init__(*args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TraceLimitError, self.args)
+
+
+_THREAD_WATCHES: dict[int, _ThreadWatch] = {}
+_WATCHDOG = threading.Condition()
+_WATCHDOG_THREAD: threading.Thread | None = None
+
+
+def _raise_in(ident: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in thread ``ident`` when it next runs Python code (``None``: cancel
+    one not yet raised)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc) if exc is not None else None
+    )
+
+
+def _watchdog() -> None:
+    """Checks the watched threads every quarter of the shortest limit (a daemon thread)."""
+    while True:
+        with _WATCHDOG:
+            while not _THREAD_WATCHES:
+                _WATCHDOG.wait()
+            tick = min(w.seconds for w in _THREAD_WATCHES.values()) / 4
+            _WATCHDOG.wait(tick)
+            now = time.monotonic()
+            for ident, watch in _THREAD_WATCHES.items():
+                serial = watch.execution.serial
+                if watch.fired or not serial & 1:  # between executions
+                    continue
+                if serial != watch.serial:
+                    watch.serial, watch.since = serial, now
+                elif now - watch.since >= watch.seconds:
+                    watch.fired = True
+                    _raise_in(ident, _Overtime)
+
+
+@contextlib.contextmanager
+def _watched_thread(execution: Execution, seconds: float) -> Iterator[None]:
+    """:func:`watch_time` off the main thread, where no signal arrives: a watchdog thread
+    raises :class:`TraceLimitError` in this thread when an execution overruns. Python
+    delivers it at the next bytecode the thread runs: a model blocked in one long call
+    (``time.sleep``, a C routine) is stopped when that call returns."""
+    global _WATCHDOG_THREAD
+    ident = threading.get_ident()
+    with _WATCHDOG:
+        if ident in _THREAD_WATCHES:  # an execution inside another one: the outer watch
+            nested = True
+        else:
+            nested = False
+            _THREAD_WATCHES[ident] = watch = _ThreadWatch(execution, seconds)
+            if _WATCHDOG_THREAD is None or not _WATCHDOG_THREAD.is_alive():
+                _WATCHDOG_THREAD = threading.Thread(
+                    target=_watchdog, name="rotalumis-max-seconds", daemon=True
+                )
+                _WATCHDOG_THREAD.start()
+            _WATCHDOG.notify()
+    if nested:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with _WATCHDOG:
+            if watch.fired:
+                _raise_in(ident, None)  # if it was not raised yet, it never is
+            del _THREAD_WATCHES[ident]
 
 
 @contextlib.contextmanager
@@ -189,20 +294,16 @@ def watch_time(execution: Execution, seconds: float | None) -> Iterator[None]:
     The execution's ``serial`` is odd while one runs (:meth:`Model.executions` counts it);
     a ``SIGALRM`` timer ticking every ``seconds / 4`` raises
     :class:`~rotalumis.core.errors.TraceLimitError` inside the model when the same serial
-    has been running for ``seconds``. Does nothing off the main thread, without
-    ``SIGALRM``, inside another watch, or when ``seconds`` is ``None``.
+    has been running for ``seconds`` (off the main thread a watchdog thread does the same).
+    Does nothing without ``SIGALRM``, inside another watch, or when ``seconds`` is
+    ``None``.
     """
-    global _WATCHING, _WARNED_THREAD
-    if seconds is None or _WATCHING or not hasattr(signal, "setitimer"):
-        yield
+    global _WATCHING
+    if seconds is not None and threading.current_thread() is not threading.main_thread():
+        with _watched_thread(execution, seconds):
+            yield
         return
-    if threading.current_thread() is not threading.main_thread():
-        if not _WARNED_THREAD:
-            _WARNED_THREAD = True
-            log.warning(
-                "max_seconds is not enforced off the main thread (no timer signal can "
-                "interrupt a model there); max_choices still is"
-            )
+    if seconds is None or _WATCHING or not hasattr(signal, "setitimer"):
         yield
         return
     tick = seconds / 4

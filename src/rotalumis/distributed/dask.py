@@ -10,18 +10,23 @@ with the unit's description, which names its seed.
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from rotalumis.core.errors import SimulatorLostError
 from rotalumis.core.executor import (
+    RETRIES,
     Describe,
     Executor,
     Job,
+    UnderLimits,
     UnitOutcome,
     WarningRelay,
+    default_describe,
     run_unit,
     unit_failed,
 )
@@ -66,13 +71,39 @@ def is_cluster_spec(cluster: object) -> bool:
     return type(cluster).__name__ == "Client" and hasattr(cluster, "submit")
 
 
+class _ByValue:
+    """A job that pickles as cloudpickle's bytes, whichever serializer Dask tries first:
+    plain pickle (Dask's first choice) would pickle the classes of a model file loaded by
+    the CLI by reference, and the workers cannot import them; cloudpickle ships them by
+    value. Unpickled (once per worker), it is the job itself."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __call__(self, index: int) -> Any:  # workers in this process get it unpickled
+        return self.job(index)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import cloudpickle
+
+        return (cloudpickle.loads, (cloudpickle.dumps(self.job),))
+
+
 def _dask_unit(job: Job, index: int) -> UnitOutcome:
-    """A unit on a Dask worker: one core's worth of torch threads, warnings recorded."""
+    """A unit on a Dask worker: one core's worth of torch threads, warnings recorded; run
+    again when the worker's simulator died under it (a worker plugin started a new one)."""
     import torch
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-    return run_unit(job, index)
+    for attempt in range(RETRIES + 1):
+        try:
+            return run_unit(job, index)
+        except SimulatorLostError as exc:
+            if attempt == RETRIES or not exc.retryable:
+                raise
+            log.warning("work unit %d: %s; running it again", index, exc)
+    raise AssertionError("unreachable")
 
 
 class DaskExecutor(Executor):
@@ -83,6 +114,9 @@ class DaskExecutor(Executor):
             e.g. of a cluster started by dask-jobqueue or dask-mpi); ``"local"`` for a
             ``LocalCluster`` with one single-threaded worker process per core, or
             ``"local:N"`` for N of them.
+        worker_plugins: Dask worker plugins to register on the cluster's workers (e.g.
+            :class:`rotalumis.remote.worker_plugin.SimulatorPerWorker`, one PPX simulator
+            per worker); unregistered by :meth:`close` (which stops what they started).
 
     A client given by the caller stays open; a cluster or client this executor started is
     closed by :meth:`close` (or at the end of a ``with`` block).
@@ -99,7 +133,7 @@ class DaskExecutor(Executor):
 
     pickles_jobs = True
 
-    def __init__(self, cluster: Any = "local") -> None:
+    def __init__(self, cluster: Any = "local", worker_plugins: Sequence[Any] = ()) -> None:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
@@ -126,6 +160,15 @@ class DaskExecutor(Executor):
                 f"cluster must be a dask.distributed.Client, a scheduler address or "
                 f"'local' / 'local:N', got {cluster!r}"
             )
+        self._plugins: list[str] = []
+        try:
+            for plugin in worker_plugins:
+                name = getattr(plugin, "name", None) or f"rotalumis-{uuid.uuid4().hex[:8]}"
+                self.client.register_plugin(plugin, name=name)
+                self._plugins.append(name)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def parallelism(self) -> int:
@@ -143,28 +186,82 @@ class DaskExecutor(Executor):
         relay = WarningRelay()
         client = self.client
         # the job once to every worker (a worker that joins later fetches it from another)
-        shipped = client.scatter(job, broadcast=True, hash=False)
+        shipped = client.scatter(_ByValue(job), broadcast=True, hash=False)
         run = uuid.uuid4().hex[:12]
-        futures = [
-            client.submit(_dask_unit, shipped, i, key=f"rotalumis-unit-{run}-{i}", pure=False)
-            for i in range(count)
-        ]
+        futures = client.map(  # one message to the scheduler for all the units
+            _dask_unit,
+            [shipped] * count,
+            range(count),
+            key=[f"rotalumis-unit-{run}-{i}" for i in range(count)],
+            pure=False,
+        )
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for future in as_completed(futures):
+            # results are fetched by the client's event loop as units finish (not one
+            # round trip per unit from this thread)
+            for future, payload in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[future.key]
-                if future.status == "error":
+                if future.status == "error":  # (the payload is not the exception itself)
                     yield i, False, unit_failed(future.exception(), describe(i))
                     continue
-                out, caught = future.result()
+                out, caught = payload
                 relay(caught)
                 yield i, True, out
         finally:
-            client.cancel(futures)
-            client.cancel([shipped])
+            running = [f for f in futures if not f.done()]
+            if running:  # stopped early (an error, or the caller): cancel the rest
+                client.cancel(running)
+            del futures, shipped  # released: the scheduler forgets them without a round trip
+
+    def ordered(
+        self,
+        job: Job,
+        indices: Iterable[int],
+        ahead: int,
+        describe: Describe | None = None,
+    ) -> Iterator[Any]:
+        """``job(i)`` for each ``i`` of ``indices`` (which may be endless), in order, with
+        ``ahead`` units submitted to the cluster ahead of the one the caller waits for.
+
+        Raises:
+            Exception: what a unit raised, with its description (see :func:`unit_failed`).
+        """
+        relay = WarningRelay()
+        client = self.client
+        shipped = client.scatter(_ByValue(UnderLimits(job)), broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:12]
+        todo = iter(indices)
+        pending: collections.deque[tuple[int, Any]] = collections.deque()
+
+        def submit() -> None:
+            i = next(todo, None)
+            if i is not None:
+                key = f"rotalumis-unit-{run}-{i}"
+                pending.append((i, client.submit(_dask_unit, shipped, i, key=key, pure=False)))
+
+        try:
+            for _ in range(max(1, ahead)):
+                submit()
+            while pending:
+                i, future = pending.popleft()
+                submit()
+                try:
+                    out, caught = future.result()
+                except Exception as exc:
+                    raise unit_failed(exc, (describe or default_describe)(i)) from exc.__cause__
+                relay(caught)
+                yield out
+        finally:
+            if pending:  # the caller stopped (training ended): the units ahead are not needed
+                client.cancel([f for _, f in pending])
 
     def close(self) -> None:
-        """Close the client and cluster this executor started (not a caller's client)."""
+        """Unregister the worker plugins this executor registered, and close the client and
+        cluster it started (not a caller's client)."""
+        for name in self._plugins:
+            if not self._owned and self.client.status == "running":
+                self.client.unregister_worker_plugin(name)
+        self._plugins = []
         for thing in self._owned:
             thing.close()
         self._owned = []

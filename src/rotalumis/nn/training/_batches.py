@@ -97,9 +97,28 @@ def _simulation_worker_init(_: int) -> None:
     torch.set_num_threads(1)  # workers simulate; the training process keeps the cores
 
 
-def _online_batches(
-    source: _SimulatedBatches, start: int, stride: int, workers: int, seed: int
+def _cluster_batches(
+    source: _SimulatedBatches, start: int, stride: int, cluster: Any
 ) -> Generator[TraceBatch, None, None]:
+    """The batches simulated on a Dask cluster, two per worker ahead, in order."""
+    from rotalumis.distributed import open_executor
+
+    with open_executor(source.model, 0, cluster) as executor:
+        assert executor is not None
+        yield from executor.ordered(
+            source.__getitem__,
+            itertools.count(start, stride),
+            ahead=2 * executor.parallelism,
+            describe=lambda i: f"training batch {i} of the run with seed {source.seed}",
+        )
+
+
+def _online_batches(
+    source: _SimulatedBatches, start: int, stride: int, workers: int, seed: int, cluster: Any
+) -> Generator[TraceBatch, None, None]:
+    if cluster is not None:
+        yield from _cluster_batches(source, start, stride, cluster)
+        return
     if workers == 0:
         for i in itertools.count(start, stride):
             yield source[i]
@@ -153,8 +172,10 @@ def training_steps(
     workers: int,
     ranks: Ranks,
     in_memory: bool = False,
+    cluster: Any = None,
 ) -> Generator[tuple[TraceBatch, int], None, None]:
-    """Each step's batch for this rank, with the step's number of traces (all ranks)."""
+    """Each step's batch for this rank, with the step's number of traces (all ranks);
+    online, simulated in ``workers`` processes or on ``cluster``."""
     if model is None:
         assert dataset is not None
         if in_memory:
@@ -168,7 +189,7 @@ def training_steps(
         model, config.batch_size, config.seed, model_args, config.invalid_policy()
     )
     start = progress.steps * ranks.world_size + ranks.rank
-    batches = _online_batches(source, start, ranks.world_size, workers, config.seed)
+    batches = _online_batches(source, start, ranks.world_size, workers, config.seed, cluster)
     try:
         for batch in batches:
             yield batch, batch.size * ranks.world_size

@@ -122,6 +122,10 @@ class TrainingSource:
             of it in memory, instead of reading and decoding it again each epoch (faster
             for a dataset that fits in memory; other batches than streaming, so another
             run; one process only).
+        cluster: Online training: simulate the batches on a Dask cluster instead (what
+            :func:`rotalumis.distributed.open_executor` takes: a ``DaskExecutor``, a
+            ``Client``, a scheduler address or ``"local:N"``), ahead of the training
+            step; the same batches, so the same network, as with ``workers``.
 
     Raises:
         ValueError: unless exactly one of ``model`` and ``dataset`` is given, or for a bad
@@ -134,13 +138,14 @@ class TrainingSource:
     model_args: tuple[Any, ...] = ()
     workers: int = 0
     in_memory: bool = False
+    cluster: Any = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.dataset is None):
             raise ValueError("give exactly one of model= (online) or dataset= (offline training)")
         if self.in_memory and self.dataset is None:
             raise ValueError("in_memory=True is for offline training: give dataset=")
-        check_executor(self.model, self.workers)
+        check_executor(self.model, self.workers, self.cluster)
 
 
 @dataclass(frozen=True)

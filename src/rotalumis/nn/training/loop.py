@@ -34,6 +34,7 @@ _KEYWORDS = {
     "model_args": ("source", "model_args"),
     "workers": ("source", "workers"),
     "in_memory": ("source", "in_memory"),
+    "cluster": ("source", "cluster"),
     "checkpoint": ("run", "checkpoint"),
     "fresh": ("run", "fresh"),
     "device": ("run", "device"),
@@ -101,8 +102,8 @@ def train_network(
 
     The keyword form ``train_network(model=..., checkpoint=..., embeddings=...,
     network_sizes=...)`` is the same as the grouped one: each of ``model``, ``dataset``,
-    ``valid_dataset``, ``model_args``, ``workers``, ``in_memory`` fill ``source``;
-    ``checkpoint``,
+    ``valid_dataset``, ``model_args``, ``workers``, ``cluster``, ``in_memory`` fill
+    ``source``; ``checkpoint``,
     ``fresh``, ``device``, ``on_step``, ``early_stopping`` fill ``run``; ``embeddings`` and
     ``network_sizes`` fill ``network_options``.
 
@@ -165,7 +166,15 @@ def _train(
             network, model, dataset, config, distributed, progress, model_args, ranks, new
         )
     steps = training_steps(
-        model, dataset, config, progress, model_args, source.workers, ranks, source.in_memory
+        model,
+        dataset,
+        config,
+        progress,
+        model_args,
+        source.workers,
+        ranks,
+        source.in_memory,
+        source.cluster,
     )
     try:
         first: tuple[Any, int] | None = None
