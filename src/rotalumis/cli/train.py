@@ -131,6 +131,14 @@ def train(
         str,
         typer.Option(help="online: simulations that raise or give NaN/inf: drop or raise"),
     ] = "drop",
+    in_memory: Annotated[
+        bool,
+        typer.Option(
+            "--in-memory",
+            help="offline: decode --dataset once and cut the batches out of memory (faster "
+            "when it fits; one process; other batches than streaming, so another run)",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
@@ -161,6 +169,7 @@ def train(
             lr_scaling,
             warmup,
             on_invalid,
+            in_memory,
         ),
         TrainNetwork(
             tuple(embedding or ()),

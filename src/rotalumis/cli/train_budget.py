@@ -20,6 +20,7 @@ class BudgetOptions(NamedTuple):
     seed: int
     fresh: bool = False
     distributed: Any = None  # a rotalumis.nn.DistributedConfig (torchrun/srun)
+    in_memory: bool = False  # decode the dataset once (BudgetConfig.in_memory)
 
 
 def train_until_stopped(
@@ -40,6 +41,7 @@ def train_until_stopped(
         "max_epochs": options.max_epochs,
         "patience": options.patience,
         "seed": options.seed,
+        "in_memory": options.in_memory,
     }
     if options.batch_size is not None:
         fields["batch_size"] = options.batch_size

@@ -48,6 +48,7 @@ class TrainSettings:
     lr_scaling: str
     warmup: int | None
     on_invalid: str = "drop"
+    in_memory: bool = False
 
     def distributed(self, **defaults: Any) -> Any:
         """The :class:`~rotalumis.nn.DistributedConfig` of ``--lr-scaling``/``--warmup``."""
@@ -164,6 +165,8 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
         model = None  # offline: the dataset holds the traces
         if inputs.cluster is not None:
             raise CommandError("--cluster simulates online training: not with --dataset")
+    elif settings.in_memory:
+        raise CommandError("--in-memory is for offline training: give --dataset DIR")
     ds = TraceDataset(inputs.dataset) if inputs.dataset is not None else None
     valid = TraceDataset(inputs.valid_dataset) if inputs.valid_dataset is not None else None
     note = ""
@@ -182,7 +185,7 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
         budget = BudgetOptions(
             settings.max_epochs, settings.patience, settings.batch_size,
             settings.learning_rate, settings.seed, outputs.fresh,
-            settings.distributed(warmup_traces=5 * per_epoch),
+            settings.distributed(warmup_traces=5 * per_epoch), settings.in_memory,
         )  # fmt: skip
         with progress_bar("training", quiet) as bar:
             result, stopped = train_until_stopped(
@@ -209,6 +212,7 @@ def run_train(cmd: TrainCommand, rank: int) -> tuple[Any, str]:
                 dataset=ds,
                 valid_dataset=valid,
                 workers=inputs.workers,
+                in_memory=settings.in_memory,
                 **cluster_option(inputs.cluster, inputs.workers),
             ),
             run=RunOptions(

@@ -90,7 +90,8 @@ def _check_processes(path: Path, saved: Mapping[str, Any], identity: dict[str, A
         raise CheckpointError(
             f"checkpoint {path} belongs to another training run: it trained from memory "
             "(in_memory=True; other batches than streaming the dataset). Resume it with "
-            "in_memory=True, or start afresh: delete it, or pass fresh=True"
+            "in_memory=True (rotalumis train --in-memory), or start afresh: delete it, or pass "
+            "fresh=True (rotalumis train --fresh)"
         )
 
 
