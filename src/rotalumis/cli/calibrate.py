@@ -10,7 +10,8 @@ import typer
 from rotalumis.core import RotalumisError
 
 from .dataset import progress_bar
-from .loading import CommandError, load_model
+from .loading import CommandError, fail, load_model
+from .options import Quiet
 
 __all__ = ["calibrate_command"]
 
@@ -31,7 +32,7 @@ def calibrate_command(
     ic_traces: Annotated[int, typer.Option(help="ic: traces per simulation")] = 1000,
     level: Annotated[float, typer.Option(help="significance level of the tests")] = 0.01,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Simulation-based calibration (rank histograms) and TARP coverage of NETWORK on MODEL.
 
@@ -64,7 +65,6 @@ def calibrate_command(
         plot_coverage(result, out / "calibration_coverage.png")
         page = write_calibration_report(result, out / "calibration.html", level)
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     typer.echo(result.summary(level))
     typer.echo(f"results in {out}/ (report {page})")

@@ -12,30 +12,23 @@ from rotalumis.core import RotalumisError
 from rotalumis.core.limits import limit_traces
 from rotalumis.core.progress import ProgressBar
 
-from .loading import CommandError
+from .loading import CommandError, fail
 from .options import (
     Cluster,
     MaxChoices,
     MaxSeconds,
+    Quiet,
     SimulatorPerWorker,
+    command_group,
     limit_options,
     model_and_cluster,
 )
 
 __all__ = ["dataset_app", "progress_bar"]
 
-dataset_app = typer.Typer(
-    name="dataset",
-    help="Simulate prior traces into a sharded Parquet dataset, and inspect datasets.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+dataset_app = command_group(
+    "dataset", "Simulate prior traces into a sharded Parquet dataset, and inspect datasets."
 )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def progress_bar(description: str, quiet: bool) -> ProgressBar:
@@ -76,7 +69,7 @@ def generate(
     simulator_per_worker: SimulatorPerWorker = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
     on_invalid: Annotated[
         str,
         typer.Option(help="simulations that raise or give NaN/inf: drop (and count) or raise"),
@@ -112,10 +105,10 @@ def generate(
             )
         ds = TraceDataset(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     except OSError as exc:
-        _fail(f"cannot write the dataset to {out}: {exc.strerror or exc} ({exc.filename or out})")
+        fail(f"cannot write the dataset to {out}: {exc.strerror or exc} ({exc.filename or out})")
         return
     typer.echo(
         f"{len(ds)} traces of {ds.manifest['model']} in {out} (seed {ds.manifest['seed']}); "
@@ -139,7 +132,7 @@ def info(
         ds = TraceDataset(directory)
         bad = ds.validate() if check else dict(ds.corrupt_shards)
     except (RotalumisError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     m = ds.manifest
     stats = ds.stats()

@@ -8,7 +8,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import typer
 
 from rotalumis.core import FunctionModel, Model
 
@@ -17,6 +19,12 @@ __all__ = ["CommandError", "check_writable", "load_model", "parse_observations"]
 
 class CommandError(Exception):
     """A user error on the command line; printed as one line, no traceback."""
+
+
+def fail(message: object) -> NoReturn:
+    """Print ``error: MESSAGE`` on stderr (one line, no traceback) and exit with status 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2) from None
 
 
 def load_model(target: str) -> Model:

@@ -12,7 +12,7 @@ import logging
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
@@ -20,11 +20,12 @@ from rotalumis.core import RotalumisError, available_engines
 
 from .calibrate import calibrate_command
 from .dataset import dataset_app
-from .loading import CommandError, load_model, parse_observations
+from .loading import CommandError, fail, load_model, parse_observations
 from .options import (
     Cluster,
     MaxChoices,
     MaxSeconds,
+    Quiet,
     SimulatorPerWorker,
     cluster_option,
     limit_options,
@@ -58,12 +59,6 @@ app.command("pool")(pool_command)
 @app.callback()
 def _root() -> None:
     """Run stochastic simulators in reverse: Bayesian inference over their random choices."""
-
-
-def fail(message: str) -> NoReturn:
-    """Print one error line and exit with status 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 MCMC_ENGINES = ("lmh", "rmh", "pmmh")
@@ -198,7 +193,7 @@ def run(
     simulator_per_worker: SimulatorPerWorker = None,
     max_choices: MaxChoices = None,
     max_seconds: MaxSeconds = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
     html_report: Annotated[
         bool, typer.Option("--report", help="also write OUT/report.html (keeps traces)")
     ] = False,

@@ -17,8 +17,10 @@ __all__ = [
     "Cluster",
     "MaxChoices",
     "MaxSeconds",
+    "Quiet",
     "SimulatorPerWorker",
     "cluster_option",
+    "command_group",
     "limit_options",
     "model_and_cluster",
 ]
@@ -38,6 +40,8 @@ MaxSeconds = Annotated[
     ),
 ]
 
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+
 Cluster = Annotated[
     str | None,
     typer.Option(
@@ -46,6 +50,17 @@ Cluster = Annotated[
         "pip install 'rotalumis[distributed]')"
     ),
 ]
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A ``rotalumis NAME ...`` sub-command group, configured as the root app is."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
 
 
 def cluster_option(cluster: str | None, workers: int) -> dict[str, Any]:

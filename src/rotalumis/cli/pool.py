@@ -16,7 +16,7 @@ import typer
 
 from rotalumis.remote import SimulatorPool
 
-from .loading import CommandError
+from .loading import CommandError, fail
 
 __all__ = ["pool_command"]
 
@@ -53,11 +53,9 @@ def pool_command(
             addresses = [f"tcp://{host}:{int(port) + i}" for i in range(n)]
         pool = SimulatorPool(command, n, addresses)
     except (CommandError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     except OSError as exc:
-        typer.echo(f"error: cannot start {command[0]!r}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"cannot start {command[0]!r}: {exc.strerror or exc}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         typer.echo(f"pool: {n} simulators of {' '.join(command)}")

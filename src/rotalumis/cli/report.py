@@ -9,6 +9,8 @@ import typer
 
 from rotalumis.core import RotalumisError
 
+from .loading import fail
+
 __all__ = ["report", "write_run_report"]
 
 
@@ -21,8 +23,7 @@ def _parse_truth(items: list[str] | None) -> dict[str, float]:
                 raise ValueError
             truth[name] = float(value)
         except ValueError:
-            typer.echo(f"error: --truth expects NAME=NUMBER, got {item!r}", err=True)
-            raise typer.Exit(2) from None
+            fail(f"--truth expects NAME=NUMBER, got {item!r}")
     return truth
 
 
@@ -39,15 +40,13 @@ def report(
 ) -> None:
     """Write an HTML report (summary, diagnostics, plots, address structure) for DIR."""
     if top < 1:
-        typer.echo(f"error: --top must be at least 1, got {top}", err=True)
-        raise typer.Exit(2)
+        fail(f"--top must be at least 1, got {top}")
     from rotalumis.diagnostics.report import write_report
 
     try:
         path = write_report(directory, out, truth=_parse_truth(truth), top=top)
     except (FileNotFoundError, RotalumisError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     typer.echo(f"report written to {path}")
 
 

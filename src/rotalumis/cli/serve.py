@@ -23,7 +23,7 @@ from rotalumis.remote.endpoint import check_tcp_port
 from rotalumis.remote.server import DEFAULT_ADDRESS, PPXServer
 from rotalumis.remote.zmq_transport import ZMQServerTransport
 
-from .loading import CommandError, load_model
+from .loading import CommandError, fail, load_model
 from .options import MaxChoices, MaxSeconds, limit_options
 
 __all__ = ["serve_command"]
@@ -80,8 +80,7 @@ def serve_command(
         endpoint = private_address(model.name) if private else address or DEFAULT_ADDRESS
         server = PPXServer(model, ZMQServerTransport(endpoint), seed=seed)
     except (CommandError, RotalumisError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         typer.echo(f"serving {model.name} over PPX at {server.transport.address} (Ctrl-C stops)")

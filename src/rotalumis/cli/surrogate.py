@@ -15,22 +15,15 @@ import typer
 from rotalumis.core import Model, RotalumisError
 
 from .dataset import progress_bar
-from .loading import CommandError, check_writable, load_model
+from .loading import CommandError, check_writable, fail, load_model
+from .options import Quiet, command_group
 
 __all__ = ["load_surrogate", "surrogate_app"]
 
-surrogate_app = typer.Typer(
-    name="surrogate",
-    help="Train a probabilistic surrogate of a simulator, and compare it with the simulator.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+surrogate_app = command_group(
+    "surrogate",
+    "Train a probabilistic surrogate of a simulator, and compare it with the simulator.",
 )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def load_surrogate(path: Path, simulator: Model | None) -> Any:
@@ -77,7 +70,7 @@ def train_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train a surrogate on prior traces of MODEL (or of --dataset); save it to OUT."""
     from rotalumis.surrogate import SurrogateConfig, SurrogateTraining, train_surrogate
@@ -101,7 +94,7 @@ def train_command(
             )
         trained.network.save(out)
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     n = len(trained.network.specs)
     typer.echo(
         f"surrogate of {trained.network.model_name} with {n} addresses trained on "
@@ -133,9 +126,9 @@ def check_command(
             fidelity.plot_trace_types(out / "surrogate_trace_types.png")
             fidelity.plot_sites(out / "surrogate_sites.png")
     except (CommandError, RotalumisError, ValueError, TypeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"cannot write to {out}: {exc}")
+        fail(f"cannot write to {out}: {exc}")
     numbers = {
         "trace_type_tv": fidelity.trace_type_tv,
         "trace_type_tv_noise": fidelity.trace_type_tv_noise,

@@ -9,8 +9,8 @@ import typer
 
 from rotalumis.core import RotalumisError
 
-from .loading import CommandError
-from .options import Cluster, MaxChoices, MaxSeconds
+from .loading import CommandError, fail
+from .options import Cluster, MaxChoices, MaxSeconds, Quiet
 from .train_config import (
     TrainCommand,
     TrainInputs,
@@ -21,11 +21,6 @@ from .train_config import (
 )
 
 __all__ = ["train"]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def train(
@@ -139,7 +134,7 @@ def train(
             "when it fits; one process; other batches than streaming, so another run)",
         ),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="save the learning curve as OUT.loss.png")
     ] = True,
@@ -194,10 +189,10 @@ def train(
 
             plot_training(result, curve, title=f"Inference network training ({out.name})")
     except (CommandError, RotalumisError, ValueError, TypeError, KeyError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     except OSError as exc:
-        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
         return
     vloss = (
         f", validation loss {result.valid_loss[-1][1]:.4f}{held_out}" if result.valid_loss else ""
