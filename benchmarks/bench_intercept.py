@@ -10,6 +10,7 @@ intercepted / plain. The last row is a native ``sample(Normal(0, 1))`` site unde
 engine: what recording any draw costs at least (handlers, trace, log-probability).
 
     .venv/bin/python benchmarks/bench_intercept.py [--draws 2000] [--traces 20] [--repeats 7]
+        [--only TEXT,...]
 
 One torch thread. Figures before the interception fast path (main at 28faa46), measured
 side by side with the "after" run of the same command (CPU us per draw, medians of 5,
@@ -175,10 +176,17 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2000, help="draws per execution")
     parser.add_argument("--traces", type=int, default=20, help="executions per measurement")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated texts: run the cases whose label contains one (and the floor)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'draw':30} {'plain us':>9} {'intercepted us':>15} {'ratio':>7}")
     for label, loop in CASES:
+        if not any(part in label for part in args.only.split(",")):
+            continue
         plain, caught = [], []
         for r in range(args.repeats):
             plain.append(_plain_us(loop, args.draws, args.traces))

@@ -37,6 +37,7 @@ __all__ = [
     "current_execution",
     "current_rng",
     "get_stack",
+    "send_sample",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -354,3 +355,33 @@ def apply_stack(msg: Message) -> Message:
             if index >= stopped_at:
                 postprocess(msg)
     return msg
+
+
+def send_sample(
+    ex: Execution | None,
+    dist: Distribution,
+    base: str,
+    name: str | None = None,
+    control: bool = True,
+) -> Any:
+    """Send the ``sample`` site ``dist`` at call-site address ``base``; return its value.
+
+    What :func:`~rotalumis.core.primitives.sample` does once its arguments are checked and
+    its address is known, and what intercepted draws do: the one place where a recorded
+    ``sample`` site is made. ``ex`` is the running execution (``None``: outside one, the
+    site is the first visit). Under the plain prior-recording stack (one
+    :class:`~rotalumis.core.handlers.TraceHandler`, see ``_Stack.recorder``) it records
+    directly, with :func:`apply_stack`'s effect but not its dispatch: draw from the
+    execution's RNG, score, ``Trace.add``.
+    """
+    if ex is None:
+        msg = Message("sample", name, base + "__" + dist.name + "__1", base, dist, None, control)
+        return apply_stack(msg).value
+    msg = Message("sample", name, ex.next_address(base, dist.name), base, dist, None, control)
+    recorder = STACK.get().recorder
+    if recorder is None:
+        return apply_stack(msg).value
+    value = msg.value = dist.sample(ex.rng)
+    msg.log_prob = dist.log_prob_sum(value)
+    recorder.trace.add(msg)
+    return value

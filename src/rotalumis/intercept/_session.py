@@ -30,7 +30,7 @@ from rotalumis.core import (
     observe,
     sample,
 )
-from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply_stack
+from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, send_sample
 
 from ._address import site_address
 
@@ -215,20 +215,7 @@ def record(
     session.busy = True
     try:
         if named is None:  # sample(dist, address=base), without re-checking its arguments
-            kind = dist.name
-            if ex is None:
-                return apply_stack(
-                    Message("sample", None, base + "__" + kind + "__1", base, dist)
-                ).value
-            msg = Message("sample", None, ex.next_address(base, kind), base, dist)
-            recorder = STACK.get().recorder
-            if recorder is None:
-                return apply_stack(msg).value
-            # the plain prior-recording stack (as in rotalumis.core.sample)
-            value = msg.value = dist.sample(ex.rng)
-            msg.log_prob = dist.log_prob_sum(value)
-            recorder.trace.add(msg)
-            return value
+            return send_sample(ex, dist, base)
         if named[1]:  # data: the engine's observed value, or a fresh draw when none is given
             return observe(dist, name=named[0], address=base)
         return sample(dist, name=named[0], address=base)
