@@ -61,17 +61,19 @@ class Session:
         names: ``(name, pattern, is_observation)``: a draw whose call-site address contains
             ``pattern`` gets ``name`` (first match wins) and, if ``is_observation``, becomes
             an ``observe`` site.
-        sites: Memo of call-site addresses (see :func:`record`).
+        sites: Memo of call-site addresses by code and instruction (see :func:`record`).
+        frames: Memo of call-site addresses by live frame and instruction.
     """
 
-    __slots__ = ("_name_cache", "busy", "depth", "names", "sites")
+    __slots__ = ("_name_cache", "busy", "depth", "frames", "names", "sites")
 
     def __init__(self) -> None:
         self.depth = 0
         self.busy = False
         self.names: tuple[tuple[str, str, bool], ...] = ()
         self._name_cache: dict[str, tuple[str, bool] | None] = {}
-        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None]] = {}
+        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None, Any]] = {}
+        self.frames: dict[FrameType, dict[int, tuple[str, Any, str | None]]] = {}
 
     def set_names(self, names: tuple[tuple[str, str, bool], ...]) -> None:
         """Replace the site-name patterns."""
@@ -173,6 +175,29 @@ def shaped_label(label: str, shape: tuple[int, ...]) -> str:
     return shaped
 
 
+def _call_site(session: Session, label: str, frame: FrameType, entry: Any) -> str | None:
+    """The call-site address of ``label`` called at ``frame`` (:func:`record`'s memo)."""
+    parent = frame.f_back
+    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
+    sites = session.sites
+    hit = sites.get(key)
+    if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
+        base = hit[3]
+        if hit[4] is frame and not frame.f_code.co_flags & _SUSPENDABLE:
+            # the same live activation again (a loop): remember it by frame
+            frames = session.frames
+            if len(frames) >= _SITES_LIMIT:
+                frames.clear()
+            frames.setdefault(frame, {})[frame.f_lasti] = (label, entry, base)
+        return base
+    base = site_address(frame, entry, label)
+    if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
+        if len(sites) >= _SITES_LIMIT:
+            sites.clear()
+        sites[key] = (parent, parent.f_lasti, entry, base, frame)
+    return base
+
+
 def record(
     session: Session,
     label: str,
@@ -197,18 +222,12 @@ def record(
         label = shaped_label(label, shape)
     ex = EXECUTION.get()
     entry = None if ex is None else ex.entry_code
-    parent = frame.f_back
-    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
-    sites = session.sites
-    hit = sites.get(key)
-    if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
-        base = hit[3]
+    at = session.frames.get(frame)
+    hit = None if at is None else at.get(frame.f_lasti)
+    if hit is not None and hit[0] == label and hit[1] is entry:
+        base = hit[2]
     else:
-        base = site_address(frame, entry, label)
-        if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
-            if len(sites) >= _SITES_LIMIT:
-                sites.clear()
-            sites[key] = (parent, parent.f_lasti, entry, base)
+        base = _call_site(session, label, frame, entry)
     if base is None:
         return PASS
     named = session.name_for(base) if session.names else None
