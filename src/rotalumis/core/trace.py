@@ -80,11 +80,11 @@ class Trace:
         (every parameter a Python number) whose value is a Python number is recorded as a
         raw ``(address, base address, distribution, value, control)`` tuple during the
         execution: the value is drawn and the address counted at once, the
-        :class:`Message` and its log-probability are made
-        here, when the trace is first read (:attr:`variables`, :attr:`log_prior`, any
-        method) or the next site is added. The result is the same as recording each site
-        at once: same messages, same order, same ``log_prior`` (summed in the same order),
-        since a scalar distribution's log-probability is a function of Python numbers.
+        :class:`Message` and its log-probability are made here, when the trace is first
+        read (:attr:`variables`, :attr:`log_prior`, any method) or the next site is added.
+        The result is the same as recording each site at once: same messages, same order,
+        same ``log_prior`` (summed in the same order), since such a site's log-probability
+        is a function of Python numbers only.
         """
         pending = self.pending
         self.pending = []

@@ -216,7 +216,10 @@ def record(
     at the same instruction, the frames above it cannot have changed, so a loop that draws
     through a helper function finds its address without walking the stack. A parent that
     can be suspended (a generator or coroutine) is never used, since a resumed generator's
-    callers may differ.
+    callers may differ. A frame that hits that memo twice (a loop drawing in one function)
+    is then remembered by itself (``Session.frames``, keyed by the frame and its
+    instruction): a live activation's callers cannot change, so that hit needs no parent
+    check; a generator's or coroutine's own frame is never remembered so.
     """
     if shape:
         label = shaped_label(label, shape)
