@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from rotalumis.core import FunctionModel, Normal, Uniform, sample
+import torch
+
+from rotalumis.core import FunctionModel, Normal, Uniform, observe, sample
 from rotalumis.core.handlers import TraceHandler
 from rotalumis.core.rng import RNG
 from rotalumis.core.runtime import Message
@@ -100,3 +102,54 @@ def test_direct_recording_equals_the_generic_path() -> None:
     fast, slow = _run(TraceHandler(), fn), _run(_CopyingTracer(), fn)
     assert fast == slow
     assert len(fast) == 22
+
+
+def _mixed() -> float:
+    """Deferred sites (unnamed, scalar) between sites recorded at once."""
+    total = 0.0
+    for i in range(4):
+        total += sample(Normal(0.0, 1.0))  # deferred
+        total += sample(Uniform(-1.0, 1.0), control=i % 2 == 0)  # deferred, either control
+    total += sample(Normal(1.0, 2.0), name="named")  # at once: settles the pending ones
+    total += float(sample(Normal(torch.zeros(2), 1.0)).sum())  # tensor value: at once
+    total += sample(Normal(total, 1.0))  # deferred again
+    observe(Normal(total, 1.0), 0.5, name="y")  # at once
+    return total + sample(Normal(0.0, 3.0))
+
+
+def _sites(trace: Any) -> list[tuple[Any, ...]]:
+    return [
+        (v.kind, v.address, v.base_address, v.name, v.control, v.observed, v.log_prob)
+        + (tuple(v.value.tolist()) if isinstance(v.value, torch.Tensor) else (v.value,))
+        for v in trace.variables
+    ]
+
+
+def test_deferred_sites_settle_exactly_as_recorded_at_once() -> None:
+    model = FunctionModel(_mixed, "m")
+    fast, slow = TraceHandler(), _CopyingTracer()
+    for handler in (fast, slow):
+        with model.executions(RNG(11)) as execute, handler:
+            handler.trace.result = execute()
+    assert fast.trace.pending and not slow.trace.pending  # the direct path deferred some
+    assert fast.trace.log_prior == slow.trace.log_prior  # summed in the same order
+    assert fast.trace.log_likelihood == slow.trace.log_likelihood
+    assert not fast.trace.pending
+    assert _sites(fast.trace) == _sites(slow.trace)
+    assert [v.kind for v in fast.trace.variables].count("sample") == 12
+
+
+def test_a_trace_read_during_the_execution_is_complete() -> None:
+    tracer = TraceHandler()
+    seen: list[int] = []
+
+    def fn() -> None:
+        for _ in range(3):
+            sample(Normal(0.0, 1.0))
+            seen.append(len(tracer.trace.variables))
+        seen.append(len(tracer.trace))
+
+    model = FunctionModel(fn, "m")
+    with model.executions(RNG(0)) as execute, tracer:
+        execute()
+    assert seen == [1, 2, 3, 3]

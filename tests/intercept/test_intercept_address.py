@@ -112,3 +112,46 @@ def test_memoised_addresses_follow_the_call_path() -> None:
     assert "_resumed_by_first:" in first and "_resumed_by_second:" not in first
     assert "_resumed_by_second:" in second and "_resumed_by_first:" not in second
     assert bases[6:] == [first, second] * 3
+
+
+def test_addresses_remembered_by_frame_follow_the_call_path() -> None:
+    """The memo by live frame (a loop drawing in one function): two draw sites in one
+    frame, two labels at one instruction, and a generator that draws itself and is
+    resumed from two places (its frame is the same object, its callers differ)."""
+    rng = random.Random(5)
+
+    def direct_generator():  # type: ignore[no-untyped-def]
+        while True:
+            yield random.random()
+
+    def simulate() -> None:
+        for _ in range(3):
+            np.random.normal(0.0, 1.0)
+            np.random.normal(0.0, 1.0)
+        for source in [random, rng] * 3:
+            source.random()  # one instruction, the module's and an instance's label
+        gen = direct_generator()
+        for _ in range(3):
+            _resumed_by_first(gen)
+            _resumed_by_second(gen)
+        for _ in range(2):
+            next(gen)  # resumed twice from one live frame at one instruction
+        _resumed_by_first(gen)  # then from another
+
+    _, trace = run_intercepted(simulate)
+    addresses = [site.address for site in trace.controlled]
+    loop, labels, resumed = addresses[:6], addresses[6:12], addresses[12:18]
+    here, again, elsewhere = addresses[18:]
+    assert here.rsplit("__", 1)[0] == again.rsplit("__", 1)[0] and "_resumed_by" not in here
+    assert elsewhere.rsplit("__", 1)[0] != here.rsplit("__", 1)[0]  # another call path
+    lines = [a.rsplit("/", 1)[0] for a in loop]
+    assert len(set(lines)) == 2 and lines[:2] * 3 == lines
+    assert [a.rsplit("__", 1)[1] for a in loop] == ["1", "1", "2", "2", "3", "3"]
+    assert [a.rsplit("/", 1)[1].split("__")[0] for a in labels] == [
+        "random.random",
+        "Random.random",
+    ] * 3
+    assert [a.rsplit("__", 1)[1] for a in labels] == ["1", "1", "2", "2", "3", "3"]
+    assert all("_resumed_by_first:" in a for a in resumed[0::2])
+    assert all("_resumed_by_second:" in a for a in resumed[1::2])
+    assert [a.rsplit("__", 1)[1] for a in resumed] == ["1", "1", "2", "2", "3", "3"]

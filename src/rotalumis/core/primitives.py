@@ -17,7 +17,15 @@ import torch
 from .address import frames_address, remember_address
 from .distributions.base import Distribution
 from .errors import ObservationError
-from .runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply_stack, current_rng
+from .runtime import (
+    EMPTY_STACK,
+    EXECUTION,
+    STACK,
+    Message,
+    apply_stack,
+    current_rng,
+    send_sample,
+)
 
 __all__ = ["factor", "observe", "sample", "tag"]
 
@@ -66,43 +74,29 @@ def sample(
     if not isinstance(dist, Distribution):
         _check_dist(dist, "sample")
     ex = EXECUTION.get()
-    if ex is None:
-        if address is None:
+    if address is None:
+        if ex is None:
             if STACK.get() is EMPTY_STACK:
                 return dist.sample(current_rng())  # plain call: no handler, no model run
             address = frames_address(sys._getframe(1), None)
-        elif not isinstance(address, str) or not address:
-            raise ValueError(f"address must be a non-empty string, got {address!r}")
-        msg = Message(
-            "sample", name, address + "__" + dist.name + "__1", address, dist, None, control
-        )
-        return apply_stack(msg).value
-    if address is None:
-        frame = sys._getframe(1)
-        parent = frame.f_back
-        hit = ex.sites.get((id(frame.f_code), frame.f_lasti))
-        if (
-            hit is not None
-            and hit[0] is parent
-            and hit[1] == parent.f_lasti
-            and hit[2] is ex.entry_code
-        ):
-            address = hit[3]
         else:
-            address = frames_address(frame, ex.entry_code)
-            if (address, dist.name) in ex.counters:  # a site visited again: remember it
-                remember_address(ex.sites, frame, ex.entry_code, address)
+            frame = sys._getframe(1)
+            parent = frame.f_back
+            hit = ex.sites.get((id(frame.f_code), frame.f_lasti))
+            if (
+                hit is not None
+                and hit[0] is parent
+                and hit[1] == parent.f_lasti
+                and hit[2] is ex.entry_code
+            ):
+                address = hit[3]
+            else:
+                address = frames_address(frame, ex.entry_code)
+                if (address, dist.name) in ex.counters:  # a site visited again: remember it
+                    remember_address(ex.sites, frame, ex.entry_code, address)
     elif not isinstance(address, str) or not address:
         raise ValueError(f"address must be a non-empty string, got {address!r}")
-    msg = Message("sample", name, ex.next_address(address, dist.name), address, dist, None, control)
-    recorder = STACK.get().recorder
-    if recorder is None:
-        return apply_stack(msg).value
-    # the plain prior-recording stack: apply_stack's effect without its dispatch
-    value = msg.value = dist.sample(ex.rng)
-    msg.log_prob = dist.log_prob_sum(value)
-    recorder.trace.add(msg)
-    return value
+    return send_sample(ex, dist, address, name, control)
 
 
 def observe(

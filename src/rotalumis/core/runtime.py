@@ -37,6 +37,7 @@ __all__ = [
     "current_execution",
     "current_rng",
     "get_stack",
+    "send_sample",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -206,7 +207,8 @@ class Execution:
     ) -> None:
         self.rng = rng
         self.entry_code = entry_code
-        self.counters: dict[tuple[str, str], int] = {}
+        #: ``(base, kind) -> [visits so far, the site's address list]``.
+        self.counters: dict[tuple[str, str], list[Any]] = {}
         self.check_escapes = False
         self.model_name = model_name
         self.max_choices = _UNLIMITED if max_choices is None else max_choices
@@ -231,15 +233,19 @@ class Execution:
                 "--max-choices or the model's trace_limits)"
             )
         key = (base, kind)
-        counters = self.counters
-        n = counters.get(key, 0) + 1
-        counters[key] = n
+        counter = self.counters.get(key)
+        if counter is None:
+            shared = _FULL_ADDRESSES.get(key)
+            if shared is None:
+                shared = _FULL_ADDRESSES[key] = [f"{base}__{kind}__"]
+            counter = self.counters[key] = [0, shared]
+        n = counter[0] + 1
+        counter[0] = n
         # visit n of this site is element n of its address list, shared by all executions
-        fulls = _FULL_ADDRESSES.get(key)
-        if fulls is None:
-            fulls = _FULL_ADDRESSES[key] = [f"{base}__{kind}__"]
+        fulls: list[str] = counter[1]
         if n < len(fulls):
-            return fulls[n]
+            hit: str = fulls[n]
+            return hit
         full: str = fulls[0] + str(n)
         if n == len(fulls) and n <= _CACHED_VISITS:  # visits 1 .. n-1 came before
             fulls.append(full)
@@ -354,3 +360,41 @@ def apply_stack(msg: Message) -> Message:
             if index >= stopped_at:
                 postprocess(msg)
     return msg
+
+
+def send_sample(
+    ex: Execution | None,
+    dist: Distribution,
+    base: str,
+    name: str | None = None,
+    control: bool = True,
+) -> Any:
+    """Send the ``sample`` site ``dist`` at call-site address ``base``; return its value.
+
+    What :func:`~rotalumis.core.primitives.sample` does once its arguments are checked and
+    its address is known, and what intercepted draws do: the one place where a recorded
+    ``sample`` site is made. ``ex`` is the running execution (``None``: outside one, the
+    site is the first visit). Under the plain prior-recording stack (one
+    :class:`~rotalumis.core.handlers.TraceHandler`, see ``_Stack.recorder``) it records
+    directly, with :func:`apply_stack`'s effect but not its dispatch: draw from the
+    execution's RNG, score, ``Trace.add``. An unnamed site of a scalar distribution
+    whose value is a number is only drawn and counted: it waits in the trace's
+    ``pending`` records until the trace is read (:meth:`.trace.Trace.settle`).
+    """
+    if ex is None:
+        msg = Message("sample", name, base + "__" + dist.name + "__1", base, dist, None, control)
+        return apply_stack(msg).value
+    address = ex.next_address(base, dist.name)
+    recorder = STACK.get().recorder
+    if recorder is None:
+        return apply_stack(Message("sample", name, address, base, dist, None, control)).value
+    value = dist.sample(ex.rng)
+    vt = type(value)
+    if name is None and (vt is float or vt is int) and dist.is_scalar:
+        # a number from Python numbers: its message is made when the trace is read
+        recorder.trace.pending.append((address, base, dist, value, control))
+        return value
+    msg = Message("sample", name, address, base, dist, value, control)
+    msg.log_prob = dist.log_prob_sum(value)
+    recorder.trace.add(msg)
+    return value

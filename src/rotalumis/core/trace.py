@@ -24,22 +24,25 @@ class Trace:
         log_prior: Sum of ``log p`` over sampled (latent) choices.
         log_likelihood: Sum over observed sites (data) and factors.
         log_proposal_correction: Sum of ``log p - log q`` over choices drawn from a proposal.
+        pending: Sites recorded directly and not yet made messages (see :meth:`settle`).
     """
 
     __slots__ = (
         "_by_address",
         "_latents",
+        "_log_prior",
+        "_variables",
         "log_likelihood",
-        "log_prior",
         "log_proposal_correction",
+        "pending",
         "result",
-        "variables",
     )
 
     def __init__(self) -> None:
-        self.variables: list[Message] = []
+        self._variables: list[Message] = []
+        self.pending: list[tuple[str, str, Any, Any, bool]] = []
         self.result: Any = None
-        self.log_prior: Any = 0.0
+        self._log_prior: Any = 0.0
         self.log_likelihood: Any = 0.0
         self.log_proposal_correction: Any = 0.0
         self._by_address: dict[str, Message] | None = None
@@ -52,10 +55,12 @@ class Trace:
             ModelError: for a second latent ``sample`` site with the name of an earlier one
                 (names the addresses of both).
         """
-        self.variables.append(msg)
+        if self.pending:
+            self.settle()
+        self._variables.append(msg)
         kind = msg.kind
         if kind == "sample" and not msg.observed:
-            self.log_prior += msg.log_prob
+            self._log_prior += msg.log_prob
             name = msg.name
             if name is not None:
                 latents = self._latents
@@ -67,6 +72,51 @@ class Trace:
         elif msg.observed:  # observed data, clamped latents and factors
             self.log_likelihood += msg.log_prob
         self._by_address = None
+
+    def settle(self) -> None:
+        """Turn the pending records into recorded sites, in order.
+
+        Under the plain prior-recording stack, an unnamed site of a scalar distribution
+        (every parameter a Python number) whose value is a Python number is recorded as a
+        raw ``(address, base address, distribution, value, control)`` tuple during the
+        execution: the value is drawn and the address counted at once, the
+        :class:`Message` and its log-probability are made here, when the trace is first
+        read (:attr:`variables`, :attr:`log_prior`, any method) or the next site is added.
+        The result is the same as recording each site at once: same messages, same order,
+        same ``log_prior`` (summed in the same order), since such a site's log-probability
+        is a function of Python numbers only.
+        """
+        pending = self.pending
+        self.pending = []
+        variables = self._variables
+        log_prior = self._log_prior
+        for address, base, dist, value, control in pending:
+            msg = Message("sample", None, address, base, dist, value, control)
+            lp = msg.log_prob = dist.log_prob_sum(value)
+            log_prior += lp
+            variables.append(msg)
+        self._log_prior = log_prior
+        self._by_address = None
+
+    @property
+    def variables(self) -> list[Message]:
+        """Every recorded site (:data:`Variable`) in execution order."""
+        if self.pending:
+            self.settle()
+        return self._variables
+
+    @property
+    def log_prior(self) -> Any:
+        """Sum of ``log p`` over sampled (latent) choices."""
+        if self.pending:
+            self.settle()
+        return self._log_prior
+
+    @log_prior.setter
+    def log_prior(self, value: Any) -> None:
+        if self.pending:
+            self.settle()
+        self._log_prior = value
 
     def _duplicate_name(self, msg: Message) -> None:
         first = next(

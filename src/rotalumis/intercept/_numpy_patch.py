@@ -27,7 +27,6 @@ import numpy as np
 from ._numpy_specs import GENERATOR_SPECS, RANDOM_STATE_SPECS, Site
 from ._patching import ClassPatch
 from ._session import (
-    MEMO_ERRORS,
     PASS,
     SEED_DISTRIBUTION,
     record,
@@ -59,15 +58,7 @@ def _make_wrapper(
             return original(self, *args, **kwargs)
         label = module_label if self is global_instance else class_label
         frame = sys._getframe(1)
-        site = None
-        if spec is not None:
-            if not kwargs:  # site_for's memo, looked up here first (the hot path)
-                try:
-                    site = memo.get(args)
-                except MEMO_ERRORS:
-                    site = None
-            if site is None:
-                site = site_for(spec, memo, args, kwargs)
+        site = None if spec is None else site_for(spec, memo, args, kwargs)
         if site is not None:
             dist, convert, shape = site
             if dist is None:

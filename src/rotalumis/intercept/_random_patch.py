@@ -56,7 +56,6 @@ from rotalumis.core import (
 
 from ._patching import ClassPatch
 from ._session import (
-    MEMO_ERRORS,
     PASS,
     bits_distribution,
     bits_to_int,
@@ -219,14 +218,7 @@ def _make_wrapper(name: str, original: Callable[..., Any], build: Builder) -> Ca
     def wrapper(self: random.Random, *args: Any, **kwargs: Any) -> Any:
         session = recording()
         if session is not None and not isinstance(self, _SYSTEM):
-            site = None
-            if not kwargs:  # site_for's memo, looked up here first (the hot path)
-                try:
-                    site = memo.get(args)
-                except MEMO_ERRORS:
-                    site = None
-            if site is None:
-                site = site_for(build, memo, args, kwargs)
+            site = site_for(build, memo, args, kwargs)
             if site is not None:
                 dist, convert, shape = site
                 if dist is None:

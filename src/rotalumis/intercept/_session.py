@@ -30,7 +30,7 @@ from rotalumis.core import (
     observe,
     sample,
 )
-from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, Message, apply_stack
+from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, send_sample
 
 from ._address import site_address
 
@@ -61,17 +61,19 @@ class Session:
         names: ``(name, pattern, is_observation)``: a draw whose call-site address contains
             ``pattern`` gets ``name`` (first match wins) and, if ``is_observation``, becomes
             an ``observe`` site.
-        sites: Memo of call-site addresses (see :func:`record`).
+        sites: Memo of call-site addresses by code and instruction (see :func:`record`).
+        frames: Memo of call-site addresses by live frame and instruction.
     """
 
-    __slots__ = ("_name_cache", "busy", "depth", "names", "sites")
+    __slots__ = ("_name_cache", "busy", "depth", "frames", "names", "sites")
 
     def __init__(self) -> None:
         self.depth = 0
         self.busy = False
         self.names: tuple[tuple[str, str, bool], ...] = ()
         self._name_cache: dict[str, tuple[str, bool] | None] = {}
-        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None]] = {}
+        self.sites: dict[tuple[int, int, str], tuple[Any, int, Any, str | None, Any]] = {}
+        self.frames: dict[FrameType, dict[int, tuple[str, Any, str | None]]] = {}
 
     def set_names(self, names: tuple[tuple[str, str, bool], ...]) -> None:
         """Replace the site-name patterns."""
@@ -173,6 +175,29 @@ def shaped_label(label: str, shape: tuple[int, ...]) -> str:
     return shaped
 
 
+def _call_site(session: Session, label: str, frame: FrameType, entry: Any) -> str | None:
+    """The call-site address of ``label`` called at ``frame`` (:func:`record`'s memo)."""
+    parent = frame.f_back
+    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
+    sites = session.sites
+    hit = sites.get(key)
+    if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
+        base = hit[3]
+        if hit[4] is frame and not frame.f_code.co_flags & _SUSPENDABLE:
+            # the same live activation again (a loop): remember it by frame
+            frames = session.frames
+            if len(frames) >= _SITES_LIMIT:
+                frames.clear()
+            frames.setdefault(frame, {})[frame.f_lasti] = (label, entry, base)
+        return base
+    base = site_address(frame, entry, label)
+    if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
+        if len(sites) >= _SITES_LIMIT:
+            sites.clear()
+        sites[key] = (parent, parent.f_lasti, entry, base, frame)
+    return base
+
+
 def record(
     session: Session,
     label: str,
@@ -191,44 +216,28 @@ def record(
     at the same instruction, the frames above it cannot have changed, so a loop that draws
     through a helper function finds its address without walking the stack. A parent that
     can be suspended (a generator or coroutine) is never used, since a resumed generator's
-    callers may differ.
+    callers may differ. A frame that hits that memo twice (a loop drawing in one function)
+    is then remembered by itself (``Session.frames``, keyed by the frame and its
+    instruction): a live activation's callers cannot change, so that hit needs no parent
+    check; a generator's or coroutine's own frame is never remembered so.
     """
     if shape:
         label = shaped_label(label, shape)
     ex = EXECUTION.get()
     entry = None if ex is None else ex.entry_code
-    parent = frame.f_back
-    key = (id(frame.f_code), frame.f_lasti, label)  # the code is in KEPT (site_address)
-    sites = session.sites
-    hit = sites.get(key)
-    if hit is not None and hit[0] is parent and hit[2] is entry and hit[1] == parent.f_lasti:
-        base = hit[3]
+    at = session.frames.get(frame)
+    hit = None if at is None else at.get(frame.f_lasti)
+    if hit is not None and hit[0] == label and hit[1] is entry:
+        base = hit[2]
     else:
-        base = site_address(frame, entry, label)
-        if parent is not None and not parent.f_code.co_flags & _SUSPENDABLE:
-            if len(sites) >= _SITES_LIMIT:
-                sites.clear()
-            sites[key] = (parent, parent.f_lasti, entry, base)
+        base = _call_site(session, label, frame, entry)
     if base is None:
         return PASS
     named = session.name_for(base) if session.names else None
     session.busy = True
     try:
         if named is None:  # sample(dist, address=base), without re-checking its arguments
-            kind = dist.name
-            if ex is None:
-                return apply_stack(
-                    Message("sample", None, base + "__" + kind + "__1", base, dist)
-                ).value
-            msg = Message("sample", None, ex.next_address(base, kind), base, dist)
-            recorder = STACK.get().recorder
-            if recorder is None:
-                return apply_stack(msg).value
-            # the plain prior-recording stack (as in rotalumis.core.sample)
-            value = msg.value = dist.sample(ex.rng)
-            msg.log_prob = dist.log_prob_sum(value)
-            recorder.trace.add(msg)
-            return value
+            return send_sample(ex, dist, base)
         if named[1]:  # data: the engine's observed value, or a fresh draw when none is given
             return observe(dist, name=named[0], address=base)
         return sample(dist, name=named[0], address=base)
