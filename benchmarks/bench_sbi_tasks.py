@@ -186,7 +186,10 @@ def evaluate(
                      "simulator_calls": 0, "sample_seconds": seconds,
                      "c2st": c2st(ref, draws)})  # fmt: skip
         log(f"{task} N={budget} obs {k}: C2ST proposal only {results.rows[-1]['c2st']:.3f}")
-    if results.find(**key, method=prefix + "is"):
+    # keyed by the number of simulator calls: a rerun with more --is-traces adds rows (the
+    # table reads the latest); resampling N weighted traces to N draws repeats points, which
+    # sbibm's classifier partly memorises across its folds, so more traces than draws help
+    if results.find(**key, method=prefix + "is", simulator_calls=is_traces):
         return
     start = time.perf_counter()
     post = model.posterior(

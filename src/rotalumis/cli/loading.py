@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import keyword
 import os
 import sys
 import tempfile
@@ -27,6 +29,33 @@ def fail(message: object) -> NoReturn:
     raise typer.Exit(2) from None
 
 
+def _module_name(path: Path) -> str:
+    """The name ``FILE.py`` is imported under: the same in every process and run.
+
+    Addresses of intercepted draws name the modules of the frames they pass through, so a
+    name that changed between processes (``hash()`` of a string is salted per process) would
+    give every CLI run other addresses, and trained networks, datasets and saved traces would
+    not carry over. The file's stem is used (the addresses are then those of ``import STEM``
+    in Python) unless another module already has that name; then the stem and a digest of the
+    resolved path.
+    """
+    stem, resolved = path.stem, path.resolve()
+    if stem.isidentifier() and not keyword.iskeyword(stem):
+        loaded = sys.modules.get(stem)
+        if loaded is not None:
+            origin = getattr(loaded, "__file__", None)
+        else:
+            try:
+                spec = importlib.util.find_spec(stem)
+            except (ImportError, ValueError):
+                spec = None
+            origin = resolved if spec is None else spec.origin
+        if origin is not None and Path(origin).resolve() == resolved:
+            return stem
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    return f"_rotalumis_user_{stem}_{digest}"
+
+
 def load_model(target: str) -> Model:
     """Load the model ``NAME`` from ``FILE.py`` given as ``FILE.py:NAME``.
 
@@ -42,7 +71,7 @@ def load_model(target: str) -> Model:
     path = Path(path_text)
     if not path.is_file():
         raise CommandError(f"model file not found: {path}")
-    module_name = f"_rotalumis_user_{path.stem}_{abs(hash(path.resolve()))}"
+    module_name = _module_name(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise CommandError(f"cannot import {path} as a Python module")
@@ -52,6 +81,7 @@ def load_model(target: str) -> Model:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(module_name, None)
         raise CommandError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.pop(0)
