@@ -43,7 +43,7 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     td = _load("tau_decay")
     p_true, channel, image = td.observed_event(1)
     assert image.shape == td.GRID and td.CHANNELS[channel] == "rho nu"
-    post = td.infer(image, 40, seed=1, burn_in=10)
+    post = td.infer(image, 40, seed=1, burn_in=10, keep_traces=True)
     momentum = np.asarray(post.get("momentum").to_numpy())
     assert momentum.shape == (40, 3)
     low, high = np.array([-2.5, -2.5, 42.0]), np.array([2.5, 2.5, 48.0])
@@ -53,7 +53,9 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     network = td.train_ic(16, seed=0, batch_size=16)  # one step: exercises the path
     ic = td.infer_ic(image, network, 3, seed=1)
     assert len(ic) == 3 and ic.info.engine == "ic"
-    adapted = td.adapt_ic(image, network, rounds=1, traces=8, seed=1)
+    fitted = td.warm_start(network, post.traces, epochs=1)  # a copy, fitted to the draws
+    assert fitted is not network
+    adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
     inside, p_channel = td.covers(ic, p_true, channel)
