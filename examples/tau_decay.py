@@ -13,7 +13,7 @@ observed image; RMH and inference compilation infer the momentum and decay chann
 image.
 
 Full run (writes image.npy, tau_network.pt, tau_network_adapted.pt, tau_observed.png,
-tau_rmh.png and tau_ic.png; about 25 minutes on two shared CPU cores)::
+tau_rmh.png and tau_ic.png; about 20 minutes on two shared CPU cores)::
 
     OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 1500 \\
         --chains 8 --burn-in 2000 --thin 5 --ic-training-traces 10000 --warm-epochs 30
