@@ -70,6 +70,24 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     assert summary["num_samples"] == 20 and "channel" in summary["summary"]
 
 
+def test_tau_decay_shortest_interval() -> None:
+    td = _load("tau_decay")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40_000)
+    lo, hi = td._shortest(x, np.full(x.size, 1 / x.size), 0.95)
+    # N(0, 1): (-1.96, 1.96); 0.05 is ~4 standard errors (0.013) of a 2.5% quantile of 40,000 draws
+    assert abs(lo + 1.96) < 0.05 and abs(hi - 1.96) < 0.05
+    # density falling from the lower end of the support (as pz's posterior at its prior
+    # edge): the shortest interval starts at the edge, where the central one cannot
+    x = 42.0 + 6.0 * rng.uniform(size=40_000) ** 2
+    lo, hi = td._shortest(x, np.full(x.size, 1 / x.size), 0.95)
+    assert lo < 42.001 and abs(hi - (42.0 + 6.0 * 0.95**2)) < 0.05
+    # weights count: all the mass on the upper half gives an interval inside it
+    w = (x > 45.0).astype(float)
+    lo, _ = td._shortest(x, w / w.sum(), 0.95)
+    assert lo > 45.0
+
+
 def test_sir_epidemic(tmp_path: Path) -> None:
     se = _load("sir_epidemic")
     cases = se.observed_cases()
