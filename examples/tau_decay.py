@@ -34,13 +34,13 @@ exact, the fit only raises the ESS (draws of a chain stuck in a wrong channel co
 not correctness). Measured ESS, compute and what remains: the README
 (examples section).
 
-From the command line, on the image and network saved by the full run::
+From the command line, on the image saved by the full run::
 
     rotalumis run examples/tau_decay.py:model -e rmh -n 5000 --burn-in 1000 --scale 0.05 \\
         --observe image=@results/tau_decay/image.npy --seed 1 --out results/tau_decay/cli
-    rotalumis run examples/tau_decay.py:model -e ic -n 2000 \\
-        --network results/tau_decay/tau_network_adapted.pt \\
-        --observe image=@results/tau_decay/image.npy --seed 1 --out results/tau_decay/cli-ic
+
+The saved networks' addresses name the module ``tau_decay``; ``rotalumis run`` imports the
+file under another name, so use them from Python (``import tau_decay``, :func:`infer_ic`).
 """
 
 from __future__ import annotations
@@ -442,4 +442,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the module ``tau_decay``, not ``__main__``: addresses name the simulator's
+    # module, and the networks saved here must match the model ``import tau_decay`` sees.
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tau_decay
+
+    tau_decay.main()

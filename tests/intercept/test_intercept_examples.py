@@ -70,6 +70,28 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     assert summary["num_samples"] == 20 and "channel" in summary["summary"]
 
 
+def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypatch) -> None:
+    """Run as a script, the example's networks carry the addresses of ``tau_decay.model``
+    (they named ``__main__`` before, so ``import tau_decay`` could not use them)."""
+    import runpy
+
+    from rotalumis.nn import InferenceNetwork
+
+    td = _load("tau_decay")
+    args = "--num-traces 6 --chains 1 --burn-in 2 --ic-training-traces 16 --warm-epochs 1"
+    monkeypatch.setattr(
+        sys, "argv", ["tau_decay.py", "--out", str(tmp_path), *args.split(), "--ic-traces", "3"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one training step: unseen addresses, plots
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    for name in ("tau_network.pt", "tau_network_adapted.pt"):
+        addresses = InferenceNetwork.load(tmp_path / name).addresses
+        assert addresses and all("/tau_decay.simulate_event:" in a for a in addresses)
+    trace = td.model.get_trace(seed=3)
+    assert trace.variables[0].address in addresses
+
+
 def test_tau_decay_shortest_interval() -> None:
     td = _load("tau_decay")
     rng = np.random.default_rng(0)
