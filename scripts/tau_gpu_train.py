@@ -1,18 +1,20 @@
-"""The tau-decay example with a GPU budget: a large amortized network, then adaptive IC.
+"""The tau-decay example with a GPU budget: a large amortized network, then the proposal fitted
+to this image (RMH draws, then optional adaptive IC rounds).
 
 Trains the example's inference network on ``--traces`` prior simulations (simulated ahead
 of the training step in ``--workers`` processes) on ``--device`` (default: CUDA when
 present), prints the ESS of plain IC importance sampling on the example's observed image,
-adapts a copy of the network to the image (``--rounds`` rounds of ``--round-traces``) and
-prints the ESS and the posterior of the decay channel and momentum, with whether the 95%
-intervals hold the truth. Writes the networks to ``--out``.
+fits a copy of the network to ``--chains`` RMH chains of ``--draws`` kept draws run on the
+image (in ``--workers`` processes; see ``tau_decay.warm_start``), runs ``--rounds`` adaptive
+IC rounds of ``--round-traces`` (0: none) and prints the ESS and the posterior of the decay
+channel and momentum, with whether the 95% intervals hold the truth. Writes the networks to
+``--out``.
 
     .venv/bin/python scripts/tau_gpu_train.py --traces 1000000 --workers 14 --batch-size 256
 
-On two CPU cores the example's defaults (50,000 training traces, 20 rounds of 1,000) take
-hours (a round took about 8 minutes on a shared machine); the point of a GPU machine is a
-10-20x larger amortized budget, after which fewer adaptation rounds should be needed. Not yet
-run on a GPU.
+On two shared CPU cores the example itself (10,000 training traces, 12,000 RMH draws) is what
+the README reports; the point of a GPU machine is a larger amortized budget and more RMH
+draws and epochs for the fit. Not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def main() -> None:
     cores = os.cpu_count() or 2
     parser.add_argument("--workers", type=int, default=max(cores - 2, 1))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--chains", type=int, default=14)
+    parser.add_argument("--draws", type=int, default=2000, help="kept RMH draws per chain")
+    parser.add_argument("--warm-epochs", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=0)
     parser.add_argument("--round-traces", type=int, default=2000)
     parser.add_argument("--ic-traces", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
@@ -62,9 +67,19 @@ def main() -> None:
     def show(k: int, info: dict[str, float]) -> None:
         print(f"  round {k}: ESS {info['ess']:.1f} of {args.round_traces}", flush=True)
 
-    adapted = td.adapt_ic(image, network, args.rounds, args.round_traces, args.seed, show)
-    adapted.network.save(args.out / "tau_network_adapted.pt")
-    ic = td.infer_ic(image, adapted.network, args.ic_traces, seed=args.seed + 1000)
+    rmh = td.infer(
+        image, args.draws, seed=args.seed, chains=args.chains, burn_in=2000, thin=5,
+        keep_traces=True, workers=args.workers,
+    )  # fmt: skip
+    network = td.warm_start(network.to("cpu"), rmh.traces, args.warm_epochs, args.seed)
+    warm = td.infer_ic(image, network, args.ic_traces, seed=args.seed)
+    print(f"fitted to {len(rmh)} RMH draws: ESS {warm.ess:.1f} of {args.ic_traces}")
+    if args.rounds > 0:
+        network = td.adapt_ic(
+            image, network, args.rounds, args.round_traces, args.seed, show
+        ).network
+    network.save(args.out / "tau_network_adapted.pt")
+    ic = td.infer_ic(image, network, args.ic_traces, seed=args.seed + 1000)
     td.summarize("adapted IC", ic)
     inside, p_channel = td.covers(ic, p_true, channel)
     print(f"ESS {ic.ess:.1f} of {args.ic_traces} ({100 * ic.ess / args.ic_traces:.1f}%); "

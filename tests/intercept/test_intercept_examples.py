@@ -43,7 +43,7 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     td = _load("tau_decay")
     p_true, channel, image = td.observed_event(1)
     assert image.shape == td.GRID and td.CHANNELS[channel] == "rho nu"
-    post = td.infer(image, 40, seed=1, burn_in=10)
+    post = td.infer(image, 40, seed=1, burn_in=10, keep_traces=True)
     momentum = np.asarray(post.get("momentum").to_numpy())
     assert momentum.shape == (40, 3)
     low, high = np.array([-2.5, -2.5, 42.0]), np.array([2.5, 2.5, 48.0])
@@ -53,7 +53,9 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     network = td.train_ic(16, seed=0, batch_size=16)  # one step: exercises the path
     ic = td.infer_ic(image, network, 3, seed=1)
     assert len(ic) == 3 and ic.info.engine == "ic"
-    adapted = td.adapt_ic(image, network, rounds=1, traces=8, seed=1)
+    fitted = td.warm_start(network, post.traces, epochs=1)  # a copy, fitted to the draws
+    assert fitted is not network
+    adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
     inside, p_channel = td.covers(ic, p_true, channel)
@@ -66,6 +68,46 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
         "-o", f"image=@{tmp_path / 'image.npy'}",
     )  # fmt: skip
     assert summary["num_samples"] == 20 and "channel" in summary["summary"]
+
+
+def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypatch) -> None:
+    """Run as a script, the example's networks carry the addresses of ``tau_decay.model``
+    (they named ``__main__`` before, so ``import tau_decay`` could not use them)."""
+    import runpy
+
+    from rotalumis.nn import InferenceNetwork
+
+    td = _load("tau_decay")
+    args = "--num-traces 6 --chains 1 --burn-in 2 --ic-training-traces 16 --warm-epochs 1"
+    monkeypatch.setattr(
+        sys, "argv", ["tau_decay.py", "--out", str(tmp_path), *args.split(), "--ic-traces", "3"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one training step: unseen addresses, plots
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    for name in ("tau_network.pt", "tau_network_adapted.pt"):
+        addresses = InferenceNetwork.load(tmp_path / name).addresses
+        assert addresses and all("/tau_decay.simulate_event:" in a for a in addresses)
+    trace = td.model.get_trace(seed=3)
+    assert trace.variables[0].address in addresses
+
+
+def test_tau_decay_shortest_interval() -> None:
+    td = _load("tau_decay")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40_000)
+    lo, hi = td._shortest(x, np.full(x.size, 1 / x.size), 0.95)
+    # N(0, 1): (-1.96, 1.96); 0.05 is ~4 standard errors (0.013) of a 2.5% quantile of 40,000 draws
+    assert abs(lo + 1.96) < 0.05 and abs(hi - 1.96) < 0.05
+    # density falling from the lower end of the support (as pz's posterior at its prior
+    # edge): the shortest interval starts at the edge, where the central one cannot
+    x = 42.0 + 6.0 * rng.uniform(size=40_000) ** 2
+    lo, hi = td._shortest(x, np.full(x.size, 1 / x.size), 0.95)
+    assert lo < 42.001 and abs(hi - (42.0 + 6.0 * 0.95**2)) < 0.05
+    # weights count: all the mass on the upper half gives an interval inside it
+    w = (x > 45.0).astype(float)
+    lo, _ = td._shortest(x, w / w.sum(), 0.95)
+    assert lo > 45.0
 
 
 def test_sir_epidemic(tmp_path: Path) -> None:
