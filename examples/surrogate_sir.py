@@ -24,11 +24,12 @@ simulator. Those numbers were measured piece by piece from cached simulator runs
 script as a whole (about 15 CPU-minutes, most of it simulating) was not run end to end on
 the shared machine.
 
-Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png and
-sir_surrogate_posterior.png to ``--out``::
+Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png,
+sir_surrogate_joint.png and sir_surrogate_posterior.png to ``--out`` (the last two also to
+``--images``; the README's are made with ``--images examples/images``)::
 
     python examples/surrogate_sir.py --out results/sir_surrogate \\
-        [--train-traces 4000 --epochs 15 --num-traces 5000]
+        [--train-traces 4000 --epochs 15 --num-traces 5000 --images examples/images]
 
 The same from the command line::
 
@@ -74,17 +75,35 @@ def _summary(posterior, key):
     return mean, float(np.sqrt(w @ (v - mean) ** 2))
 
 
-def joint_c2st(surrogate, n):
-    """C2ST of the concatenated (beta, gamma, weekly) of prior traces of both models."""
-
-    def joint(m, seed):
-        rows = simulate_steps(m, n, seed, SiteFilter(("beta", "gamma")))
-        return np.asarray([[v for s in row for v in s.value] for row in rows])
-
-    return c2st(joint(model, 4), joint(surrogate, 5))
+def joint_values(m, n, seed):
+    """Rows (beta, gamma, weekly cases...) of ``n`` prior traces of ``m``."""
+    rows = simulate_steps(m, n, seed, SiteFilter(("beta", "gamma")))
+    return np.asarray([[v for s in row for v in s.value] for row in rows])
 
 
-def plot_posteriors(out, posteriors):
+def plot_joint(path, simulated, surrogate):
+    """Weekly cases against beta, prior traces of both models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weeks = simulated.shape[1] - 2
+    fig, axes = plt.subplots(1, weeks, figsize=(3.3 * weeks, 3.2), sharey=True)
+    for label, rows in (("simulator", simulated), ("surrogate", surrogate)):
+        for w, ax in enumerate(axes):
+            ax.scatter(rows[:, 0], rows[:, 2 + w], s=2, alpha=0.35, label=label)
+    for w, ax in enumerate(axes):
+        ax.set_title(f"week {w + 1} cases")
+        ax.set_xlabel("beta")
+    axes[0].legend(fontsize=8, markerscale=5)
+    fig.suptitle("prior traces: weekly cases against beta, simulator vs surrogate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_posteriors(path, posteriors):
     """Weighted histograms of beta and gamma, simulator and surrogate side by side."""
     import matplotlib
 
@@ -102,7 +121,7 @@ def plot_posteriors(out, posteriors):
     axes[0].legend(fontsize=8)
     fig.suptitle("importance sampling on the simulator and on its surrogate")
     fig.tight_layout()
-    fig.savefig(out / "sir_surrogate_posterior.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -114,9 +133,13 @@ def main():
     parser.add_argument("--compare-traces", type=int, default=2000)
     parser.add_argument("--num-traces", type=int, default=5000, help="IS traces on each model")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--images", type=Path, default=None, help="also write the README's plots here"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
+    images = [args.out] + ([args.images] if args.images else [])
 
     trained = train_surrogate(
         model,
@@ -141,10 +164,14 @@ def main():
     fidelity.plot_sites(args.out / "sir_surrogate_prior.png")
     for s in fidelity.sites:
         print(f"  {s['name']:8} C2ST {s['c2st']}")
-    print(f"  joint (beta, gamma, weekly) C2ST {joint_c2st(surrogate, args.compare_traces):.3f}")
+    simulated = joint_values(model, args.compare_traces, 4)
+    learned = joint_values(surrogate, args.compare_traces, 5)
+    print(f"  joint (beta, gamma, weekly) C2ST {c2st(simulated, learned):.3f}")
+    for d in images:
+        plot_joint(d / "sir_surrogate_joint.png", simulated, learned)
 
     speeds = {}
-    for label, m, n in (("simulator", model, 20), ("surrogate", surrogate, 400)):
+    for label, m, n in (("simulator", model, 20), ("surrogate", surrogate, 4000)):
         start = time.process_time()
         simulate_steps(m, n, 0)
         speeds[label] = n / (time.process_time() - start)
@@ -177,7 +204,8 @@ def main():
             f"posterior mean of {key}: surrogate - simulator = {m2 - m1:+.4f} "
             f"({(m2 - m1) / se:+.1f} standard errors)"
         )
-    plot_posteriors(args.out, posteriors)
+    for d in images:
+        plot_posteriors(d / "sir_surrogate_posterior.png", posteriors)
     print(
         f"fallbacks to the simulator: {surrogate.stats.fallbacks} of {surrogate.stats.executions}"
     )
