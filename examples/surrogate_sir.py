@@ -15,14 +15,13 @@ so any engine runs on it unchanged. The weekly cases (a 4-vector) get a joint fl
 3. runs importance sampling for the observed weekly cases on the surrogate and on the
    simulator, with the same number of traces, and plots both posteriors.
 
-Measured with these settings (3,000 training runs in that measurement, 15 epochs;
-README, surrogate section): C2ST against held-out simulator runs 0.513 (beta), 0.492
-(gamma), 0.541 (weekly), 0.551 for the joint (beta, gamma, weekly); importance sampling on
-the surrogate gives beta 0.119 +- 0.028, gamma 0.263 +- 0.134, on the simulator 0.114 +-
-0.027 and 0.275 +- 0.131; prior traces 3.9x, importance sampling 7.3x faster than the
-simulator. Those numbers were measured piece by piece from cached simulator runs; this
-script as a whole (about 15 CPU-minutes, most of it simulating) was not run end to end on
-the shared machine.
+Run end to end with these defaults (2026-12-02, loaded 2-core machine: 19 min wall, 555 CPU s,
+most of it simulating; README, surrogate section): C2ST against held-out simulator runs 0.494
+(beta), 0.482 (gamma), 0.554 (weekly), 0.544 for the joint (beta, gamma, weekly); importance
+sampling on the surrogate gives beta 0.118 +- 0.028, gamma 0.258 +- 0.138 (ESS 1,057 of
+5,000), on the simulator 0.113 +- 0.026 and 0.274 +- 0.113 (ESS 202); prior traces 51x,
+importance sampling 26x more per CPU second than the simulator (batched surrogate); no
+fallbacks.
 
 Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png,
 sir_surrogate_joint.png and sir_surrogate_posterior.png to ``--out`` (the last two also to
