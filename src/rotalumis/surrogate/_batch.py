@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -37,8 +37,7 @@ from rotalumis.core import RNG, Distribution
 from rotalumis.core.rng import derive_seed
 from rotalumis.nn import FlowHead
 
-if TYPE_CHECKING:
-    from .model import SurrogateModel
+from .network import END, UNKNOWN
 
 __all__ = ["DraftQueue", "DraftStep", "DraftedValue", "draft", "learn", "same_value"]
 
@@ -157,7 +156,7 @@ def _rows(state: tuple[torch.Tensor, torch.Tensor], r: int) -> tuple[torch.Tenso
     return state[0][r : r + 1], state[1][r : r + 1]
 
 
-def draft(model: SurrogateModel, n: int, rng: RNG, guesses: dict[int, Any]) -> list[Any]:
+def draft(model: Any, n: int, rng: RNG, guesses: dict[int, Any]) -> list[Any]:
     """``n`` drafts of executions of ``model`` drawn in lockstep from ``rng``.
 
     Args:
@@ -170,8 +169,6 @@ def draft(model: SurrogateModel, n: int, rng: RNG, guesses: dict[int, Any]) -> l
         Lists of :class:`DraftStep`, one per draft; a draft ends with an ``END`` or
         ``UNKNOWN`` step, or after ``max_length`` steps.
     """
-    from .network import END, UNKNOWN
-
     net = model.network
     cfg = net.config
     width = cfg.address_dim + cfg.value_dim
@@ -211,7 +208,7 @@ def draft(model: SurrogateModel, n: int, rng: RNG, guesses: dict[int, Any]) -> l
 
 
 def _draft_values(
-    model: SurrogateModel,
+    model: Any,
     i: int,
     h: torch.Tensor,
     steps: list[DraftStep],
@@ -272,7 +269,7 @@ class DraftQueue:
         self.size = size
         self._queues: dict[int, _Stream] = {}
 
-    def next(self, model: SurrogateModel, rng: RNG) -> tuple[list[DraftStep], dict[int, Any]]:
+    def next(self, model: Any, rng: RNG) -> tuple[list[DraftStep], dict[int, Any]]:
         """The next draft for an execution drawing from ``rng``, and the stream's guesses
         (address index -> the value handlers supplied at its last drafted visit)."""
         stream = self._queues.get(id(rng))
