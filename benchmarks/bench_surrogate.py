@@ -13,8 +13,10 @@ on up to 2,000 values of each of the 4 most visited addresses), the fallback rat
 choices per run, most of them vectors of 200): a surrogate of the parameters and the
 observation (``sites=("beta", "gamma")``: the rest is nuisance, marginalised by the
 surrogate) trained on ``--sir-train-traces`` runs; the C2ST of its prior marginals against
-the simulator's; traces per second of both models measured side by side (alternating,
-medians of ``--repeats``, CPU time, one torch thread), and the break-even number of traces:
+the simulator's; traces per second of the simulator and of the surrogate, one execution at
+a time (``batch=1``) and batched (``--batch`` executions drafted in lockstep), measured side
+by side (alternating, medians of ``--repeats``, CPU time, one torch thread), and the
+break-even number of traces (batched):
 the training budget (CPU time simulating the training traces plus training) divided by the
 CPU time saved per trace.
 
@@ -36,6 +38,7 @@ from rotalumis.diagnostics import compare_surrogate
 from rotalumis.models import Branching, HiddenMarkovModel, MarsagliaUnknownMean
 from rotalumis.surrogate import (
     SurrogateConfig,
+    SurrogateModel,
     SurrogateTraining,
     simulate_steps,
     train_surrogate,
@@ -94,28 +97,41 @@ def speed(args: argparse.Namespace) -> None:
     )
     trained = train_surrogate(sir, config, training)
     cpu = time.process_time() - cpu
-    surrogate = trained.model
+    surrogate = SurrogateModel(trained.network, batch=args.batch)
+    single = SurrogateModel(trained.network, batch=1)
     f = compare_surrogate(surrogate, sir, num_traces=args.sir_compare_traces, seed=2)
     c2st = ", ".join(f"{s['name']} {s['c2st']:.3f}" for s in f.sites if s["c2st"] is not None)
     print(f"SIR prior marginals, C2ST on {args.sir_compare_traces} traces each: {c2st}")
     observe = {"weekly": weekly_totals(observed_cases()).tolist()}
-    sim, sur, sim_is, sur_is = [], [], [], []
+    kinds = ("sim", "one", "sur", "sim_is", "one_is", "sur_is")
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    n = args.sim_traces
     for r in range(args.repeats):
-        sim.append(_per_trace(sir, args.sim_traces, r))
-        sur.append(_per_trace(surrogate, args.sim_traces * 5, r))
-        sim_is.append(_per_is_trace(sir, args.sim_traces, r, observe))
-        sur_is.append(_per_is_trace(surrogate, args.sim_traces * 5, r, observe))
-    t_sim, t_sur = statistics.median(sim), statistics.median(sur)
-    i_sim, i_sur = statistics.median(sim_is), statistics.median(sur_is)
+        times["sim"].append(_per_trace(sir, n, r))
+        times["one"].append(_per_trace(single, n * 5, r))
+        times["sur"].append(_per_trace(surrogate, n * 50, r))
+        times["sim_is"].append(_per_is_trace(sir, n, r, observe))
+        times["one_is"].append(_per_is_trace(single, n * 5, r, observe))
+        times["sur_is"].append(_per_is_trace(surrogate, n * 50, r, observe))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    t_sim, t_sur = med["sim"], med["sur"]
     budget = cpu  # simulating the training traces and training, CPU seconds
-    print(f"{'':28} {'simulator':>10} {'surrogate':>10}")
-    print(f"{'traces / s (CPU)':28} {1 / t_sim:10.1f} {1 / t_sur:10.1f}")
-    print(f"{'speed-up':28} {'':>10} {t_sim / t_sur:9.1f}x")
-    print(f"{'IS traces / s (CPU), observed':28} {1 / i_sim:10.1f} {1 / i_sur:10.1f}")
-    print(f"{'speed-up':28} {'':>10} {i_sim / i_sur:9.1f}x")
+    head = f"surrogate, batch {args.batch}"
+    print(f"{'':28} {'simulator':>10} {'surrogate, one at a time':>25} {head:>22}")
+    for label, a, b, c in (
+        ("prior traces / s (CPU)", "sim", "one", "sur"),
+        ("IS traces / s (CPU)", "sim_is", "one_is", "sur_is"),
+    ):
+        print(f"{label:28} {1 / med[a]:10.1f} {1 / med[b]:25.1f} {1 / med[c]:22.1f}")
+        speedups = f"{med[a] / med[b]:24.1f}x {med[a] / med[c]:21.1f}x"
+        print(f"{'  speed-up':28} {'':>10} {speedups}")
     wall = f"{trained.simulation_seconds:.0f} + {trained.training_seconds:.0f} s wall"
     print(f"training traces {trained.traces}, simulation + training {cpu:.0f} CPU s ({wall})")
-    print(f"break-even: {budget / (t_sim - t_sur):.0f} traces")
+    i_sim, i_sur = med["sim_is"], med["sur_is"]
+    print(
+        f"break-even: {budget / (t_sim - t_sur):.0f} prior traces, "
+        f"{budget / (i_sim - i_sur):.0f} importance-sampling traces"
+    )
     print(f"fallbacks: {surrogate.stats.fallbacks} of {surrogate.stats.executions} executions")
 
 
@@ -133,6 +149,9 @@ def main() -> None:
     parser.add_argument("--sir-compare-traces", type=int, default=500)
     parser.add_argument("--sim-traces", type=int, default=20, help="SIR runs timed per repeat")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--batch", type=int, default=64, help="surrogate executions drafted at once"
+    )
     parser.add_argument(
         "--vector-head",
         choices=["mixture", "flow"],

@@ -8,7 +8,13 @@ import numpy as np
 import torch
 
 from rotalumis.core import Model, Normal, Uniform, observe, sample
-from rotalumis.surrogate import SurrogateConfig, SurrogateTraining, simulate_steps, train_surrogate
+from rotalumis.surrogate import (
+    SurrogateConfig,
+    SurrogateModel,
+    SurrogateTraining,
+    simulate_steps,
+    train_surrogate,
+)
 from rotalumis.surrogate._sequence import Step
 from rotalumis.surrogate._sites import reference_params
 
@@ -90,8 +96,9 @@ def test_flow_heads_of_a_surrogate_draw_one_value_per_visit() -> None:
     trained = train_surrogate(SharedNoise(), config, SurrogateTraining(num_traces=200, seed=2))
     head = trained.network.layers(len(trained.network.specs) - 1).head
     assert getattr(head, "block", None) == 1
-    first = simulate_steps(trained.model, 5, 7)
+    one_at_a_time = SurrogateModel(trained.network, batch=1)  # batches draw their own blocks
+    first = simulate_steps(one_at_a_time, 5, 7)
     assert head._block is not None and len(head._block.values) == 1
-    again = simulate_steps(trained.model, 5, 7)
+    again = simulate_steps(one_at_a_time, 5, 7)
     assert first == again  # seeded and reproducible
-    assert first != simulate_steps(trained.model, 5, 8)
+    assert first != simulate_steps(one_at_a_time, 5, 8)

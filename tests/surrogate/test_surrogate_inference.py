@@ -49,9 +49,9 @@ def test_a_network_trained_on_surrogate_traces_is_as_good_as_one_trained_on_the_
         SurrogateTraining(num_traces=4000, epochs=3, learning_rate=3e-3, seed=1),
     ).model
     nets = {"simulator": _network(model, 5), "surrogate": _network(surrogate, 5)}
-    # trained on the surrogate's traces, it records the surrogate's name; it imitates `model`
-    assert nets["surrogate"].model_name == surrogate.name
-    nets["surrogate"].model_name = model.name
+    # trained on the surrogate's traces, it is a network for the imitated model
+    assert nets["surrogate"].model_name == model.name
+    assert nets["surrogate"].trained_on == surrogate.name
     rng = np.random.default_rng(0)
     scores: dict[str, list[float]] = {k: [] for k in nets}
     observations = []

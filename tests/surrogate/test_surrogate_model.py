@@ -6,6 +6,7 @@ tests/surrogate/test_surrogate_fidelity.py checks the quality (slow).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,9 @@ from rotalumis.core import (
     observe,
     sample,
 )
-from rotalumis.data import generate_dataset
+from rotalumis.data import TraceDataset, generate_dataset
 from rotalumis.models import Branching
+from rotalumis.nn import InferenceNetwork, NetworkMismatchWarning, TrainingConfig, train_network
 from rotalumis.surrogate import (
     LearnedDistribution,
     SurrogateConfig,
@@ -215,3 +217,26 @@ def test_a_surrogate_of_a_remote_simulator_runs_without_it(tmp_path: Path) -> No
     assert alone.imitates == "Branching"
     made = _addresses(alone, 50, 2)
     assert all(site in expected for seq in made for site in seq)
+
+
+def test_a_network_trained_on_surrogate_traces_records_the_imitated_model(
+    branching: SurrogateModel, tmp_path: Path
+) -> None:
+    """Online (the surrogate as the model) and offline (a dataset written by it): the network
+    is for Branching (no mismatch warning on the simulator; warnings are errors here) and
+    says it was trained on the surrogate."""
+    config = TrainingConfig(num_traces=64, batch_size=16, valid_size=0, seed=0)
+    online = train_network(model=branching, config=config).network
+    data = generate_dataset(branching, tmp_path / "data", 64, seed=1, traces_per_shard=64)
+    offline = train_network(dataset=TraceDataset(data), config=config).network
+    for net in (online, offline):
+        assert net.model_name == "Branching"
+        assert net.trained_on == "Surrogate(Branching)"
+        loaded = InferenceNetwork.load(net.save(tmp_path / "net.pt"))
+        assert (loaded.model_name, loaded.trained_on) == ("Branching", "Surrogate(Branching)")
+        with warnings.catch_warnings(record=True) as caught:  # a short training: unseen
+            warnings.simplefilter("always")  # addresses are drawn from the prior, with a warning
+            Branching().posterior(20, engine="ic", observe={"obs": 2.0}, seed=0, network=loaded)
+        assert not [w for w in caught if issubclass(w.category, NetworkMismatchWarning)]
+    plain = train_network(model=Branching(), config=config).network
+    assert (plain.model_name, plain.trained_on) == ("Branching", None)

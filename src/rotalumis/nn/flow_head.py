@@ -189,6 +189,35 @@ class FlowHead(nn.Module):
         lp: torch.Tensor = flow.log_prob(u.to(flow.base.mean.dtype))
         return lp + jac.to(lp.dtype)
 
+    def draw(
+        self, flow: Any, z: torch.Tensor, params: torch.Tensor, scalar: bool, dtype: torch.dtype
+    ) -> tuple[list[Any], list[float]]:
+        """Values (with their log-densities) from base draws ``z`` ``(n, numel)``.
+
+        Args:
+            flow: The flow conditioned on ``n`` head inputs, or on one (then shared).
+            z: Standard normal draws.
+            params: Prior parameters, ``(n, num_params)``.
+            scalar: Hand out floats (a scalar prior) instead of tensors of the value shape.
+            dtype: The tensors' dtype (the prior's).
+
+        Returns:
+            The values and ``log q`` of each (at the value as handed out).
+        """
+        n = len(z)
+        with torch.no_grad():
+            u = flow.transform.inv(z.to(params.device))
+            x = _inverse_map(self.kind, self.spec.distribution, u, params, self.spec.numel)
+            if not scalar:  # the density at the values as handed out, in their dtype
+                x = x.to(dtype).double()
+            log_q = self.flow_log_prob(flow, x, params).double().cpu().tolist()
+        x = x.cpu()
+        if scalar:
+            values: list[Any] = x[:, 0].tolist()
+        else:
+            values = list(x.to(dtype).reshape(n, *self.spec.value_shape).unbind(0))
+        return values, log_q
+
     def proposal(self, h: torch.Tensor, params: torch.Tensor, prior: Distribution) -> FlowProposal:
         """The proposal (a core distribution) for one visit, head input ``h`` ``(1, inputs)``."""
         return FlowProposal(self, h, params, prior)
@@ -274,17 +303,7 @@ class FlowProposal(Distribution):
         n = head.block
         z = torch.randn(n, head.spec.numel, generator=rng.torch, dtype=self._h.dtype)
         params = self._params.expand(n, -1)
-        with torch.no_grad():
-            u = self._flow.transform.inv(z.to(self._h.device))
-            x = _inverse_map(head.kind, head.spec.distribution, u, params, head.spec.numel)
-            if not self._scalar:  # the density at the values as handed out, in their dtype
-                x = x.to(self._dtype).double()
-            log_q = head.flow_log_prob(self._flow, x, params).double().cpu().tolist()
-        x = x.cpu()
-        if self._scalar:
-            values: list[Any] = x[:, 0].tolist()
-        else:
-            values = list(x.to(self._dtype).reshape(n, *self._shape).unbind(0))
+        values, log_q = head.draw(self._flow, z, params, self._scalar, self._dtype)
         return _Block(rng, rng.seed, self._h, self._params, values, log_q)
 
     def log_prob(self, value: Any) -> Any:

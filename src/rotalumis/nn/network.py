@@ -175,8 +175,11 @@ class InferenceNetwork(nn.Module):
         self.specs: list[SiteSpec] = []
         self._index: dict[str, int] = {}
         self._mismatch_reported: set[tuple[str, int, int]] = set()
-        # provenance: the name of the model whose traces trained it (None: not recorded)
+        # provenance: the name of the model whose traces trained it (None: not recorded);
+        # for traces of a stand-in (a surrogate), the model it imitates, and its own name in
+        # ``trained_on``
         self.model_name: str | None = None
+        self.trained_on: str | None = None
         self.interest = ParametersOfInterest(config.interest_names, config.interest_addresses)
         #: the proposed choices' fixed sequence, if any (for :func:`.proposal.sample_proposal`)
         self.sequence = SiteSequence()
@@ -357,6 +360,7 @@ class InferenceNetwork(nn.Module):
                 "network": self.config.to_dict(),
                 "sites": [s.to_dict() for s in self.specs],
                 "model": self.model_name,
+                "trained_on": self.trained_on,
                 "sequence": self.sequence.to_dict(),
             }
         )
@@ -419,6 +423,8 @@ class InferenceNetwork(nn.Module):
         except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
             raise DatasetError(f"{source} is not a valid inference network: {exc}") from None
         net.model_name = model  # absent in files of earlier versions
+        trained_on = cfg.get("trained_on")
+        net.trained_on = trained_on if isinstance(trained_on, str) else None
         return net
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -22,6 +23,8 @@ from rotalumis.core import (
     tag,
 )
 
+from ._batch import DraftedValue, DraftQueue, DraftStep, learn
+from ._sites import LearnedDistribution, SiteLayers
 from .network import END, UNKNOWN, SurrogateNetwork
 
 __all__ = ["SurrogateModel", "SurrogateStats"]
@@ -87,10 +90,18 @@ class SurrogateModel(Model):
     the simulator: it is re-run with the surrogate's choices so far replayed, and
     :attr:`stats` counts the fallback (a model without ``simulator`` raises instead).
 
+    Executions are batched (``batch > 1``, a one-layer LSTM): ``batch`` executions of a
+    random stream are drafted in lockstep, sharing each network call, and each execution
+    replays its draft through the engine's handlers, continuing one step at a time where
+    the handlers choose another value (see :mod:`rotalumis.surrogate._batch`). The traces
+    have the same distribution as with ``batch=1`` (one network call per site), not the
+    same values.
+
     Args:
         network: The trained :class:`SurrogateNetwork`.
         simulator: The model it imitates, for fallbacks (``None``: no fallback).
         name: Model name (default: ``Surrogate(<imitated model>)``).
+        batch: Executions drafted together (1: one at a time).
     """
 
     def __init__(
@@ -98,11 +109,16 @@ class SurrogateModel(Model):
         network: SurrogateNetwork,
         simulator: Model | None = None,
         name: str | None = None,
+        batch: int = 64,
     ) -> None:
         super().__init__(name or f"Surrogate({network.model_name or 'model'})")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"SurrogateModel: batch must be a positive integer, got {batch!r}")
         self.network = network.eval()
         self.simulator = simulator
         self.stats = SurrogateStats()
+        self.batch = batch
+        self._drafts = DraftQueue(batch)
         cfg = network.config
         self.max_length = cfg.max_length or 4 * max(network.longest, 1)
         self._sample_transitions = cfg.transitions == "sample"
@@ -115,9 +131,16 @@ class SurrogateModel(Model):
             self._where.append((base, kind, int(instance)))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], simulator: Model | None = None) -> SurrogateModel:
+    def load(
+        cls, path: str | os.PathLike[str], simulator: Model | None = None, batch: int = 64
+    ) -> SurrogateModel:
         """Load a surrogate saved with :meth:`SurrogateNetwork.save`."""
-        return cls(SurrogateNetwork.load(path), simulator)
+        return cls(SurrogateNetwork.load(path), simulator, batch=batch)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_drafts"] = DraftQueue(self.batch)  # drafts belong to this process's streams
+        return state
 
     @property
     def imitates(self) -> str | None:
@@ -130,7 +153,12 @@ class SurrogateModel(Model):
         made: dict[str, Any] = {}
         try:
             with torch.no_grad():  # not inference_mode: values may meet autograd later
-                return self._walk(made)
+                if self._prepared != len(self.network.specs):
+                    self._prepare()
+                if self.batch > 1 and self.network.lstm.num_layers == 1:
+                    steps, guesses = self._drafts.next(self, current_rng())
+                    return self._walk(made, steps, guesses)
+                return self._walk(made, None, {})
         except _Fallback as why:
             return self._fallback(made, str(why), args, kwargs)
 
@@ -141,11 +169,17 @@ class SurrogateModel(Model):
             out, state = lstm(x.unsqueeze(0), state)
             return out[0], state
         h, c = state if state is not None else (x.new_zeros(1, lstm.hidden_size),) * 2
+        h, c = self._lstm_cell(x, h, c)
+        return h, (h, c)
+
+    def _lstm_cell(
+        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the one-layer LSTM for rows ``x`` with states ``(h, c)``."""
         gates = torch.addmm(self._bias, x, self._w_ih) + h @ self._w_hh
         i, f, g, o = gates.chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, (h, c)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
     def _prepare(self) -> None:
         net = self.network
@@ -169,6 +203,11 @@ class SurrogateModel(Model):
             mask[0, UNKNOWN] = 0.0
             mask[0, [classes[a] for a in after if a in classes]] = 0.0
             self._masks[classes[before]] = mask
+        mask_rows = torch.zeros(len(classes) + 1, len(classes) + 1)
+        for previous, mask in self._masks.items():
+            mask_rows[previous] = mask[0]
+        self._mask_rows = mask_rows  # the masks as rows, indexed by the previous class
+        self._drafts.clear()
         self._discrete = [s.site.head in ("cat", "count") and not s.site.value_shape
                           for s in net.specs]  # fmt: skip
         self._embeddings: dict[tuple[int, Any], torch.Tensor] = {}
@@ -183,18 +222,24 @@ class SurrogateModel(Model):
             return int(torch.multinomial(torch.softmax(logits.double(), 0).cpu(), 1, generator=g))
         return int(torch.argmax(logits))
 
-    def _walk(self, made: dict[str, Any]) -> dict[str, Any]:
+    def _walk(
+        self, made: dict[str, Any], steps: list[DraftStep] | None, guesses: dict[int, Any]
+    ) -> dict[str, Any]:
+        """One execution, read from the draft ``steps`` while it holds, then step by step."""
         net = self.network
-        if self._prepared != len(net.specs):
-            self._prepare()
         x = torch.zeros(1, net.config.address_dim + net.config.value_dim)
-        state = None
+        state: Any = None
         counts: dict[tuple[str, str], int] = {}
         named: dict[str, Any] = {}
         c = END  # the start
-        for _ in range(self.max_length):
-            h, state = self._cell(x, state)
-            c = self._next(h, c)
+        drafted: DraftedValue | None = None
+        for t in range(self.max_length):
+            step = steps[t] if steps is not None and t < len(steps) else None
+            if step is not None:
+                h, state, c = step.h, step.state, step.cls
+            else:
+                h, state = self._cell(x, state)
+                c = self._next(h, c)
             if c == END:
                 return named
             if c == UNKNOWN:
@@ -207,11 +252,19 @@ class SurrogateModel(Model):
                 raise _Fallback(f"visit {n} of {base} predicted as visit {instance}")
             counts[(base, kind)] = n
             site = net.layers(i)
-            dist = site.distribution(h)
+            dist: Any
+            if step is not None:
+                drafted = DraftedValue(step, functools.partial(_inner, site, h))
+                dist = LearnedDistribution.of(spec.site.distribution, drafted, site.reference)
+            else:
+                dist = site.distribution(h)
             if spec.kind == "sample":
                 value = sample(dist, name=spec.name, address=base, control=spec.control)
             elif spec.kind == "observe":
                 value = observe(dist, name=spec.name, address=base)
+            elif step is not None:  # the drafted mean
+                value = step.value
+                tag(value, spec.name or base, address=base)
             else:
                 mean = dist.mean
                 value = float(mean) if spec.site.value_shape == () else mean
@@ -219,6 +272,13 @@ class SurrogateModel(Model):
             made[spec.address] = value
             if spec.name is not None:
                 named[spec.name] = value
+            if step is not None and drafted is not None:
+                if spec.kind == "tag":
+                    continue
+                learn(guesses, i, drafted, value)
+                if drafted.follows(value):
+                    continue
+                steps = None  # the handlers chose another value: on one step at a time
             x = self._embed(i, site, value)
         raise _Fallback(f"more than {self.max_length} sites")
 
@@ -233,6 +293,12 @@ class SurrogateModel(Model):
         if discrete:
             self._embeddings[(i, value)] = x
         return x
+
+    def _embed_batch(self, i: int, values: list[Any]) -> torch.Tensor:
+        """LSTM inputs ``(n, width)`` after visits of address ``i`` with ``values``."""
+        site = self.network.layers(i)
+        rows = [torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in values]
+        return site.embed(torch.stack(rows))
 
     def _fallback(
         self, made: dict[str, Any], why: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -256,3 +322,8 @@ class SurrogateModel(Model):
                 return self.simulator.forward(*args, **kwargs)
         finally:
             ex.entry_code = saved_entry
+
+
+def _inner(site: SiteLayers, h: torch.Tensor) -> Any:
+    """The learned distribution (unwrapped) of ``site`` after LSTM output ``h``."""
+    return site.distribution(h).inner

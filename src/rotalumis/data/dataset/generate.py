@@ -87,6 +87,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 def _check_manifest(m: dict[str, Any]) -> None:
     where = ""  # the caller's message names the manifest
     get_field(m, "model", (str, type(None)), where, optional=True)
+    get_field(m, "imitates", str, where, optional=True)
     get_field(m, "seed", int, where, low=-(2**127), high=2**127)
     per = get_field(m, "traces_per_shard", int, where, low=1, high=MAX_TRACES_PER_SHARD)
     total = get_field(m, "num_traces", int, where, low=1, high=MAX_SHARDS * per)
@@ -97,6 +98,12 @@ def _check_manifest(m: dict[str, Any]) -> None:
             f"{math.ceil(total / per)}"
         )
     get_field(m, "rows_per_group", int, where, low=1, high=MAX_TRACES_PER_SHARD, optional=True)
+
+
+def _imitated(model: Model) -> dict[str, str]:
+    """``{"imitates": name}`` for a stand-in (a surrogate) of the model called ``name``."""
+    imitates = getattr(model, "imitates", None)
+    return {"imitates": imitates} if isinstance(imitates, str) and imitates else {}
 
 
 def _write_manifest(path: Path, data: dict[str, Any]) -> None:
@@ -227,6 +234,8 @@ def _prepare_manifest(
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
             "model": model.name,
+            # a stand-in for another model (a surrogate): the model it imitates
+            **_imitated(model),
             "seed": seed if seed is not None else RNG(None).seed,
             "traces_per_shard": traces_per_shard,
             "rows_per_group": min(256, traces_per_shard),

@@ -45,6 +45,26 @@ _KEYWORDS = {
 }
 
 
+def record_provenance(network: InferenceNetwork, model: Any, dataset: Any) -> None:
+    """Record in ``network`` the model whose traces train it.
+
+    Traces of a stand-in for a model (a surrogate, whose ``imitates`` names the model, or a
+    dataset whose manifest has ``imitates``) train a network for the imitated model: that is
+    its ``model_name`` (so it runs on the simulator without a mismatch warning), and the
+    stand-in's own name is kept in ``trained_on``.
+    """
+    if model is not None:
+        name, imitates = model.name, getattr(model, "imitates", None)
+    elif dataset is not None:
+        name, imitates = dataset.manifest.get("model"), dataset.manifest.get("imitates")
+    else:
+        return
+    if isinstance(imitates, str) and imitates and imitates != name:
+        network.model_name, network.trained_on = imitates, name
+    else:
+        network.model_name = name
+
+
 def _grouped(
     source: TrainingSource | None,
     run: RunOptions | None,
@@ -181,10 +201,8 @@ def _train(
         if network is None:
             first = next(steps)
             network = InferenceNetwork.for_batch(first[0], new.embeddings, **dict(new.sizes or {}))
-        if network.model_name is None and model is not None:
-            network.model_name = model.name
-        elif network.model_name is None and dataset is not None:
-            network.model_name = dataset.manifest.get("model")
+        if network.model_name is None:
+            record_provenance(network, model, dataset)
         network.to(dev).train()
         optimizer = make_optimizer(network, config)
         if opt_state is not None:
