@@ -149,7 +149,8 @@ config = TrainingConfig(num_traces=256, batch_size=16, valid_size=32, valid_ever
 result = train_network(model=Branching(), config=config, network_sizes={"lstm_dim": 8},
                        distributed=DistributedConfig(register_traces=8))
 result.network.save(f"{sys.argv[1]}/rank{launched_rank()}.pt")
-print("unseen", sorted(result.unseen_addresses), result.world_size, flush=True)
+if launched_rank() == 0:  # one line: both ranks printing at once interleave their output
+    print("unseen", sorted(result.unseen_addresses), result.world_size, flush=True)
 """
 
 
