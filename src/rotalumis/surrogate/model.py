@@ -122,7 +122,6 @@ class SurrogateModel(Model):
         cfg = network.config
         self.max_length = cfg.max_length or 4 * max(network.longest, 1)
         self._sample_transitions = cfg.transitions == "sample"
-        self._masks: dict[int, torch.Tensor] = {}
         self._prepared = -1  # number of addresses the cached weights were built for
         # the (base address, kind, instance) that each class's full address stands for
         self._where: list[tuple[str, str, int]] = []
@@ -195,18 +194,16 @@ class SurrogateModel(Model):
         self._b_out = (b if b is not None else special.bias.detach()).unsqueeze(0)
         # per previous class (END stands for the start): -inf on transitions never seen
         classes = {"": END, **{a: i + 2 for i, a in enumerate(net.addresses)}}
-        self._masks = {}
+        # (a row of zeros: no transition recorded after that class, nothing masked)
+        mask_rows = torch.zeros(len(classes) + 1, len(classes) + 1)
         for before, after in net.successors.items():
             if before not in classes:
                 continue
-            mask = torch.full((1, len(classes) + 1), -math.inf)
-            mask[0, UNKNOWN] = 0.0
-            mask[0, [classes[a] for a in after if a in classes]] = 0.0
-            self._masks[classes[before]] = mask
-        mask_rows = torch.zeros(len(classes) + 1, len(classes) + 1)
-        for previous, mask in self._masks.items():
-            mask_rows[previous] = mask[0]
-        self._mask_rows = mask_rows  # the masks as rows, indexed by the previous class
+            row = mask_rows[classes[before]]
+            row.fill_(-math.inf)
+            row[UNKNOWN] = 0.0
+            row[[classes[a] for a in after if a in classes]] = 0.0
+        self._mask_rows = mask_rows  # indexed by the previous class
         self._drafts.clear()
         self._discrete = [s.site.head in ("cat", "count") and not s.site.value_shape
                           for s in net.specs]  # fmt: skip
@@ -214,9 +211,7 @@ class SurrogateModel(Model):
         self._prepared = len(net.specs)
 
     def _next(self, h: torch.Tensor, previous: int) -> int:
-        logits = torch.addmm(self._b_out, h, self._w_out)
-        mask = self._masks.get(previous)
-        logits = (logits if mask is None else logits + mask)[0]
+        logits = (torch.addmm(self._b_out, h, self._w_out) + self._mask_rows[previous])[0]
         if self._sample_transitions:
             g = current_rng().torch
             return int(torch.multinomial(torch.softmax(logits.double(), 0).cpu(), 1, generator=g))
