@@ -25,10 +25,11 @@ simulator, on the branching model (a Poisson number of latents; exact posterior 
 enumeration). The surrogate is trained as in ``fidelity``; both networks get the same budget
 and settings (``--ic-traces``, batch 32, learning rate 3e-3, same seed). For ``--ic-obs``
 observations drawn from the prior predictive: the total-variation distance of each
-network's proposal-only posterior of ``n`` (``--ic-samples`` draws, no weights: only as good
-as the network) from the exact one, beside the TV of as many exact draws (the Monte Carlo
-floor), and importance sampling on the simulator with each network: the error of the
-posterior mean of ``n`` in its standard errors (Kish ESS) and the ESS per trace.
+network's proposal of ``n`` (the unweighted ``n`` of ``--ic-samples`` importance-sampling
+traces: only as good as the network) from the exact posterior, beside the TV of as many
+exact draws (the Monte Carlo floor), and importance sampling on the simulator with each
+network: the error of the posterior mean of ``n`` in its standard errors (Kish ESS) and
+the ESS per trace.
 
     .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|ic|all] [--traces 100000]
 """
@@ -177,12 +178,11 @@ def ic(args: argparse.Namespace) -> None:
             _tv(np.bincount(rng.choice(support, m, p=exact), minlength=len(exact)), exact)
         )
         for label, net in nets.items():
-            post = model.posterior(
-                m, engine="ic", observe={"obs": y}, seed=j, network=net, proposal_only=True
-            )
+            # the traces' n is drawn from the network's proposal (its first choice): the
+            # unweighted histogram is the proposal; the weighted one the IS posterior
+            post = model.posterior(m, engine="ic", observe={"obs": y}, seed=j, network=net)
             n = np.asarray(post.get("n").to_numpy(), dtype=int)
             tv = _tv(np.bincount(n, minlength=len(exact))[: len(exact)], exact)
-            post = model.posterior(m, engine="ic", observe={"obs": y}, seed=j, network=net)
             v = np.asarray(post.get("n").to_numpy(), dtype=float)
             w = np.asarray(post.get("n").weights, dtype=float)
             w = w / w.sum()
