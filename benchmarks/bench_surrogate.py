@@ -20,22 +20,36 @@ break-even number of traces (batched):
 the training budget (CPU time simulating the training traces plus training) divided by the
 CPU time saved per trace.
 
-    .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|all] [--traces 100000]
+``ic`` — an inference network trained only on surrogate traces against one trained on the
+simulator, on the branching model (a Poisson number of latents; exact posterior of ``n`` by
+enumeration). The surrogate is trained as in ``fidelity``; both networks get the same budget
+and settings (``--ic-traces``, batch 32, learning rate 3e-3, same seed). For ``--ic-obs``
+observations drawn from the prior predictive: the total-variation distance of each
+network's proposal of ``n`` (the unweighted ``n`` of ``--ic-samples`` importance-sampling
+traces: only as good as the network) from the exact posterior, beside the TV of as many
+exact draws (the Monte Carlo floor), and importance sampling on the simulator with each
+network: the error of the posterior mean of ``n`` in its standard errors (Kish ESS) and
+the ESS per trace.
+
+    .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|ic|all] [--traces 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rotalumis.core import Model
 from rotalumis.diagnostics import compare_surrogate
 from rotalumis.models import Branching, HiddenMarkovModel, MarsagliaUnknownMean
+from rotalumis.nn import TrainingConfig, train_network
 from rotalumis.surrogate import (
     SurrogateConfig,
     SurrogateModel,
@@ -88,9 +102,7 @@ def speed(args: argparse.Namespace) -> None:
     from sir_epidemic import model as sir
     from sir_epidemic import observed_cases, weekly_totals
 
-    config = SurrogateConfig(
-        sites=("beta", "gamma"), heads={"vector": args.vector_head}, flow_transforms=2
-    )
+    config = SurrogateConfig(sites=("beta", "gamma"), heads={"vector": args.vector_head})
     cpu = time.process_time()
     training = SurrogateTraining(
         num_traces=args.sir_train_traces, epochs=args.sir_epochs, batch_size=64, learning_rate=3e-3
@@ -135,9 +147,62 @@ def speed(args: argparse.Namespace) -> None:
     print(f"fallbacks: {surrogate.stats.fallbacks} of {surrogate.stats.executions} executions")
 
 
+def _tv(counts: np.ndarray, exact: np.ndarray) -> float:
+    return float(0.5 * np.abs(counts / counts.sum() - exact).sum())
+
+
+def ic(args: argparse.Namespace) -> None:
+    model = Branching()
+    surrogate = train_surrogate(
+        model,
+        SurrogateConfig(),
+        SurrogateTraining(num_traces=args.train_traces, epochs=args.epochs, seed=1),
+    ).model
+    config = TrainingConfig(
+        num_traces=args.ic_traces, batch_size=32, learning_rate=3e-3, valid_size=0, seed=5
+    )
+    nets = {k: train_network(model=m, config=config).network
+            for k, m in (("simulator", model), ("surrogate", surrogate))}  # fmt: skip
+    rng = np.random.default_rng(0)
+    counts = rng.binomial(rng.poisson(model.rate, args.ic_obs), model.p)  # prior predictive
+    obs = [round(float(c + model.noise * rng.standard_normal()), 2) for c in counts]
+    rows: dict[str, list[tuple[float, float, float]]] = {k: [] for k in nets}
+    floors = []
+    m = args.ic_samples
+    print(f"{'obs':>6} {'network':>10} {'TV':>7} {'floor':>7} {'IS err/se':>9} {'ESS/trace':>9}")
+    for j, y in enumerate(obs):
+        exact = np.asarray(model.exact_posterior(y))
+        support = np.arange(len(exact))
+        mean = float(exact @ support)
+        floors.append(
+            _tv(np.bincount(rng.choice(support, m, p=exact), minlength=len(exact)), exact)
+        )
+        for label, net in nets.items():
+            # the traces' n is drawn from the network's proposal (its first choice): the
+            # unweighted histogram is the proposal; the weighted one the IS posterior
+            post = model.posterior(m, engine="ic", observe={"obs": y}, seed=j, network=net)
+            n = np.asarray(post.get("n").to_numpy(), dtype=int)
+            tv = _tv(np.bincount(n, minlength=len(exact))[: len(exact)], exact)
+            v = np.asarray(post.get("n").to_numpy(), dtype=float)
+            w = np.asarray(post.get("n").weights, dtype=float)
+            w = w / w.sum()
+            est, ess = float(w @ v), 1.0 / float(w @ w)
+            se = math.sqrt(float(w @ (v - est) ** 2) / ess)  # Kish: sqrt(Var_w / ESS)
+            rows[label].append((tv, (est - mean) / se, ess / m))
+            print(f"{y:6.2f} {label:>10} {tv:7.4f} {floors[-1]:7.4f} {(est - mean) / se:9.2f} "
+                  f"{ess / m:9.3f}", flush=True)  # fmt: skip
+    for label, r in rows.items():
+        tv, z, e = (np.asarray(c) for c in zip(*r, strict=True))
+        print(f"{label}-trained: proposal TV mean {tv.mean():.4f} (floor {np.mean(floors):.4f}), "
+              f"max {tv.max():.4f}; IS |err|/se max {np.abs(z).max():.2f}; "
+              f"ESS/trace mean {e.mean():.3f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", nargs="?", default="all", choices=["fidelity", "speed", "all"])
+    parser.add_argument(
+        "part", nargs="?", default="all", choices=["fidelity", "speed", "ic", "all"]
+    )
     parser.add_argument("--traces", type=int, default=100_000, help="compared traces each")
     parser.add_argument(
         "--models", nargs="*", default=[], help="fidelity models by name (default: all three)"
@@ -149,6 +214,9 @@ def main() -> None:
     parser.add_argument("--sir-compare-traces", type=int, default=500)
     parser.add_argument("--sim-traces", type=int, default=20, help="SIR runs timed per repeat")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ic-traces", type=int, default=16_000, help="ic: network training")
+    parser.add_argument("--ic-obs", type=int, default=5, help="ic: observations")
+    parser.add_argument("--ic-samples", type=int, default=2_000, help="ic: draws each")
     parser.add_argument(
         "--batch", type=int, default=64, help="surrogate executions drafted at once"
     )
@@ -164,6 +232,8 @@ def main() -> None:
         fidelity(args)
     if args.part in ("speed", "all"):
         speed(args)
+    if args.part in ("ic", "all"):
+        ic(args)
 
 
 if __name__ == "__main__":
