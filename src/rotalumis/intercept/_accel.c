@@ -40,6 +40,10 @@ typedef struct {
     PyTypeObject *session_type, *stack_type, *execution_type, *trace_type;
     PyObject *record_message; /* runtime.record_message(recorder, address, base, dist, value) */
     Py_ssize_t cached_visits;
+    PyObject *addresses;  /* _address.ADDRESSES: site_address's cache by its key */
+    Py_ssize_t max_depth; /* _address.MAX_DEPTH */
+    Py_ssize_t sites_limit;
+    int suspendable;      /* co_flags of frames whose callers can change */
     /* slot offsets */
     Py_ssize_t s_busy, s_frames, s_sites, s_names, s_name_cache;
     Py_ssize_t st_recorder;
@@ -77,9 +81,11 @@ configure(PyObject *module, PyObject *args)
     PyObject *session_type, *stack_type, *execution_type, *trace_type;
     Config c;
     memset(&c, 0, sizeof(c));
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOn", &c.session_var, &c.stack_var,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOnO!nni", &c.session_var, &c.stack_var,
                           &c.execution_var, &c.empty_stack, &session_type, &stack_type,
-                          &execution_type, &trace_type, &c.record_message, &c.cached_visits))
+                          &execution_type, &trace_type, &c.record_message, &c.cached_visits,
+                          &PyDict_Type, &c.addresses, &c.max_depth, &c.sites_limit,
+                          &c.suspendable))
         return NULL;
     PyObject *types[4] = {session_type, stack_type, execution_type, trace_type};
     for (int i = 0; i < 4; i++) {
@@ -121,6 +127,7 @@ configure(PyObject *module, PyObject *args)
     Py_INCREF(execution_type);
     Py_INCREF(trace_type);
     Py_INCREF(c.record_message);
+    Py_INCREF(c.addresses);
     c.ready = 1;
     C = c;
     Py_RETURN_NONE;
@@ -180,15 +187,105 @@ recording(void)
     return s;
 }
 
-/* The call-site address from record's memos, borrowed; MISS when the Python code must find
- * it (or store it); NULL on error. First Session.frames (the live frame and instruction),
- * then Session.sites (_call_site: code, instruction and label, checked against the live
- * parent frame) where reading it stores nothing (the hit was made for another frame). */
-static PyObject *
-call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames, PyObject *entry)
+/* What _call_site stores in Session.sites after a stack walk, done when the recording
+ * commits (so that a miss after the walk leaves the memo as it was). */
+typedef struct {
+    PyObject *key;    /* (id(code), lasti, label), or NULL: nothing to store */
+    PyObject *parent; /* the parent frame */
+} SiteStore;
+
+static void
+store_clear(SiteStore *st)
 {
-    int lasti_c = PyFrame_GetLasti((PyFrameObject *)frame);
-    PyObject *lasti = PyLong_FromLong(lasti_c);
+    Py_CLEAR(st->key);
+    Py_CLEAR(st->parent);
+}
+
+/* _call_site's store: sites[key] = (parent, parent.f_lasti, entry, base, frame). */
+static int
+store_site(PyObject *session, SiteStore *st, PyObject *entry, PyObject *base, PyObject *frame)
+{
+    if (st->key == NULL)
+        return 0;
+    PyObject *sites = SLOT(session, C.s_sites);
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)st->parent);
+    int flags = code->co_flags;
+    Py_DECREF(code);
+    if (flags & C.suspendable)
+        return 0;
+    if (PyDict_GET_SIZE(sites) >= C.sites_limit)
+        PyDict_Clear(sites);
+    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti((PyFrameObject *)st->parent));
+    if (lasti == NULL)
+        return -1;
+    PyObject *value = PyTuple_Pack(5, st->parent, lasti, entry, base, frame);
+    Py_DECREF(lasti);
+    if (value == NULL)
+        return -1;
+    int r = PyDict_SetItem(sites, st->key, value);
+    Py_DECREF(value);
+    return r;
+}
+
+/* site_address's cache lookup: the key built by the same stack walk; borrowed (None: a
+ * draw of the engine's own), MISS when not cached, NULL on error. */
+static PyObject *
+cached_address(PyObject *frame, PyObject *entry, PyObject *label, PyObject *lasti)
+{
+    PyObject *ids = PyList_New(0);
+    if (ids == NULL)
+        return NULL;
+    PyObject *found = MISS;
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    int ok = code_id != NULL && PyList_Append(ids, label) == 0 &&
+             PyList_Append(ids, code_id) == 0 && PyList_Append(ids, lasti) == 0;
+    Py_XDECREF(code_id);
+    if (ok && entry != Py_None && (PyObject *)code != entry) {
+        PyFrameObject *f = PyFrame_GetBack((PyFrameObject *)frame);
+        Py_ssize_t depth = 1;
+        while (ok && f != NULL && depth < C.max_depth) {
+            PyCodeObject *fcode = PyFrame_GetCode(f);
+            PyObject *fid = PyLong_FromVoidPtr(fcode);
+            PyObject *flasti = PyLong_FromLong(PyFrame_GetLasti(f));
+            ok = fid != NULL && flasti != NULL && PyList_Append(ids, fid) == 0 &&
+                 PyList_Append(ids, flasti) == 0;
+            Py_XDECREF(fid);
+            Py_XDECREF(flasti);
+            depth += 1;
+            int at_entry = (PyObject *)fcode == entry;
+            Py_DECREF(fcode);
+            PyFrameObject *back = at_entry ? NULL : PyFrame_GetBack(f);
+            Py_DECREF(f);
+            f = back;
+        }
+        Py_XDECREF(f);
+    }
+    Py_DECREF(code);
+    PyObject *key = ok ? PyList_AsTuple(ids) : NULL;
+    Py_DECREF(ids);
+    if (key == NULL)
+        return NULL;
+    PyObject *hit = PyDict_GetItemWithError(C.addresses, key);
+    Py_DECREF(key);
+    if (hit != NULL)
+        found = hit;
+    else if (PyErr_Occurred())
+        found = NULL;
+    return found;
+}
+
+/* The call-site address of record/_call_site, borrowed: from Session.frames (the live
+ * frame and instruction), else Session.sites (code, instruction and label, checked against
+ * the live parent frame) where using it stores nothing, else site_address's cache (the
+ * stack walk), whose store in Session.sites is left in *st for the commit. MISS when the
+ * Python code must find it (a first walk, an engine's draw) or store something at once;
+ * NULL on error. */
+static PyObject *
+call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames, PyObject *entry,
+          SiteStore *st)
+{
+    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti((PyFrameObject *)frame));
     if (lasti == NULL)
         return NULL;
     PyObject *base = MISS;
@@ -204,40 +301,59 @@ call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames,
                 base = PyTuple_GET_ITEM(hit, 2);
         }
     }
-    if (base == MISS && !PyErr_Occurred()) {
-        PyObject *sites = SLOT(session, C.s_sites);
-        PyObject *code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+    PyObject *sites = SLOT(session, C.s_sites);
+    if (base == MISS && !PyErr_Occurred() && sites != NULL && PyDict_CheckExact(sites)) {
+        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
         PyObject *code_id = PyLong_FromVoidPtr(code);
         Py_DECREF(code);
         PyObject *key = code_id == NULL ? NULL : PyTuple_Pack(3, code_id, lasti, label);
         Py_XDECREF(code_id);
+        PyFrameObject *parent = PyFrame_GetBack((PyFrameObject *)frame);
         if (key == NULL)
             base = NULL;
-        else if (sites != NULL && PyDict_CheckExact(sites)) {
+        else {
             PyObject *hit = PyDict_GetItemWithError(sites, key);
+            int valid = 0;
             if (hit != NULL && PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 5 &&
-                PyTuple_GET_ITEM(hit, 2) == entry && PyTuple_GET_ITEM(hit, 4) != frame &&
-                PyLong_CheckExact(PyTuple_GET_ITEM(hit, 1))) {
-                PyFrameObject *parent = PyFrame_GetBack((PyFrameObject *)frame);
-                if (parent != NULL && (PyObject *)parent == PyTuple_GET_ITEM(hit, 0)) {
-                    long want = PyLong_AsLong(PyTuple_GET_ITEM(hit, 1));
-                    if (want == -1 && PyErr_Occurred())
-                        PyErr_Clear();
-                    else if (want == PyFrame_GetLasti(parent))
-                        base = PyTuple_GET_ITEM(hit, 3);
+                parent != NULL && PyTuple_GET_ITEM(hit, 0) == (PyObject *)parent &&
+                PyTuple_GET_ITEM(hit, 2) == entry && PyLong_CheckExact(PyTuple_GET_ITEM(hit, 1))) {
+                long want = PyLong_AsLong(PyTuple_GET_ITEM(hit, 1));
+                if (want == -1 && PyErr_Occurred())
+                    PyErr_Clear();
+                else
+                    valid = want == PyFrame_GetLasti(parent);
+            }
+            if (PyErr_Occurred())
+                base = NULL;
+            else if (valid) {
+                if (PyTuple_GET_ITEM(hit, 4) != frame) /* else _call_site remembers the frame */
+                    base = PyTuple_GET_ITEM(hit, 3);
+            }
+            else {
+                base = cached_address(frame, entry, label, lasti);
+                if (base != NULL && base != MISS && parent != NULL) {
+                    st->key = key; /* stored at the commit, as _call_site does */
+                    key = NULL;
+                    st->parent = (PyObject *)parent;
+                    parent = NULL;
                 }
-                Py_XDECREF(parent);
             }
         }
         Py_XDECREF(key);
+        Py_XDECREF(parent);
     }
     Py_DECREF(lasti);
     if (base == MISS && PyErr_Occurred())
-        return NULL;
+        base = NULL;
     if (base != NULL && base != MISS && !PyUnicode_CheckExact(base))
-        return MISS; /* None: a draw of the engine's own (PASS) */
+        base = MISS; /* None: a draw of the engine's own (PASS) */
+    if (base == NULL || base == MISS)
+        store_clear(st);
     return base;
 }
+
+static PyObject *record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base,
+                              PyObject *dist, PyObject *frame, SiteStore *st);
 
 /* record(session, label, dist, frame) for an unshaped site: a new reference to the value,
  * MISS (nothing changed), or NULL with an exception set. */
@@ -255,11 +371,22 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
     PyObject *frames = SLOT(session, C.s_frames);
     if (entry == NULL || frames == NULL || !PyDict_CheckExact(frames))
         return MISS;
-    PyObject *base = call_site(session, label, frame, frames, entry);
+    SiteStore st = {NULL, NULL};
+    PyObject *base = call_site(session, label, frame, frames, entry, &st);
     if (base == NULL || base == MISS)
         return base;
-    if (!PyUnicode_CheckExact(base))
-        return MISS;
+    Py_INCREF(base); /* a store in Session.sites may drop the memo's reference */
+    PyObject *value = record_found(session, ex, entry, base, dist, frame, &st);
+    Py_DECREF(base);
+    store_clear(&st);
+    return value;
+}
+
+/* record_core once the call site is known: send_sample on the plain prior-recording stack. */
+static PyObject *
+record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, PyObject *dist,
+             PyObject *frame, SiteStore *st)
+{
     /* names: only a base known to have none (session.name_for's cache) */
     PyObject *names = SLOT(session, C.s_names);
     if (names == NULL || !PyTuple_CheckExact(names))
@@ -333,6 +460,8 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
     }
     /* ---- commit: from here on this is the recording itself ---- */
     PyObject *value = NULL, *address = NULL, *n_obj = NULL;
+    if (store_site(session, st, entry, base, frame) < 0)
+        goto done;
     PyObject *new_choices = PyLong_FromSsize_t(choices + 1);
     if (new_choices == NULL)
         goto done;
@@ -675,7 +804,8 @@ static PyTypeObject WrapperType = {
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(session_var, stack_var, execution_var, empty_stack, Session, _Stack, "
-     "Execution, Trace, record_message, cached_visits): the objects the fast path reads."},
+     "Execution, Trace, record_message, cached_visits, addresses, max_depth, sites_limit, "
+     "suspendable): the objects and constants the fast path reads."},
     {NULL},
 };
 

@@ -42,7 +42,7 @@ from rotalumis.core.runtime import (
 from rotalumis.core.trace import Trace
 
 from ._accelerator import ACCEL
-from ._address import site_address
+from ._address import ADDRESSES, MAX_DEPTH, site_address
 
 __all__ = [
     "ACCELERATED",
@@ -279,6 +279,10 @@ if ACCEL is not None:
         Trace,
         record_message,
         CACHED_VISITS,
+        ADDRESSES,
+        MAX_DEPTH,
+        _SITES_LIMIT,
+        _SUSPENDABLE,
     )
     record = ACCEL.Record(record_python)
 
