@@ -44,6 +44,7 @@ typedef struct {
     Py_ssize_t max_depth; /* _address.MAX_DEPTH */
     Py_ssize_t sites_limit;
     int suspendable;      /* co_flags of frames whose callers can change */
+    PyObject *shaped;     /* _session._SHAPED: shaped_label's cache */
     /* slot offsets */
     Py_ssize_t s_busy, s_frames, s_sites, s_names, s_name_cache;
     Py_ssize_t st_recorder;
@@ -81,11 +82,11 @@ configure(PyObject *module, PyObject *args)
     PyObject *session_type, *stack_type, *execution_type, *trace_type;
     Config c;
     memset(&c, 0, sizeof(c));
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOnO!nni", &c.session_var, &c.stack_var,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOnO!nniO!", &c.session_var, &c.stack_var,
                           &c.execution_var, &c.empty_stack, &session_type, &stack_type,
                           &execution_type, &trace_type, &c.record_message, &c.cached_visits,
                           &PyDict_Type, &c.addresses, &c.max_depth, &c.sites_limit,
-                          &c.suspendable))
+                          &c.suspendable, &PyDict_Type, &c.shaped))
         return NULL;
     PyObject *types[4] = {session_type, stack_type, execution_type, trace_type};
     for (int i = 0; i < 4; i++) {
@@ -128,6 +129,7 @@ configure(PyObject *module, PyObject *args)
     Py_INCREF(trace_type);
     Py_INCREF(c.record_message);
     Py_INCREF(c.addresses);
+    Py_INCREF(c.shaped);
     c.ready = 1;
     C = c;
     Py_RETURN_NONE;
@@ -460,6 +462,10 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     }
     /* ---- commit: from here on this is the recording itself ---- */
     PyObject *value = NULL, *address = NULL, *n_obj = NULL;
+    /* held while Python code (the draw) runs: the context variables' values */
+    Py_INCREF(session);
+    Py_INCREF(ex);
+    Py_INCREF(recorder);
     if (store_site(session, st, entry, base, frame) < 0)
         goto done;
     PyObject *new_choices = PyLong_FromSsize_t(choices + 1);
@@ -524,6 +530,9 @@ done:
     Py_XDECREF(n_obj);
     Py_XDECREF(address);
     Py_DECREF(trace);
+    Py_DECREF(recorder);
+    Py_DECREF(ex);
+    Py_DECREF(session);
     return value;
 }
 
@@ -541,10 +550,21 @@ Record_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject
     RecordObject *r = (RecordObject *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (C.ready && kwnames == NULL && (nargs == 4 || nargs == 5)) {
-        int unshaped = nargs == 4 ||
-                       (PyTuple_CheckExact(args[4]) && PyTuple_GET_SIZE(args[4]) == 0);
-        if (unshaped) {
-            PyObject *value = record_core(args[0], args[1], args[2], args[3]);
+        PyObject *label = args[1];
+        if (nargs == 5 && !(PyTuple_CheckExact(args[4]) && PyTuple_GET_SIZE(args[4]) == 0)) {
+            /* a vector site: its label with the shape, from shaped_label's cache */
+            PyObject *key = PyTuple_Pack(2, label, args[4]);
+            if (key == NULL)
+                return NULL;
+            label = PyDict_GetItemWithError(C.shaped, key);
+            Py_DECREF(key);
+            if (label == NULL && PyErr_Occurred())
+                return NULL;
+        }
+        if (label != NULL) {
+            Py_INCREF(label);
+            PyObject *value = record_core(args[0], label, args[2], args[3]);
+            Py_DECREF(label);
             if (value != MISS)
                 return value;
         }
@@ -805,7 +825,7 @@ static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(session_var, stack_var, execution_var, empty_stack, Session, _Stack, "
      "Execution, Trace, record_message, cached_visits, addresses, max_depth, sites_limit, "
-     "suspendable): the objects and constants the fast path reads."},
+     "suspendable, shaped): the objects and constants the fast path reads."},
     {NULL},
 };
 

@@ -283,6 +283,7 @@ if ACCEL is not None:
         MAX_DEPTH,
         _SITES_LIMIT,
         _SUSPENDABLE,
+        _SHAPED,
     )
     record = ACCEL.Record(record_python)
 
