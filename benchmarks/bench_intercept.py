@@ -106,6 +106,11 @@ def _random_gauss(n: int) -> object:
     return [draw(0.0, 1.0) for _ in range(n)]
 
 
+def _random_randrange(n: int) -> object:
+    draw = random.randrange
+    return [draw(7) for _ in range(n)]
+
+
 def _np_normal(n: int) -> object:
     return [np.random.normal(0.0, 1.0) for _ in range(n)]
 
@@ -156,6 +161,7 @@ CASES: list[tuple[str, Loop]] = [
     ("random.random()", _random_random),
     ("random.random() in a helper", _random_random_helper),
     ("random.gauss(0, 1)", _random_gauss),
+    ("random.randrange(7)", _random_randrange),
     ("np.random.normal(0, 1)", _np_normal),
     ("Generator.normal(0, 1)", _generator_normal),
     ("np.random.normal, 8 calls deep", _np_normal_deep),

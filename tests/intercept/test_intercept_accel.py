@@ -19,6 +19,7 @@ from intercept_support import run_json_script
 
 from rotalumis.core import FunctionModel, TraceLimitError
 from rotalumis.intercept import _session, intercept
+from rotalumis.intercept._session import memo_key
 
 # Run as a file: its functions are ordinary code, so addresses read ``function:line``.
 SCRIPT = """
@@ -201,3 +202,30 @@ def test_a_failed_build_still_installs_and_says_so_in_one_line(tmp_path: Path) -
     assert len(notes) == 1, proc.stderr
     assert "not built" in notes[0] and notes[0].endswith("interception runs in pure Python")
     assert not list(out.rglob("_accel*"))
+
+
+def test_memo_keys_keep_integer_and_float_arguments_apart() -> None:
+    assert memo_key((0.0, 1.0)) == (0.0, 1.0) and memo_key(()) == ()
+    assert memo_key((0, 1)) == (int, 0, 1) != memo_key((0.0, 1.0))
+    assert memo_key((0, 1.0)) is None and memo_key((True,)) is None
+    assert memo_key(([1, 2],)) is None  # a list: never looked up
+
+    def forward() -> list[float]:
+        with intercept(check_escapes=False):
+            return [
+                random.gauss(0, 1) + random.gauss(0.0, 1.0) + random.randrange(3) + n
+                for n in (np.random.binomial(3, 0.5), np.random.binomial(3.0, 0.5))
+            ]
+
+    trace = FunctionModel(forward, "keys").get_trace(seed=1)
+    kinds = [v.address.rsplit("/", 1)[-1] for v in trace.variables]
+    assert kinds == [
+        "np.random.binomial__Binomial__1",
+        "np.random.binomial__Binomial__2",
+        "random.gauss__Normal__1",
+        "random.gauss__Normal__2",
+        "random.randbelow__Categorical__1",
+        "random.gauss__Normal__3",
+        "random.gauss__Normal__4",
+        "random.randbelow__Categorical__2",
+    ]

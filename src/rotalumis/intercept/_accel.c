@@ -635,7 +635,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *fallback;        /* the Python wrapper (same arguments) */
     PyObject *original;        /* the patched function */
-    PyObject *memo;            /* site_for's memo: args -> (dist, convert, shape) */
+    PyObject *memo;            /* site_for's memo: memo_key(args) -> (dist, convert, shape) */
     PyObject *module_label;    /* label when self is global_instance */
     PyObject *class_label;
     PyObject *global_instance; /* None: none */
@@ -668,17 +668,26 @@ Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     }
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)
         goto fallback;
-    /* site_for's memo holds calls whose positional arguments are all floats */
+    /* site_for's memo key (memo_key): the arguments if all are floats, (int, *args) if
+     * all are integers; otherwise the Python wrapper (not memoised) */
+    int floats = 1, ints = 1;
     for (Py_ssize_t i = 1; i < nargs; i++) {
-        if (!PyFloat_CheckExact(args[i]))
-            goto fallback;
+        floats &= PyFloat_CheckExact(args[i]);
+        ints &= PyLong_CheckExact(args[i]);
     }
-    PyObject *key = PyTuple_New(nargs - 1);
+    if (!floats && !ints)
+        goto fallback;
+    Py_ssize_t offset = floats ? 0 : 1;
+    PyObject *key = PyTuple_New(nargs - 1 + offset);
     if (key == NULL)
         return NULL;
+    if (offset) {
+        Py_INCREF(&PyLong_Type);
+        PyTuple_SET_ITEM(key, 0, (PyObject *)&PyLong_Type);
+    }
     for (Py_ssize_t i = 1; i < nargs; i++) {
         Py_INCREF(args[i]);
-        PyTuple_SET_ITEM(key, i - 1, args[i]);
+        PyTuple_SET_ITEM(key, i - 1 + offset, args[i]);
     }
     PyObject *site = PyDict_GetItemWithError(w->memo, key);
     Py_DECREF(key);

@@ -53,6 +53,7 @@ __all__ = [
     "accelerated_wrapper",
     "bits_distribution",
     "bits_to_int",
+    "memo_key",
     "record",
     "record_python",
     "recording",
@@ -140,31 +141,43 @@ MEMO_ERRORS = (TypeError, ValueError, RuntimeError)
 """What looking arguments up in a memo may raise (unhashable: a list, an array, ...)."""
 
 
+def memo_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The key of a call's positional arguments in a wrapper's site memo: the arguments
+    themselves when all are floats (or there are none), ``(int, *args)`` when all are
+    integers (so ``gauss(0, 1)`` and ``gauss(0.0, 1.0)``, equal as tuples, stay apart), else
+    ``None`` (not memoised: its site might depend on more than the values)."""
+    floats = True
+    for a in args:
+        if type(a) is not float:
+            floats = False
+            break
+    if floats:
+        return args
+    for a in args:
+        if type(a) is not int:
+            return None
+    return (int, *args)
+
+
 def site_for(
     spec: Callable[..., Any], memo: dict[Any, Any], args: tuple[Any, ...], kwargs: Any
 ) -> Any:
     """``spec(*args, **kwargs)`` (``None`` if it raises), memoised for calls whose positional
-    arguments are all plain floats (or absent) and that have no keyword arguments: such a
-    site (distribution and conversion) depends on the values only, so a simulator that
-    draws with the same parameters in a loop builds it once."""
-    if not kwargs:
-        try:
-            site = memo.get(args)
-        except MEMO_ERRORS:
-            site = None
+    arguments are all plain floats, or all plain integers, (or absent) and that have no
+    keyword arguments (see :func:`memo_key`): such a site (distribution and conversion)
+    depends on the values only, so a simulator that draws with the same parameters in a
+    loop builds it once."""
+    key = None if kwargs else memo_key(args)
+    if key is not None:
+        site = memo.get(key)
         if site is not None:
             return site
     try:
         site = spec(*args, **kwargs)
     except SPEC_ERRORS:
         return None
-    if (
-        site is not None
-        and not kwargs
-        and len(memo) < _MEMO_LIMIT
-        and all(type(a) is float for a in args)
-    ):
-        memo[args] = site
+    if site is not None and key is not None and len(memo) < _MEMO_LIMIT:
+        memo[key] = site
     return site
 
 
