@@ -123,40 +123,52 @@ def test_compiled_and_pure_python_record_the_same(tmp_path: Path, mode: str) -> 
     assert addresses[1099].endswith("random.random__Uniform__1100")
 
 
-def _fallback_calls(loop: object) -> int:
-    """Calls of the Python wrappers (the fallback) in the steady state of ``loop``."""
-    calls = 0
+# Counts the calls of the Python wrappers (the fallback) in the steady state of a loop, in
+# a fresh process (a profile function, so away from other tests' threads and timers).
+FALLBACK_SCRIPT = """
+import json, random, sys
+import numpy as np
+from rotalumis.core import FunctionModel
+from rotalumis.intercept import intercept
 
-    def profile(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        if event == "call" and frame.f_code.co_name == "wrapper":  # type: ignore[attr-defined]
-            calls += 1
-
-    def forward() -> object:
-        with intercept(check_escapes=False):
-            return loop()  # type: ignore[operator]
-
-    model = FunctionModel(forward, "fallback")
-    model.prior(1, seed=0, progress=False)
-    sys.setprofile(profile)
-    try:
-        model.prior(2, seed=0, progress=False)
-    finally:
-        sys.setprofile(None)
-    return calls
+calls = 0
 
 
-def _draws() -> list[float]:
-    return [
-        random.random() + random.gauss(0.0, 1.0) + np.random.normal(0.0, 1.0) for _ in range(50)
-    ]
+def profile(frame, event, arg):
+    global calls
+    if event == "call" and frame.f_code.co_name == "wrapper":
+        calls += 1
 
 
-def test_the_compiled_path_takes_loops_without_the_fallback() -> None:
+def loop():
+    return [random.random() + random.gauss(0.0, 1.0) + np.random.normal(0.0, 1.0)
+            + random.randrange(5) for _ in range(9)]
+
+
+def forward():
+    with intercept(check_escapes=False):
+        return loop()
+
+
+model = FunctionModel(forward, "fallback")
+model.prior(1, seed=0, progress=False)
+sys.setprofile(profile)
+model.prior(2, seed=0, progress=False)
+sys.setprofile(None)
+print(json.dumps(calls))
+"""
+
+
+def test_the_compiled_path_takes_loops_without_the_fallback(tmp_path: Path) -> None:
     if not _session.ACCELERATED:
         pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
-    # per execution, the first visits (and the second, which remembers the frame) fall back
-    assert _fallback_calls(_draws) <= 2 * 3 * 2
+    script = tmp_path / "fallback_script.py"
+    script.write_text(FALLBACK_SCRIPT)
+    # per execution, only the first visits (and the second, which remembers the frame) of
+    # the 4 sites fall back: 2 executions x 4 sites x 2 visits at most, of 72 draws
+    assert run_json_script(script) <= 2 * 4 * 2
+    pure = run_json_script(script, env={"ROTALUMIS_PURE_PYTHON": "1"})
+    assert pure == 2 * 9 * 4  # the Python wrappers take every draw there
 
 
 def test_compiled_wrappers_look_like_the_originals() -> None:
