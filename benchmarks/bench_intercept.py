@@ -65,16 +65,18 @@ is read, call sites remembered by live frame), side by side with main at fe6e5a4
 The compiled hot path (``rotalumis.intercept._accel``) against the pure-Python path of the
 same tree, side by side: ``ROTALUMIS_PURE_PYTHON=1`` selects the latter (the first line of
 the output says which runs). 3 alternating fresh processes each way, ``--traces 5
---repeats 5``, medians (ratio: each process's intercepted / plain, then the median; the
-machine was loaded); pure -> compiled, intercepted us::
+--repeats 5``, medians (ratio: each process's intercepted / plain, then the median), at
+631b6bd; pure -> compiled, intercepted us::
 
-    random.random()                     0.06     1.88 -> 1.22   (38x -> 18x)
-    random.gauss(0, 1)                  0.62     2.39 -> 1.69   (3.9x -> 2.5x)
-    np.random.normal(0, 1)              0.78     3.14 -> 1.11   (3.3x -> 1.6x)
-    Generator.normal(0, 1)              0.95     2.24 -> 1.61   (3.2x -> 1.6x)
-    np.random.normal, 8 calls deep      1.23     6.70 -> 3.62   (5.9x -> 3.1x)
-    Tensor.normal_(0, 1)                1.41     7.75 -> 4.61   (4.0x -> 4.1x)
-    native sample(Normal)                        2.28 -> 2.09  (floor)
+    random.random()                     0.05     1.86 -> 0.76   (37x -> 19x)
+    random.gauss(0, 1)                  0.35     1.98 -> 0.86   (5.4x -> 2.5x)
+    random.randrange(7)                 0.20     2.75 -> 1.23   (13x -> 6.1x)
+    np.random.normal(0, 1)              0.54     1.96 -> 0.89   (3.7x -> 1.7x)
+    Generator.normal(0, 1)              0.51     1.92 -> 0.86   (3.8x -> 1.7x)
+    np.random.normal, 8 calls deep      0.89     5.44 -> 2.99   (6.2x -> 3.4x)
+    torch.rand(1)                       1.58     6.13 -> 5.68   (3.8x -> 3.8x)
+    Tensor.normal_(0, 1)                1.02     4.52 -> 4.77   (4.5x -> 3.9x)
+    native sample(Normal)                        1.57 -> 1.71  (floor, same code: noise)
 """
 
 from __future__ import annotations
