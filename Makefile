@@ -14,11 +14,14 @@ SBI_STAMP := $(SBI_VENV)/.installed
 
 .PHONY: demo test lint install system-deps pyprob-venv sbi-venv ppx-schema bench bench-sbi clean
 
-$(STAMP): pyproject.toml
+# setup.py builds the optional C accelerator of interception; the last line says whether
+# it was built (if not, interception runs in pure Python: docs/interception.md)
+$(STAMP): pyproject.toml setup.py src/rotalumis/intercept/_accel.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
 	$(PIP) install -e '.[dev,examples,optimize,distributed]'
+	$(PY) -c "from rotalumis.intercept._accelerator import DESCRIPTION; print('rotalumis interception:', DESCRIPTION)"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +41,9 @@ system-deps:
 
 test: $(STAMP) $(PYPROB_STAMP) system-deps
 	$(PY) -m pytest -q
+	# the interception tests once more on the pure-Python path (the fallback of the C one)
+	ROTALUMIS_PURE_PYTHON=1 $(PY) -m pytest -q -m "not slow" tests/intercept \
+		--ignore=tests/intercept/test_intercept_examples.py
 	$(VENV)/bin/lint-imports
 
 lint: $(STAMP)

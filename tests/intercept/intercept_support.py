@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +16,8 @@ from scipy import stats
 
 from rotalumis.core import FunctionModel, Trace
 from rotalumis.intercept import intercept
+
+HERE = Path(__file__).parent
 
 P_MIN = 1e-3
 """Two-sample tests (seeded, so deterministic) must not reject at this level."""
@@ -80,3 +87,24 @@ def check_normal_posterior(
     assert abs(m - mean) < Z * se, f"{what}: mean {m:.4f} vs {mean:.4f} (se {se:.4f})"
     exact2 = var + mean**2
     assert abs(second - exact2) < Z * se2, f"{what}: E[x^2] {second:.4f} vs {exact2:.4f}"
+
+
+def run_json_script(script: Path, *args: str, env: Mapping[str, str | None] = {}) -> Any:
+    """Run ``script`` in a fresh interpreter (this folder importable, ``env`` changing the
+    environment: ``None`` removes a variable) and parse the last line it prints as JSON."""
+    environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
+    for key, value in env.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=HERE,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])

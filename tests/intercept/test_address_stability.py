@@ -5,15 +5,10 @@ or its first-call trampolines into addresses."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).parent
+from intercept_support import run_json_script
 
 # Run as a file (not ``-c``), so that its functions are ordinary code, not generated code.
 SCRIPT = '''
@@ -85,17 +80,10 @@ print(json.dumps(out))
 
 
 def _addresses(script: Path, order: list[str], warm: bool) -> dict[str, list[list[str]]]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
-    proc = subprocess.run(
-        [sys.executable, str(script), ",".join(order), "warm" if warm else "cold"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=HERE,
+    out: dict[str, list[list[str]]] = run_json_script(
+        script, ",".join(order), "warm" if warm else "cold"
     )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 @pytest.mark.slow

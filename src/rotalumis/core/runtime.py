@@ -155,7 +155,7 @@ _FREE_RNG: ContextVar[RNG | None] = ContextVar("rotalumis_free_rng", default=Non
 # Full addresses of the first visits of each site, built once (the hot path): the string
 # work of an address is then a list index. Element 0 is the site's prefix, which later
 # visits join with their number.
-_CACHED_VISITS = 1024
+CACHED_VISITS = 1024
 _FULL_ADDRESSES: dict[tuple[str, str], list[str]] = {}
 
 
@@ -247,7 +247,7 @@ class Execution:
             hit: str = fulls[n]
             return hit
         full: str = fulls[0] + str(n)
-        if n == len(fulls) and n <= _CACHED_VISITS:  # visits 1 .. n-1 came before
+        if n == len(fulls) and n <= CACHED_VISITS:  # visits 1 .. n-1 came before
             fulls.append(full)
         return full
 
@@ -394,7 +394,21 @@ def send_sample(
         # a number from Python numbers: its message is made when the trace is read
         recorder.trace.pending.append((address, base, dist, value, control))
         return value
+    record_message(recorder, address, base, dist, value, name, control)
+    return value
+
+
+def record_message(
+    recorder: Any,
+    address: str,
+    base: str,
+    dist: Distribution,
+    value: Any,
+    name: str | None = None,
+    control: bool = True,
+) -> None:
+    """Record the drawn ``sample`` site at once (:func:`send_sample`'s sites that are not
+    deferred; also called by the compiled hot path of :mod:`rotalumis.intercept`)."""
     msg = Message("sample", name, address, base, dist, value, control)
     msg.log_prob = dist.log_prob_sum(value)
     recorder.trace.add(msg)
-    return value

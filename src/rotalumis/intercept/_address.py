@@ -33,13 +33,14 @@ from typing import Any
 from rotalumis.core.address import KEPT, function_name, shown_frames
 from rotalumis.core.runtime import apply_stack
 
-__all__ = ["MAX_DEPTH", "site_address"]
+__all__ = ["ADDRESSES", "MAX_DEPTH", "site_address"]
 
 MAX_DEPTH = 64
 """Frames examined when the entry function is not on the stack."""
 
 _CACHE_LIMIT = 200_000
-_cache: dict[tuple[Any, ...], str | None] = {}
+ADDRESSES: dict[tuple[Any, ...], str | None] = {}
+"""The cache of :func:`site_address` by its key (also read by the compiled hot path)."""
 _ENGINE = apply_stack.__code__
 
 
@@ -79,7 +80,7 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str | 
             f = f.f_back
     key = tuple(ids)
     try:
-        return _cache[key]
+        return ADDRESSES[key]
     except KeyError:
         pass
     chain = [frame]
@@ -92,7 +93,7 @@ def site_address(frame: FrameType, entry: CodeType | None, label: str) -> str | 
     if not any(fr.f_code is _ENGINE for fr in chain):
         home = None if entry is None else entry.co_filename
         hit = "/".join([*(_frame_text(fr, home) for fr in shown_frames(chain)), label])
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()
-    _cache[key] = hit
+    if len(ADDRESSES) >= _CACHE_LIMIT:
+        ADDRESSES.clear()
+    ADDRESSES[key] = hit
     return hit

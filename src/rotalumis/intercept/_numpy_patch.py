@@ -29,7 +29,8 @@ from ._patching import ClassPatch
 from ._session import (
     PASS,
     SEED_DISTRIBUTION,
-    record,
+    accelerated_wrapper,
+    record_python,
     recording,
     seed_from_uniform,
     site_for,
@@ -63,9 +64,9 @@ def _make_wrapper(
             dist, convert, shape = site
             if dist is None:
                 return convert(None)
-            value = record(session, label, dist, frame, shape)
+            value = record_python(session, label, dist, frame, shape)
         else:
-            value = record(session, label, SEED_DISTRIBUTION, frame)
+            value = record_python(session, label, SEED_DISTRIBUTION, frame)
             if value is not PASS:
                 seed = seed_from_uniform(value)
                 return session.guarded(original, substitute(seed), *args, **kwargs)
@@ -77,7 +78,12 @@ def _make_wrapper(
     wrapper.__qualname__ = class_label
     wrapper.__doc__ = getattr(original, "__doc__", None)
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    return wrapper
+    if spec is None:  # always a seed site: nothing for the compiled common case
+        return wrapper
+    # the compiled common case, where built (it falls back on this wrapper)
+    return accelerated_wrapper(
+        wrapper, original, memo, (module_label, class_label), global_instance
+    )
 
 
 def _new_generator(seed: int) -> np.random.Generator:

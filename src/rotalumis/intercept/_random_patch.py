@@ -57,9 +57,10 @@ from rotalumis.core import (
 from ._patching import ClassPatch
 from ._session import (
     PASS,
+    accelerated_wrapper,
     bits_distribution,
     bits_to_int,
-    record,
+    record_python,
     recording,
     site_for,
 )
@@ -224,7 +225,7 @@ def _make_wrapper(name: str, original: Callable[..., Any], build: Builder) -> Ca
                 if dist is None:
                     return convert(None)
                 label = module_label if self is _INST else class_label
-                value = record(session, label, dist, sys._getframe(1), shape)
+                value = record_python(session, label, dist, sys._getframe(1), shape)
                 if value is not PASS:
                     return convert(value)
         return original(self, *args, **kwargs)
@@ -233,7 +234,8 @@ def _make_wrapper(name: str, original: Callable[..., Any], build: Builder) -> Ca
     wrapper.__qualname__ = "Random." + name
     wrapper.__doc__ = getattr(original, "__doc__", None)
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    return wrapper
+    # the compiled common case, where built (it falls back on this wrapper)
+    return accelerated_wrapper(wrapper, original, memo, (module_label, class_label), _INST, _SYSTEM)
 
 
 def random_patches() -> tuple[list[ClassPatch], list[tuple[Any, Any]]]:

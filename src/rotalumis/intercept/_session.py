@@ -30,18 +30,32 @@ from rotalumis.core import (
     observe,
     sample,
 )
-from rotalumis.core.runtime import EMPTY_STACK, EXECUTION, STACK, send_sample
+from rotalumis.core.runtime import (
+    CACHED_VISITS,
+    EMPTY_STACK,
+    EXECUTION,
+    STACK,
+    Execution,
+    record_message,
+    send_sample,
+)
+from rotalumis.core.trace import Trace
 
-from ._address import site_address
+from ._accelerator import ACCEL
+from ._address import ADDRESSES, MAX_DEPTH, site_address
 
 __all__ = [
+    "ACCELERATED",
     "MEMO_ERRORS",
     "PASS",
     "SEED_DISTRIBUTION",
     "Session",
+    "accelerated_wrapper",
     "bits_distribution",
     "bits_to_int",
+    "memo_key",
     "record",
+    "record_python",
     "recording",
     "seed_from_uniform",
     "shaped_label",
@@ -127,31 +141,43 @@ MEMO_ERRORS = (TypeError, ValueError, RuntimeError)
 """What looking arguments up in a memo may raise (unhashable: a list, an array, ...)."""
 
 
+def memo_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The key of a call's positional arguments in a wrapper's site memo: the arguments
+    themselves when all are floats (or there are none), ``(int, *args)`` when all are
+    integers (so ``gauss(0, 1)`` and ``gauss(0.0, 1.0)``, equal as tuples, stay apart), else
+    ``None`` (not memoised: its site might depend on more than the values)."""
+    floats = True
+    for a in args:
+        if type(a) is not float:
+            floats = False
+            break
+    if floats:
+        return args
+    for a in args:
+        if type(a) is not int:
+            return None
+    return (int, *args)
+
+
 def site_for(
     spec: Callable[..., Any], memo: dict[Any, Any], args: tuple[Any, ...], kwargs: Any
 ) -> Any:
     """``spec(*args, **kwargs)`` (``None`` if it raises), memoised for calls whose positional
-    arguments are all plain floats (or absent) and that have no keyword arguments: such a
-    site (distribution and conversion) depends on the values only, so a simulator that
-    draws with the same parameters in a loop builds it once."""
-    if not kwargs:
-        try:
-            site = memo.get(args)
-        except MEMO_ERRORS:
-            site = None
+    arguments are all plain floats, or all plain integers, (or absent) and that have no
+    keyword arguments (see :func:`memo_key`): such a site (distribution and conversion)
+    depends on the values only, so a simulator that draws with the same parameters in a
+    loop builds it once."""
+    key = None if kwargs else memo_key(args)
+    if key is not None:
+        site = memo.get(key)
         if site is not None:
             return site
     try:
         site = spec(*args, **kwargs)
     except SPEC_ERRORS:
         return None
-    if (
-        site is not None
-        and not kwargs
-        and len(memo) < _MEMO_LIMIT
-        and all(type(a) is float for a in args)
-    ):
-        memo[args] = site
+    if site is not None and key is not None and len(memo) < _MEMO_LIMIT:
+        memo[key] = site
     return site
 
 
@@ -198,7 +224,7 @@ def _call_site(session: Session, label: str, frame: FrameType, entry: Any) -> st
     return base
 
 
-def record(
+def record_python(
     session: Session,
     label: str,
     dist: Distribution,
@@ -220,6 +246,9 @@ def record(
     is then remembered by itself (``Session.frames``, keyed by the frame and its
     instruction): a live activation's callers cannot change, so that hit needs no parent
     check; a generator's or coroutine's own frame is never remembered so.
+
+    This is the pure-Python implementation; :data:`record` is the compiled one where it
+    is built (same results, see :mod:`._accelerator`).
     """
     if shape:
         label = shaped_label(label, shape)
@@ -243,6 +272,60 @@ def record(
         return sample(dist, name=named[0], address=base)
     finally:
         session.busy = False
+
+
+ACCELERATED = ACCEL is not None
+"""Whether the compiled hot path runs (see :mod:`._accelerator`)."""
+
+record: Callable[..., Any] = record_python
+""":func:`record_python`, or its compiled version with the same arguments and results."""
+
+if ACCEL is not None:
+    ACCEL.configure(
+        SESSION,
+        STACK,
+        EXECUTION,
+        EMPTY_STACK,
+        Session,
+        type(EMPTY_STACK),
+        Execution,
+        Trace,
+        record_message,
+        CACHED_VISITS,
+        ADDRESSES,
+        MAX_DEPTH,
+        _SITES_LIMIT,
+        _SUSPENDABLE,
+        _SHAPED,
+    )
+    record = ACCEL.Record(record_python)
+
+
+def accelerated_wrapper(
+    wrapper: Callable[..., Any],
+    original: Callable[..., Any],
+    memo: dict[Any, Any],
+    labels: tuple[str, str],
+    global_instance: object,
+    skip_type: type | None = None,
+) -> Callable[..., Any]:
+    """The compiled version of a random / numpy.random ``wrapper`` (itself without one).
+
+    Args:
+        wrapper: The Python wrapper (the fallback of every case the compiled one leaves).
+        original: The patched function (called for draws that are not recorded).
+        memo: The wrapper's :func:`site_for` memo.
+        labels: ``(module label, class label)``: the first for calls on
+            ``global_instance``.
+        global_instance: The instance behind the module-level functions, or ``None``.
+        skip_type: Instances of this class are never intercepted.
+    """
+    if ACCEL is None:
+        return wrapper
+    fast = ACCEL.Wrapper(wrapper, original, memo, *labels, global_instance, skip_type)
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__", "__wrapped__"):
+        setattr(fast, attr, getattr(wrapper, attr))
+    return fast  # type: ignore[no-any-return]
 
 
 _BITS: dict[int, Distribution] = {}

@@ -1,0 +1,243 @@
+"""The compiled hot path of interception (``rotalumis.intercept._accel``) records exactly what
+the pure-Python path records: the same model run in fresh processes with the accelerator on
+and off (``ROTALUMIS_PURE_PYTHON=1``) gives the same address, value and log-probability at
+every site, under prior sampling (the compiled case) and under engines that take the
+Python path (IS with observations, LMH)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from intercept_support import run_json_script
+
+from rotalumis.core import FunctionModel, TraceLimitError
+from rotalumis.intercept import _session, intercept
+from rotalumis.intercept._session import memo_key
+
+# Run as a file: its functions are ordinary code, so addresses read ``function:line``.
+SCRIPT = """
+import json
+import random
+import sys
+
+import numpy as np
+import torch
+
+from rotalumis.core import FunctionModel, Normal
+from rotalumis.intercept import intercept
+from rotalumis.intercept._session import ACCELERATED
+
+torch.set_num_threads(1)
+GEN = np.random.default_rng(0)
+
+
+def helper(k):
+    return random.random() * k
+
+
+def deep(depth):
+    return np.random.normal(0.0, 1.0) if depth == 0 else deep(depth - 1)
+
+
+def stream(n):  # a generator's frame is never remembered by frame
+    for _ in range(n):
+        yield random.gauss(1.0, 2.0)
+
+
+def simulate():
+    total = 0.0
+    for i in range(1100):  # more visits of one site than the shared address lists hold
+        total += random.random()
+    for i in range(30):
+        total += random.gauss(0.0, 1.0) + helper(i) + np.random.normal(0.0, 1.0)
+        total += GEN.normal(0.5, 2.0) + random.randrange(7) + random.choice([1, 2, 3])
+        total += deep(3) + float(torch.randn(())) + float(torch.rand(1))
+        total += random.uniform(0.0, 2.0) + np.random.uniform(1.0, 3.0) + random.expovariate(2.0)
+        if i % 3 == 0:
+            total += random.gauss(float(i), 1.0) + np.random.normal(float(i), 1.0, size=2).sum()
+    total += sum(stream(20)) + random.gammavariate(2.0, 1.0)
+    return total
+
+
+def forward():
+    named = sys.argv[1] == "named"  # names look up their cache on the compiled path
+    with intercept(
+        names={"shape": "random.gammavariate"} if named else None,
+        observed={"y": "random.lognormvariate"} if named else None,
+        check_escapes=False,
+    ):
+        return random.lognormvariate(simulate() / 1000.0, 1.0)
+
+
+def site(v):
+    value = v.value.tolist() if hasattr(v.value, "tolist") else v.value
+    return [v.address, v.kind, v.name, repr(value), repr(float(v.log_prob)), v.observed, v.control]
+
+
+def traces(post):
+    return [[site(v) for v in t.variables] + [repr(float(t.log_prob))] for t in post.traces]
+
+
+model = FunctionModel(forward, "accel")
+out = {"accelerated": ACCELERATED, "runs": []}
+out["runs"].append(traces(model.prior(3, seed=7, progress=False, keep_traces=True)))
+if sys.argv[1] == "named":
+    for engine in ("is", "lmh"):
+        post = model.posterior(
+            4, engine=engine, observe={"y": 1.3}, seed=5, progress=False, keep_traces=True
+        )
+        out["runs"].append(traces(post) + [repr(post.log_weights.tolist())])
+print(json.dumps(out))
+"""
+
+
+def _run(script: Path, mode: str, pure: bool) -> dict[str, Any]:
+    result: dict[str, Any] = run_json_script(
+        script, mode, env={"ROTALUMIS_PURE_PYTHON": "1" if pure else None}
+    )
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["plain", "named"])
+def test_compiled_and_pure_python_record_the_same(tmp_path: Path, mode: str) -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+    script = tmp_path / "accel_script.py"
+    script.write_text(SCRIPT)
+    fast, pure = _run(script, mode, pure=False), _run(script, mode, pure=True)
+    assert fast["accelerated"] is True and pure["accelerated"] is False
+    assert fast["runs"] == pure["runs"]
+    traces = fast["runs"][0]
+    assert isinstance(traces, list) and len(traces) == 3
+    assert len(traces[0]) > 1500  # every draw is a site
+    addresses = [s[0] for s in traces[0][:-1]]
+    assert len(set(addresses)) == len(addresses)
+    assert addresses[1099].endswith("random.random__Uniform__1100")
+
+
+# Counts the calls of the Python wrappers (the fallback) in the steady state of a loop, in
+# a fresh process (a profile function, so away from other tests' threads and timers).
+FALLBACK_SCRIPT = """
+import json, random, sys
+import numpy as np
+from rotalumis.core import FunctionModel
+from rotalumis.intercept import intercept
+
+calls = 0
+
+
+def profile(frame, event, arg):
+    global calls
+    if event == "call" and frame.f_code.co_name == "wrapper":
+        calls += 1
+
+
+def loop():
+    return [random.random() + random.gauss(0.0, 1.0) + np.random.normal(0.0, 1.0)
+            + random.randrange(5) for _ in range(9)]
+
+
+def forward():
+    with intercept(check_escapes=False):
+        return loop()
+
+
+model = FunctionModel(forward, "fallback")
+model.prior(1, seed=0, progress=False)
+sys.setprofile(profile)
+model.prior(2, seed=0, progress=False)
+sys.setprofile(None)
+print(json.dumps(calls))
+"""
+
+
+def test_the_compiled_path_takes_loops_without_the_fallback(tmp_path: Path) -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+    script = tmp_path / "fallback_script.py"
+    script.write_text(FALLBACK_SCRIPT)
+    # per execution, only the first visits (and the second, which remembers the frame) of
+    # the 4 sites fall back: 2 executions x 4 sites x 2 visits at most, of 72 draws
+    assert run_json_script(script) <= 2 * 4 * 2
+    pure = run_json_script(script, env={"ROTALUMIS_PURE_PYTHON": "1"})
+    assert pure == 2 * 9 * 4  # the Python wrappers take every draw there
+
+
+def test_compiled_wrappers_look_like_the_originals() -> None:
+    with intercept():
+        patched = random.Random.__dict__["random"]
+        assert patched.__name__ == "random" and patched.__qualname__ == "Random.random"
+        assert patched.__wrapped__ is vars(random.Random).get("random", patched).__wrapped__
+        assert random.Random.random is patched  # a function-like descriptor
+        inside = [random.Random(3).random(), random.Random(3).gauss(0.0, 1.0)]
+        assert 0.0 <= random.SystemRandom().random() < 1.0  # never intercepted
+    # outside a model run the originals run: the same numbers as without interception
+    assert inside == [random.Random(3).random(), random.Random(3).gauss(0.0, 1.0)]
+
+
+def test_trace_limit_raised_on_either_path() -> None:
+    def forward() -> float:
+        with intercept(check_escapes=False):
+            return sum(random.random() for _ in range(100))
+
+    model = FunctionModel(forward, "limited")
+    model.prior(1, seed=0, progress=False)
+    with pytest.raises(TraceLimitError, match="more than 50"):
+        model.prior(1, seed=0, progress=False, max_choices=50)
+
+
+def test_a_failed_build_still_installs_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """No working C compiler: setup.py's build_ext succeeds without the extension and
+    prints one line saying that interception runs in pure Python."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CC="false", LDSHARED="false")
+    out = tmp_path / "build"
+    build = ["build_ext", "--build-lib", str(out), "--build-temp", str(out / "tmp")]
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", *build],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("rotalumis:")]
+    assert len(notes) == 1, proc.stderr
+    assert "not built" in notes[0] and notes[0].endswith("interception runs in pure Python")
+    assert not list(out.rglob("_accel*"))
+
+
+def test_memo_keys_keep_integer_and_float_arguments_apart() -> None:
+    assert memo_key((0.0, 1.0)) == (0.0, 1.0) and memo_key(()) == ()
+    assert memo_key((0, 1)) == (int, 0, 1) != memo_key((0.0, 1.0))
+    assert memo_key((0, 1.0)) is None and memo_key((True,)) is None
+    assert memo_key(([1, 2],)) is None  # a list: never looked up
+
+    def forward() -> list[float]:
+        with intercept(check_escapes=False):
+            return [
+                random.gauss(0, 1) + random.gauss(0.0, 1.0) + random.randrange(3) + n
+                for n in (np.random.binomial(3, 0.5), np.random.binomial(3.0, 0.5))
+            ]
+
+    trace = FunctionModel(forward, "keys").get_trace(seed=1)
+    kinds = [v.address.rsplit("/", 1)[-1] for v in trace.variables]
+    assert kinds == [
+        "np.random.binomial__Binomial__1",
+        "np.random.binomial__Binomial__2",
+        "random.gauss__Normal__1",
+        "random.gauss__Normal__2",
+        "random.randbelow__Categorical__1",
+        "random.gauss__Normal__3",
+        "random.gauss__Normal__4",
+        "random.randbelow__Categorical__2",
+    ]
