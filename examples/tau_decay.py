@@ -13,26 +13,26 @@ observed image; RMH and inference compilation infer the momentum and decay chann
 image.
 
 Full run (writes image.npy, tau_network.pt, tau_network_adapted.pt, tau_observed.png,
-tau_rmh.png and tau_ic.png; about 20 minutes on two shared CPU cores)::
+tau_rmh.png and tau_ic.png; about 25 minutes on two shared CPU cores)::
 
-    OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 1500 \\
-        --chains 8 --burn-in 2000 --thin 5 --ic-training-traces 10000 --warm-epochs 30
+    OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 750 \\
+        --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 10000 --warm-epochs 30
 
-``--network FILE`` starts from a trained network; ``--adapt-rounds N`` adds adaptive IC
-rounds; ``scripts/tau_gpu_train.py`` is the same pipeline with a GPU-sized budget.
+``--network FILE``: a trained network; ``--proposal FILE --rejuvenate N``: a fitted proposal,
+then N resample-move rounds (:func:`rejuvenate`); ``scripts/tau_gpu_train.py``: GPU budget.
 
 What to expect. The read-out resolution follows the usual calorimeter formula (electronic
 noise 0.05 GeV per voxel, stochastic terms 15%/sqrt(E) for electromagnetic and 60%/sqrt(E)
-for hadronic deposits). RMH finds the decay channel and the transverse momentum roughly (its
-chains mix slowly between channels); pz is barely constrained by the image (the visible
-energy depends on the unseen neutrinos). The image likelihood (2048 voxels) pins the decay
-angles of every product to a fraction of a cell, so plain IC needs very precise proposals:
-an amortized network trained on 10,000 or 50,000 events gives an ESS of about 1 of 2,000.
-The run therefore fits a copy of the network to the RMH draws of this image
-(:func:`warm_start`) and importance-samples with it; the IC weights keep every estimate
-exact, the fit only raises the ESS (draws of a chain stuck in a wrong channel cost ESS,
-not correctness). Measured ESS, compute and what remains: the README
-(examples section).
+for hadronic deposits). The image pins the visible decay products to a fraction of a cell;
+the tau momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain
+explores a piece of it (some stick in a wrong channel or a far stretch of the ridge). Plain
+IC needs very precise proposals: an amortized network trained on 10,000 or 50,000 events
+gives an ESS of about 1 of 2,000. The run therefore fits a proposal network to this image's
+RMH draws (:func:`fit_proposal`: draws of stuck chains dropped by :func:`posterior_draws`,
+each pi0's photon pair also mirrored by :func:`mirror_photons`, a normalizing flow
+proposing the momentum jointly) and importance-samples with it; the IC weights keep every
+estimate exact, the fit only raises the ESS. Measured ESS, compute and what remains: the
+README (examples section).
 
 From the command line, on the image saved by the full run::
 
@@ -262,7 +262,7 @@ def mirror_photons(trace):
     return mirrored
 
 
-def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64):
+def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None):
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
     The IC loss ``-log q(x | y)`` on the draws (equal weights, a tenth held out; the epoch
@@ -270,7 +270,8 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64):
     momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
     (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
     mixture head proposes each component independently. Only the proposal learns from
-    the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact.
+    the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an
+    earlier fit), a copy of it trains further instead of a new one.
     """
     import copy
 
@@ -286,9 +287,11 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64):
     n_valid = max(1, len(draws) // 10)
     valid = TraceBatch.from_traces([draws[i] for i in order[:n_valid]])
     torch.manual_seed(seed)
-    network = InferenceNetwork.for_batch(
-        valid, embeddings={"image": "ff"}, heads={"vector": "flow"}
-    )
+    if network is None:
+        heads = {"vector": "flow"}  # the momentum
+        network = InferenceNetwork.for_batch(valid, embeddings={"image": "ff"}, heads=heads)
+    else:
+        network = copy.deepcopy(network)
     train = order[n_valid:] if len(order) > n_valid else order
     batches = []
     for _ in range(4):  # four shuffles, built once, used in turn
@@ -319,6 +322,39 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64):
     return network
 
 
+def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
+               on_round=None):  # fmt: skip
+    """Resample-move rounds: more draws where the IC weights put the posterior mass.
+
+    Each round importance-samples ``traces`` with ``network``, resamples ``starts`` of them
+    by their weights, runs a short RMH chain from each (``moves`` moves, one draw kept in 4)
+    and trains the network further (:func:`fit_proposal`, 4 epochs at a lower rate) on the
+    new draws and as many earlier ones. Resampling and RMH moves both leave the posterior
+    invariant, so the new draws reach stretches of the ridge the first chains never visited.
+    Returns the network and all the draws.
+    """
+    rng = np.random.default_rng(seed)
+    pool = list(draws)
+    for k in range(rounds):
+        post = infer_ic(image, network, traces, seed=seed + 100 + k, keep_traces=True)
+        log_w = np.asarray(post.log_weights, dtype=float)
+        w = np.exp(log_w - log_w.max())
+        new = []
+        for j, i in enumerate(rng.choice(len(w), size=starts, p=w / w.sum())):
+            chain = model.posterior(
+                moves // 4, engine="rmh", observe={"image": image}, seed=seed + 1000 * k + j,
+                burn_in=0, thin=4, scale=0.05, initial_trace=post.traces[i], keep_traces=True,
+                progress=False,
+            )  # fmt: skip
+            new.extend(chain.traces)
+        old = [pool[i] for i in rng.permutation(len(pool))[: len(new)]]
+        network = fit_proposal(new + old, 4, seed + k, learning_rate=3e-4, network=network)
+        pool += new
+        if on_round is not None:
+            on_round(k, post.ess)
+    return network, pool
+
+
 def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
     """Adapt a copy of ``network`` to this image (adaptive IC: tempered IC importance
     samples; see :func:`rotalumis.infer.adaptive_ic`)."""
@@ -333,7 +369,7 @@ def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
         )  # fmt: skip
 
 
-def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02):
+def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02, keep_traces=False):
     """Inference-compilation posterior (importance sampling with the network's proposals)."""
     from rotalumis.nn import UnseenAddressWarning
 
@@ -342,7 +378,7 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02)
         warnings.simplefilter("ignore", UnseenAddressWarning)
         return model.posterior(
             num_traces, engine="ic", observe={"image": image}, seed=seed, network=network,
-            progress=progress, defensive=defensive,
+            progress=progress, defensive=defensive, keep_traces=keep_traces,
         )  # fmt: skip
 
 
@@ -453,6 +489,8 @@ def main():
     parser.add_argument("--ic-traces", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=0, help="simulation processes")
     parser.add_argument("--network", type=Path, help="start from this trained network")
+    parser.add_argument("--proposal", type=Path, help="start from this fitted proposal")
+    parser.add_argument("--rejuvenate", type=int, default=0, help="resample-move rounds")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -467,26 +505,35 @@ def main():
         )  # fmt: skip
         summarize("RMH", rmh)
         plot_posterior(args.out / "tau_rmh.png", "RMH", p_true, channel_true, rmh)
-    if args.network is not None or args.ic_training_traces > 0:
+    if args.proposal is not None or args.network is not None or args.ic_training_traces > 0:
         import time
 
         from rotalumis.nn import InferenceNetwork
 
-        start = time.perf_counter()
-        if args.network is not None:
+        start, draws = time.perf_counter(), []
+        if args.proposal is not None:  # fitted by an earlier run: straight to the rounds
+            network = InferenceNetwork.load(args.proposal)
+        elif args.network is not None:
             network = InferenceNetwork.load(args.network)
         else:
             network = train_ic(args.ic_training_traces, seed=args.seed, workers=args.workers)
             network.save(args.out / "tau_network.pt")
         trained = time.perf_counter() - start
-        amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
-        summarize("IC, amortized network", amortized)
+        if args.proposal is None:
+            amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
+            summarize("IC, amortized network", amortized)
         start = time.perf_counter()
-        if args.warm_epochs > 0 and args.num_traces > 0:
+        if args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None:
             draws = posterior_draws(rmh.traces)
             network = fit_proposal(draws, args.warm_epochs, args.seed)
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+        if args.rejuvenate > 0:
+            network, draws = rejuvenate(
+                image, network, draws, args.rejuvenate, seed=args.seed,
+                on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
+                                              "1000", flush=True),
+            )  # fmt: skip
 
         def show(k, info):
             print(f"  adaptation round {k}: ESS {info['ess']:.1f} of {args.adapt_traces}, "

@@ -58,6 +58,8 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     fitted = td.fit_proposal(draws, epochs=1)  # one epoch: exercises the path
     flows = [s.address for s in fitted.specs if s.proposal == "flow"]
     assert [a for a in flows if "sample_momentum" in a] == flows and flows
+    refit, pool = td.rejuvenate(image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1)
+    assert refit is not fitted and len(pool) == len(draws) + 2 * 2  # two chains, two draws each
     adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
