@@ -13,26 +13,26 @@ observed image; RMH and inference compilation infer the momentum and decay chann
 image.
 
 Full run (writes image.npy, tau_network.pt, tau_network_adapted.pt, tau_observed.png,
-tau_rmh.png and tau_ic.png; about 20 minutes on two shared CPU cores)::
+tau_rmh.png and tau_ic.png; about 25 minutes on two shared CPU cores)::
 
-    OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 1500 \\
-        --chains 8 --burn-in 2000 --thin 5 --ic-training-traces 10000 --warm-epochs 30
+    OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 750 \\
+        --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 10000 --warm-epochs 30
 
-``--network FILE`` starts from a trained network; ``--adapt-rounds N`` adds adaptive IC
-rounds; ``scripts/tau_gpu_train.py`` is the same pipeline with a GPU-sized budget.
+``--network FILE``: a trained network; ``--proposal FILE --rejuvenate N``: a fitted proposal,
+then N resample-move rounds (:func:`rejuvenate`); ``scripts/tau_gpu_train.py``: GPU budget.
 
 What to expect. The read-out resolution follows the usual calorimeter formula (electronic
 noise 0.05 GeV per voxel, stochastic terms 15%/sqrt(E) for electromagnetic and 60%/sqrt(E)
-for hadronic deposits). RMH finds the decay channel and the transverse momentum roughly (its
-chains mix slowly between channels); pz is barely constrained by the image (the visible
-energy depends on the unseen neutrinos). The image likelihood (2048 voxels) pins the decay
-angles of every product to a fraction of a cell, so plain IC needs very precise proposals:
-an amortized network trained on 10,000 or 50,000 events gives an ESS of about 1 of 2,000.
-The run therefore fits a copy of the network to the RMH draws of this image
-(:func:`warm_start`) and importance-samples with it; the IC weights keep every estimate
-exact, the fit only raises the ESS (draws of a chain stuck in a wrong channel cost ESS,
-not correctness). Measured ESS, compute and what remains: the README
-(examples section).
+for hadronic deposits). The image pins the visible decay products to a fraction of a cell;
+the tau momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain
+explores a piece of it (some stick in a wrong channel or a far stretch of the ridge). Plain
+IC needs very precise proposals: an amortized network trained on 10,000 or 50,000 events
+gives an ESS of about 1 of 2,000. The run therefore fits a proposal network to this image's
+RMH draws (:func:`fit_proposal`: draws of stuck chains dropped by :func:`posterior_draws`,
+each pi0's photon pair also mirrored by :func:`mirror_photons`, a normalizing flow
+proposing the momentum jointly) and importance-samples with it; the IC weights keep every
+estimate exact, the fit only raises the ESS. Measured ESS, compute and what remains: the
+README (examples section).
 
 From the command line, on the image saved by the full run::
 
@@ -227,30 +227,132 @@ def train_ic(num_traces, seed=0, batch_size=64, workers=0, device=None) -> Infer
     return result.network.to("cpu")
 
 
-def warm_start(network, traces, epochs=40, seed=1):
-    """A copy of ``network`` fitted to MCMC draws of this image's posterior (equal weights).
+def posterior_draws(traces, drop=15.0):
+    """The MCMC draws in the posterior's bulk, in the channel most of them hold.
 
-    RMH draws are correlated and may sit in one channel or one stretch of the posterior
-    ridge, but they are where the posterior is: fitting the proposal to them (the IC loss
-    ``-log q(x | y)`` on the draws, :func:`rotalumis.nn.train_weighted` with equal weights)
-    puts it there in one step, where tempered rounds from the amortized proposal crawl. Only
-    the proposal learns from the chains: IC's weights ``p(x, y) / q(x | y)`` stay exact.
+    A chain stuck in a local mode (a far stretch of the ridge, a wrong channel) sits tens of
+    nats of joint log density below the others; its draws would teach the proposal to put
+    mass where the posterior has none. Kept: draws within ``drop`` nats of the 90th
+    percentile of all draws' log densities, and of those the ones of the most held channel
+    (other channels keep the prior-mixed proposal: ``defensive`` in :func:`infer_ic`).
+    """
+    traces = list(traces)
+    log_p = np.array([float(t.log_prob) for t in traces])
+    good = [t for t, lp in zip(traces, log_p, strict=True) if lp >= np.quantile(log_p, 0.9) - drop]
+    channels = np.array([int(np.asarray(t.named_latents["channel"]).item()) for t in good])
+    top = np.bincount(channels).argmax()
+    return [t for t, c in zip(good, channels, strict=True) if c == top]
+
+
+def mirror_photons(trace):
+    """A copy of ``trace`` with the two photons of every neutral pion swapped.
+
+    Each pi0 decays into two photons back to back in its rest frame (direction ``d`` and
+    ``-d``); swapping them (``cos theta -> -cos theta``, ``phi -> phi + pi``) leaves the
+    image and every prior density unchanged, so the mirrored trace is as probable as the
+    original: an exact symmetry of the posterior that one MCMC chain never crosses.
     """
     import copy
-    from dataclasses import replace
 
-    from rotalumis.nn import BudgetConfig, train_weighted
+    mirrored = copy.deepcopy(trace)
+    sites = [m for m in mirrored.variables if m.kind == "sample" and "pi0_photons" in m.address]
+    for cos_t, phi in zip(sites[::2], sites[1::2], strict=True):
+        cos_t.value = -float(cos_t.value)
+        phi.value = (float(phi.value) + math.pi) % (2.0 * math.pi)
+    return mirrored
 
-    fitted = copy.deepcopy(network)
-    traces, zeros = list(traces), np.zeros(len(traces))
-    config = BudgetConfig(
-        max_epochs=epochs, patience=4, batch_size=64, learning_rate=1e-3, seed=seed
-    )
-    train_weighted(fitted, traces, zeros, config)  # then a few epochs at a lower rate:
-    train_weighted(
-        fitted, traces, zeros, replace(config, max_epochs=max(epochs // 4, 1), learning_rate=2e-4)
-    )
-    return fitted
+
+def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None):
+    """An inference network fitted to posterior draws of one image (and their mirrors).
+
+    The IC loss ``-log q(x | y)`` on the draws (equal weights, a tenth held out; the epoch
+    with the lowest held-out loss is kept), Adam with a cosine-annealed learning rate. The
+    momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
+    (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
+    mixture head proposes each component independently. Only the proposal learns from
+    the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an
+    earlier fit), a copy of it trains further instead of a new one.
+    """
+    import copy
+
+    import torch
+
+    from rotalumis.data import TraceBatch
+    from rotalumis.nn import InferenceNetwork
+
+    draws = list(draws)
+    draws += [mirror_photons(t) for t in draws]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(draws))
+    n_valid = max(1, len(draws) // 10)
+    valid = TraceBatch.from_traces([draws[i] for i in order[:n_valid]])
+    torch.manual_seed(seed)
+    if network is None:
+        heads = {"vector": "flow"}  # the momentum
+        network = InferenceNetwork.for_batch(valid, embeddings={"image": "ff"}, heads=heads)
+    else:
+        network = copy.deepcopy(network)
+    train = order[n_valid:] if len(order) > n_valid else order
+    batches = []
+    for _ in range(4):  # four shuffles, built once, used in turn
+        part = rng.permutation(train)
+        batches.append([TraceBatch.from_traces([draws[i] for i in part[j : j + batch_size]])
+                        for j in range(0, len(part), batch_size)])  # fmt: skip
+    for batch in [valid, *(b for shuffle in batches for b in shuffle)]:
+        network.add_sites(batch)
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    best, state = math.inf, copy.deepcopy(network.state_dict())
+    for epoch in range(epochs):
+        network.train()
+        for batch in batches[epoch % 4]:
+            loss = network.loss(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+            optimizer.step()
+        schedule.step()
+        network.eval()
+        with torch.no_grad():
+            held_out = float(network.loss(valid))
+        if held_out < best:
+            best, state = held_out, copy.deepcopy(network.state_dict())
+    network.load_state_dict(state)
+    network.eval()
+    return network
+
+
+def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
+               on_round=None):  # fmt: skip
+    """Resample-move rounds: more draws where the IC weights put the posterior mass.
+
+    Each round importance-samples ``traces`` with ``network``, resamples ``starts`` of them
+    by their weights, runs a short RMH chain from each (``moves`` moves, one draw kept in 4)
+    and trains the network further (:func:`fit_proposal`, 4 epochs at a lower rate) on the
+    new draws and as many earlier ones. Resampling and RMH moves both leave the posterior
+    invariant, so the new draws reach stretches of the ridge the first chains never visited.
+    Returns the network and all the draws.
+    """
+    rng = np.random.default_rng(seed)
+    pool = list(draws)
+    for k in range(rounds):
+        post = infer_ic(image, network, traces, seed=seed + 100 + k, keep_traces=True)
+        log_w = np.asarray(post.log_weights, dtype=float)
+        w = np.exp(log_w - log_w.max())
+        new = []
+        for j, i in enumerate(rng.choice(len(w), size=starts, p=w / w.sum())):
+            chain = model.posterior(
+                moves // 4, engine="rmh", observe={"image": image}, seed=seed + 1000 * k + j,
+                burn_in=0, thin=4, scale=0.05, initial_trace=post.traces[i], keep_traces=True,
+                progress=False,
+            )  # fmt: skip
+            new.extend(chain.traces)
+        old = [pool[i] for i in rng.permutation(len(pool))[: len(new)]]
+        network = fit_proposal(new + old, 4, seed + k, learning_rate=3e-4, network=network)
+        pool += new
+        if on_round is not None:
+            on_round(k, post.ess)
+    return network, pool
 
 
 def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
@@ -267,7 +369,7 @@ def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
         )  # fmt: skip
 
 
-def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02):
+def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02, keep_traces=False):
     """Inference-compilation posterior (importance sampling with the network's proposals)."""
     from rotalumis.nn import UnseenAddressWarning
 
@@ -276,7 +378,7 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02)
         warnings.simplefilter("ignore", UnseenAddressWarning)
         return model.posterior(
             num_traces, engine="ic", observe={"image": image}, seed=seed, network=network,
-            progress=progress, defensive=defensive,
+            progress=progress, defensive=defensive, keep_traces=keep_traces,
         )  # fmt: skip
 
 
@@ -380,13 +482,15 @@ def main():
         "--warm-epochs",
         type=int,
         default=30,
-        help="epochs fitting the proposal to the RMH draws (0: none)",
+        help="epochs fitting a proposal to the RMH draws (0: none)",
     )
     parser.add_argument("--adapt-rounds", type=int, default=0)
     parser.add_argument("--adapt-traces", type=int, default=1000)
     parser.add_argument("--ic-traces", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=0, help="simulation processes")
     parser.add_argument("--network", type=Path, help="start from this trained network")
+    parser.add_argument("--proposal", type=Path, help="start from this fitted proposal")
+    parser.add_argument("--rejuvenate", type=int, default=0, help="resample-move rounds")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -401,25 +505,35 @@ def main():
         )  # fmt: skip
         summarize("RMH", rmh)
         plot_posterior(args.out / "tau_rmh.png", "RMH", p_true, channel_true, rmh)
-    if args.network is not None or args.ic_training_traces > 0:
+    if args.proposal is not None or args.network is not None or args.ic_training_traces > 0:
         import time
 
         from rotalumis.nn import InferenceNetwork
 
-        start = time.perf_counter()
-        if args.network is not None:
+        start, draws = time.perf_counter(), []
+        if args.proposal is not None:  # fitted by an earlier run: straight to the rounds
+            network = InferenceNetwork.load(args.proposal)
+        elif args.network is not None:
             network = InferenceNetwork.load(args.network)
         else:
             network = train_ic(args.ic_training_traces, seed=args.seed, workers=args.workers)
             network.save(args.out / "tau_network.pt")
         trained = time.perf_counter() - start
-        amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
-        summarize("IC, amortized network", amortized)
+        if args.proposal is None:
+            amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
+            summarize("IC, amortized network", amortized)
         start = time.perf_counter()
-        if args.warm_epochs > 0 and args.num_traces > 0:
-            network = warm_start(network, rmh.traces, args.warm_epochs, args.seed)
-            print(f"  proposal fitted to {len(rmh.traces)} RMH draws in "
+        if args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None:
+            draws = posterior_draws(rmh.traces)
+            network = fit_proposal(draws, args.warm_epochs, args.seed)
+            print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+        if args.rejuvenate > 0:
+            network, draws = rejuvenate(
+                image, network, draws, args.rejuvenate, seed=args.seed,
+                on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
+                                              "1000", flush=True),
+            )  # fmt: skip
 
         def show(k, info):
             print(f"  adaptation round {k}: ESS {info['ess']:.1f} of {args.adapt_traces}, "
@@ -433,11 +547,11 @@ def main():
         ic = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000)
         print(f"IC: training {trained:.0f} s, adaptation {time.perf_counter() - start:.0f} s "
               f"(RMH before it: {len(rmh) if args.num_traces > 0 else 0} draws kept)")  # fmt: skip
-        summarize("IC, adapted network", ic)
+        summarize("IC, fitted proposal", ic)
         inside, p_channel = covers(ic, p_true, channel_true)
         print(f"  95% intervals of px, py, pz hold the truth: {inside}; "
               f"P(true channel) = {p_channel:.3f}")  # fmt: skip
-        plot_posterior(args.out / "tau_ic.png", "IC (adapted)", p_true, channel_true, ic)
+        plot_posterior(args.out / "tau_ic.png", "IC (fitted proposal)", p_true, channel_true, ic)
     print(f"plots written to {args.out}/")
 
 

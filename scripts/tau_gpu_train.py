@@ -1,20 +1,20 @@
-"""The tau-decay example with a GPU budget: a large amortized network, then the proposal fitted
+"""The tau-decay example with a GPU budget: a large amortized network, then a proposal fitted
 to this image (RMH draws, then optional adaptive IC rounds).
 
 Trains the example's inference network on ``--traces`` prior simulations (simulated ahead
 of the training step in ``--workers`` processes) on ``--device`` (default: CUDA when
 present), prints the ESS of plain IC importance sampling on the example's observed image,
-fits a copy of the network to ``--chains`` RMH chains of ``--draws`` kept draws run on the
-image (in ``--workers`` processes; see ``tau_decay.warm_start``), runs ``--rounds`` adaptive
+fits a proposal network to ``--chains`` RMH chains of ``--draws`` kept draws run on the
+image (in ``--workers`` processes; see ``tau_decay.fit_proposal``), runs ``--rounds`` adaptive
 IC rounds of ``--round-traces`` (0: none) and prints the ESS and the posterior of the decay
 channel and momentum, with whether the 95% intervals hold the truth. Writes the networks to
 ``--out``.
 
     .venv/bin/python scripts/tau_gpu_train.py --traces 1000000 --workers 14 --batch-size 256
 
-On two shared CPU cores the example itself (10,000 training traces, 12,000 RMH draws) is what
+On two shared CPU cores the example itself (10,000 training traces, 6,000 RMH draws) is what
 the README reports; the point of a GPU machine is a larger amortized budget and more RMH
-draws and epochs for the fit. Not yet run on a GPU.
+chains, draws and epochs for the fit. Not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -68,12 +68,13 @@ def main() -> None:
         print(f"  round {k}: ESS {info['ess']:.1f} of {args.round_traces}", flush=True)
 
     rmh = td.infer(
-        image, args.draws, seed=args.seed, chains=args.chains, burn_in=2000, thin=5,
+        image, args.draws, seed=args.seed, chains=args.chains, burn_in=2000, thin=20,
         keep_traces=True, workers=args.workers,
     )  # fmt: skip
-    network = td.warm_start(network.to("cpu"), rmh.traces, args.warm_epochs, args.seed)
+    draws = td.posterior_draws(rmh.traces)
+    network = td.fit_proposal(draws, args.warm_epochs, args.seed)
     warm = td.infer_ic(image, network, args.ic_traces, seed=args.seed)
-    print(f"fitted to {len(rmh)} RMH draws: ESS {warm.ess:.1f} of {args.ic_traces}")
+    print(f"fitted to {len(draws)} RMH draws: ESS {warm.ess:.1f} of {args.ic_traces}")
     if args.rounds > 0:
         network = td.adapt_ic(
             image, network, args.rounds, args.round_traces, args.seed, show

@@ -53,8 +53,13 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     network = td.train_ic(16, seed=0, batch_size=16)  # one step: exercises the path
     ic = td.infer_ic(image, network, 3, seed=1)
     assert len(ic) == 3 and ic.info.engine == "ic"
-    fitted = td.warm_start(network, post.traces, epochs=1)  # a copy, fitted to the draws
-    assert fitted is not network
+    draws = td.posterior_draws(post.traces)
+    assert draws and len({int(t.named_latents["channel"]) for t in draws}) == 1
+    fitted = td.fit_proposal(draws, epochs=1)  # one epoch: exercises the path
+    flows = [s.address for s in fitted.specs if s.proposal == "flow"]
+    assert [a for a in flows if "sample_momentum" in a] == flows and flows
+    refit, pool = td.rejuvenate(image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1)
+    assert refit is not fitted and len(pool) == len(draws) + 2 * 2  # two chains, two draws each
     adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
@@ -90,6 +95,31 @@ def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypa
         assert addresses and all("/tau_decay.simulate_event:" in a for a in addresses)
     trace = td.model.get_trace(seed=3)
     assert trace.variables[0].address in addresses
+
+
+def test_tau_decay_mirrored_photons_have_the_same_density() -> None:
+    """Swapping the two photons of a neutral pion leaves the image likelihood and the prior
+    unchanged (the symmetry :func:`fit_proposal` adds to its training draws)."""
+    from rotalumis.core import ConditionHandler, ReplayHandler
+
+    td = _load("tau_decay")
+    _, _, image = td.observed_event(1)
+    traces = td.model.traces(400, seed=5, handlers=[ConditionHandler({"image": image})])
+    pions = [t for t in traces if int(t.named_latents["channel"]) in (1, 5)][:4]
+    assert {int(t.named_latents["channel"]) for t in pions} == {1, 5}  # one pi0, and two
+    for trace in pions:
+        mirrored = td.mirror_photons(trace)
+        before = [m.value for m in trace.variables if "pi0_photons" in m.address]
+        after = [m.value for m in mirrored.variables if "pi0_photons" in m.address]
+        assert len(before) in (2, 4) and all(a != b for a, b in zip(after, before, strict=True))
+        handlers = [ReplayHandler(mirrored), ConditionHandler({"image": image})]
+        (replayed,) = td.model.traces(1, seed=9, handlers=handlers)
+        assert [m.value for m in replayed.variables if "pi0_photons" in m.address] == after
+        # the same deposits summed in another order: equal to rounding
+        assert float(replayed.log_likelihood) == pytest.approx(
+            float(trace.log_likelihood), abs=1e-6
+        )
+        assert float(replayed.log_prior) == pytest.approx(float(trace.log_prior), abs=1e-9)
 
 
 def test_tau_decay_shortest_interval() -> None:
