@@ -92,6 +92,7 @@ def _check_network(d: Any) -> None:
     for key in ("flow_transforms", "flow_hidden"):
         get_field(d, key, int, where, low=1, high=MAX_WIDTH, optional=True)
     get_field(d, "flow_bins", int, where, low=2, high=MAX_WIDTH, optional=True)
+    get_field(d, "flow_bound", (int, float), where, low=1e-3, high=1e3, optional=True)
     for key in ("interest_names", "interest_addresses"):
         chosen = get_field(d, key, list, where, optional=True, default=[])
         if len(chosen) > MAX_ELEMENTS or not all(isinstance(x, str) for x in chosen):
@@ -102,7 +103,7 @@ def _check_network(d: Any) -> None:
     for i, o in enumerate(observations):
         _check_observation(o, f"observation {i} of {where}")
     _known(d, {*_WIDTHS, "lstm_depth", "mixture_components", "count_prior_weight",
-               "observations", "heads", *_FLOW_SIZES, "interest_names",
+               "observations", "heads", *_FLOW_SIZES, "flow_bound", "interest_names",
                "interest_addresses"}, where)  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
@@ -120,6 +121,11 @@ class FlowHead(nn.Module):
         bins: Spline bins per transform.
         hidden: Width of the two hidden layers of each transform's MADE.
         width: Size of the context the flow is conditioned on (a ReLU layer of the input).
+        bound: The splines act on ``[-bound, bound]`` of ``u`` and are the identity outside,
+            where no transform can move mass: a value there is out of the flow's reach.
+            zuko's default, 5, is too narrow for a bounded site whose posterior touches
+            an edge of the prior (its ``logit`` reaches 10-13: slcp, two_moons), so
+            inference networks default to 10 (:class:`~.network.NetworkConfig`).
     """
 
     def __init__(
@@ -130,14 +136,19 @@ class FlowHead(nn.Module):
         bins: int = 10,
         hidden: int = 64,
         width: int = 64,
+        bound: float = 5.0,
     ) -> None:
         super().__init__()
+        if not bound > 0:
+            raise ValueError(f"FlowHead: bound must be positive, got {bound!r}")
         if spec.head not in FLOW_KINDS:
             raise ValueError(
                 f"address {spec.address}: a flow head needs a continuous prior "
                 f"({', '.join(FLOW_KINDS)} head kinds), not a {spec.distribution} ({spec.head})"
             )
-        import zuko  # a core dependency, imported here so that `import rotalumis.nn` stays light
+        # a core dependency, imported here so that `import rotalumis.nn` stays light
+        import zuko
+        from zuko.transforms import MonotonicRQSTransform
 
         self.spec = spec
         self.kind = spec.head
@@ -146,11 +157,14 @@ class FlowHead(nn.Module):
         #: as in a surrogate, whose head input is the history of the execution).
         self.block = BLOCK
         self.context_net = nn.Sequential(nn.Linear(inputs, width), nn.ReLU())
-        self.flow = zuko.flows.NSF(
+        # zuko's NSF with the spline domain as an argument (NSF fixes it at 5): the same
+        # modules and parameters, so state dicts of either load into the other
+        self.flow = zuko.flows.MAF(
             features=spec.numel,
             context=width,
             transforms=transforms,
-            bins=bins,
+            univariate=partial(MonotonicRQSTransform, bound=bound, slope=1e-3),
+            shapes=[(bins,), (bins,), (bins - 1,)],
             hidden_features=(hidden, hidden),
             # coupling layers (two passes; alternate halves): sampling inverts each transform
             # in two network passes instead of one per element, as sbi's NSF does

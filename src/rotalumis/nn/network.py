@@ -72,6 +72,9 @@ class NetworkConfig:
         flow_transforms: Spline transforms of flow heads.
         flow_bins: Spline bins of flow heads.
         flow_hidden: Hidden width of flow heads.
+        flow_bound: Half-width of the domain of flow heads' splines, in the standardised
+            unconstrained value (see :class:`~.flow_head.FlowHead`). Files saved before
+            this field existed load with zuko's 5.
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
@@ -88,6 +91,7 @@ class NetworkConfig:
     flow_transforms: int = 5
     flow_bins: int = 10
     flow_hidden: int = 64
+    flow_bound: float = 10.0
 
     def __post_init__(self) -> None:
         poi = ParametersOfInterest(self.interest_names, self.interest_addresses)  # validates
@@ -96,6 +100,8 @@ class NetworkConfig:
         check_head_choice(self.heads)
         if min(self.flow_transforms, self.flow_bins - 1, self.flow_hidden) < 1:
             raise ValueError("NetworkConfig: flow_transforms, flow_hidden >= 1, flow_bins >= 2")
+        if not self.flow_bound > 0:
+            raise ValueError(f"NetworkConfig.flow_bound must be positive, got {self.flow_bound!r}")
         for name in ("observation_dim", "lstm_dim", "lstm_depth", "address_dim", "value_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NetworkConfig.{name} must be positive")
@@ -114,7 +120,8 @@ class NetworkConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> NetworkConfig:
         """Inverse of :meth:`to_dict`."""
         obs = tuple(ObservationSpec(**{**o, "shape": tuple(o["shape"])}) for o in d["observations"])
-        return cls(**{**d, "observations": obs})
+        # files saved before flow_bound existed were trained with zuko's spline domain
+        return cls(**{"flow_bound": 5.0, **d, "observations": obs})
 
 
 class SiteLayers(nn.Module):
@@ -133,6 +140,7 @@ class SiteLayers(nn.Module):
                 config.flow_bins,
                 config.flow_hidden,
                 width=config.flow_hidden,
+                bound=config.flow_bound,
             )
         else:
             self.head = ProposalHead(
