@@ -30,12 +30,13 @@ sir_surrogate_joint.png and sir_surrogate_posterior.png to ``--out`` (the last t
 ``--images``; the README's are made with ``--images examples/images``)::
 
     python examples/surrogate_sir.py --out results/sir_surrogate \\
-        [--train-traces 4000 --epochs 15 --num-traces 5000 --images examples/images]
+        [--train-traces 16000 --epochs 16 --num-traces 5000 --images examples/images]
 
 The same from the command line::
 
-    rotalumis surrogate train examples/sir_epidemic.py:model -n 4000 --epochs 15 \\
-        --batch-size 64 --learning-rate 3e-3 -s beta -s gamma --out results/sir_surrogate/s.pt
+    rotalumis surrogate train examples/sir_epidemic.py:model -n 16000 --epochs 16 \\
+        --batch-size 64 --learning-rate 3e-3 --validation 1000 -s beta -s gamma \\
+        --out results/sir_surrogate/s.pt
     rotalumis run examples/sir_epidemic.py:model --surrogate results/sir_surrogate/s.pt \\
         -e is -n 20000 --observe "weekly=[37, 73, 24, 9]" --seed 1
 """
