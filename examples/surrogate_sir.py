@@ -15,15 +15,17 @@ so any engine runs on it unchanged. The weekly cases (a 4-vector) get a joint fl
 3. runs importance sampling for the observed weekly cases on the surrogate and on the
    simulator, with the same number of traces, and plots both posteriors.
 
-Run end to end with these defaults (2026-12-02, loaded 2-core machine: 22 min wall, 656 CPU s,
-most of it simulating; README, surrogate section): C2ST against held-out simulator runs 0.493
-(beta), 0.482 (gamma), 0.532 (weekly), 0.528 for the joint (beta, gamma, weekly); importance
-sampling on the surrogate gives beta 0.124 +- 0.029, gamma 0.296 +- 0.132 (ESS 1,043 of
-5,000), on the simulator 0.113 +- 0.026 and 0.274 +- 0.113 (ESS 202): the surrogate's
-posterior mean of beta is 5.2 Monte Carlo standard errors (0.4 posterior sd) higher; prior
-traces 51x, importance sampling 41x more per CPU second than the simulator (batched
-surrogate); no fallbacks. Trained on 16,000 runs (``--train-traces 16000 --epochs 8``, four
-times the simulation) the posterior offsets shrink to 0.02-0.11 posterior sd (README).
+Run end to end with these defaults (2026-12-02, loaded 2-core machine: 43 min wall, 17 CPU
+min, most of it simulating; README, surrogate section): 17,000 simulator runs (16,000 trained
+on, 1,000 held out; held-out -log q 14.68 after epoch 1, 14.28 after 16, still falling);
+C2ST against held-out simulator runs 0.486 (beta), 0.481 (gamma), 0.516 (weekly), 0.513 for
+the joint (beta, gamma, weekly); importance sampling on the surrogate gives beta 0.118 +-
+0.029, gamma 0.286 +- 0.125 (ESS 957 of 5,000), on the simulator 0.113 +- 0.026 and 0.274 +-
+0.113 (ESS 202): differences +2.5 and +1.3 Monte Carlo standard errors; prior traces 36x,
+importance sampling 28x more per CPU second than the simulator (batched surrogate); break-even
+after about 31,000 importance-sampling traces (training budget 626 CPU s, simulating the
+training runs included); no fallbacks. Trained on 4,000 runs (the default until 2026-12-02)
+the surrogate's posterior of beta was 5-15 standard errors too high (README).
 
 Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png,
 sir_surrogate_joint.png and sir_surrogate_posterior.png to ``--out`` (the last two also to
