@@ -22,7 +22,8 @@ time simulating the training traces plus training) divided by the CPU time saved
 
 ``ic`` — an inference network trained only on surrogate traces against one trained on the
 simulator, on the branching model (a Poisson number of latents; exact posterior of ``n`` by
-enumeration). The surrogate is trained as in ``fidelity``; both networks get the same budget
+enumeration). The surrogate is trained as in ``fidelity`` (``--learning-rate``: its
+learning rate; 8 epochs at 3e-3 made its long traces good enough); both networks get the same budget
 and settings (``--ic-traces``, batch 32, learning rate 3e-3, same seed). For ``--ic-obs``
 observations drawn from the prior predictive: the total-variation distance of each
 network's proposal of ``n`` (the unweighted ``n`` of ``--ic-samples`` importance-sampling
