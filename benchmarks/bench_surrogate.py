@@ -12,17 +12,18 @@ on up to 2,000 values of each of the 4 most visited addresses), the fallback rat
 ``speed`` — the SIR agent-based epidemic of examples/sir_epidemic.py (about 90 random
 choices per run, most of them vectors of 200): a surrogate of the parameters and the
 observation (``sites=("beta", "gamma")``: the rest is nuisance, marginalised by the
-surrogate) trained on ``--sir-train-traces`` runs; the C2ST of its prior marginals against
-the simulator's; traces per second of the simulator and of the surrogate, one execution at
-a time (``batch=1``) and batched (``--batch`` executions drafted in lockstep), measured side
-by side (alternating, medians of ``--repeats``, CPU time, one torch thread), and the
-break-even number of traces (batched):
-the training budget (CPU time simulating the training traces plus training) divided by the
-CPU time saved per trace.
+surrogate) trained on ``--sir-train-traces`` runs (or the one saved in ``--sir-surrogate``,
+e.g. by examples/surrogate_sir.py, whose output has its budget and break-even); the C2ST of
+its prior marginals against the simulator's; traces per second of the simulator and of the
+surrogate, one execution at a time (``batch=1``) and batched (``--batch`` executions drafted
+in lockstep), measured side by side (alternating, medians of ``--repeats``, CPU time, one
+torch thread), and the break-even number of traces (batched): the training budget (CPU
+time simulating the training traces plus training) divided by the CPU time saved per trace.
 
 ``ic`` — an inference network trained only on surrogate traces against one trained on the
 simulator, on the branching model (a Poisson number of latents; exact posterior of ``n`` by
-enumeration). The surrogate is trained as in ``fidelity``; both networks get the same budget
+enumeration). The surrogate is trained as in ``fidelity`` (``--learning-rate``: its
+learning rate; 8 epochs at 3e-3 made its long traces good enough); both networks get the same budget
 and settings (``--ic-traces``, batch 32, learning rate 3e-3, same seed). For ``--ic-obs``
 observations drawn from the prior predictive: the total-variation distance of each
 network's proposal of ``n`` (the unweighted ``n`` of ``--ic-samples`` importance-sampling
@@ -53,6 +54,7 @@ from rotalumis.nn import TrainingConfig, train_network
 from rotalumis.surrogate import (
     SurrogateConfig,
     SurrogateModel,
+    SurrogateNetwork,
     SurrogateTraining,
     simulate_steps,
     train_surrogate,
@@ -102,15 +104,23 @@ def speed(args: argparse.Namespace) -> None:
     from sir_epidemic import model as sir
     from sir_epidemic import observed_cases, weekly_totals
 
-    config = SurrogateConfig(sites=("beta", "gamma"), heads={"vector": args.vector_head})
     cpu = time.process_time()
-    training = SurrogateTraining(
-        num_traces=args.sir_train_traces, epochs=args.sir_epochs, batch_size=64, learning_rate=3e-3
-    )
-    trained = train_surrogate(sir, config, training)
+    if args.sir_surrogate is not None:  # e.g. the example's (its budget is in its output)
+        network = SurrogateNetwork.load(args.sir_surrogate)
+        trained = None
+    else:
+        config = SurrogateConfig(sites=("beta", "gamma"), heads={"vector": args.vector_head})
+        training = SurrogateTraining(
+            num_traces=args.sir_train_traces,
+            epochs=args.sir_epochs,
+            batch_size=64,
+            learning_rate=3e-3,
+        )
+        trained = train_surrogate(sir, config, training)
+        network = trained.network
     cpu = time.process_time() - cpu
-    surrogate = SurrogateModel(trained.network, batch=args.batch)
-    single = SurrogateModel(trained.network, batch=1)
+    surrogate = SurrogateModel(network, sir, batch=args.batch)
+    single = SurrogateModel(network, sir, batch=1)
     f = compare_surrogate(surrogate, sir, num_traces=args.sir_compare_traces, seed=2)
     c2st = ", ".join(f"{s['name']} {s['c2st']:.3f}" for s in f.sites if s["c2st"] is not None)
     print(f"SIR prior marginals, C2ST on {args.sir_compare_traces} traces each: {c2st}")
@@ -137,13 +147,14 @@ def speed(args: argparse.Namespace) -> None:
         print(f"{label:28} {1 / med[a]:10.1f} {1 / med[b]:25.1f} {1 / med[c]:22.1f}")
         speedups = f"{med[a] / med[b]:24.1f}x {med[a] / med[c]:21.1f}x"
         print(f"{'  speed-up':28} {'':>10} {speedups}")
-    wall = f"{trained.simulation_seconds:.0f} + {trained.training_seconds:.0f} s wall"
-    print(f"training traces {trained.traces}, simulation + training {cpu:.0f} CPU s ({wall})")
-    i_sim, i_sur = med["sim_is"], med["sur_is"]
-    print(
-        f"break-even: {budget / (t_sim - t_sur):.0f} prior traces, "
-        f"{budget / (i_sim - i_sur):.0f} importance-sampling traces"
-    )
+    if trained is not None:
+        wall = f"{trained.simulation_seconds:.0f} + {trained.training_seconds:.0f} s wall"
+        print(f"training traces {trained.traces}, simulation + training {cpu:.0f} CPU s ({wall})")
+        i_sim, i_sur = med["sim_is"], med["sur_is"]
+        print(
+            f"break-even: {budget / (t_sim - t_sur):.0f} prior traces, "
+            f"{budget / (i_sim - i_sur):.0f} importance-sampling traces"
+        )
     print(f"fallbacks: {surrogate.stats.fallbacks} of {surrogate.stats.executions} executions")
 
 
@@ -156,7 +167,12 @@ def ic(args: argparse.Namespace) -> None:
     surrogate = train_surrogate(
         model,
         SurrogateConfig(),
-        SurrogateTraining(num_traces=args.train_traces, epochs=args.epochs, seed=1),
+        SurrogateTraining(
+            num_traces=args.train_traces,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            seed=1,
+        ),
     ).model
     config = TrainingConfig(
         num_traces=args.ic_traces, batch_size=32, learning_rate=3e-3, valid_size=0, seed=5
@@ -209,9 +225,15 @@ def main() -> None:
     )
     parser.add_argument("--train-traces", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-2, help="ic: the surrogate's learning rate"
+    )
     parser.add_argument("--sir-train-traces", type=int, default=3_000)
     parser.add_argument("--sir-epochs", type=int, default=15)
     parser.add_argument("--sir-compare-traces", type=int, default=500)
+    parser.add_argument(
+        "--sir-surrogate", type=Path, default=None, help="speed: time this surrogate file"
+    )
     parser.add_argument("--sim-traces", type=int, default=20, help="SIR runs timed per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ic-traces", type=int, default=16_000, help="ic: network training")

@@ -15,27 +15,30 @@ so any engine runs on it unchanged. The weekly cases (a 4-vector) get a joint fl
 3. runs importance sampling for the observed weekly cases on the surrogate and on the
    simulator, with the same number of traces, and plots both posteriors.
 
-Run end to end with these defaults (2026-12-02, loaded 2-core machine: 22 min wall, 656 CPU s,
-most of it simulating; README, surrogate section): C2ST against held-out simulator runs 0.493
-(beta), 0.482 (gamma), 0.532 (weekly), 0.528 for the joint (beta, gamma, weekly); importance
-sampling on the surrogate gives beta 0.124 +- 0.029, gamma 0.296 +- 0.132 (ESS 1,043 of
-5,000), on the simulator 0.113 +- 0.026 and 0.274 +- 0.113 (ESS 202): the surrogate's
-posterior mean of beta is 5.2 Monte Carlo standard errors (0.4 posterior sd) higher; prior
-traces 51x, importance sampling 41x more per CPU second than the simulator (batched
-surrogate); no fallbacks. Trained on 16,000 runs (``--train-traces 16000 --epochs 8``, four
-times the simulation) the posterior offsets shrink to 0.02-0.11 posterior sd (README).
+Run end to end with these defaults (2026-12-02, loaded 2-core machine: 43 min wall, 17 CPU
+min, most of it simulating; README, surrogate section): 17,000 simulator runs (16,000 trained
+on, 1,000 held out; held-out -log q 14.68 after epoch 1, 14.28 after 16, still falling);
+C2ST against held-out simulator runs 0.486 (beta), 0.481 (gamma), 0.516 (weekly), 0.513 for
+the joint (beta, gamma, weekly); importance sampling on the surrogate gives beta 0.118 +-
+0.029, gamma 0.286 +- 0.125 (ESS 957 of 5,000), on the simulator 0.113 +- 0.026 and 0.274 +-
+0.113 (ESS 202): differences +2.5 and +1.3 Monte Carlo standard errors; prior traces 36x,
+importance sampling 28x more per CPU second than the simulator (batched surrogate); break-even
+after about 31,000 importance-sampling traces (training budget 626 CPU s, simulating the
+training runs included); no fallbacks. Trained on 4,000 runs (the default until 2026-12-02)
+the surrogate's posterior of beta was 5-15 standard errors too high (README).
 
 Writes sir_surrogate.pt, surrogate_fidelity.json, sir_surrogate_prior.png,
 sir_surrogate_joint.png and sir_surrogate_posterior.png to ``--out`` (the last two also to
 ``--images``; the README's are made with ``--images examples/images``)::
 
     python examples/surrogate_sir.py --out results/sir_surrogate \\
-        [--train-traces 4000 --epochs 15 --num-traces 5000 --images examples/images]
+        [--train-traces 16000 --epochs 16 --num-traces 5000 --images examples/images]
 
 The same from the command line::
 
-    rotalumis surrogate train examples/sir_epidemic.py:model -n 4000 --epochs 15 \\
-        --batch-size 64 --learning-rate 3e-3 -s beta -s gamma --out results/sir_surrogate/s.pt
+    rotalumis surrogate train examples/sir_epidemic.py:model -n 16000 --epochs 16 \\
+        --batch-size 64 --learning-rate 3e-3 --validation 1000 -s beta -s gamma \\
+        --out results/sir_surrogate/s.pt
     rotalumis run examples/sir_epidemic.py:model --surrogate results/sir_surrogate/s.pt \\
         -e is -n 20000 --observe "weekly=[37, 73, 24, 9]" --seed 1
 """
@@ -129,8 +132,11 @@ def plot_posteriors(path, posteriors):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results/sir_surrogate"))
-    parser.add_argument("--train-traces", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--train-traces", type=int, default=16000)
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument(
+        "--validation-traces", type=int, default=1000, help="held-out runs scored every epoch"
+    )
     parser.add_argument("--compare-traces", type=int, default=2000)
     parser.add_argument("--num-traces", type=int, default=5000, help="IS traces on each model")
     parser.add_argument("--seed", type=int, default=1)
@@ -142,6 +148,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     images = [args.out] + ([args.images] if args.images else [])
 
+    cpu = time.process_time()
     trained = train_surrogate(
         model,
         # four spline transforms (the default): with two, the flow missed that the weeks share
@@ -153,14 +160,19 @@ def main():
             batch_size=64,
             learning_rate=3e-3,
             seed=args.seed,
+            validation_traces=args.validation_traces,
         ),
     )
+    budget = time.process_time() - cpu  # CPU seconds: simulating the runs, and training
     trained.network.save(args.out / "sir_surrogate.pt")
     surrogate = trained.model
     print(
         f"trained on {trained.traces} simulator runs: simulating {trained.simulation_seconds:.0f}"
-        f" s, training {trained.training_seconds:.0f} s"
+        f" s, training {trained.training_seconds:.0f} s (wall); {budget:.0f} CPU s"
     )
+    if trained.validation:
+        held = " ".join(f"{loss:.3f}" for _, loss in trained.validation)
+        print(f"  held-out -log q per epoch: {held}; kept epoch {trained.best_epoch}")
 
     fidelity = compare_surrogate(surrogate, model, num_traces=args.compare_traces, seed=2)
     fidelity.save(args.out)
@@ -209,6 +221,12 @@ def main():
         )
     for d in images:
         plot_posteriors(d / "sir_surrogate_posterior.png", posteriors)
+    # the CPU time the surrogate saves per importance-sampling trace pays for its training
+    saved = (seconds["simulator"] - seconds["surrogate"]) / args.num_traces
+    print(
+        f"break-even: {budget / saved:.0f} importance-sampling traces (training budget "
+        f"{budget:.0f} CPU s, simulating included)"
+    )
     print(
         f"fallbacks to the simulator: {surrogate.stats.fallbacks} of {surrogate.stats.executions}"
     )

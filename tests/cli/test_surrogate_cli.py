@@ -52,3 +52,14 @@ def test_bad_surrogate_input_is_one_error_line(cli: ForkedCLI, tmp_path: Path) -
     assert r.returncode == 2 and "imitates model 'Branching', not 'UnknownMean'" in r.stderr
     r = cli("surrogate", "train", f"{REFERENCE}:branching", "-n", "0", "--out", str(s))
     assert r.returncode == 2 and "num_traces" in r.stderr
+    r = cli("surrogate", "train", f"{REFERENCE}:branching", "--validation", "-1", "--out", str(s))
+    assert r.returncode == 2 and "validation_traces" in r.stderr
+
+
+def test_train_with_held_out_traces(cli: ForkedCLI, tmp_path: Path) -> None:
+    s = tmp_path / "s.pt"
+    r = cli("surrogate", "train", f"{REFERENCE}:branching", "-n", "100", "--lstm-dim", "8",
+            "--epochs", "2", "--validation", "50", "--out", str(s), "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "trained on 150 traces" in r.stdout and "held-out -log q per epoch: " in r.stdout
+    assert "kept epoch " in r.stdout

@@ -7,6 +7,7 @@ tests/surrogate/test_surrogate_fidelity.py checks the quality (slow).
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,39 @@ def test_training_is_reproducible_from_its_seed() -> None:
 def test_bad_training_budget_is_named() -> None:
     with pytest.raises(ValueError, match="num_traces"):
         SurrogateTraining(num_traces=0)
+    with pytest.raises(ValueError, match="validation_traces"):
+        SurrogateTraining(validation_traces=-1)
+
+
+def test_held_out_traces_pick_the_best_epoch() -> None:
+    """The held-out loss is recorded per epoch and the best epoch's weights are returned."""
+    training = SurrogateTraining(num_traces=300, epochs=4, seed=2, validation_traces=200)
+    trained = train_surrogate(Branching(), SMALL, training)
+    assert [e for e, _ in trained.validation] == [1, 2, 3, 4]
+    best_epoch, best = min(trained.validation, key=lambda e: e[1])
+    assert trained.best_epoch == best_epoch and trained.traces == 500
+    held = simulate_steps(Branching(), 200, training.seed + 7919)  # the held-out traces
+    with torch.no_grad():
+        assert float(trained.network.loss(held)) == pytest.approx(best, rel=1e-5)
+    # 20 training traces, 20 epochs: it overfits (held-out loss 10.2 at epoch 11, 11.9 at
+    # the end), and the weights of the best epoch are the ones returned
+    few = replace(training, num_traces=20, epochs=20, batch_size=8, learning_rate=3e-2)
+    overfit = train_surrogate(Branching(), SMALL, few)
+    with torch.no_grad():
+        kept = float(overfit.network.loss(held))
+    assert overfit.best_epoch < 20 and kept < overfit.validation[-1][1] - 0.5
+    assert kept == pytest.approx(min(v for _, v in overfit.validation), rel=1e-5)
+
+
+def test_held_out_traces_of_a_dataset_are_its_last(tmp_path: Path) -> None:
+    generate_dataset(Branching(), tmp_path / "ds", 300, seed=0, traces_per_shard=100)
+    trained = train_surrogate(
+        tmp_path / "ds", SMALL, SurrogateTraining(epochs=2, validation_traces=100)
+    )
+    assert trained.traces == 300 and trained.network.traces_seen == 200
+    assert len(trained.validation) == 2
+    with pytest.raises(ValueError, match="validation_traces=300 leaves no training"):
+        train_surrogate(tmp_path / "ds", SMALL, SurrogateTraining(validation_traces=300))
 
 
 def test_a_surrogate_of_a_remote_simulator_runs_without_it(tmp_path: Path) -> None:

@@ -69,6 +69,13 @@ def train_command(
             "are marginalised [default: all]",
         ),
     ] = None,
+    validation: Annotated[
+        int,
+        typer.Option(
+            help="held-out traces: their -log q is reported after every epoch and the best "
+            "epoch's weights are kept"
+        ),
+    ] = 0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -85,6 +92,7 @@ def train_command(
             batch_size=batch_size,
             learning_rate=learning_rate,
             seed=seed,
+            validation_traces=validation,
         )
         check_writable(out, "--out")
         source: Any = load_model(target) if target is not None else dataset
@@ -101,6 +109,9 @@ def train_command(
         f"{trained.traces} traces (simulation {trained.simulation_seconds:.1f} s, training "
         f"{trained.training_seconds:.1f} s), saved to {out}"
     )
+    if trained.validation:
+        losses = ", ".join(f"{loss:.3f}" for _, loss in trained.validation)
+        typer.echo(f"held-out -log q per epoch: {losses}; kept epoch {trained.best_epoch}")
 
 
 @surrogate_app.command("check")

@@ -41,6 +41,10 @@ class SurrogateTraining:
             sites earlier: at ``1e-2`` the SIR surrogate's LSTM state saturated within a
             few hundred steps and its weekly cases ignored ``beta``.
         seed: Seed of the simulations and of the batch order.
+        validation_traces: Prior traces held out (simulated with another seed, or the
+            last ones of a dataset): after every epoch their mean ``-log q(trace)`` is
+            recorded (``TrainedSurrogate.validation``) and the weights of the epoch with
+            the lowest are kept. ``0``: none (the last epoch's weights).
     """
 
     num_traces: int = 10_000
@@ -48,12 +52,16 @@ class SurrogateTraining:
     batch_size: int = 32
     learning_rate: float = 1e-2
     seed: int = 0
+    validation_traces: int = 0
 
     def __post_init__(self) -> None:
         for name in ("num_traces", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"SurrogateTraining.{name} must be a positive integer")
+        v = self.validation_traces
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError("SurrogateTraining.validation_traces must be an integer >= 0")
         if not (isinstance(self.learning_rate, float) and 0 < self.learning_rate < 1):
             raise ValueError("SurrogateTraining.learning_rate must be a float in (0, 1)")
 
@@ -65,10 +73,13 @@ class TrainedSurrogate:
     Attributes:
         model: The :class:`SurrogateModel` (with the simulator for fallbacks, if trained
             from one).
-        traces: Simulator traces trained on.
+        traces: Simulator traces spent: trained on, plus the held-out ones.
         simulation_seconds: Wall time spent simulating them.
         training_seconds: Wall time spent on gradient steps.
         losses: ``(step, loss)`` per gradient step.
+        validation: ``(epoch, mean -log q)`` of the held-out traces after each epoch
+            (empty without ``validation_traces``).
+        best_epoch: The epoch whose weights were kept (the last without validation).
     """
 
     model: SurrogateModel
@@ -76,6 +87,8 @@ class TrainedSurrogate:
     simulation_seconds: float
     training_seconds: float
     losses: list[tuple[int, float]] = field(default_factory=list)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    best_epoch: int = 0
 
     @property
     def network(self) -> SurrogateNetwork:
@@ -165,13 +178,22 @@ def _train(
     sites = SiteFilter(net.config.sites)
     start = time.perf_counter()
     simulator: Model | None = None
+    held = training.validation_traces
     if isinstance(source, Model):
         simulator = source
         sequences = simulate_steps(source, training.num_traces, training.seed, sites, model_args)
+        # another seed: the held-out traces are independent of the training traces
+        valid = simulate_steps(source, held, training.seed + 7919, sites, model_args)
         net.model_name = net.model_name or source.name
     else:
         dataset = source if isinstance(source, TraceDataset) else TraceDataset(Path(source))
         sequences = _dataset_steps(dataset, sites)
+        if held and held >= len(sequences):
+            raise ValueError(
+                f"train_surrogate: validation_traces={held} leaves no training traces "
+                f"(the dataset has {len(sequences)})"
+            )
+        sequences, valid = sequences[: len(sequences) - held], sequences[len(sequences) - held :]
         net.model_name = net.model_name or dataset.manifest.get("model")
     if not sequences:
         raise ValueError("train_surrogate: no traces to train on")
@@ -181,6 +203,9 @@ def _train(
     optimizer = torch.optim.Adam(net.parameters(), lr=training.learning_rate)
     steps = training.epochs * math.ceil(len(sequences) / training.batch_size)
     losses: list[tuple[int, float]] = []
+    validation: list[tuple[int, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    per_epoch = math.ceil(len(sequences) / training.batch_size)
     seed = training.seed + 1
     for step, batch in enumerate(_batches(sequences, training.batch_size, training.epochs, seed)):
         new = net.add_sites(batch) if step < steps else []
@@ -198,9 +223,35 @@ def _train(
         losses.append((step, value))
         if progress is not None:
             progress(step + 1, steps, value)
+        if valid and (step + 1) % per_epoch == 0:
+            epoch = (step + 1) // per_epoch
+            validation.append((epoch, _held_out_loss(net, valid)))
+            if best is None or validation[-1][1] < best[0]:
+                state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                best = (validation[-1][1], epoch, state)
+    if best is not None:
+        net.load_state_dict(best[2])
     net.eval()
     done = time.perf_counter()
     log.info("surrogate trained on %d traces (%d steps)", len(sequences), steps)
     return TrainedSurrogate(
-        SurrogateModel(net, simulator), len(sequences), simulated - start, done - simulated, losses
+        SurrogateModel(net, simulator),
+        len(sequences) + len(valid),
+        simulated - start,
+        done - simulated,
+        losses,
+        validation,
+        best[1] if best is not None else training.epochs,
     )
+
+
+def _held_out_loss(net: SurrogateNetwork, sequences: Sequence[list[Step]]) -> float:
+    """Mean ``-log q(trace)`` of ``sequences`` (evaluation mode, no gradients)."""
+    net.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(sequences), 1024):
+            chunk = sequences[i : i + 1024]
+            total += float(net.loss(chunk)) * len(chunk)
+    net.train()
+    return total / len(sequences)
