@@ -53,6 +53,12 @@ typedef struct {
     /* interned names */
     PyObject *str_name, *str_sample, *str_is_scalar, *str_trace;
     int ready;
+    /* torch (configure_torch): torch.get_default_dtype, torch.strided, torch.Size, the
+     * Python fill(tensor, value, shape) of _torch_sites */
+    PyObject *default_dtype, *strided, *fill;
+    PyTypeObject *size_type;
+    PyObject *str_layout, *str_dtype, *str_shape, *str_fill_;
+    int torch_ready;
 } Config;
 
 static Config C;
@@ -132,6 +138,35 @@ configure(PyObject *module, PyObject *args)
     Py_INCREF(c.shaped);
     c.ready = 1;
     C = c;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+configure_torch(PyObject *module, PyObject *args)
+{
+    PyObject *default_dtype, *strided, *size_type, *fill;
+    if (!C.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_torch: configure() first");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOO!O", &default_dtype, &strided, &PyType_Type, &size_type,
+                          &fill))
+        return NULL;
+    C.str_layout = PyUnicode_InternFromString("layout");
+    C.str_dtype = PyUnicode_InternFromString("dtype");
+    C.str_shape = PyUnicode_InternFromString("shape");
+    C.str_fill_ = PyUnicode_InternFromString("fill_");
+    if (!C.str_layout || !C.str_dtype || !C.str_shape || !C.str_fill_)
+        return NULL;
+    Py_INCREF(default_dtype);
+    Py_INCREF(strided);
+    Py_INCREF(size_type);
+    Py_INCREF(fill);
+    C.default_dtype = default_dtype;
+    C.strided = strided;
+    C.size_type = (PyTypeObject *)size_type;
+    C.fill = fill;
+    C.torch_ready = 1;
     Py_RETURN_NONE;
 }
 
@@ -642,13 +677,28 @@ typedef struct {
     PyObject *skip_type;       /* instances never intercepted (random.SystemRandom) or None */
     PyObject *dict;
     vectorcallfunc vectorcall;
+    int mode;                  /* WRAP_RANDOM, WRAP_TORCH or WRAP_TORCH_IN_PLACE */
 } WrapperObject;
+
+enum { WRAP_RANDOM = 0, WRAP_TORCH = 1, WRAP_TORCH_IN_PLACE = 2 };
+
+static PyObject *torch_vectorcall(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs);
 
 static PyObject *
 Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     WrapperObject *w = (WrapperObject *)op;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (w->mode != WRAP_RANDOM) {
+        if (!C.torch_ready || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0))
+            goto fallback;
+        PyObject *out = torch_vectorcall(w, args, nargs);
+        if (out == MISS)
+            goto fallback;
+        if (out == Py_None) /* not recording (a borrowed marker) */
+            goto original;
+        return out;
+    }
     if (!C.ready || nargs < 1)
         goto fallback;
     PyObject *session = recording();
@@ -727,9 +777,14 @@ Wrapper_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *fallback, *original, *memo, *module_label, *class_label, *global_instance,
         *skip_type;
-    if (!PyArg_ParseTuple(args, "OOO!UUOO:Wrapper", &fallback, &original, &PyDict_Type, &memo,
-                          &module_label, &class_label, &global_instance, &skip_type))
+    int mode = WRAP_RANDOM;
+    if (!PyArg_ParseTuple(args, "OOO!UUOO|i:Wrapper", &fallback, &original, &PyDict_Type, &memo,
+                          &module_label, &class_label, &global_instance, &skip_type, &mode))
         return NULL;
+    if (mode < WRAP_RANDOM || mode > WRAP_TORCH_IN_PLACE) {
+        PyErr_SetString(PyExc_ValueError, "Wrapper: unknown mode");
+        return NULL;
+    }
     WrapperObject *self = (WrapperObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -746,6 +801,7 @@ Wrapper_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->skip_type = skip_type;
     self->dict = NULL;
     self->vectorcall = Wrapper_vectorcall;
+    self->mode = mode;
     return (PyObject *)self;
 }
 
@@ -828,9 +884,137 @@ static PyTypeObject WrapperType = {
     .tp_getset = Wrapper_getset,
 };
 
+
+/* ------------------------------------------------------------ torch wrappers --- */
+
+/* The torch wrappers of _torch_patch (_make_wrapper and _site) for calls whose arguments
+ * after the tensor (in-place methods) are plain numbers, all int or all float, and sizes
+ * (tuples of ints), without keywords: the site memo's key (_torch_sites.memo_key) is
+ *   function:  (torch.get_default_dtype(), kind, *args)
+ *   in place:  (self.dtype, self.shape, kind, *args[1:])   (strided tensors only)
+ * with kind int, float or None (no number). A hit is (dist, convert, shape); an in-place
+ * method's convert is None: the value is written into the tensor (fill_, or _torch_sites.fill
+ * for a tensor value). Returns a new reference to the result, Py_None (borrowed: not
+ * recording, run the original), MISS (the Python wrapper), or NULL on error. */
+static PyObject *
+torch_vectorcall(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t first = w->mode == WRAP_TORCH_IN_PLACE ? 1 : 0;
+    if (nargs < first)
+        return MISS;
+    PyObject *kind = Py_None;
+    for (Py_ssize_t i = first; i < nargs; i++) {
+        PyObject *a = args[i];
+        PyObject *t = (PyObject *)Py_TYPE(a);
+        if (t == (PyObject *)&PyFloat_Type || t == (PyObject *)&PyLong_Type) {
+            if (kind == Py_None)
+                kind = t;
+            else if (kind != t)
+                return MISS;
+        }
+        else if (t == (PyObject *)&PyTuple_Type || t == (PyObject *)C.size_type) {
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(a); j++)
+                if (!PyLong_CheckExact(PyTuple_GET_ITEM(a, j)))
+                    return MISS;
+        }
+        else
+            return MISS;
+    }
+    PyObject *session = recording();
+    if (session == NULL || session == MISS || session == Py_None)
+        return session;
+    PyObject *self = first ? args[0] : NULL;
+    PyObject *key = PyTuple_New(nargs - first + (first ? 3 : 2));
+    if (key == NULL)
+        return NULL;
+    Py_ssize_t k = 0;
+    if (first) {
+        PyObject *layout = PyObject_GetAttr(self, C.str_layout);
+        if (layout == NULL) {
+            PyErr_Clear(); /* the Python wrapper decides */
+            Py_DECREF(key);
+            return MISS;
+        }
+        Py_DECREF(layout); /* torch.strided lives in torch: compared by identity */
+        if (layout != C.strided) {
+            Py_DECREF(key);
+            return MISS;
+        }
+        PyObject *dtype = PyObject_GetAttr(self, C.str_dtype);
+        if (dtype == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, k++, dtype);
+        PyObject *shape = PyObject_GetAttr(self, C.str_shape);
+        if (shape == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, k++, shape);
+    }
+    else {
+        PyObject *dtype = PyObject_CallNoArgs(C.default_dtype);
+        if (dtype == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, k++, dtype);
+    }
+    Py_INCREF(kind);
+    PyTuple_SET_ITEM(key, k++, kind);
+    for (Py_ssize_t i = first; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(key, k++, args[i]);
+    }
+    PyObject *site = PyDict_GetItemWithError(w->memo, key);
+    Py_DECREF(key);
+    if (site == NULL)
+        return PyErr_Occurred() ? NULL : MISS;
+    if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) != 3)
+        return MISS;
+    PyObject *dist = PyTuple_GET_ITEM(site, 0), *convert = PyTuple_GET_ITEM(site, 1);
+    PyObject *shape = PyTuple_GET_ITEM(site, 2);
+    if (dist == Py_None || !PyTuple_CheckExact(shape) || (first != 0) != (convert == Py_None))
+        return MISS;
+    PyObject *label = w->module_label;
+    if (PyTuple_GET_SIZE(shape) != 0) { /* shaped_label's cache; a miss: the Python path */
+        PyObject *skey = PyTuple_Pack(2, label, shape);
+        if (skey == NULL)
+            return NULL;
+        label = PyDict_GetItemWithError(C.shaped, skey);
+        Py_DECREF(skey);
+        if (label == NULL)
+            return PyErr_Occurred() ? NULL : MISS;
+    }
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL)
+        return MISS;
+    Py_INCREF(site); /* keeps dist, convert and the label's key alive while the draw runs */
+    Py_INCREF(label);
+    PyObject *value = record_core(session, label, dist, (PyObject *)frame);
+    Py_DECREF(label);
+    PyObject *out = NULL;
+    if (value == MISS)
+        out = MISS;
+    else if (value != NULL) {
+        if (!first)
+            out = PyObject_CallOneArg(convert, value);
+        else if (PyFloat_CheckExact(value) || PyLong_CheckExact(value))
+            out = PyObject_CallMethodOneArg(self, C.str_fill_, value);
+        else
+            out = PyObject_CallFunctionObjArgs(C.fill, self, value, shape, NULL);
+        Py_DECREF(value);
+    }
+    Py_DECREF(site);
+    return out;
+}
+
 /* ------------------------------------------------------------------- module --- */
 
 static PyMethodDef module_methods[] = {
+    {"configure_torch", configure_torch, METH_VARARGS,
+     "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
     {"configure", configure, METH_VARARGS,
      "configure(session_var, stack_var, execution_var, empty_stack, Session, _Stack, "
      "Execution, Trace, record_message, cached_visits, addresses, max_depth, sites_limit, "
