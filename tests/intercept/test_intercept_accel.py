@@ -51,6 +51,14 @@ def deep(depth):
     return np.random.normal(0.0, 1.0) if depth == 0 else deep(depth - 1)
 
 
+def call(f, *args):  # one call instruction, several functions: one chain, several labels
+    return f(*args)
+
+
+def relay(f, *args):
+    return call(f, *args)
+
+
 def stream(n):  # a generator's frame is never remembered by frame
     for _ in range(n):
         yield random.gauss(1.0, 2.0)
@@ -64,6 +72,8 @@ def simulate():
         total += random.gauss(0.0, 1.0) + helper(i) + np.random.normal(0.0, 1.0)
         total += GEN.normal(0.5, 2.0) + random.randrange(7) + random.choice([1, 2, 3])
         total += deep(3) + float(torch.randn(())) + float(torch.rand(1))
+        for f, a in ((random.random, ()), (random.uniform, (0.0, 2.0))):
+            total += relay(f, *a)  # the same frames and instructions: two call sites
         total += random.uniform(0.0, 2.0) + np.random.uniform(1.0, 3.0) + random.expovariate(2.0)
         if i % 3 == 0:
             total += random.gauss(float(i), 1.0) + np.random.normal(float(i), 1.0, size=2).sum()

@@ -94,6 +94,10 @@ configure(PyObject *module, PyObject *args)
                           &PyDict_Type, &c.addresses, &c.max_depth, &c.sites_limit,
                           &c.suspendable, &PyDict_Type, &c.shaped))
         return NULL;
+    if (c.max_depth < 1 || c.max_depth > 256) {
+        PyErr_SetString(PyExc_ValueError, "configure: max_depth must be in 1..256");
+        return NULL;
+    }
     PyObject *types[4] = {session_type, stack_type, execution_type, trace_type};
     for (int i = 0; i < 4; i++) {
         if (!PyType_Check(types[i])) {
@@ -264,34 +268,83 @@ store_site(PyObject *session, SiteStore *st, PyObject *entry, PyObject *base, Py
     return r;
 }
 
+/* A cache in front of site_address's (ADDRESSES): the chain of (code, instruction) pairs of
+ * a stack walk and the label, by identity, mapped to what ADDRESSES gave for the key made of
+ * them (a new deep call path otherwise builds and hashes a tuple of 2 integers per frame on
+ * every draw). Filled from ADDRESSES hits only: ADDRESSES's value for a key never changes
+ * (site_address is a function of it) and the code objects of its keys are never freed
+ * (core.address.KEPT), so an entry stays right. Direct-mapped; an entry holds its label and
+ * address. */
+#define CHAIN_DEPTH 256
+#define CHAIN_SLOTS 4096
+
+typedef struct {
+    void *code;
+    int lasti;
+} Pair;
+
+typedef struct {
+    Py_hash_t hash;
+    PyObject *label, *base; /* strong references; base may be None */
+    Py_ssize_t n;
+    Pair pairs[];
+} Chain;
+
+static Chain *chains[CHAIN_SLOTS];
+
+static Py_hash_t
+chain_hash(PyObject *label, const Pair *pairs, Py_ssize_t n)
+{
+    Py_uhash_t h = (Py_uhash_t)(uintptr_t)label * 0x9E3779B97F4A7C15ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ (Py_uhash_t)(uintptr_t)pairs[i].code) * 0x100000001B3ULL;
+        h = (h ^ (Py_uhash_t)(unsigned int)pairs[i].lasti) * 0x100000001B3ULL;
+        h ^= h >> 29;
+    }
+    return (Py_hash_t)(h & 0x7FFFFFFFFFFFFFFFULL);
+}
+
+static void
+chain_store(Py_hash_t hash, PyObject *label, const Pair *pairs, Py_ssize_t n, PyObject *base)
+{
+    Chain *c = PyMem_Malloc(sizeof(Chain) + (size_t)n * sizeof(Pair));
+    if (c == NULL)
+        return; /* only a cache */
+    c->hash = hash;
+    Py_INCREF(label);
+    Py_INCREF(base);
+    c->label = label;
+    c->base = base;
+    c->n = n;
+    memcpy(c->pairs, pairs, (size_t)n * sizeof(Pair));
+    Chain **slot = &chains[hash & (CHAIN_SLOTS - 1)];
+    Chain *old = *slot;
+    *slot = c;
+    if (old != NULL) {
+        Py_DECREF(old->label);
+        Py_DECREF(old->base);
+        PyMem_Free(old);
+    }
+}
+
 /* site_address's cache lookup: the key built by the same stack walk; borrowed (None: a
  * draw of the engine's own), MISS when not cached, NULL on error. */
 static PyObject *
-cached_address(PyObject *frame, PyObject *entry, PyObject *label, PyObject *lasti)
+cached_address(PyObject *frame, PyObject *entry, PyObject *label)
 {
-    PyObject *ids = PyList_New(0);
-    if (ids == NULL)
-        return NULL;
-    PyObject *found = MISS;
+    Pair pairs[CHAIN_DEPTH];
+    Py_ssize_t n = 0;
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
-    PyObject *code_id = PyLong_FromVoidPtr(code);
-    int ok = code_id != NULL && PyList_Append(ids, label) == 0 &&
-             PyList_Append(ids, code_id) == 0 && PyList_Append(ids, lasti) == 0;
-    Py_XDECREF(code_id);
-    if (ok && entry != Py_None && (PyObject *)code != entry) {
+    pairs[n].code = code;
+    pairs[n++].lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+    if (entry != Py_None && (PyObject *)code != entry) {
         PyFrameObject *f = PyFrame_GetBack((PyFrameObject *)frame);
-        Py_ssize_t depth = 1;
-        while (ok && f != NULL && depth < C.max_depth) {
+        while (f != NULL && n < C.max_depth) {
             PyCodeObject *fcode = PyFrame_GetCode(f);
-            PyObject *fid = PyLong_FromVoidPtr(fcode);
-            PyObject *flasti = PyLong_FromLong(PyFrame_GetLasti(f));
-            ok = fid != NULL && flasti != NULL && PyList_Append(ids, fid) == 0 &&
-                 PyList_Append(ids, flasti) == 0;
-            Py_XDECREF(fid);
-            Py_XDECREF(flasti);
-            depth += 1;
+            pairs[n].code = fcode;
+            pairs[n++].lasti = PyFrame_GetLasti(f);
             int at_entry = (PyObject *)fcode == entry;
-            Py_DECREF(fcode);
+            Py_DECREF(fcode); /* the frame holds it while the walk runs */
             PyFrameObject *back = at_entry ? NULL : PyFrame_GetBack(f);
             Py_DECREF(f);
             f = back;
@@ -299,17 +352,34 @@ cached_address(PyObject *frame, PyObject *entry, PyObject *label, PyObject *last
         Py_XDECREF(f);
     }
     Py_DECREF(code);
-    PyObject *key = ok ? PyList_AsTuple(ids) : NULL;
-    Py_DECREF(ids);
+    Py_hash_t hash = chain_hash(label, pairs, n);
+    Chain *c = chains[hash & (CHAIN_SLOTS - 1)];
+    if (c != NULL && c->hash == hash && c->label == label && c->n == n &&
+        memcmp(c->pairs, pairs, (size_t)n * sizeof(Pair)) == 0)
+        return c->base;
+    /* the key of site_address: (label, id(code), lasti, ...) */
+    PyObject *key = PyTuple_New(1 + 2 * n);
     if (key == NULL)
         return NULL;
+    Py_INCREF(label);
+    PyTuple_SET_ITEM(key, 0, label);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = PyLong_FromVoidPtr(pairs[i].code);
+        PyObject *at = id == NULL ? NULL : PyLong_FromLong(pairs[i].lasti);
+        if (at == NULL) {
+            Py_XDECREF(id);
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, 1 + 2 * i, id);
+        PyTuple_SET_ITEM(key, 2 + 2 * i, at);
+    }
     PyObject *hit = PyDict_GetItemWithError(C.addresses, key);
     Py_DECREF(key);
-    if (hit != NULL)
-        found = hit;
-    else if (PyErr_Occurred())
-        found = NULL;
-    return found;
+    if (hit == NULL)
+        return PyErr_Occurred() ? NULL : MISS;
+    chain_store(hash, label, pairs, n, hit);
+    return hit;
 }
 
 /* The call-site address of record/_call_site, borrowed: from Session.frames (the live
@@ -367,7 +437,7 @@ call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames,
                     base = PyTuple_GET_ITEM(hit, 3);
             }
             else {
-                base = cached_address(frame, entry, label, lasti);
+                base = cached_address(frame, entry, label);
                 if (base != NULL && base != MISS && parent != NULL) {
                     st->key = key; /* stored at the commit, as _call_site does */
                     key = NULL;
