@@ -18,8 +18,11 @@ import pytest
 import torch
 from intercept_support import run_json_script
 
-from rotalumis.core import FunctionModel, TraceLimitError
+from rotalumis.core import Categorical, FunctionModel, Normal, TraceLimitError, Uniform
+from rotalumis.core.runtime import Message
+from rotalumis.core.trace import Trace, use_compiled_settle
 from rotalumis.intercept import _session, intercept
+from rotalumis.intercept._accelerator import ACCEL
 from rotalumis.intercept._session import memo_key
 from rotalumis.intercept._torch_sites import memo_key as torch_memo_key
 
@@ -302,3 +305,39 @@ def test_torch_site_memo_keys_hold_types_and_the_default_dtype() -> None:
     assert dtypes == [f32, i64, f32, f32, f64, f64, i64, f64, f32, f64, f32, i64, f32, f32, f64]
     assert [tuple(v.shape) for v in values[:5]] == [(1,), (1,), (2,), (), ()]
     assert values[3] is buf32 and values[4] is buf64  # filled in place
+
+
+def test_compiled_settle_makes_the_messages_of_the_python_settle() -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+    records = [
+        ("a__Normal__1", "a", Normal(0.5, 2.0), 0.25, True),
+        ("b__Categorical__1", "b", Categorical([1.0, 3.0]), 1, True),
+        ("c__Uniform__1", "c", Uniform(0.0, 2.0), 3.0, False),  # outside: -inf
+        ("a__Normal__2", "a", Normal(0.5, 2.0), -1.5, True),
+    ]
+
+    def settled(compiled: bool) -> Trace:
+        trace = Trace()
+        trace.pending = list(records)
+        use_compiled_settle(ACCEL.settle if compiled else None)
+        try:
+            assert trace.variables  # reading settles
+        finally:
+            use_compiled_settle(ACCEL.settle)
+        return trace
+
+    fast, slow = settled(True), settled(False)
+    slots = Message.__slots__
+    assert fast.pending == slow.pending == [] and fast.log_prior == slow.log_prior
+    assert [[repr(getattr(m, s)) for s in slots] for m in fast.variables] == [
+        [repr(getattr(m, s)) for s in slots] for m in slow.variables
+    ]
+    assert [type(m) for m in fast.variables] == [Message] * 4
+
+    class Other(Trace):
+        __slots__ = ()
+
+    other = Other()
+    other.pending = list(records)
+    assert ACCEL.settle(other) is False and other.pending == records  # the Python path's

@@ -59,6 +59,12 @@ typedef struct {
     PyTypeObject *size_type;
     PyObject *str_layout, *str_dtype, *str_shape, *str_fill_;
     int torch_ready;
+    /* Trace.settle (configure_settle): Message and the slot offsets it fills */
+    PyTypeObject *message_type;
+    Py_ssize_t tr_variables, tr_log_prior, tr_by_address;
+    Py_ssize_t m_slots[12];
+    PyObject *str_log_prob_sum, *str_kind_sample;
+    int settle_ready;
 } Config;
 
 static Config C;
@@ -1080,11 +1086,131 @@ torch_vectorcall(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+
+/* ------------------------------------------------------------------- settle --- */
+
+/* Message's slots in the order of m_slots, and the value each gets in Trace.settle. */
+static const char *const MESSAGE_SLOTS[12] = {
+    "kind", "name", "address", "base_address", "distribution", "value",
+    "control", "observed", "log_prob", "stop", "proposal_log_prob", "meta",
+};
+
+static PyObject *
+configure_settle(PyObject *module, PyObject *args)
+{
+    PyObject *message_type;
+    if (!C.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_settle: configure() first");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!", &PyType_Type, &message_type))
+        return NULL;
+    PyTypeObject *mt = (PyTypeObject *)message_type;
+    Py_ssize_t offsets[12];
+    for (int i = 0; i < 12; i++)
+        if (slot_offset(mt, MESSAGE_SLOTS[i], &offsets[i]) < 0)
+            return NULL;
+    if (mt->tp_dictoffset != 0 || mt->tp_itemsize != 0) {
+        PyErr_SetString(PyExc_TypeError, "configure_settle: Message must have __slots__ only");
+        return NULL;
+    }
+    if (slot_offset(C.trace_type, "_variables", &C.tr_variables) < 0 ||
+        slot_offset(C.trace_type, "_log_prior", &C.tr_log_prior) < 0 ||
+        slot_offset(C.trace_type, "_by_address", &C.tr_by_address) < 0)
+        return NULL;
+    C.str_log_prob_sum = PyUnicode_InternFromString("log_prob_sum");
+    C.str_kind_sample = PyUnicode_InternFromString("sample");
+    if (C.str_log_prob_sum == NULL || C.str_kind_sample == NULL)
+        return NULL;
+    memcpy(C.m_slots, offsets, sizeof(offsets));
+    Py_INCREF(message_type);
+    C.message_type = mt;
+    C.settle_ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* Trace.settle (core/trace.py) for a Trace whose slots hold what __init__ put there (lists,
+ * records of 5): each pending record (address, base, dist, value, control) becomes
+ * Message("sample", None, address, base, dist, value, control) with log_prob =
+ * dist.log_prob_sum(value), appended in order, log_prior += log_prob in the same order.
+ * Returns True when done, False when the Python settle must run (nothing was changed). */
+static PyObject *
+settle(PyObject *module, PyObject *trace)
+{
+    if (!C.settle_ready || Py_TYPE(trace) != C.trace_type)
+        Py_RETURN_FALSE;
+    PyObject *pending = SLOT(trace, C.tr_pending), *variables = SLOT(trace, C.tr_variables);
+    PyObject *log_prior = SLOT(trace, C.tr_log_prior);
+    if (pending == NULL || variables == NULL || log_prior == NULL ||
+        !PyList_CheckExact(pending) || !PyList_CheckExact(variables))
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
+        PyObject *r = PyList_GET_ITEM(pending, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 5)
+            Py_RETURN_FALSE;
+    }
+    PyObject *fresh = PyList_New(0);
+    if (fresh == NULL)
+        return NULL;
+    Py_INCREF(pending); /* self.pending = [] first, as settle does */
+    Py_SETREF(SLOT(trace, C.tr_pending), fresh);
+    Py_INCREF(variables);
+    Py_INCREF(log_prior);
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
+        PyObject *r = PyList_GET_ITEM(pending, i);
+        PyObject *dist = PyTuple_GET_ITEM(r, 2), *value = PyTuple_GET_ITEM(r, 3);
+        PyObject *msg = C.message_type->tp_alloc(C.message_type, 0);
+        if (msg == NULL)
+            goto done;
+        PyObject *fields[12] = {C.str_kind_sample, Py_None, PyTuple_GET_ITEM(r, 0),
+                                PyTuple_GET_ITEM(r, 1), dist, value, PyTuple_GET_ITEM(r, 4),
+                                Py_False, Py_None, Py_False, Py_None, Py_None};
+        for (int j = 0; j < 12; j++) {
+            Py_INCREF(fields[j]);
+            SLOT(msg, C.m_slots[j]) = fields[j];
+        }
+        PyObject *lp = PyObject_CallMethodOneArg(dist, C.str_log_prob_sum, value);
+        if (lp == NULL) {
+            Py_DECREF(msg);
+            goto done;
+        }
+        Py_INCREF(lp);
+        Py_SETREF(SLOT(msg, C.m_slots[8]), lp);
+        PyObject *sum = PyNumber_InPlaceAdd(log_prior, lp);
+        Py_DECREF(lp);
+        if (sum == NULL) {
+            Py_DECREF(msg);
+            goto done;
+        }
+        Py_SETREF(log_prior, sum);
+        int appended = PyList_Append(variables, msg);
+        Py_DECREF(msg);
+        if (appended < 0)
+            goto done;
+    }
+    Py_INCREF(log_prior);
+    Py_SETREF(SLOT(trace, C.tr_log_prior), log_prior);
+    Py_INCREF(Py_None);
+    Py_XSETREF(SLOT(trace, C.tr_by_address), Py_None);
+    result = Py_True;
+    Py_INCREF(result);
+done:
+    Py_DECREF(log_prior);
+    Py_DECREF(variables);
+    Py_DECREF(pending);
+    return result;
+}
+
 /* ------------------------------------------------------------------- module --- */
 
 static PyMethodDef module_methods[] = {
     {"configure_torch", configure_torch, METH_VARARGS,
      "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
+    {"configure_settle", configure_settle, METH_VARARGS,
+     "configure_settle(Message): the class Trace.settle makes (its slots)."},
+    {"settle", settle, METH_O,
+     "settle(trace): Trace.settle compiled; False when the Python code must run it."},
     {"configure", configure, METH_VARARGS,
      "configure(session_var, stack_var, execution_var, empty_stack, Session, _Stack, "
      "Execution, Trace, record_message, cached_visits, addresses, max_depth, sites_limit, "

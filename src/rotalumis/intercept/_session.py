@@ -36,10 +36,11 @@ from rotalumis.core.runtime import (
     EXECUTION,
     STACK,
     Execution,
+    Message,
     record_message,
     send_sample,
 )
-from rotalumis.core.trace import Trace
+from rotalumis.core.trace import Trace, use_compiled_settle
 
 from ._accelerator import ACCEL
 from ._address import ADDRESSES, MAX_DEPTH, site_address
@@ -301,6 +302,8 @@ if ACCEL is not None:
         _SHAPED,
     )
     record = ACCEL.Record(record_python)
+    ACCEL.configure_settle(Message)
+    use_compiled_settle(ACCEL.settle)
 
 
 TORCH_FUNCTION = 1
