@@ -65,6 +65,11 @@ typedef struct {
     Py_ssize_t m_slots[12];
     PyObject *str_log_prob_sum, *str_kind_sample;
     int settle_ready;
+    /* draws (configure_draws): Uniform, Categorical, RNG and their slots */
+    PyTypeObject *uniform_type, *categorical_type, *rng_type;
+    Py_ssize_t u_low, u_high, c_cum, c_weights, r_py;
+    PyObject *str_random;
+    int draws_ready;
 } Config;
 
 static Config C;
@@ -495,6 +500,121 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
     return value;
 }
 
+
+/* -------------------------------------------------------------------- draws --- */
+
+static PyObject *
+configure_draws(PyObject *module, PyObject *args)
+{
+    PyObject *uniform, *categorical, *rng;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &uniform, &PyType_Type, &categorical,
+                          &PyType_Type, &rng))
+        return NULL;
+    C.uniform_type = (PyTypeObject *)uniform;
+    C.categorical_type = (PyTypeObject *)categorical;
+    C.rng_type = (PyTypeObject *)rng;
+    if (slot_offset(C.uniform_type, "_low", &C.u_low) < 0 ||
+        slot_offset(C.uniform_type, "_high", &C.u_high) < 0 ||
+        slot_offset(C.categorical_type, "_cum", &C.c_cum) < 0 ||
+        slot_offset(C.categorical_type, "_weights", &C.c_weights) < 0 ||
+        slot_offset(C.rng_type, "py", &C.r_py) < 0)
+        return NULL;
+    C.str_random = PyUnicode_InternFromString("random");
+    if (C.str_random == NULL)
+        return NULL;
+    Py_INCREF(uniform);
+    Py_INCREF(categorical);
+    Py_INCREF(rng);
+    C.draws_ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* bisect.bisect_right(a, x) and bisect.bisect_left(a, x) on a list, with the same
+ * comparisons; -1 on error. */
+static Py_ssize_t
+bisect(PyObject *a, PyObject *x, int right)
+{
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(a);
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        PyObject *item = PyList_GET_ITEM(a, mid);
+        Py_INCREF(item);
+        int less = right ? PyObject_RichCompareBool(x, item, Py_LT)
+                         : PyObject_RichCompareBool(item, x, Py_LT);
+        Py_DECREF(item);
+        if (less < 0)
+            return -1;
+        if (right ? less : !less)
+            hi = mid;
+        else
+            lo = mid + 1;
+        if (hi > PyList_GET_SIZE(a)) /* a comparison changed the list */
+            hi = PyList_GET_SIZE(a);
+    }
+    return lo;
+}
+
+/* dist.sample(rng) of a scalar Uniform or Categorical (whose cumulative weights exist), the
+ * same operations on the same uniform rng.py.random() as their Python sample: a new
+ * reference, MISS (call dist.sample), or NULL on error. A value returned here is a
+ * scalar site's (is_scalar holds). */
+static PyObject *
+draw_scalar(PyObject *dist, PyObject *rng)
+{
+    if (!C.draws_ready || Py_TYPE(rng) != C.rng_type)
+        return MISS;
+    PyObject *py = SLOT(rng, C.r_py);
+    if (py == NULL)
+        return MISS;
+    if (Py_TYPE(dist) == C.uniform_type) {
+        PyObject *lo = SLOT(dist, C.u_low), *hi = SLOT(dist, C.u_high);
+        if (lo == NULL || hi == NULL || !PyFloat_CheckExact(lo) || !PyFloat_CheckExact(hi))
+            return MISS;
+        double low = PyFloat_AS_DOUBLE(lo), width = PyFloat_AS_DOUBLE(hi) - low;
+        PyObject *u = PyObject_CallMethodNoArgs(py, C.str_random);
+        if (u == NULL)
+            return NULL;
+        if (!PyFloat_CheckExact(u)) {
+            Py_DECREF(u);
+            PyErr_SetString(PyExc_TypeError, "the engine's random() returned a non-float");
+            return NULL;
+        }
+        /* lo + (hi - lo) * u, rounded after each operation as Python does (volatile: no
+         * fused multiply-add) */
+        volatile double scaled = width * PyFloat_AS_DOUBLE(u);
+        Py_DECREF(u);
+        return PyFloat_FromDouble(low + scaled);
+    }
+    if (Py_TYPE(dist) == C.categorical_type) {
+        PyObject *cum = SLOT(dist, C.c_cum), *weights = SLOT(dist, C.c_weights);
+        if (cum == NULL || weights == NULL || weights == Py_None || !PyList_CheckExact(cum) ||
+            PyList_GET_SIZE(cum) == 0)
+            return MISS;
+        Py_INCREF(cum);
+        PyObject *total = PyList_GET_ITEM(cum, PyList_GET_SIZE(cum) - 1);
+        Py_INCREF(total);
+        PyObject *out = NULL, *x = NULL;
+        PyObject *u = PyObject_CallMethodNoArgs(py, C.str_random);
+        if (u == NULL)
+            goto done;
+        x = PyNumber_Multiply(u, total);
+        Py_DECREF(u);
+        if (x == NULL)
+            goto done;
+        Py_ssize_t k = bisect(cum, x, 1);
+        if (k >= PyList_GET_SIZE(cum)) /* u * total rounded up to total */
+            k = bisect(cum, total, 0);
+        if (k >= 0)
+            out = PyLong_FromSsize_t(k);
+    done:
+        Py_XDECREF(x);
+        Py_DECREF(total);
+        Py_DECREF(cum);
+        return out;
+    }
+    return MISS;
+}
+
 /* record_core once the call site is known: send_sample on the plain prior-recording stack. */
 static PyObject *
 record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, PyObject *dist,
@@ -609,11 +729,14 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     /* session.busy = True around the draw (record's try/finally) */
     Py_INCREF(Py_True);
     Py_SETREF(SLOT(session, C.s_busy), Py_True);
-    value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
+    value = draw_scalar(dist, rng);
+    int scalar_draw = value != MISS && value != NULL;
+    if (value == MISS)
+        value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
     PyObject *pending = SLOT(trace, C.tr_pending); /* read after the draw, as send_sample */
     if (value != NULL) {
-        int deferred = 0;
-        if (PyFloat_CheckExact(value) || PyLong_CheckExact(value)) {
+        int deferred = scalar_draw;
+        if (!scalar_draw && (PyFloat_CheckExact(value) || PyLong_CheckExact(value))) {
             PyObject *scalar = PyObject_GetAttr(dist, C.str_is_scalar);
             deferred = scalar == NULL ? -1 : PyObject_IsTrue(scalar);
             Py_XDECREF(scalar);
@@ -1207,6 +1330,8 @@ done:
 static PyMethodDef module_methods[] = {
     {"configure_torch", configure_torch, METH_VARARGS,
      "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
+    {"configure_draws", configure_draws, METH_VARARGS,
+     "configure_draws(Uniform, Categorical, RNG): the scalar draws taken in C."},
     {"configure_settle", configure_settle, METH_VARARGS,
      "configure_settle(Message): the class Trace.settle makes (its slots)."},
     {"settle", settle, METH_O,

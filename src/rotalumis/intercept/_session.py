@@ -24,6 +24,7 @@ import torch
 
 from rotalumis.core import (
     Bernoulli,
+    Categorical,
     Distribution,
     RotalumisError,
     Uniform,
@@ -40,6 +41,7 @@ from rotalumis.core.runtime import (
     record_message,
     send_sample,
 )
+from rotalumis.core.rng import RNG
 from rotalumis.core.trace import Trace, use_compiled_settle
 
 from ._accelerator import ACCEL
@@ -303,6 +305,7 @@ if ACCEL is not None:
     )
     record = ACCEL.Record(record_python)
     ACCEL.configure_settle(Message)
+    ACCEL.configure_draws(Uniform, Categorical, RNG)
     use_compiled_settle(ACCEL.settle)
 
 
