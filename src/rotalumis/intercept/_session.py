@@ -31,6 +31,7 @@ from rotalumis.core import (
     observe,
     sample,
 )
+from rotalumis.core.rng import RNG
 from rotalumis.core.runtime import (
     CACHED_VISITS,
     EMPTY_STACK,
@@ -41,7 +42,6 @@ from rotalumis.core.runtime import (
     record_message,
     send_sample,
 )
-from rotalumis.core.rng import RNG
 from rotalumis.core.trace import Trace, use_compiled_settle
 
 from ._accelerator import ACCEL
