@@ -16,7 +16,7 @@ SBI_STAMP := $(SBI_VENV)/.installed
 
 # setup.py builds the optional C accelerator of interception; the last line says whether
 # it was built (if not, interception runs in pure Python: docs/interception.md)
-$(STAMP): pyproject.toml setup.py src/rotalumis/intercept/_accel.c
+$(STAMP): pyproject.toml setup.py $(wildcard src/rotalumis/intercept/_accel*.[ch])
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)

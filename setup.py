@@ -36,13 +36,17 @@ class OptionalBuildExt(build_ext):
             print(_NOTE.format(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
+_PARTS = ("", "_sites", "_wrapper", "_settle")
+"""The C files of the accelerator: ``_accel.c``, ``_accel_sites.c``, ..."""
+
 _CPYTHON = platform.python_implementation() == "CPython" and sys.version_info >= (3, 11)
 
 setup(
     ext_modules=[
         Extension(
             "rotalumis.intercept._accel",
-            ["src/rotalumis/intercept/_accel.c"],
+            [f"src/rotalumis/intercept/_accel{part}.c" for part in _PARTS],
+            depends=["src/rotalumis/intercept/_accel.h"],
             optional=True,
         )
     ]

@@ -77,6 +77,22 @@ the output says which runs). 3 alternating fresh processes each way, ``--traces 
     torch.rand(1)                       1.58     6.13 -> 5.68   (3.8x -> 3.8x)
     Tensor.normal_(0, 1)                1.02     4.52 -> 4.77   (4.5x -> 3.9x)
     native sample(Normal)                        1.57 -> 1.71  (floor, same code: noise)
+
+Torch site memo and compiled torch wrappers, the call-chain cache, the compiled settle and
+scalar draws (issue 11), side by side: main at 2453f74 (compiled), this change pure Python
+and compiled, 5 alternating fresh processes each, ``--traces 5 --repeats 7``, medians, on
+the 2-core machine at a load of 6-7 (plain figures vary up to 2x between processes: read
+the ratios); main -> pure -> compiled, intercepted us (ratio)::
+
+    random.random()                     0.06   1.10 (19x)  1.87 (39x)  0.72 (12x)
+    random.gauss(0, 1)                  0.60   1.58 (2.7x) 2.62 (5.1x) 1.17 (2.8x)
+    random.randrange(7)                 0.31   2.21 (6.9x) 2.96 (13x)  1.44 (5.5x)
+    np.random.normal(0, 1)              0.87   1.59 (1.7x) 2.81 (3.4x) 1.38 (1.6x)
+    np.random.normal, 8 calls deep      1.46   4.26 (3.0x) 7.64 (5.1x) 3.45 (2.3x)
+    torch.randn(())                     3.83   7.27 (2.1x) 6.44 (1.7x) 4.77 (1.2x)
+    torch.rand(1)                       2.58   9.23 (3.5x) 7.40 (2.7x) 5.37 (2.0x)
+    Tensor.normal_(0, 1)                1.54   5.52 (3.4x) 5.60 (3.7x) 3.24 (2.1x)
+    np.random.normal, traces read       0.74   2.18 (2.9x) 3.96 (4.3x) 1.68 (2.6x)
 """
 
 from __future__ import annotations

@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from intercept_support import run_json_script
 
-from rotalumis.core import FunctionModel, TraceLimitError
+from rotalumis.core import Categorical, FunctionModel, Normal, TraceLimitError, Uniform
+from rotalumis.core.runtime import Message
+from rotalumis.core.trace import Trace, use_compiled_settle
 from rotalumis.intercept import _session, intercept
+from rotalumis.intercept._accelerator import ACCEL
 from rotalumis.intercept._session import memo_key
+from rotalumis.intercept._torch_sites import memo_key as torch_memo_key
 
 # Run as a file: its functions are ordinary code, so addresses read ``function:line``.
 SCRIPT = """
@@ -36,6 +41,9 @@ from rotalumis.intercept._session import ACCELERATED
 
 torch.set_num_threads(1)
 GEN = np.random.default_rng(0)
+BUF = torch.empty(())
+VEC = torch.empty(3, dtype=torch.float64)
+PAIR = torch.empty(2)
 
 
 def helper(k):
@@ -44,6 +52,14 @@ def helper(k):
 
 def deep(depth):
     return np.random.normal(0.0, 1.0) if depth == 0 else deep(depth - 1)
+
+
+def call(f, *args):  # one call instruction, several functions: one chain, several labels
+    return f(*args)
+
+
+def relay(f, *args):
+    return call(f, *args)
 
 
 def stream(n):  # a generator's frame is never remembered by frame
@@ -59,9 +75,20 @@ def simulate():
         total += random.gauss(0.0, 1.0) + helper(i) + np.random.normal(0.0, 1.0)
         total += GEN.normal(0.5, 2.0) + random.randrange(7) + random.choice([1, 2, 3])
         total += deep(3) + float(torch.randn(())) + float(torch.rand(1))
+        for f, a in ((random.random, ()), (random.uniform, (0.0, 2.0))):
+            total += relay(f, *a)  # the same frames and instructions: two call sites
         total += random.uniform(0.0, 2.0) + np.random.uniform(1.0, 3.0) + random.expovariate(2.0)
         if i % 3 == 0:
             total += random.gauss(float(i), 1.0) + np.random.normal(float(i), 1.0, size=2).sum()
+        # torch: memoised sites (numbers, sizes, keywords), in place and vector-valued
+        total += float(BUF.normal_(0.0, 1.0)) + float(BUF.uniform_(-1.0, 1.0))
+        total += float(PAIR.normal_(0.0, 1.0).sum())  # BUF's key but for the shape
+        total += float(VEC.exponential_(2.0).sum()) + float(torch.rand(2, 3).sum())
+        total += float(torch.randn(2, dtype=torch.float64).sum()) + float(torch.randint(3, 9, (1,)))
+        total += float(torch.normal(1.0, 2.0, (2,)).sum())
+        total += float(torch.rand(1, requires_grad=True))
+        if i % 5 == 0:
+            total += float(BUF.normal_(float(i), 1.0)) + float(torch.randn((1,)))
     total += sum(stream(20)) + random.gammavariate(2.0, 1.0)
     return total
 
@@ -128,10 +155,12 @@ def test_compiled_and_pure_python_record_the_same(tmp_path: Path, mode: str) -> 
 FALLBACK_SCRIPT = """
 import json, random, sys
 import numpy as np
+import torch
 from rotalumis.core import FunctionModel
 from rotalumis.intercept import intercept
 
 calls = 0
+BUF = torch.empty(())
 
 
 def profile(frame, event, arg):
@@ -140,9 +169,10 @@ def profile(frame, event, arg):
         calls += 1
 
 
-def loop():
+def loop():  # scalar sites: the engine draws their values without torch
     return [random.random() + random.gauss(0.0, 1.0) + np.random.normal(0.0, 1.0)
-            + random.randrange(5) for _ in range(9)]
+            + random.randrange(5) + float(torch.rand(1)) + float(BUF.normal_(0.0, 1.0))
+            for _ in range(9)]
 
 
 def forward():
@@ -165,10 +195,10 @@ def test_the_compiled_path_takes_loops_without_the_fallback(tmp_path: Path) -> N
     script = tmp_path / "fallback_script.py"
     script.write_text(FALLBACK_SCRIPT)
     # per execution, only the first visits (and the second, which remembers the frame) of
-    # the 4 sites fall back: 2 executions x 4 sites x 2 visits at most, of 72 draws
-    assert run_json_script(script) <= 2 * 4 * 2
+    # the 6 sites fall back: 2 executions x 6 sites x 2 visits at most, of 108 draws
+    assert run_json_script(script) <= 2 * 6 * 2
     pure = run_json_script(script, env={"ROTALUMIS_PURE_PYTHON": "1"})
-    assert pure == 2 * 9 * 4  # the Python wrappers take every draw there
+    assert pure == 2 * 9 * 6  # the Python wrappers take every draw there
 
 
 def test_compiled_wrappers_look_like_the_originals() -> None:
@@ -241,3 +271,73 @@ def test_memo_keys_keep_integer_and_float_arguments_apart() -> None:
         "random.gauss__Normal__4",
         "random.randbelow__Categorical__2",
     ]
+
+
+def test_torch_site_memo_keys_hold_types_and_the_default_dtype() -> None:
+    assert torch_memo_key((1,), {}, ("h",)) == ("h", int, 1)
+    assert torch_memo_key(((2, 3),), {}, ()) == (None, (2, 3))
+    assert torch_memo_key((0.0, 1.0, (2,)), {}, ()) == (float, 0.0, 1.0, (2,))
+    assert torch_memo_key((0, 5.0, (1,)), {}, ()) is None  # mixed numbers: not memoised
+    assert torch_memo_key((True,), {}, ()) is None and torch_memo_key(((1.0,),), {}, ()) is None
+    assert torch_memo_key((torch.zeros(1),), {}, ()) is None
+    assert torch_memo_key((1,), {"generator": torch.Generator()}, ()) is None
+    grad, one = torch_memo_key((1,), {"requires_grad": True}, ()), torch_memo_key((1,), {}, ())
+    assert grad != torch_memo_key((1,), {"requires_grad": 1}, ()) and grad != one
+
+    buf32, buf64 = torch.empty(()), torch.empty((), dtype=torch.float64)
+
+    def forward() -> list[torch.Tensor]:
+        with intercept(check_escapes=False):
+            out = []
+            for dtype in (torch.float32, torch.float64, torch.float32):
+                torch.set_default_dtype(dtype)  # a memoised torch.rand(1) follows it
+                out += [torch.rand(1), torch.randint(0, 5, (1,)), torch.randn(2)]
+                out += [buf32.normal_(0.0, 1.0), buf64.normal_(0.0, 1.0)]
+            return out
+
+    default = torch.get_default_dtype()
+    try:
+        values = FunctionModel(forward, "memo").get_trace(seed=3).result
+    finally:
+        torch.set_default_dtype(default)
+    dtypes = [v.dtype for v in values]
+    f32, f64, i64 = torch.float32, torch.float64, torch.int64
+    assert dtypes == [f32, i64, f32, f32, f64, f64, i64, f64, f32, f64, f32, i64, f32, f32, f64]
+    assert [tuple(v.shape) for v in values[:5]] == [(1,), (1,), (2,), (), ()]
+    assert values[3] is buf32 and values[4] is buf64  # filled in place
+
+
+def test_compiled_settle_makes_the_messages_of_the_python_settle() -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+    records = [
+        ("a__Normal__1", "a", Normal(0.5, 2.0), 0.25, True),
+        ("b__Categorical__1", "b", Categorical([1.0, 3.0]), 1, True),
+        ("c__Uniform__1", "c", Uniform(0.0, 2.0), 3.0, False),  # outside: -inf
+        ("a__Normal__2", "a", Normal(0.5, 2.0), -1.5, True),
+    ]
+
+    def settled(compiled: bool) -> Trace:
+        trace = Trace()
+        trace.pending = list(records)
+        use_compiled_settle(ACCEL.settle if compiled else None)
+        try:
+            assert trace.variables  # reading settles
+        finally:
+            use_compiled_settle(ACCEL.settle)
+        return trace
+
+    fast, slow = settled(True), settled(False)
+    slots = Message.__slots__
+    assert fast.pending == slow.pending == [] and fast.log_prior == slow.log_prior
+    assert [[repr(getattr(m, s)) for s in slots] for m in fast.variables] == [
+        [repr(getattr(m, s)) for s in slots] for m in slow.variables
+    ]
+    assert [type(m) for m in fast.variables] == [Message] * 4
+
+    class Other(Trace):
+        __slots__ = ()
+
+    other = Other()
+    other.pending = list(records)
+    assert ACCEL.settle(other) is False and other.pending == records  # the Python path's

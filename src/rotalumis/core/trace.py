@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ModelError
 from .runtime import Message
 
-__all__ = ["Trace", "Variable"]
+__all__ = ["Trace", "Variable", "use_compiled_settle"]
+
+_COMPILED_SETTLE: Callable[[Trace], bool] | None = None
+
+
+def use_compiled_settle(settle: Callable[[Trace], bool] | None) -> None:
+    """Install a compiled :meth:`Trace.settle` (``None``: the Python one).
+
+    ``settle(trace)`` must do exactly what the Python code does, or return ``False``
+    without changing anything (the Python code then runs). Interception's C accelerator
+    installs one (``rotalumis.intercept._accel``); the core never imports it.
+    """
+    global _COMPILED_SETTLE
+    _COMPILED_SETTLE = settle
+
 
 Variable = Message
 """A recorded site of a trace is the :class:`~rotalumis.core.runtime.Message` itself:
@@ -86,6 +100,9 @@ class Trace:
         same ``log_prior`` (summed in the same order), since such a site's log-probability
         is a function of Python numbers only.
         """
+        compiled = _COMPILED_SETTLE
+        if compiled is not None and compiled(self):
+            return
         pending = self.pending
         self.pending = []
         variables = self._variables

@@ -6,8 +6,9 @@
  *   Record(fallback)  -- rotalumis.intercept._session.record: the call site found in the
  *                        session's live-frame memo, an unnamed site, the plain
  *                        prior-recording stack, a site already visited in this execution.
- *   Wrapper(...)      -- the random / numpy.random wrappers (_make_wrapper): recording(),
- *                        the argument memo of site_for, the caller's frame, then Record.
+ *   Wrapper(...)      -- the random / numpy.random / torch wrappers (_make_wrapper):
+ *                        recording(), the site memo, the caller's frame, then the record
+ *                        (_accel_wrapper.c).
  *
  * Rule: everything the fast path needs is checked first, reading only; on any miss (a
  * first visit, a name, another handler stack, the max_choices limit, keyword arguments,
@@ -23,43 +24,13 @@
  * Python attributes of the core's __slots__ classes are read at their slot offsets, taken
  * from the member descriptors at configure() time; the exact types are checked per call.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <frameobject.h>
-
-#if PY_VERSION_HEX < 0x030B0000
-#error "the interception accelerator needs CPython 3.11 or newer (PyFrame_GetLasti)"
-#endif
+#include "_accel.h"
 
 /* ---------------------------------------------------------------- configuration --- */
 
-typedef struct {
-    PyObject *session_var, *stack_var, *execution_var; /* ContextVars */
-    PyObject *empty_stack;
-    PyTypeObject *session_type, *stack_type, *execution_type, *trace_type;
-    PyObject *record_message; /* runtime.record_message(recorder, address, base, dist, value) */
-    Py_ssize_t cached_visits;
-    PyObject *addresses;  /* _address.ADDRESSES: site_address's cache by its key */
-    Py_ssize_t max_depth; /* _address.MAX_DEPTH */
-    Py_ssize_t sites_limit;
-    int suspendable;      /* co_flags of frames whose callers can change */
-    PyObject *shaped;     /* _session._SHAPED: shaped_label's cache */
-    /* slot offsets */
-    Py_ssize_t s_busy, s_frames, s_sites, s_names, s_name_cache;
-    Py_ssize_t st_recorder;
-    Py_ssize_t ex_entry, ex_choices, ex_max, ex_counters, ex_rng;
-    Py_ssize_t tr_pending;
-    /* interned names */
-    PyObject *str_name, *str_sample, *str_is_scalar, *str_trace;
-    int ready;
-} Config;
+Config C;
 
-static Config C;
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static int
+int
 slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
 {
     PyObject *descr = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
@@ -88,6 +59,10 @@ configure(PyObject *module, PyObject *args)
                           &PyDict_Type, &c.addresses, &c.max_depth, &c.sites_limit,
                           &c.suspendable, &PyDict_Type, &c.shaped))
         return NULL;
+    if (c.max_depth < 1 || c.max_depth > 256) {
+        PyErr_SetString(PyExc_ValueError, "configure: max_depth must be in 1..256");
+        return NULL;
+    }
     PyObject *types[4] = {session_type, stack_type, execution_type, trace_type};
     for (int i = 0; i < 4; i++) {
         if (!PyType_Check(types[i])) {
@@ -135,8 +110,7 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* A borrowed context variable value (the variables have defaults); NULL on error. */
-static PyObject *
+PyObject *
 var_get(PyObject *var)
 {
     PyObject *value;
@@ -149,12 +123,12 @@ var_get(PyObject *var)
 /* ------------------------------------------------------------- the record core --- */
 
 /* Marks "take the Python path" (nothing was changed). */
-static char miss_marker;
-#define MISS ((PyObject *)&miss_marker)
+char miss_marker;
 
 /* recording() of _session: the session when this call should be recorded, Py_None when it
  * passes through, NULL on error (borrowed). */
-static PyObject *
+
+PyObject *
 recording(void)
 {
     PyObject *s = var_get(C.session_var);
@@ -189,177 +163,12 @@ recording(void)
     return s;
 }
 
-/* What _call_site stores in Session.sites after a stack walk, done when the recording
- * commits (so that a miss after the walk leaves the memo as it was). */
-typedef struct {
-    PyObject *key;    /* (id(code), lasti, label), or NULL: nothing to store */
-    PyObject *parent; /* the parent frame */
-} SiteStore;
-
-static void
-store_clear(SiteStore *st)
-{
-    Py_CLEAR(st->key);
-    Py_CLEAR(st->parent);
-}
-
-/* _call_site's store: sites[key] = (parent, parent.f_lasti, entry, base, frame). */
-static int
-store_site(PyObject *session, SiteStore *st, PyObject *entry, PyObject *base, PyObject *frame)
-{
-    if (st->key == NULL)
-        return 0;
-    PyObject *sites = SLOT(session, C.s_sites);
-    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)st->parent);
-    int flags = code->co_flags;
-    Py_DECREF(code);
-    if (flags & C.suspendable)
-        return 0;
-    if (PyDict_GET_SIZE(sites) >= C.sites_limit)
-        PyDict_Clear(sites);
-    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti((PyFrameObject *)st->parent));
-    if (lasti == NULL)
-        return -1;
-    PyObject *value = PyTuple_Pack(5, st->parent, lasti, entry, base, frame);
-    Py_DECREF(lasti);
-    if (value == NULL)
-        return -1;
-    int r = PyDict_SetItem(sites, st->key, value);
-    Py_DECREF(value);
-    return r;
-}
-
-/* site_address's cache lookup: the key built by the same stack walk; borrowed (None: a
- * draw of the engine's own), MISS when not cached, NULL on error. */
-static PyObject *
-cached_address(PyObject *frame, PyObject *entry, PyObject *label, PyObject *lasti)
-{
-    PyObject *ids = PyList_New(0);
-    if (ids == NULL)
-        return NULL;
-    PyObject *found = MISS;
-    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
-    PyObject *code_id = PyLong_FromVoidPtr(code);
-    int ok = code_id != NULL && PyList_Append(ids, label) == 0 &&
-             PyList_Append(ids, code_id) == 0 && PyList_Append(ids, lasti) == 0;
-    Py_XDECREF(code_id);
-    if (ok && entry != Py_None && (PyObject *)code != entry) {
-        PyFrameObject *f = PyFrame_GetBack((PyFrameObject *)frame);
-        Py_ssize_t depth = 1;
-        while (ok && f != NULL && depth < C.max_depth) {
-            PyCodeObject *fcode = PyFrame_GetCode(f);
-            PyObject *fid = PyLong_FromVoidPtr(fcode);
-            PyObject *flasti = PyLong_FromLong(PyFrame_GetLasti(f));
-            ok = fid != NULL && flasti != NULL && PyList_Append(ids, fid) == 0 &&
-                 PyList_Append(ids, flasti) == 0;
-            Py_XDECREF(fid);
-            Py_XDECREF(flasti);
-            depth += 1;
-            int at_entry = (PyObject *)fcode == entry;
-            Py_DECREF(fcode);
-            PyFrameObject *back = at_entry ? NULL : PyFrame_GetBack(f);
-            Py_DECREF(f);
-            f = back;
-        }
-        Py_XDECREF(f);
-    }
-    Py_DECREF(code);
-    PyObject *key = ok ? PyList_AsTuple(ids) : NULL;
-    Py_DECREF(ids);
-    if (key == NULL)
-        return NULL;
-    PyObject *hit = PyDict_GetItemWithError(C.addresses, key);
-    Py_DECREF(key);
-    if (hit != NULL)
-        found = hit;
-    else if (PyErr_Occurred())
-        found = NULL;
-    return found;
-}
-
-/* The call-site address of record/_call_site, borrowed: from Session.frames (the live
- * frame and instruction), else Session.sites (code, instruction and label, checked against
- * the live parent frame) where using it stores nothing, else site_address's cache (the
- * stack walk), whose store in Session.sites is left in *st for the commit. MISS when the
- * Python code must find it (a first walk, an engine's draw) or store something at once;
- * NULL on error. */
-static PyObject *
-call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames, PyObject *entry,
-          SiteStore *st)
-{
-    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti((PyFrameObject *)frame));
-    if (lasti == NULL)
-        return NULL;
-    PyObject *base = MISS;
-    PyObject *at = PyDict_GetItemWithError(frames, frame);
-    if (at != NULL && PyDict_CheckExact(at)) {
-        PyObject *hit = PyDict_GetItemWithError(at, lasti);
-        if (hit != NULL && PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 3 &&
-            PyTuple_GET_ITEM(hit, 1) == entry) {
-            int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(hit, 0), label, Py_EQ);
-            if (eq < 0)
-                base = NULL;
-            else if (eq)
-                base = PyTuple_GET_ITEM(hit, 2);
-        }
-    }
-    PyObject *sites = SLOT(session, C.s_sites);
-    if (base == MISS && !PyErr_Occurred() && sites != NULL && PyDict_CheckExact(sites)) {
-        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
-        PyObject *code_id = PyLong_FromVoidPtr(code);
-        Py_DECREF(code);
-        PyObject *key = code_id == NULL ? NULL : PyTuple_Pack(3, code_id, lasti, label);
-        Py_XDECREF(code_id);
-        PyFrameObject *parent = PyFrame_GetBack((PyFrameObject *)frame);
-        if (key == NULL)
-            base = NULL;
-        else {
-            PyObject *hit = PyDict_GetItemWithError(sites, key);
-            int valid = 0;
-            if (hit != NULL && PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 5 &&
-                parent != NULL && PyTuple_GET_ITEM(hit, 0) == (PyObject *)parent &&
-                PyTuple_GET_ITEM(hit, 2) == entry && PyLong_CheckExact(PyTuple_GET_ITEM(hit, 1))) {
-                long want = PyLong_AsLong(PyTuple_GET_ITEM(hit, 1));
-                if (want == -1 && PyErr_Occurred())
-                    PyErr_Clear();
-                else
-                    valid = want == PyFrame_GetLasti(parent);
-            }
-            if (PyErr_Occurred())
-                base = NULL;
-            else if (valid) {
-                if (PyTuple_GET_ITEM(hit, 4) != frame) /* else _call_site remembers the frame */
-                    base = PyTuple_GET_ITEM(hit, 3);
-            }
-            else {
-                base = cached_address(frame, entry, label, lasti);
-                if (base != NULL && base != MISS && parent != NULL) {
-                    st->key = key; /* stored at the commit, as _call_site does */
-                    key = NULL;
-                    st->parent = (PyObject *)parent;
-                    parent = NULL;
-                }
-            }
-        }
-        Py_XDECREF(key);
-        Py_XDECREF(parent);
-    }
-    Py_DECREF(lasti);
-    if (base == MISS && PyErr_Occurred())
-        base = NULL;
-    if (base != NULL && base != MISS && !PyUnicode_CheckExact(base))
-        base = MISS; /* None: a draw of the engine's own (PASS) */
-    if (base == NULL || base == MISS)
-        store_clear(st);
-    return base;
-}
-
 static PyObject *record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base,
                               PyObject *dist, PyObject *frame, SiteStore *st);
 
 /* record(session, label, dist, frame) for an unshaped site: a new reference to the value,
  * MISS (nothing changed), or NULL with an exception set. */
-static PyObject *
+PyObject *
 record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
 {
     if (Py_TYPE(session) != C.session_type || !PyFrame_Check(frame))
@@ -384,7 +193,6 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
     return value;
 }
 
-/* record_core once the call site is known: send_sample on the plain prior-recording stack. */
 static PyObject *
 record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, PyObject *dist,
              PyObject *frame, SiteStore *st)
@@ -498,11 +306,14 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     /* session.busy = True around the draw (record's try/finally) */
     Py_INCREF(Py_True);
     Py_SETREF(SLOT(session, C.s_busy), Py_True);
-    value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
+    value = draw_scalar(dist, rng);
+    int scalar_draw = value != MISS && value != NULL;
+    if (value == MISS)
+        value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
     PyObject *pending = SLOT(trace, C.tr_pending); /* read after the draw, as send_sample */
     if (value != NULL) {
-        int deferred = 0;
-        if (PyFloat_CheckExact(value) || PyLong_CheckExact(value)) {
+        int deferred = scalar_draw;
+        if (!scalar_draw && (PyFloat_CheckExact(value) || PyLong_CheckExact(value))) {
             PyObject *scalar = PyObject_GetAttr(dist, C.str_is_scalar);
             deferred = scalar == NULL ? -1 : PyObject_IsTrue(scalar);
             Py_XDECREF(scalar);
@@ -629,208 +440,17 @@ static PyTypeObject RecordType = {
     .tp_members = Record_members,
 };
 
-/* ------------------------------------------------------------------ Wrapper --- */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *fallback;        /* the Python wrapper (same arguments) */
-    PyObject *original;        /* the patched function */
-    PyObject *memo;            /* site_for's memo: memo_key(args) -> (dist, convert, shape) */
-    PyObject *module_label;    /* label when self is global_instance */
-    PyObject *class_label;
-    PyObject *global_instance; /* None: none */
-    PyObject *skip_type;       /* instances never intercepted (random.SystemRandom) or None */
-    PyObject *dict;
-    vectorcallfunc vectorcall;
-} WrapperObject;
-
-static PyObject *
-Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    WrapperObject *w = (WrapperObject *)op;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!C.ready || nargs < 1)
-        goto fallback;
-    PyObject *session = recording();
-    if (session == NULL)
-        return NULL;
-    if (session == MISS)
-        goto fallback;
-    PyObject *self = args[0];
-    if (session == Py_None)
-        goto original;
-    if (w->skip_type != Py_None) {
-        int skip = PyObject_IsInstance(self, w->skip_type);
-        if (skip < 0)
-            return NULL;
-        if (skip)
-            goto original;
-    }
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)
-        goto fallback;
-    /* site_for's memo key (memo_key): the arguments if all are floats, (int, *args) if
-     * all are integers; otherwise the Python wrapper (not memoised) */
-    int floats = 1, ints = 1;
-    for (Py_ssize_t i = 1; i < nargs; i++) {
-        floats &= PyFloat_CheckExact(args[i]);
-        ints &= PyLong_CheckExact(args[i]);
-    }
-    if (!floats && !ints)
-        goto fallback;
-    Py_ssize_t offset = floats ? 0 : 1;
-    PyObject *key = PyTuple_New(nargs - 1 + offset);
-    if (key == NULL)
-        return NULL;
-    if (offset) {
-        Py_INCREF(&PyLong_Type);
-        PyTuple_SET_ITEM(key, 0, (PyObject *)&PyLong_Type);
-    }
-    for (Py_ssize_t i = 1; i < nargs; i++) {
-        Py_INCREF(args[i]);
-        PyTuple_SET_ITEM(key, i - 1 + offset, args[i]);
-    }
-    PyObject *site = PyDict_GetItemWithError(w->memo, key);
-    Py_DECREF(key);
-    if (site == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        goto fallback;
-    }
-    if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) != 3)
-        goto fallback;
-    PyObject *dist = PyTuple_GET_ITEM(site, 0), *convert = PyTuple_GET_ITEM(site, 1);
-    PyObject *shape = PyTuple_GET_ITEM(site, 2);
-    if (dist == Py_None || !PyTuple_CheckExact(shape) || PyTuple_GET_SIZE(shape) != 0)
-        goto fallback;
-    PyObject *label = self == w->global_instance ? w->module_label : w->class_label;
-    PyFrameObject *frame = PyEval_GetFrame();
-    if (frame == NULL)
-        goto fallback;
-    Py_INCREF(site); /* keeps dist and convert alive while the draw runs */
-    PyObject *value = record_core(session, label, dist, (PyObject *)frame);
-    if (value == MISS) {
-        Py_DECREF(site);
-        goto fallback;
-    }
-    PyObject *out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
-    Py_XDECREF(value);
-    Py_DECREF(site);
-    return out;
-original:
-    return PyObject_Vectorcall(w->original, args, nargsf, kwnames);
-fallback:
-    return PyObject_Vectorcall(w->fallback, args, nargsf, kwnames);
-}
-
-static PyObject *
-Wrapper_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
-{
-    PyObject *fallback, *original, *memo, *module_label, *class_label, *global_instance,
-        *skip_type;
-    if (!PyArg_ParseTuple(args, "OOO!UUOO:Wrapper", &fallback, &original, &PyDict_Type, &memo,
-                          &module_label, &class_label, &global_instance, &skip_type))
-        return NULL;
-    WrapperObject *self = (WrapperObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    PyObject *fields[7] = {fallback, original, memo, module_label, class_label, global_instance,
-                           skip_type};
-    for (int i = 0; i < 7; i++)
-        Py_INCREF(fields[i]);
-    self->fallback = fallback;
-    self->original = original;
-    self->memo = memo;
-    self->module_label = module_label;
-    self->class_label = class_label;
-    self->global_instance = global_instance;
-    self->skip_type = skip_type;
-    self->dict = NULL;
-    self->vectorcall = Wrapper_vectorcall;
-    return (PyObject *)self;
-}
-
-static int
-Wrapper_traverse(WrapperObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->fallback);
-    Py_VISIT(self->original);
-    Py_VISIT(self->memo);
-    Py_VISIT(self->module_label);
-    Py_VISIT(self->class_label);
-    Py_VISIT(self->global_instance);
-    Py_VISIT(self->skip_type);
-    Py_VISIT(self->dict);
-    return 0;
-}
-
-static int
-Wrapper_clear(WrapperObject *self)
-{
-    Py_CLEAR(self->fallback);
-    Py_CLEAR(self->original);
-    Py_CLEAR(self->memo);
-    Py_CLEAR(self->module_label);
-    Py_CLEAR(self->class_label);
-    Py_CLEAR(self->global_instance);
-    Py_CLEAR(self->skip_type);
-    Py_CLEAR(self->dict);
-    return 0;
-}
-
-static void
-Wrapper_dealloc(WrapperObject *self)
-{
-    PyObject_GC_UnTrack(self);
-    Wrapper_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* a function-like descriptor: bound to an instance, itself on the class */
-static PyObject *
-Wrapper_get(PyObject *self, PyObject *obj, PyObject *type)
-{
-    if (obj == NULL || obj == Py_None) {
-        Py_INCREF(self);
-        return self;
-    }
-    return PyMethod_New(self, obj);
-}
-
-static PyMemberDef Wrapper_members[] = {
-    {"fallback", T_OBJECT, offsetof(WrapperObject, fallback), READONLY, "the Python wrapper"},
-    {"__dictoffset__", T_PYSSIZET, offsetof(WrapperObject, dict), READONLY},
-    {NULL},
-};
-
-static PyGetSetDef Wrapper_getset[] = {
-    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict},
-    {NULL},
-};
-
-static PyTypeObject WrapperType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rotalumis.intercept._accel.Wrapper",
-    .tp_basicsize = sizeof(WrapperObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
-                Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = "An intercepting wrapper with a compiled common case (see _make_wrapper).",
-    .tp_new = Wrapper_new,
-    .tp_traverse = (traverseproc)Wrapper_traverse,
-    .tp_clear = (inquiry)Wrapper_clear,
-    .tp_dealloc = (destructor)Wrapper_dealloc,
-    .tp_vectorcall_offset = offsetof(WrapperObject, vectorcall),
-    .tp_call = PyVectorcall_Call,
-    .tp_descr_get = Wrapper_get,
-    .tp_dictoffset = offsetof(WrapperObject, dict),
-    .tp_getattro = PyObject_GenericGetAttr,
-    .tp_setattro = PyObject_GenericSetAttr,
-    .tp_members = Wrapper_members,
-    .tp_getset = Wrapper_getset,
-};
-
 /* ------------------------------------------------------------------- module --- */
 
 static PyMethodDef module_methods[] = {
+    {"configure_torch", configure_torch, METH_VARARGS,
+     "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
+    {"configure_draws", configure_draws, METH_VARARGS,
+     "configure_draws(Uniform, Categorical, RNG): the scalar draws taken in C."},
+    {"configure_settle", configure_settle, METH_VARARGS,
+     "configure_settle(Message): the class Trace.settle makes (its slots)."},
+    {"settle", settle, METH_O,
+     "settle(trace): Trace.settle compiled; False when the Python code must run it."},
     {"configure", configure, METH_VARARGS,
      "configure(session_var, stack_var, execution_var, empty_stack, Session, _Stack, "
      "Execution, Trace, record_message, cached_visits, addresses, max_depth, sites_limit, "

@@ -24,22 +24,25 @@ import torch
 
 from rotalumis.core import (
     Bernoulli,
+    Categorical,
     Distribution,
     RotalumisError,
     Uniform,
     observe,
     sample,
 )
+from rotalumis.core.rng import RNG
 from rotalumis.core.runtime import (
     CACHED_VISITS,
     EMPTY_STACK,
     EXECUTION,
     STACK,
     Execution,
+    Message,
     record_message,
     send_sample,
 )
-from rotalumis.core.trace import Trace
+from rotalumis.core.trace import Trace, use_compiled_settle
 
 from ._accelerator import ACCEL
 from ._address import ADDRESSES, MAX_DEPTH, site_address
@@ -49,6 +52,8 @@ __all__ = [
     "MEMO_ERRORS",
     "PASS",
     "SEED_DISTRIBUTION",
+    "TORCH_FUNCTION",
+    "TORCH_IN_PLACE",
     "Session",
     "accelerated_wrapper",
     "bits_distribution",
@@ -299,6 +304,15 @@ if ACCEL is not None:
         _SHAPED,
     )
     record = ACCEL.Record(record_python)
+    ACCEL.configure_settle(Message)
+    ACCEL.configure_draws(Uniform, Categorical, RNG)
+    use_compiled_settle(ACCEL.settle)
+
+
+TORCH_FUNCTION = 1
+"""``accelerated_wrapper``'s mode for a torch function (``torch.rand``, ...)."""
+TORCH_IN_PLACE = 2
+"""``accelerated_wrapper``'s mode for a ``Tensor`` method that fills its tensor."""
 
 
 def accelerated_wrapper(
@@ -308,21 +322,24 @@ def accelerated_wrapper(
     labels: tuple[str, str],
     global_instance: object,
     skip_type: type | None = None,
+    mode: int = 0,
 ) -> Callable[..., Any]:
-    """The compiled version of a random / numpy.random ``wrapper`` (itself without one).
+    """The compiled version of an intercepting ``wrapper`` (itself without one).
 
     Args:
         wrapper: The Python wrapper (the fallback of every case the compiled one leaves).
         original: The patched function (called for draws that are not recorded).
-        memo: The wrapper's :func:`site_for` memo.
+        memo: The wrapper's site memo (:func:`site_for`'s, or the torch wrapper's).
         labels: ``(module label, class label)``: the first for calls on
             ``global_instance``.
         global_instance: The instance behind the module-level functions, or ``None``.
         skip_type: Instances of this class are never intercepted.
+        mode: ``0`` for random / numpy.random, :data:`TORCH_FUNCTION` or
+            :data:`TORCH_IN_PLACE` for torch (see ``_torch_patch``).
     """
     if ACCEL is None:
         return wrapper
-    fast = ACCEL.Wrapper(wrapper, original, memo, *labels, global_instance, skip_type)
+    fast = ACCEL.Wrapper(wrapper, original, memo, *labels, global_instance, skip_type, mode)
     for attr in ("__module__", "__name__", "__qualname__", "__doc__", "__wrapped__"):
         setattr(fast, attr, getattr(wrapper, attr))
     return fast  # type: ignore[no-any-return]

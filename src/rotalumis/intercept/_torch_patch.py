@@ -26,20 +26,28 @@ import torch
 
 from rotalumis.core.rng import EngineGenerator
 
+from ._accelerator import ACCEL
 from ._patching import ClassPatch
 from ._session import (
     PASS,
     SEED_DISTRIBUTION,
     SPEC_ERRORS,
+    TORCH_FUNCTION,
+    TORCH_IN_PLACE,
+    accelerated_wrapper,
     record,
     recording,
     seed_from_uniform,
 )
+from ._torch_sites import fill, memo_key
 from ._torch_specs import FUNCTION_SPECS, METHOD_SPECS
 
 __all__ = ["torch_patches"]
 
 _local = threading.local()
+
+if ACCEL is not None:
+    ACCEL.configure_torch(torch.get_default_dtype, torch.strided, torch.Size, fill)
 
 
 def _substitute(seed: int, device: torch.device) -> torch.Generator:
@@ -65,27 +73,66 @@ def _device(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.device:
     return torch.device("cpu")
 
 
+_IN_PLACE = frozenset({"normal_", "uniform_", "exponential_", "log_normal_", "bernoulli_"})
+"""The ``Tensor`` methods that fill their tensor (their site depends on its dtype and shape)."""
+_MEMO_LIMIT = 256
+
+
+def _site(
+    spec: Callable[..., Any], memo: dict[Any, Any], in_place: bool, args: Any, kwargs: Any
+) -> Any:
+    """``spec(*args, **kwargs)`` (``None``: no mapping), memoised by :func:`memo_key`.
+
+    A function's site (distribution, conversion, shape) is kept whole. An in-place
+    method's conversion fills its own tensor, so only ``(distribution, shape)`` is kept,
+    under the tensor's dtype and shape (strided tensors only), and the site is rebuilt
+    around the tensor: ``(distribution, None, shape)`` tells the caller to fill ``args[0]``.
+    """
+    if in_place:
+        self: Any = args[0] if args else None
+        strided = getattr(self, "layout", None) is torch.strided
+        key = memo_key(args[1:], kwargs, (self.dtype, self.shape)) if strided else None
+        if key is not None:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
+    else:
+        key = memo_key(args, kwargs, (torch.get_default_dtype(),))
+        if key is not None:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
+    try:
+        site = spec(*args, **kwargs)
+    except SPEC_ERRORS:
+        return None  # torch's own code raises the usual error, or copes
+    if site is not None and key is not None and len(memo) < _MEMO_LIMIT:
+        memo[key] = (site[0], None, site[2]) if in_place else site
+    return site
+
+
 def _make_wrapper(
     label: str, original: Callable[..., Any], spec: Callable[..., Any] | None
 ) -> Callable[..., Any]:
+    memo: dict[Any, Any] = {}
+    in_place = label.removeprefix("Tensor.") in _IN_PLACE
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        gen = kwargs.get("generator")
-        if type(gen) is EngineGenerator or (args and type(args[-1]) is EngineGenerator):
+        if args and type(args[-1]) is EngineGenerator:
             return original(*args, **kwargs)  # the engine's own draw
+        if kwargs and type(kwargs.get("generator")) is EngineGenerator:
+            return original(*args, **kwargs)
         session = recording()
         if session is None:
             return original(*args, **kwargs)
         frame = sys._getframe(1)
-        site = None
-        if spec is not None:
-            try:
-                site = spec(*args, **kwargs)
-            except SPEC_ERRORS:
-                site = None  # torch's own code below raises the usual error, or copes
+        site = None if spec is None else _site(spec, memo, in_place, args, kwargs)
         if site is not None:
             dist, convert, shape = site
             value = record(session, label, dist, frame, shape)
-            return original(*args, **kwargs) if value is PASS else convert(value)
+            if value is PASS:
+                return original(*args, **kwargs)
+            return fill(args[0], value, shape) if convert is None else convert(value)
         value = record(session, label, SEED_DISTRIBUTION, frame)
         if value is PASS:
             return original(*args, **kwargs)
@@ -98,7 +145,11 @@ def _make_wrapper(
     wrapper.__qualname__ = label
     wrapper.__doc__ = getattr(original, "__doc__", None)
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    return wrapper
+    if spec is None:
+        return wrapper
+    # the compiled common case, where built (it falls back on this wrapper)
+    mode = TORCH_IN_PLACE if in_place else TORCH_FUNCTION
+    return accelerated_wrapper(wrapper, original, memo, (label, label), None, None, mode)
 
 
 def torch_patches() -> tuple[list[ClassPatch], list[tuple[Any, Any]]]:

@@ -16,9 +16,11 @@ __all__ = [
     "Maker",
     "Site",
     "distribution",
+    "fill",
     "filled",
     "float_dtype",
     "make_site",
+    "memo_key",
     "out_tensor",
     "shape_of",
 ]
@@ -59,6 +61,10 @@ def out_tensor(value: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> t
     the trace keeps its own value even if the simulator changes the result in place)."""
     t = type(value)
     if t is float or t is int:  # a scalar site: the common, fast case
+        if device is None:  # parsing device=None costs torch ~0.4 us
+            if shape:
+                return torch.full(shape, value, dtype=dtype)
+            return torch.scalar_tensor(value, dtype=dtype)
         if shape:
             return torch.full(shape, value, dtype=dtype, device=device)
         return torch.scalar_tensor(value, dtype=dtype, device=device)
@@ -124,12 +130,58 @@ def filled(make: Maker, params: tuple[Any, ...], tensor: torch.Tensor) -> Site |
     if dist is None:
         return None
 
-    def fill(value: Any) -> torch.Tensor:
-        if isinstance(value, torch.Tensor):
-            return tensor.copy_(value.reshape(shape))
-        return tensor.fill_(value)
+    return dist, lambda value: fill(tensor, value, shape), shape
 
-    return dist, fill, shape
+
+def fill(tensor: torch.Tensor, value: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """Write the engine's value into ``tensor`` (an in-place draw of ``shape``)."""
+    if isinstance(value, torch.Tensor):
+        return tensor.copy_(value.reshape(shape))
+    return tensor.fill_(value)
+
+
+_KEYWORD_TYPES = frozenset(
+    {int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout}
+)
+
+
+def memo_key(
+    args: tuple[Any, ...], kwargs: dict[str, Any], head: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """The key of a torch call's arguments in its wrapper's site memo: ``(*head, kind,
+    *args, *keywords)``, or ``None`` (not memoised).
+
+    A site built from plain numbers, sizes (tuples of integers) and keywords of plain types
+    (dtypes, devices, numbers, ...) depends on those values, their types and ``head`` only
+    (torch's default dtype for a function; the tensor's dtype and shape for an in-place
+    method). Positional numbers must be all ``int`` or all ``float``: ``kind`` says which
+    (``None``: no number), since ``1 == 1.0`` and ``torch.randint(0, 5.0, ...)`` is not
+    ``torch.randint(0, 5, ...)``; keywords carry their types. The compiled wrappers build
+    the same key for calls without keywords (``_accel.c``, ``torch_vectorcall``).
+    """
+    kind: type | None = None
+    for a in args:
+        t = type(a)
+        if t is tuple or t is torch.Size:
+            for n in a:
+                if type(n) is not int:
+                    return None
+        elif t is int or t is float:
+            if kind is None:
+                kind = t
+            elif kind is not t:
+                return None
+        else:
+            return None
+    if not kwargs:
+        return (*head, kind, *args)
+    items: list[Any] = []
+    for name, v in kwargs.items():
+        t = type(v)
+        if t not in _KEYWORD_TYPES:
+            return None
+        items += (name, t, v)
+    return (*head, kind, *args, *items)
 
 
 def float_dtype(dtype: Any) -> Any:
