@@ -265,8 +265,9 @@ def mirror_photons(trace):
 def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None):
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
-    The IC loss ``-log q(x | y)`` on the draws (equal weights, a tenth held out; the epoch
-    with the lowest held-out loss is kept), Adam with a cosine-annealed learning rate. The
+    The IC loss ``-log q(x | y)`` on the draws (:func:`rotalumis.nn.train_weighted` with
+    equal weights: a tenth held out, the epoch with the lowest held-out loss kept), Adam
+    with a cosine-annealed learning rate, minibatches of four shuffles built once. The
     momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
     (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
     mixture head proposes each component independently. Only the proposal learns from
@@ -278,47 +279,22 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     import torch
 
     from rotalumis.data import TraceBatch
-    from rotalumis.nn import InferenceNetwork
+    from rotalumis.nn import BudgetConfig, InferenceNetwork, train_weighted
 
     draws = list(draws)
     draws += [mirror_photons(t) for t in draws]
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(draws))
-    n_valid = max(1, len(draws) // 10)
-    valid = TraceBatch.from_traces([draws[i] for i in order[:n_valid]])
     torch.manual_seed(seed)
     if network is None:
         heads = {"vector": "flow"}  # the momentum
-        network = InferenceNetwork.for_batch(valid, embeddings={"image": "ff"}, heads=heads)
+        first = TraceBatch.from_traces(draws[:64])  # the observation's shape (sites: later)
+        network = InferenceNetwork.for_batch(first, embeddings={"image": "ff"}, heads=heads)
     else:
         network = copy.deepcopy(network)
-    train = order[n_valid:] if len(order) > n_valid else order
-    batches = []
-    for _ in range(4):  # four shuffles, built once, used in turn
-        part = rng.permutation(train)
-        batches.append([TraceBatch.from_traces([draws[i] for i in part[j : j + batch_size]])
-                        for j in range(0, len(part), batch_size)])  # fmt: skip
-    for batch in [valid, *(b for shuffle in batches for b in shuffle)]:
-        network.add_sites(batch)
-    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    best, state = math.inf, copy.deepcopy(network.state_dict())
-    for epoch in range(epochs):
-        network.train()
-        for batch in batches[epoch % 4]:
-            loss = network.loss(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            optimizer.step()
-        schedule.step()
-        network.eval()
-        with torch.no_grad():
-            held_out = float(network.loss(valid))
-        if held_out < best:
-            best, state = held_out, copy.deepcopy(network.state_dict())
-    network.load_state_dict(state)
-    network.eval()
+    config = BudgetConfig(
+        max_epochs=epochs, patience=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed,
+    )  # fmt: skip
+    train_weighted(network, draws, np.zeros(len(draws)), config, schedule="cosine", shuffles=4)
     return network
 
 
