@@ -463,6 +463,7 @@ def main():
     parser.add_argument("--adapt-rounds", type=int, default=0)
     parser.add_argument("--adapt-traces", type=int, default=1000)
     parser.add_argument("--ic-traces", type=int, default=2000)
+    parser.add_argument("--ic-repeats", type=int, default=3, help="final IC runs (seeds)")
     parser.add_argument("--workers", type=int, default=0, help="simulation processes")
     parser.add_argument("--network", type=Path, help="start from this trained network")
     parser.add_argument("--proposal", type=Path, help="start from this fitted proposal")
@@ -481,7 +482,9 @@ def main():
         )  # fmt: skip
         summarize("RMH", rmh)
         plot_posterior(args.out / "tau_rmh.png", "RMH", p_true, channel_true, rmh)
-    if args.proposal is not None or args.network is not None or args.ic_training_traces > 0:
+    fit = args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None
+    amortized_net = args.network is not None or args.ic_training_traces > 0
+    if args.proposal is not None or amortized_net or fit:
         import time
 
         from rotalumis.nn import InferenceNetwork
@@ -491,15 +494,15 @@ def main():
             network = InferenceNetwork.load(args.proposal)
         elif args.network is not None:
             network = InferenceNetwork.load(args.network)
-        else:
+        elif args.ic_training_traces > 0:
             network = train_ic(args.ic_training_traces, seed=args.seed, workers=args.workers)
             network.save(args.out / "tau_network.pt")
         trained = time.perf_counter() - start
-        if args.proposal is None:
+        if args.proposal is None and amortized_net:  # for comparison: the amortized network
             amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
             summarize("IC, amortized network", amortized)
         start = time.perf_counter()
-        if args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None:
+        if fit:  # --ic-training-traces 0: no amortized network, only this fit
             draws = posterior_draws(rmh.traces)
             network = fit_proposal(draws, args.warm_epochs, args.seed)
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
@@ -528,6 +531,12 @@ def main():
         print(f"  95% intervals of px, py, pz hold the truth: {inside}; "
               f"P(true channel) = {p_channel:.3f}")  # fmt: skip
         plot_posterior(args.out / "tau_ic.png", "IC (fitted proposal)", p_true, channel_true, ic)
+        for k in range(1, args.ic_repeats):  # the ESS varies between runs: heavy-tailed weights
+            again = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000 + k)
+            inside, p_channel = covers(again, p_true, channel_true)
+            print(f"  again, seed {args.seed + 1000 + k}: ESS {again.ess:.1f} of "
+                  f"{args.ic_traces}, intervals hold the truth: {inside}, P(true channel) = "
+                  f"{p_channel:.3f}")  # fmt: skip
     print(f"plots written to {args.out}/")
 
 
