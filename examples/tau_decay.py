@@ -265,8 +265,9 @@ def mirror_photons(trace):
 def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None):
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
-    The IC loss ``-log q(x | y)`` on the draws (equal weights, a tenth held out; the epoch
-    with the lowest held-out loss is kept), Adam with a cosine-annealed learning rate. The
+    The IC loss ``-log q(x | y)`` on the draws (:func:`rotalumis.nn.train_weighted` with
+    equal weights: a tenth held out, the epoch with the lowest held-out loss kept), Adam
+    with a cosine-annealed learning rate, minibatches of four shuffles built once. The
     momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
     (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
     mixture head proposes each component independently. Only the proposal learns from
@@ -278,47 +279,22 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     import torch
 
     from rotalumis.data import TraceBatch
-    from rotalumis.nn import InferenceNetwork
+    from rotalumis.nn import BudgetConfig, InferenceNetwork, train_weighted
 
     draws = list(draws)
     draws += [mirror_photons(t) for t in draws]
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(draws))
-    n_valid = max(1, len(draws) // 10)
-    valid = TraceBatch.from_traces([draws[i] for i in order[:n_valid]])
     torch.manual_seed(seed)
     if network is None:
         heads = {"vector": "flow"}  # the momentum
-        network = InferenceNetwork.for_batch(valid, embeddings={"image": "ff"}, heads=heads)
+        first = TraceBatch.from_traces(draws[:64])  # the observation's shape (sites: later)
+        network = InferenceNetwork.for_batch(first, embeddings={"image": "ff"}, heads=heads)
     else:
         network = copy.deepcopy(network)
-    train = order[n_valid:] if len(order) > n_valid else order
-    batches = []
-    for _ in range(4):  # four shuffles, built once, used in turn
-        part = rng.permutation(train)
-        batches.append([TraceBatch.from_traces([draws[i] for i in part[j : j + batch_size]])
-                        for j in range(0, len(part), batch_size)])  # fmt: skip
-    for batch in [valid, *(b for shuffle in batches for b in shuffle)]:
-        network.add_sites(batch)
-    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    best, state = math.inf, copy.deepcopy(network.state_dict())
-    for epoch in range(epochs):
-        network.train()
-        for batch in batches[epoch % 4]:
-            loss = network.loss(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            optimizer.step()
-        schedule.step()
-        network.eval()
-        with torch.no_grad():
-            held_out = float(network.loss(valid))
-        if held_out < best:
-            best, state = held_out, copy.deepcopy(network.state_dict())
-    network.load_state_dict(state)
-    network.eval()
+    config = BudgetConfig(
+        max_epochs=epochs, patience=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed,
+    )  # fmt: skip
+    train_weighted(network, draws, np.zeros(len(draws)), config, schedule="cosine", shuffles=4)
     return network
 
 
@@ -487,6 +463,7 @@ def main():
     parser.add_argument("--adapt-rounds", type=int, default=0)
     parser.add_argument("--adapt-traces", type=int, default=1000)
     parser.add_argument("--ic-traces", type=int, default=2000)
+    parser.add_argument("--ic-repeats", type=int, default=3, help="final IC runs (seeds)")
     parser.add_argument("--workers", type=int, default=0, help="simulation processes")
     parser.add_argument("--network", type=Path, help="start from this trained network")
     parser.add_argument("--proposal", type=Path, help="start from this fitted proposal")
@@ -505,7 +482,9 @@ def main():
         )  # fmt: skip
         summarize("RMH", rmh)
         plot_posterior(args.out / "tau_rmh.png", "RMH", p_true, channel_true, rmh)
-    if args.proposal is not None or args.network is not None or args.ic_training_traces > 0:
+    fit = args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None
+    amortized_net = args.network is not None or args.ic_training_traces > 0
+    if args.proposal is not None or amortized_net or fit:
         import time
 
         from rotalumis.nn import InferenceNetwork
@@ -515,15 +494,15 @@ def main():
             network = InferenceNetwork.load(args.proposal)
         elif args.network is not None:
             network = InferenceNetwork.load(args.network)
-        else:
+        elif args.ic_training_traces > 0:
             network = train_ic(args.ic_training_traces, seed=args.seed, workers=args.workers)
             network.save(args.out / "tau_network.pt")
         trained = time.perf_counter() - start
-        if args.proposal is None:
+        if args.proposal is None and amortized_net:  # for comparison: the amortized network
             amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
             summarize("IC, amortized network", amortized)
         start = time.perf_counter()
-        if args.warm_epochs > 0 and args.num_traces > 0 and args.proposal is None:
+        if fit:  # --ic-training-traces 0: no amortized network, only this fit
             draws = posterior_draws(rmh.traces)
             network = fit_proposal(draws, args.warm_epochs, args.seed)
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
@@ -552,6 +531,12 @@ def main():
         print(f"  95% intervals of px, py, pz hold the truth: {inside}; "
               f"P(true channel) = {p_channel:.3f}")  # fmt: skip
         plot_posterior(args.out / "tau_ic.png", "IC (fitted proposal)", p_true, channel_true, ic)
+        for k in range(1, args.ic_repeats):  # the ESS varies between runs: heavy-tailed weights
+            again = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000 + k)
+            inside, p_channel = covers(again, p_true, channel_true)
+            print(f"  again, seed {args.seed + 1000 + k}: ESS {again.ess:.1f} of "
+                  f"{args.ic_traces}, intervals hold the truth: {inside}, P(true channel) = "
+                  f"{p_channel:.3f}")  # fmt: skip
     print(f"plots written to {args.out}/")
 
 

@@ -97,6 +97,28 @@ def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypa
     assert trace.variables[0].address in addresses
 
 
+def test_tau_decay_script_fits_a_proposal_without_an_amortized_network(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``--ic-training-traces 0``: the proposal is fitted to the RMH draws alone (no
+    amortized network trained or saved), and the final IC runs ``--ic-repeats`` times."""
+    import runpy
+
+    from rotalumis.nn import InferenceNetwork
+
+    args = "--num-traces 8 --chains 1 --burn-in 2 --ic-training-traces 0 --warm-epochs 1"
+    argv = ["tau_decay.py", "--out", str(tmp_path), *args.split(), "--ic-traces", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--ic-repeats", "2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one training step: unseen addresses, plots
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "amortized" not in out and "proposal fitted to" in out
+    assert out.count("again, seed") == 1
+    assert not (tmp_path / "tau_network.pt").exists()
+    assert InferenceNetwork.load(tmp_path / "tau_network_adapted.pt").addresses
+
+
 def test_tau_decay_mirrored_photons_have_the_same_density() -> None:
     """Swapping the two photons of a neutral pion leaves the image likelihood and the prior
     unchanged (the symmetry :func:`fit_proposal` adds to its training draws)."""

@@ -7,6 +7,9 @@ observation, and importance sampling with it stays exact. :func:`train_weighted`
 the self-normalised weighted loss ``-sum_i w_i log q_i / sum_i w_i`` over minibatches, for
 epochs, with early stopping on the same loss over a held-out tenth of the traces (the best
 epoch's network is kept), as :func:`~.budget.train_on_dataset` does for prior traces.
+Options: a cosine-annealed learning rate (``schedule="cosine"``) and minibatches built once
+for a few shuffles used in turn (``shuffles=k``: no batch building every epoch, which
+dominates for traces with large observations and few epochs).
 """
 
 from __future__ import annotations
@@ -70,11 +73,17 @@ def _weighted_loss(
     return total / norm if norm > 0 else math.inf
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 def train_weighted(
     network: InferenceNetwork,
     traces: Sequence[Trace],
     log_weights: np.ndarray,
     config: BudgetConfig | None = None,
+    *,
+    schedule: str = "constant",
+    shuffles: int | None = None,
 ) -> WeightedTrainingResult:
     """Train ``network`` (in place) on ``traces`` weighted by ``exp(log_weights)``.
 
@@ -83,11 +92,20 @@ def train_weighted(
         traces: Simulated traces (with their observations).
         log_weights: One log weight per trace, ``log p(x) - log r(x)`` (finite).
         config: Epochs, patience, batch size, learning rate, held-out share and seed.
+        schedule: ``"constant"``: Adam at ``config.learning_rate`` throughout; ``"cosine"``:
+            the rate annealed from it to zero over ``config.max_epochs`` (a cosine).
+        shuffles: ``None``: a new shuffle of the training traces every epoch; ``k``: ``k``
+            shuffles whose minibatches are built once and used in turn.
 
     Raises:
-        ValueError: if the weights do not match the traces or are not finite.
+        ValueError: if the weights do not match the traces or are not finite, or for an
+            unknown ``schedule`` or a ``shuffles`` below one.
     """
     config = config or BudgetConfig()
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if shuffles is not None and (isinstance(shuffles, bool) or shuffles < 1):
+        raise ValueError(f"shuffles must be None or a positive integer, got {shuffles!r}")
     log_w = np.asarray(log_weights, dtype=np.float64)
     if log_w.shape != (len(traces),):
         raise ValueError(f"{len(traces)} traces but log_weights of shape {log_w.shape}")
@@ -105,15 +123,34 @@ def train_weighted(
     for batch, _ in valid:
         network.add_sites(batch)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    cosine = schedule == "cosine"
+    once = np.random.default_rng(derive_seed(config.seed, "weighted-shuffles"))
+    built = [
+        _batches(traces, once.permutation(train_idx), config.batch_size)
+        for _ in range(shuffles or 0)
+    ]
     stopper = Stopper(EarlyStopping(patience=config.patience))
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
-        shuffle = np.random.default_rng(derive_seed(config.seed, "weighted-epoch", epoch))
-        for batch, part in _batches(traces, shuffle.permutation(train_idx), config.batch_size):
+        if cosine:  # the rate of this epoch; param groups added later get it too
+            rate = (
+                0.5
+                * config.learning_rate
+                * (1 + math.cos(math.pi * (epoch - 1) / config.max_epochs))
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+        if built:
+            batches = built[(epoch - 1) % len(built)]
+        else:
+            shuffle = np.random.default_rng(derive_seed(config.seed, "weighted-epoch", epoch))
+            batches = _batches(traces, shuffle.permutation(train_idx), config.batch_size)
+        for batch, part in batches:
             new = network.add_sites(batch)
             if new:
-                optimizer.add_param_group({"params": [p for s in new for p in s.parameters()]})
+                params = [p for s in new for p in s.parameters()]
+                optimizer.add_param_group({"params": params, "lr": optimizer.param_groups[0]["lr"]})
             loss = network.loss(batch, weights=w[part])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
