@@ -15,6 +15,8 @@ import torch
 
 from rotalumis.core import RNG, Model, TraceHandler
 from rotalumis.data import TraceDataset
+from rotalumis.nn import EarlyStopping
+from rotalumis.nn.early_stopping import Stopper
 
 from ._sequence import SiteFilter, Step, steps_of_row, steps_of_trace
 from .model import SurrogateModel
@@ -201,11 +203,12 @@ def _train(
     net.traces_seen += len(sequences)
     net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=training.learning_rate)
-    steps = training.epochs * math.ceil(len(sequences) / training.batch_size)
+    per_epoch = math.ceil(len(sequences) / training.batch_size)
+    steps = training.epochs * per_epoch
     losses: list[tuple[int, float]] = []
     validation: list[tuple[int, float]] = []
-    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-    per_epoch = math.ceil(len(sequences) / training.batch_size)
+    # keeps the best epoch's weights (validations are keyed by epoch); never stops early
+    best = Stopper(EarlyStopping(patience=training.epochs))
     seed = training.seed + 1
     for step, batch in enumerate(_batches(sequences, training.batch_size, training.epochs, seed)):
         new = net.add_sites(batch) if step < steps else []
@@ -226,11 +229,8 @@ def _train(
         if valid and (step + 1) % per_epoch == 0:
             epoch = (step + 1) // per_epoch
             validation.append((epoch, _held_out_loss(net, valid)))
-            if best is None or validation[-1][1] < best[0]:
-                state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                best = (validation[-1][1], epoch, state)
-    if best is not None:
-        net.load_state_dict(best[2])
+            best.update(net, epoch, validation[-1][1])
+    best.restore(net)
     net.eval()
     done = time.perf_counter()
     log.info("surrogate trained on %d traces (%d steps)", len(sequences), steps)
@@ -241,7 +241,7 @@ def _train(
         done - simulated,
         losses,
         validation,
-        best[1] if best is not None else training.epochs,
+        best.best_traces if best.best_traces >= 1 else training.epochs,  # -1: none finite
     )
 
 
