@@ -58,6 +58,7 @@ __all__ = [
     "accelerated_wrapper",
     "bits_distribution",
     "bits_to_int",
+    "build_site",
     "memo_key",
     "record",
     "record_python",
@@ -177,12 +178,27 @@ def site_for(
         site = memo.get(key)
         if site is not None:
             return site
+    return build_site(spec, memo, key, args, kwargs)
+
+
+def build_site(
+    spec: Callable[..., Any],
+    memo: dict[Any, Any],
+    key: Any,
+    args: tuple[Any, ...],
+    kwargs: Any,
+    keep: Callable[[Any], Any] | None = None,
+) -> Any:
+    """``spec(*args, **kwargs)`` (``None`` if it raises), stored in ``memo`` under ``key``
+    (as ``keep(site)`` if given) while the memo has room; ``key`` ``None``: not memoised.
+    What :func:`site_for` and the torch wrappers do on a memo miss (their keys and kept
+    parts differ; each looks its key up itself, on the hot path)."""
     try:
         site = spec(*args, **kwargs)
     except SPEC_ERRORS:
         return None
     if site is not None and key is not None and len(memo) < _MEMO_LIMIT:
-        memo[key] = site
+        memo[key] = site if keep is None else keep(site)
     return site
 
 

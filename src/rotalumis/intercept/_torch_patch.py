@@ -31,10 +31,10 @@ from ._patching import ClassPatch
 from ._session import (
     PASS,
     SEED_DISTRIBUTION,
-    SPEC_ERRORS,
     TORCH_FUNCTION,
     TORCH_IN_PLACE,
     accelerated_wrapper,
+    build_site,
     record,
     recording,
     seed_from_uniform,
@@ -75,7 +75,10 @@ def _device(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.device:
 
 _IN_PLACE = frozenset({"normal_", "uniform_", "exponential_", "log_normal_", "bernoulli_"})
 """The ``Tensor`` methods that fill their tensor (their site depends on its dtype and shape)."""
-_MEMO_LIMIT = 256
+
+
+def _kept_in_place(site: Any) -> Any:
+    return (site[0], None, site[2])
 
 
 def _site(
@@ -92,23 +95,13 @@ def _site(
         self: Any = args[0] if args else None
         strided = getattr(self, "layout", None) is torch.strided
         key = memo_key(args[1:], kwargs, (self.dtype, self.shape)) if strided else None
-        if key is not None:
-            hit = memo.get(key)
-            if hit is not None:
-                return hit
     else:
         key = memo_key(args, kwargs, (torch.get_default_dtype(),))
-        if key is not None:
-            hit = memo.get(key)
-            if hit is not None:
-                return hit
-    try:
-        site = spec(*args, **kwargs)
-    except SPEC_ERRORS:
-        return None  # torch's own code raises the usual error, or copes
-    if site is not None and key is not None and len(memo) < _MEMO_LIMIT:
-        memo[key] = (site[0], None, site[2]) if in_place else site
-    return site
+    if key is not None:
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    return build_site(spec, memo, key, args, kwargs, _kept_in_place if in_place else None)
 
 
 def _make_wrapper(
