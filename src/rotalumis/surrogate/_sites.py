@@ -239,6 +239,7 @@ class SiteLayers(nn.Module):
                 sizes.flow_bins,
                 sizes.flow_hidden,
                 width=sizes.flow_hidden,
+                bound=sizes.flow_bound,
             )
             self.head.block = 1  # the history, hence the head input, changes at every visit
         else:

@@ -19,6 +19,7 @@ transition its simulator was never seen to make.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,9 @@ class SurrogateConfig:
         flow_transforms: Spline transforms of flow heads.
         flow_bins: Spline bins of flow heads.
         flow_hidden: Hidden width of flow heads.
+        flow_bound: Half-width of the domain of flow heads' splines, in the standardised
+            unconstrained value (see :class:`~rotalumis.nn.FlowHead`); files saved before
+            it existed load with 5, the domain they were trained with.
     """
 
     lstm_dim: int = 64
@@ -91,6 +95,7 @@ class SurrogateConfig:
     flow_transforms: int = 4
     flow_bins: int = 8
     flow_hidden: int = 64
+    flow_bound: float = 5.0
 
     def __post_init__(self) -> None:
         check_head_choice(self.heads)
@@ -106,6 +111,12 @@ class SurrogateConfig:
                 f"SurrogateConfig.transitions must be 'argmax' or 'sample', "
                 f"got {self.transitions!r}"
             )
+        if isinstance(self.flow_bound, bool) or not (
+            isinstance(self.flow_bound, (int, float)) and 0 < self.flow_bound < math.inf
+        ):
+            raise ValueError(
+                f"SurrogateConfig.flow_bound must be a positive number, got {self.flow_bound!r}"
+            )
         SiteFilter(self.sites)
         object.__setattr__(self, "sites", tuple(self.sites))
 
@@ -118,7 +129,8 @@ class SurrogateConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SurrogateConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{**d, "sites": tuple(d.get("sites", ()))})
+        # files saved before flow_bound existed were trained with zuko's spline domain, 5
+        return cls(**{"flow_bound": 5.0, **d, "sites": tuple(d.get("sites", ()))})
 
 
 class SurrogateNetwork(nn.Module):
