@@ -10,6 +10,8 @@ heads. It then stands in for the simulator wherever a model is used.
   a :class:`~rotalumis.data.TraceDataset`;
 * :class:`SurrogateModel` — the trained surrogate as a :class:`~rotalumis.core.Model`
   (same addresses, names and observe sites; falls back to the simulator on "unknown");
+* :class:`SurrogateEnsemble` — several surrogates of one simulator as one model (a uniform
+  mixture: each execution runs one member), so that training randomness averages out;
 * :class:`SurrogateNetwork` — the network, saved and loaded like the inference network;
 * :func:`simulate_steps`, :func:`trace_type`, :class:`Step`, :class:`SiteFilter` — traces
   as the sequences of sites a surrogate learns.
@@ -22,6 +24,7 @@ Imports :mod:`rotalumis.core`, :mod:`rotalumis.data` and :mod:`rotalumis.nn`.
 
 from ._sequence import SiteFilter, Step, trace_type
 from ._sites import LearnedDistribution
+from .ensemble import SurrogateEnsemble
 from .model import SurrogateModel, SurrogateStats
 from .network import SurrogateConfig, SurrogateNetwork
 from .training import SurrogateTraining, TrainedSurrogate, simulate_steps, train_surrogate
@@ -31,6 +34,7 @@ __all__ = [
     "SiteFilter",
     "Step",
     "SurrogateConfig",
+    "SurrogateEnsemble",
     "SurrogateModel",
     "SurrogateNetwork",
     "SurrogateStats",
