@@ -30,9 +30,14 @@ network's proposal of ``n`` (the unweighted ``n`` of ``--ic-samples`` importance
 traces: only as good as the network) from the exact posterior, beside the TV of as many
 exact draws (the Monte Carlo floor), and importance sampling on the simulator with each
 network: the error of the posterior mean of ``n`` in its standard errors (Kish ESS) and
-the ESS per trace.
+the ESS per trace. ``--ic-model unknown_mean``: the same comparison on UnknownMean (exact
+Gaussian posterior; C2ST of the proposal), see benchmarks/_surrogate_ic.py.
 
-    .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|ic|all] [--traces 100000]
+``posterior`` — IS and RMH on a surrogate of each reference model against the exact posterior
+(and IS on the simulator as the control), in Monte Carlo standard errors, for
+``--post-obs`` prior-predictive observations: see benchmarks/_surrogate_posterior.py.
+
+    .venv/bin/python benchmarks/bench_surrogate.py [fidelity|speed|ic|posterior|all]
 """
 
 from __future__ import annotations
@@ -163,6 +168,10 @@ def _tv(counts: np.ndarray, exact: np.ndarray) -> float:
 
 
 def ic(args: argparse.Namespace) -> None:
+    if args.ic_model == "unknown_mean":
+        from _surrogate_ic import run  # the benchmarks directory is on sys.path
+
+        return run(args)
     model = Branching()
     surrogate = train_surrogate(
         model,
@@ -217,7 +226,10 @@ def ic(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "part", nargs="?", default="all", choices=["fidelity", "speed", "ic", "all"]
+        "part",
+        nargs="?",
+        default="all",
+        choices=["fidelity", "speed", "ic", "posterior", "all"],
     )
     parser.add_argument("--traces", type=int, default=100_000, help="compared traces each")
     parser.add_argument(
@@ -226,7 +238,10 @@ def main() -> None:
     parser.add_argument("--train-traces", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
-        "--learning-rate", type=float, default=1e-2, help="ic: the surrogate's learning rate"
+        "--learning-rate",
+        type=float,
+        default=1e-2,
+        help="ic, posterior: the surrogate's learning rate",
     )
     parser.add_argument("--sir-train-traces", type=int, default=3_000)
     parser.add_argument("--sir-epochs", type=int, default=15)
@@ -239,6 +254,25 @@ def main() -> None:
     parser.add_argument("--ic-traces", type=int, default=16_000, help="ic: network training")
     parser.add_argument("--ic-obs", type=int, default=5, help="ic: observations")
     parser.add_argument("--ic-samples", type=int, default=2_000, help="ic: draws each")
+    parser.add_argument(
+        "--ic-model",
+        choices=["branching", "unknown_mean"],
+        default="branching",
+        help="ic: the model (unknown_mean: see benchmarks/_surrogate_ic.py)",
+    )
+    parser.add_argument(
+        "--um-surrogates",
+        nargs="+",
+        default=["4000:3"],
+        help="ic on unknown_mean: surrogates as TRACES:EPOCHS",
+    )
+    parser.add_argument("--post-obs", type=int, default=3, help="posterior: observations")
+    parser.add_argument(
+        "--post-samples", type=int, default=20_000, help="posterior: IS traces each"
+    )
+    parser.add_argument(
+        "--post-rmh-steps", type=int, default=20_000, help="posterior: RMH steps each"
+    )
     parser.add_argument(
         "--batch", type=int, default=64, help="surrogate executions drafted at once"
     )
@@ -256,6 +290,10 @@ def main() -> None:
         speed(args)
     if args.part in ("ic", "all"):
         ic(args)
+    if args.part in ("posterior", "all"):
+        from _surrogate_posterior import run  # the benchmarks directory is on sys.path
+
+        run(args)
 
 
 if __name__ == "__main__":
