@@ -16,6 +16,12 @@ C2ST (``rotalumis.diagnostics.c2st``, sbibm's classifier) against sbibm's 10,000
 samples. Results are appended to ``OUT/results.jsonl``; a rerun skips what is there, so the
 long runs are resumable. ``--table`` prints the README tables from it. Torch uses one thread.
 
+``OUT`` defaults to ``benchmarks/sbibm_runs``, which is kept in git: ``results.jsonl`` and the
+trained networks (``nets/TASK-N.pt``, about 1-3 MB each), so that the README's numbers can be
+traced to their rows and a later session scores the remaining observations with the same
+network instead of a new training. The datasets (``data/``, regenerated from the seed) and the
+training checkpoints (``*.ckpt``) and the inputs handed to the sbi worker are ignored.
+
     nohup .venv/bin/python benchmarks/bench_sbi_tasks.py --budgets 10000 > bench.log 2>&1 &
     .venv/bin/python benchmarks/bench_sbi_tasks.py --table
 """
@@ -300,7 +306,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="10000,100000")
     parser.add_argument("--observations", default="1,2,3,4,5")
     parser.add_argument("--is-traces", type=int, default=20_000, help="IC importance samples")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "sbi_tasks")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sbibm_runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=200, help="rotalumis training")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="rotalumis training")
