@@ -7,7 +7,7 @@ simulator by the classifier two-sample test: each must pass the issue's bar, acc
 <= 0.55, plus 3 standard errors of an accuracy measured on ``2 n`` points
 (``sqrt(0.25 / 2n)``). Importance sampling on the simulator with the surrogate-trained
 network then gives the exact posterior mean within Z = 5 Monte Carlo standard errors
-(tests/infer/mc.py).
+(tests/infer/mc.py), with an ESS per trace close to the simulator-trained network's.
 """
 
 from __future__ import annotations
@@ -78,3 +78,14 @@ def test_a_network_trained_on_surrogate_traces_is_as_good_as_one_trained_on_the_
     )
     v, w = np.asarray(post.to_numpy(), dtype=float), np.asarray(post.weights, dtype=float)
     assert abs(weighted_mean(v, w) - mean) < Z * stderr(v, w)
+    # and as efficient as the simulator-trained one (0.99 and 0.997 per trace measured; it
+    # was 0.62 while the surrogate reported its standardisation, Normal(1.87, 2.26), as the
+    # prior of ``mu``, which the network's heads read, instead of the simulator's Normal(1, 2.24))
+    ess = {
+        label: model.posterior(
+            2000, engine="ic", observe=model.observations(ys), seed=9, network=net
+        ).ess
+        / 2000
+        for label, net in nets.items()
+    }
+    assert ess["surrogate"] >= 0.9 and ess["surrogate"] >= ess["simulator"] - 0.05, ess

@@ -83,6 +83,34 @@ def test_learned_distributions_report_the_simulators_kind(branching: SurrogateMo
     assert dists[0].params == {"rate": pytest.approx(3.0)}  # the reference parameters
 
 
+class Centred(Model):
+    """A ``Normal`` prior whose values' sample mean differs from its location."""
+
+    def forward(self) -> float:
+        mu = sample(Normal(1.0, 5.0**0.5), name="mu")
+        observe(Normal(mu, 1.0), name="y")
+        return float(mu)
+
+
+def test_normal_sites_report_the_simulators_prior_not_the_values_spread(tmp_path: Path) -> None:
+    """The heads standardise a ``Normal`` site by its values' mean and sd, but what its
+    distributions report (and an inference network reads) is the simulator's prior: an
+    inference network trained on the surrogate's traces must see the same parameters as on
+    the simulator's. Files saved before the prior was kept report the reference."""
+    trained = train_surrogate(Centred(), SMALL, SurrogateTraining(num_traces=256, epochs=1))
+    tracer = TraceHandler()
+    with tracer:
+        trained.model.execute(RNG(2))
+    mu = tracer.trace.variables[0].distribution
+    assert mu.params == {"mean": pytest.approx(1.0), "stddev": pytest.approx(5**0.5)}
+    spec = trained.network.specs[0]
+    assert spec.reference[0] != pytest.approx(1.0, abs=1e-6)  # the values' mean
+    path = trained.network.save(tmp_path / "s.pt")
+    old = replace(spec, prior=())
+    assert type(spec).from_dict({k: v for k, v in spec.to_dict().items() if k != "prior"}) == old
+    assert SurrogateModel.load(path).network.specs[0] == spec
+
+
 def test_same_seed_same_traces(branching: SurrogateModel) -> None:
     a = simulate_steps(branching, 50, 7)
     assert a == simulate_steps(branching, 50, 7)

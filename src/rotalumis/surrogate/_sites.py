@@ -7,12 +7,19 @@ ones) or :class:`~rotalumis.nn.FlowHead` of the inference network, here predicti
 value from the history instead of proposing it from observations.
 
 The simulator's prior parameters at a visit are not known when the surrogate runs on its
-own, so a head reads fixed *reference parameters* of its address (their mean over the
-training visits; the widest support for ``Uniform``/``TruncatedNormal`` bounds; for
-``Normal`` the mean and standard deviation of the values themselves, whose location often
-varies between visits, as an observation's does with the latents). The
-reference distribution (the simulator's kind with those parameters) also fixes the support
-and is what the emitted :class:`LearnedDistribution` reports as its parameters.
+own, so a head reads fixed *reference parameters* of its address, computed once from the
+visits of the training batch in which the address first appears (their mean; the widest
+support for ``Uniform``/``TruncatedNormal`` bounds; for ``Normal`` the mean and standard
+deviation of the values themselves, whose location often varies between visits, as an
+observation's does with the latents). The reference distribution (the simulator's kind
+with those parameters) also fixes the support.
+
+What the emitted :class:`LearnedDistribution` reports as its parameters is the *prior* of the
+address: the simulator's parameters averaged over those visits (exact where they are
+the same at every visit, as a parameter's prior usually is). It differs from the reference
+only for ``Normal`` sites, where standardising by the values' spread is right for the heads
+but reporting it would be wrong: an inference network reads the prior's parameters, and one
+trained on a surrogate's traces must see what the simulator reports.
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ from rotalumis.nn.heads import head_kind
 
 from ._sequence import Step, stack_values
 
-__all__ = ["LearnedDistribution", "SiteLayers", "SurrogateSiteSpec", "reference_params"]
+__all__ = [
+    "LearnedDistribution",
+    "SiteLayers",
+    "SurrogateSiteSpec",
+    "prior_params",
+    "reference_params",
+]
 
 _COUNT_KINDS = ("Poisson", "Binomial")
 
@@ -48,7 +61,10 @@ class SurrogateSiteSpec:
         kind: ``"sample"``, ``"observe"`` or ``"tag"``.
         name: The user's name of the site (``None`` if unnamed).
         control: Whether the choice is controlled by engines.
-        reference: Reference parameters of the prior (flattened).
+        reference: Reference parameters of the address (flattened): what the heads read.
+        prior: The simulator's parameters averaged over the visits (flattened): what the
+            emitted distributions report. Empty in files saved before it existed, which
+            then report the reference.
     """
 
     site: SiteSpec
@@ -56,6 +72,7 @@ class SurrogateSiteSpec:
     name: str | None
     control: bool
     reference: tuple[float, ...]
+    prior: tuple[float, ...] = ()
 
     @property
     def address(self) -> str:
@@ -67,6 +84,7 @@ class SurrogateSiteSpec:
         d = asdict(self)
         d["site"] = self.site.to_dict()
         d["reference"] = list(self.reference)
+        d["prior"] = list(self.prior)
         return d
 
     @classmethod
@@ -78,17 +96,28 @@ class SurrogateSiteSpec:
             d["name"],
             bool(d["control"]),
             tuple(float(x) for x in d["reference"]),
+            tuple(float(x) for x in d.get("prior", ())),
         )
+
+
+def prior_params(steps: list[Step]) -> tuple[float, ...]:
+    """The simulator's parameters of an address averaged over visits of it (the widest
+    support for ``Uniform``/``TruncatedNormal`` bounds, the largest ``Binomial`` count)."""
+    return tuple(float(x) for x in _params(steps, values_spread=False))
 
 
 def reference_params(steps: list[Step]) -> tuple[float, ...]:
     """Reference parameters of an address from visits of it (see the module docstring)."""
+    return tuple(float(x) for x in _params(steps, values_spread=True))
+
+
+def _params(steps: list[Step], values_spread: bool) -> np.ndarray:
     first = steps[0]
     values = stack_values(steps)
     m = values.shape[1]
     if not first.params:  # tags and dataset observations: a location and a scale
         std = values.std(0) if len(values) > 1 else np.ones(m)
-        return tuple(values.mean(0).tolist() + np.maximum(std, 1e-3).tolist())
+        return np.concatenate([values.mean(0), np.maximum(std, 1e-3)]).astype(np.float64)
     params = np.asarray([s.params for s in steps], dtype=np.float64)
     ref = params.mean(0)
     d = first.distribution
@@ -101,19 +130,21 @@ def reference_params(steps: list[Step]) -> tuple[float, ...]:
         )
     elif d == "Binomial":
         ref[:m] = params[:, :m].max(0)
-    elif d == "Normal":  # the value's own spread: its location often varies between visits
+    elif d == "Normal" and values_spread:  # its location often varies between visits
         ref[:m] = values.mean(0)
         ref[m : 2 * m] = np.maximum(values.std(0) if len(values) > 1 else ref[m : 2 * m], 1e-3)
-    return tuple(float(x) for x in ref)
+    return np.asarray(ref, dtype=np.float64)
 
 
-def reference_distribution(spec: SurrogateSiteSpec) -> Distribution:
-    """The simulator's kind of distribution with the reference parameters.
+def reference_distribution(
+    spec: SurrogateSiteSpec, params: tuple[float, ...] | None = None
+) -> Distribution:
+    """The simulator's kind of distribution with the reference parameters (or ``params``).
 
     Tags, dataset observations and kinds that cannot be built from flat parameters get a
     ``Normal`` of the reference location and scale.
     """
-    site, ref = spec.site, list(spec.reference)
+    site, ref = spec.site, list(spec.reference if params is None else params)
     shape, m = site.value_shape, site.numel
     cls = getattr(rc, site.distribution, None)
     names = getattr(cls, "param_names", ())
@@ -134,9 +165,9 @@ def reference_distribution(spec: SurrogateSiteSpec) -> Distribution:
 class LearnedDistribution(Distribution):
     """A surrogate's distribution at one address, reporting the simulator's kind.
 
-    Its name (hence the address it is drawn at) and parameters are those of the reference
-    distribution of the simulator's kind; values are drawn and scored by the learned
-    distribution ``inner``; the support is the reference's.
+    Its name (hence the address it is drawn at), parameters and support are those of
+    ``reference``, a distribution of the simulator's kind with the address's prior
+    parameters; values are drawn and scored by the learned distribution ``inner``.
     """
 
     __slots__ = ("inner", "reference")
@@ -218,7 +249,8 @@ def site_spec(steps: list[Step], heads: dict[str, str]) -> SurrogateSiteSpec:
         cats = count_support(steps, reference)
     family = choose_proposal(heads, dist, kind, numel)
     site = SiteSpec(first.address, dist, kind, numel, first.shape, len(reference), cats, family)
-    return SurrogateSiteSpec(site, first.kind, first.name, first.control, reference)
+    prior = prior_params(steps)
+    return SurrogateSiteSpec(site, first.kind, first.name, first.control, reference, prior)
 
 
 class SiteLayers(nn.Module):
@@ -259,6 +291,11 @@ class SiteLayers(nn.Module):
         """The reference distribution (see :func:`reference_distribution`)."""
         return reference_distribution(self.spec)
 
+    @functools.cached_property
+    def reported(self) -> Distribution:
+        """What the emitted distributions report: the prior (see the module docstring)."""
+        return reference_distribution(self.spec, self.spec.prior or None)
+
     def embed(self, values: torch.Tensor) -> torch.Tensor:
         """Input embedding ``(n, address_dim + value_dim)`` of visits with ``values``."""
         params = self.params.expand(len(values), -1)
@@ -287,4 +324,4 @@ class SiteLayers(nn.Module):
         ref = self.reference
         inner = self.head.proposal(h, self.params, ref)
         assert inner is not None  # "prior" heads are refused by site_spec
-        return LearnedDistribution.of(self.spec.site.distribution, inner, ref)
+        return LearnedDistribution.of(self.spec.site.distribution, inner, self.reported)

@@ -250,7 +250,7 @@ class SurrogateModel(Model):
             dist: Any
             if step is not None:
                 drafted = DraftedValue(step, functools.partial(_inner, site, h))
-                dist = LearnedDistribution.of(spec.site.distribution, drafted, site.reference)
+                dist = LearnedDistribution.of(spec.site.distribution, drafted, site.reported)
             else:
                 dist = site.distribution(h)
             if spec.kind == "sample":
