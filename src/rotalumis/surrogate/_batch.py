@@ -227,7 +227,7 @@ def _draft_values(
             mean = site.distribution(h[k : k + 1]).mean
             step.value = float(mean) if spec.site.value_shape == () else mean
         return [s.value for s in steps]
-    if isinstance(head, FlowHead):
+    if isinstance(head, FlowHead) and not site.exact:
         ref = site.reference
         flow = head._flow(h)
         params = site.params.expand(n, -1)

@@ -285,6 +285,9 @@ class SiteLayers(nn.Module):
         )
         self.params: torch.Tensor
         self.register_buffer("params", torch.tensor([spec.reference], dtype=torch.float32))
+        #: Drawn from the simulator's distribution (``SurrogateConfig.exact_priors``): its
+        #: parameters were the same at every training visit. Set by the network.
+        self.exact = False
 
     @functools.cached_property
     def reference(self) -> Distribution:
@@ -320,7 +323,10 @@ class SiteLayers(nn.Module):
         return out
 
     def distribution(self, h: torch.Tensor) -> LearnedDistribution:
-        """The learned distribution of the value after history state ``h`` ``(1, lstm_dim)``."""
+        """The learned distribution of the value after history state ``h`` ``(1, lstm_dim)``
+        (the simulator's, where :attr:`exact`)."""
+        if self.exact:
+            return LearnedDistribution.of(self.spec.site.distribution, self.reported, self.reported)
         ref = self.reference
         inner = self.head.proposal(h, self.params, ref)
         assert inner is not None  # "prior" heads are refused by site_spec

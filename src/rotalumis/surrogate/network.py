@@ -79,6 +79,11 @@ class SurrogateConfig:
         flow_bound: Half-width of the domain of flow heads' splines, in the standardised
             unconstrained value (see :class:`~rotalumis.nn.FlowHead`); files saved before
             it existed load with 5, the domain they were trained with.
+        exact_priors: Draw an address from the simulator's own distribution when its
+            parameters were the same at every training visit (a parameter's prior, a fixed
+            noise draw): the value then does not depend on the history, so nothing needs
+            learning there, and the surrogate is exact at that address. Files saved before
+            it existed load with ``False``.
     """
 
     lstm_dim: int = 64
@@ -96,6 +101,7 @@ class SurrogateConfig:
     flow_bins: int = 8
     flow_hidden: int = 64
     flow_bound: float = 5.0
+    exact_priors: bool = True
 
     def __post_init__(self) -> None:
         check_head_choice(self.heads)
@@ -130,7 +136,9 @@ class SurrogateConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> SurrogateConfig:
         """Inverse of :meth:`to_dict`."""
         # files saved before flow_bound existed were trained with zuko's spline domain, 5
-        return cls(**{"flow_bound": 5.0, **d, "sites": tuple(d.get("sites", ()))})
+        # and before exact_priors existed, every address was learned
+        old = {"flow_bound": 5.0, "exact_priors": False}
+        return cls(**{**old, **d, "sites": tuple(d.get("sites", ()))})
 
 
 class SurrogateNetwork(nn.Module):
@@ -158,6 +166,9 @@ class SurrogateNetwork(nn.Module):
         self.model_name: str | None = None
         #: Simulator executions seen in training.
         self.traces_seen = 0
+        #: Address -> its parameters, for the addresses whose parameters have been the same
+        #: at every visit so far (drawn from the simulator's distribution: ``exact_priors``).
+        self.fixed: dict[str, tuple[float, ...]] = {}
         for spec in sites:
             self._add(spec)
 
@@ -192,11 +203,24 @@ class SurrogateNetwork(nn.Module):
                 self.visits[s.address] += 1
                 if s.address not in self._index:
                     by_address.setdefault(s.address, []).append(s)
+                elif s.address in self.fixed and s.params != self.fixed[s.address]:
+                    self._unfix(s.address)
         new = []
         for address, steps in by_address.items():
             if self.visits[address] >= self.config.min_visits:
-                new.append(self._add(site_spec(steps, self.config.heads)))
+                layers = self._add(site_spec(steps, self.config.heads))
+                new.append(layers)
+                first = steps[0]
+                same = all(s.params == first.params for s in steps)
+                if self.config.exact_priors and first.params and first.kind != "tag" and same:
+                    self.fixed[address] = first.params
+                    layers.exact = True
         return new
+
+    def _unfix(self, address: str) -> None:
+        """The parameters of ``address`` changed between visits: its head takes over."""
+        del self.fixed[address]
+        self.layers(self._index[address]).exact = False
 
     def _known(self, s: Step) -> int | None:
         i = self._index.get(s.address)
@@ -263,6 +287,7 @@ class SurrogateNetwork(nn.Module):
                 "longest": self.longest,
                 "successors": {k: sorted(v) for k, v in self.successors.items()},
                 "traces_seen": self.traces_seen,
+                "fixed": {k: list(v) for k, v in self.fixed.items()},
             }
         )
 
@@ -308,6 +333,9 @@ class SurrogateNetwork(nn.Module):
             net.successors = {str(k): set(map(str, v)) for k, v in cfg["successors"].items()}
             net.traces_seen = int(cfg["traces_seen"])
             net.model_name = cfg["model"]
+            for address, params in cfg.get("fixed", {}).items():  # absent in older files
+                net.fixed[str(address)] = tuple(float(x) for x in params)
+                net.layers(net._index[str(address)]).exact = True
         except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
             raise DatasetError(f"{path} is not a valid surrogate: {exc}") from None
         return net
