@@ -197,16 +197,19 @@ class DaskExecutor(Executor):
         )
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            # results are fetched by the client's event loop as units finish (not one
-            # round trip per unit from this thread)
-            for future, payload in as_completed(futures, with_results=True, raise_errors=False):
-                i = index[future.key]
-                if future.status == "error":  # (the payload is not the exception itself)
+            # Results are gathered here, one batch of finished units at a time. (Not with
+            # ``as_completed(with_results=True)``: it gathers in the event loop, and when
+            # that gather fails, e.g. on a comm error, the future is never yielded and the
+            # caller waits forever, dask/distributed#7331.)
+            for batch in as_completed(futures).batches():
+                failed = [f for f in batch if f.status == "error"]
+                for future in failed:  # (the payload is not the exception itself)
+                    i = index[future.key]
                     yield i, False, unit_failed(future.exception(), describe(i))
-                    continue
-                out, caught = payload
-                relay(caught)
-                yield i, True, out
+                finished = [f for f in batch if f.status != "error"]
+                for future, (out, caught) in zip(finished, client.gather(finished), strict=True):
+                    relay(caught)
+                    yield index[future.key], True, out
         finally:
             running = [f for f in futures if not f.done()]
             if running:  # stopped early (an error, or the caller): cancel the rest
