@@ -86,6 +86,25 @@ def test_parameters_that_change_later_hand_the_address_to_its_head() -> None:
     )
 
 
+def test_visits_before_an_address_is_known_count_too(tmp_path: Path) -> None:
+    """With ``min_visits`` 3 the layers are made in the batch of the third visit; the
+    parameters of the visits in the batches before it decide exactness as well (a save and
+    load in between included)."""
+    config = SurrogateConfig(lstm_dim=16, address_dim=4, value_dim=4, min_visits=3)
+
+    def step(scale: float) -> Step:
+        return Step("m:1__Normal__1", "sample", "z", "Normal", (0.5,), (), (0.0, scale))
+
+    for scales, exact in (((1.0, 2.0, 2.0), False), ((2.0, 2.0, 2.0), True)):
+        net = SurrogateNetwork(config)
+        assert net.add_sites([[step(scales[0])], [step(scales[1])]]) == []
+        net = SurrogateNetwork.load(net.save(tmp_path / "s.pt"))
+        (layers,) = net.add_sites([[step(scales[2])]])
+        assert layers.exact is exact
+        assert net.fixed == ({"m:1__Normal__1": (0.0, 2.0)} if exact else {})
+        assert net.pending == {}
+
+
 def test_saved_and_loaded_and_old_files_learn_every_address(
     surrogate: SurrogateModel, tmp_path: Path
 ) -> None:

@@ -169,6 +169,9 @@ class SurrogateNetwork(nn.Module):
         #: Address -> its parameters, for the addresses whose parameters have been the same
         #: at every visit so far (drawn from the simulator's distribution: ``exact_priors``).
         self.fixed: dict[str, tuple[float, ...]] = {}
+        #: Address not yet known (fewer than ``min_visits`` visits) -> its parameters if
+        #: they were the same at every visit so far, else ``None``.
+        self.pending: dict[str, tuple[float, ...] | None] = {}
         for spec in sites:
             self._add(spec)
 
@@ -203,6 +206,9 @@ class SurrogateNetwork(nn.Module):
                 self.visits[s.address] += 1
                 if s.address not in self._index:
                     by_address.setdefault(s.address, []).append(s)
+                    seen = self.pending.setdefault(s.address, s.params)
+                    if seen is not None and seen != s.params:
+                        self.pending[s.address] = None
                 elif s.address in self.fixed and s.params != self.fixed[s.address]:
                     self._unfix(s.address)
         new = []
@@ -210,10 +216,10 @@ class SurrogateNetwork(nn.Module):
             if self.visits[address] >= self.config.min_visits:
                 layers = self._add(site_spec(steps, self.config.heads))
                 new.append(layers)
-                first = steps[0]
-                same = all(s.params == first.params for s in steps)
-                if self.config.exact_priors and first.params and first.kind != "tag" and same:
-                    self.fixed[address] = first.params
+                # every visit counts, those of earlier batches too (min_visits > 1)
+                params = self.pending.pop(address)
+                if self.config.exact_priors and params and steps[0].kind != "tag":
+                    self.fixed[address] = params
                     layers.exact = True
         return new
 
@@ -288,6 +294,7 @@ class SurrogateNetwork(nn.Module):
                 "successors": {k: sorted(v) for k, v in self.successors.items()},
                 "traces_seen": self.traces_seen,
                 "fixed": {k: list(v) for k, v in self.fixed.items()},
+                "pending": {k: None if v is None else list(v) for k, v in self.pending.items()},
             }
         )
 
@@ -336,6 +343,10 @@ class SurrogateNetwork(nn.Module):
             for address, params in cfg.get("fixed", {}).items():  # absent in older files
                 net.fixed[str(address)] = tuple(float(x) for x in params)
                 net.layers(net._index[str(address)]).exact = True
+            for address, params in cfg.get("pending", {}).items():  # absent in older files
+                net.pending[str(address)] = (
+                    None if params is None else tuple(float(x) for x in params)
+                )
         except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
             raise DatasetError(f"{path} is not a valid surrogate: {exc}") from None
         return net
