@@ -41,6 +41,8 @@ LEVELS = [
     "+ frame -> address dict lookup",
     "+ append (address, value)",
     "+ visit counter in a dict",
+    "lazy: 1, 2, (id, value) to C arrays",
+    "lazy + 2 context vars, busy flag",
 ]
 
 
@@ -106,6 +108,8 @@ def main() -> None:
         for label, loop in loops:
             times[label].append(_per_call_us(loop, args.draws))
             out.clear()
+            for w in wrappers:
+                w.reset()
     print(f"# interception: {DESCRIPTION}; python {sys.version.split()[0]}")
     base = statistics.median(times["plain random.random()"])
     print(f"{'call':34} {'us':>6} {'x plain':>8}")
