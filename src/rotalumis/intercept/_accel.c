@@ -491,6 +491,11 @@ static PyTypeObject RecordType = {
 /* ------------------------------------------------------------------- module --- */
 
 static PyMethodDef module_methods[] = {
+    {"set_class_attrs", set_class_attrs, METH_VARARGS,
+     "set_class_attrs(cls, names, values, expected, missing) -> (previous, skipped): "
+     "class attributes set (or removed: missing), then PyType_Modified."},
+    {"replace_items", replace_items, METH_O,
+     "replace_items([(namespace, key, old, new), ...]): namespace[key] = new where it is old."},
     {"configure_torch", configure_torch, METH_VARARGS,
      "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
     {"configure_draws", configure_draws, METH_VARARGS,

@@ -1,8 +1,8 @@
 /* Shared declarations of the interception accelerator (rotalumis.intercept._accel): one
  * extension built from _accel.c (configuration, the record core, Record, the module),
  * _accel_sites.c (call sites), _accel_wrapper.c (the wrappers, torch's included) and
- * _accel_settle.c (scalar draws, Trace.settle) and _accel_lazy.c (deferred counting). The
- * design: _accel.c. */
+ * _accel_settle.c (scalar draws, Trace.settle), _accel_lazy.c (deferred counting) and
+ * _accel_patch.c (installing the patches). The design: _accel.c. */
 #ifndef ROTALUMIS_ACCEL_H
 #define ROTALUMIS_ACCEL_H
 
@@ -134,6 +134,8 @@ PyObject *configure_draws(PyObject *module, PyObject *args);
 PyObject *configure_settle(PyObject *module, PyObject *args);
 PyObject *settle(PyObject *module, PyObject *trace);
 int scalar_drawable(PyObject *dist, PyObject *rng);
+PyObject *set_class_attrs(PyObject *module, PyObject *args);
+PyObject *replace_items(PyObject *module, PyObject *entries);
 
 /* ------------------------------------------------- deferred counting (_accel_lazy.c) --- */
 

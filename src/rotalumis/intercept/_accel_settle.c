@@ -122,6 +122,8 @@ draw_scalar(PyObject *dist, PyObject *rng)
             PyErr_SetString(PyExc_TypeError, "the engine's random() returned a non-float");
             return NULL;
         }
+        if (low == 0.0 && width == 1.0)
+            return u; /* 0.0 + 1.0 * u is u itself (u >= 0) */
         /* lo + (hi - lo) * u, rounded after each operation as Python does (volatile: no
          * fused multiply-add) */
         volatile double scaled = width * PyFloat_AS_DOUBLE(u);
