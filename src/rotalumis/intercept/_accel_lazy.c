@@ -48,6 +48,11 @@ typedef struct {
     Py_ssize_t n_entries, cap_entries;
 } BatchObject;
 
+/* The entries buffer of the last batch freed, kept for the next one (one execution's
+ * batch after another's: no regrowth from 64 entries each time). */
+static Entry *spare_entries = NULL;
+static Py_ssize_t spare_cap = 0;
+
 static Py_ssize_t
 pair_hash(PyObject *base, PyObject *dist)
 {
@@ -283,6 +288,12 @@ batch_new(PyObject *trace, Py_ssize_t choices)
     b->entries = NULL;
     b->n_counts = b->cap_counts = b->n_slots = b->cap_slots = b->table_size = 0;
     b->n_entries = b->cap_entries = 0;
+    if (spare_entries != NULL) {
+        b->entries = spare_entries;
+        b->cap_entries = spare_cap;
+        spare_entries = NULL;
+        spare_cap = 0;
+    }
     PyObject_GC_Track(b);
     return (PyObject *)b;
 }
@@ -443,7 +454,12 @@ Batch_dealloc(BatchObject *b)
     PyMem_Free(b->counts);
     PyMem_Free(b->slots);
     PyMem_Free(b->table);
-    PyMem_Free(b->entries);
+    if (spare_entries == NULL && b->cap_entries <= (1 << 20)) {
+        spare_entries = b->entries;
+        spare_cap = b->cap_entries;
+    }
+    else
+        PyMem_Free(b->entries);
     PyObject_GC_Del(b);
 }
 
