@@ -6,11 +6,13 @@ Python path (IS with observations, LMH)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import random
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ SCRIPT = """
 import json
 import random
 import sys
+import weakref
 
 import numpy as np
 import torch
@@ -462,3 +465,26 @@ def test_a_batch_settles_and_pickles_as_its_records() -> None:
         [repr(getattr(m, s)) for s in slots] for m in python.variables
     ]
     assert trace.log_prior == python.log_prior and trace.pending == []
+
+
+def test_wrappers_keep_nothing_of_a_finished_run() -> None:
+    """The compiled wrappers remember recent calls (their frames, the execution) while a
+    context intercepts, and forget them when the last one ends."""
+
+    class Marker:
+        pass
+
+    refs: list[weakref.ref[Marker]] = []
+
+    def forward() -> float:
+        marker = Marker()  # a local of the frame the draws are remembered by
+        refs.append(weakref.ref(marker))
+        total = 0.0
+        with intercept(check_escapes=False):
+            for _ in range(10):
+                total += random.random() + random.randrange(5)
+        return total
+
+    FunctionModel(forward, "forget").prior(2, seed=0, progress=False)
+    gc.collect()
+    assert len(refs) == 2 and all(r() is None for r in refs)

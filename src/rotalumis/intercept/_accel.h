@@ -112,6 +112,7 @@ typedef struct {
     PyObject *dict;
     vectorcallfunc vectorcall;
     int mode;                  /* WRAP_RANDOM, WRAP_TORCH or WRAP_TORCH_IN_PLACE */
+    int remembering;           /* listed in the wrappers whose fast entries hold calls */
     FastEntry fast[FAST_SLOTS];
 } WrapperObject;
 
@@ -135,6 +136,7 @@ PyObject *configure_settle(PyObject *module, PyObject *args);
 PyObject *settle(PyObject *module, PyObject *trace);
 int scalar_drawable(PyObject *dist, PyObject *rng);
 PyObject *set_class_attrs(PyObject *module, PyObject *args);
+PyObject *forget_calls(PyObject *module, PyObject *unused);
 PyObject *replace_items(PyObject *module, PyObject *entries);
 
 /* ------------------------------------------------- deferred counting (_accel_lazy.c) --- */

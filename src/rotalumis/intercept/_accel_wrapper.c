@@ -36,6 +36,36 @@ fast_clear(FastEntry *f)
     f->batch = NULL;
 }
 
+/* The wrappers whose fast entries hold calls (frames, executions): forget_calls() clears
+ * them when the last intercepting context ends, so that nothing of a finished run (a
+ * frame's locals) stays alive through a wrapper. */
+#define REMEMBERING_MAX 64
+static WrapperObject *remembering[REMEMBERING_MAX];
+static int n_remembering = 0;
+
+static void
+forget(WrapperObject *w)
+{
+    for (int k = 0; k < FAST_SLOTS; k++)
+        fast_clear(&w->fast[k]);
+    if (w->remembering) {
+        w->remembering = 0;
+        for (int i = 0; i < n_remembering; i++)
+            if (remembering[i] == w) {
+                remembering[i] = remembering[--n_remembering];
+                break;
+            }
+    }
+}
+
+PyObject *
+forget_calls(PyObject *module, PyObject *unused)
+{
+    while (n_remembering > 0)
+        forget(remembering[n_remembering - 1]);
+    Py_RETURN_NONE;
+}
+
 /* Remembers a call whose draw was counted lazily (record_core filled *lazy). */
 static void
 fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssize_t nargs,
@@ -43,6 +73,12 @@ fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssi
 {
     if (nargs - 1 > FAST_ARGS)
         return;
+    if (!w->remembering) {
+        if (n_remembering == REMEMBERING_MAX)
+            return;
+        remembering[n_remembering++] = w;
+        w->remembering = 1;
+    }
     PyObject *stack = var_get(C.stack_var), *ex = var_get(C.execution_var);
     if (stack == NULL || ex == NULL || Py_TYPE(ex) != C.execution_type ||
         SLOT(ex, C.ex_entry) == NULL || SLOT(ex, C.ex_deferred) != lazy->batch) {
@@ -344,8 +380,7 @@ Wrapper_clear(WrapperObject *self)
     Py_CLEAR(self->global_instance);
     Py_CLEAR(self->skip_type);
     Py_CLEAR(self->dict);
-    for (int k = 0; k < FAST_SLOTS; k++)
-        fast_clear(&self->fast[k]);
+    forget(self);
     return 0;
 }
 
