@@ -36,7 +36,7 @@ class OptionalBuildExt(build_ext):
             print(_NOTE.format(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
-_PARTS = ("", "_sites", "_wrapper", "_settle")
+_PARTS = ("", "_sites", "_wrapper", "_settle", "_lazy", "_patch")
 """The C files of the accelerator: ``_accel.c``, ``_accel_sites.c``, ..."""
 
 _CPYTHON = platform.python_implementation() == "CPython" and sys.version_info >= (3, 11)

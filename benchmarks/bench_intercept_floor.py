@@ -10,7 +10,11 @@ recorded entry), + counting the visit in a dict (the instance number). The last 
 lacks what a site needs (its distribution, the instance's address string, the handler and
 limit checks, setting the re-entrancy guard), so it is a lower bound for any design that
 records one addressed trace entry per draw; docs/interception.md compares it with the 3x
-target (3 times the plain call).
+target (3 times the plain call). Two more levels measure "lazy addressing" (the instance
+number counted later, from the order of the draws): the context variable and the frame
+lookup (to a call-site id), then ``(id, value)`` appended to C arrays with a running total
+checked; and that plus two more context variables and the re-entrancy flag set and reset
+around the draw.
 
     .venv/bin/python benchmarks/bench_intercept_floor.py [--draws 2000] [--repeats 15]
 """
@@ -41,6 +45,8 @@ LEVELS = [
     "+ frame -> address dict lookup",
     "+ append (address, value)",
     "+ visit counter in a dict",
+    "lazy: 1, 2, (id, value) to C arrays",
+    "lazy + 2 context vars, busy flag",
 ]
 
 
@@ -106,6 +112,8 @@ def main() -> None:
         for label, loop in loops:
             times[label].append(_per_call_us(loop, args.draws))
             out.clear()
+            for w in wrappers:
+                w.reset()
     print(f"# interception: {DESCRIPTION}; python {sys.version.split()[0]}")
     base = statistics.median(times["plain random.random()"])
     print(f"{'call':34} {'us':>6} {'x plain':>8}")

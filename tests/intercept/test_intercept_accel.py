@@ -6,10 +6,13 @@ Python path (IS with observations, LMH)."""
 
 from __future__ import annotations
 
+import gc
 import os
+import pickle
 import random
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ SCRIPT = """
 import json
 import random
 import sys
+import weakref
 
 import numpy as np
 import torch
@@ -341,3 +345,146 @@ def test_compiled_settle_makes_the_messages_of_the_python_settle() -> None:
     other = Other()
     other.pending = list(records)
     assert ACCEL.settle(other) is False and other.pending == records  # the Python path's
+
+
+# Deferred counting (_accel_lazy.c): compiled draws counted in C, in batches of the trace's
+# pending records, interleaved with what the Python code records and counts at once.
+LAZY_SCRIPT = """
+import json
+import pickle
+import random
+
+from rotalumis.core import FunctionModel, Normal, TraceLimitError, observe, sample
+from rotalumis.intercept import intercept
+from rotalumis.intercept._session import ACCELERATED
+
+draws = [0]
+
+
+def counted(f, *args):
+    draws[0] += 1
+    return f(*args)
+
+
+def simulate():
+    total = 0.0
+    for i in range(60):
+        # one call site, two distributions of one kind: one instance counter
+        total += counted(random.uniform, 0.0, float(i % 2 + 1)) + counted(random.random)
+        total += random.randrange(7) + random.random() + random.choice([1, 2, 3])
+        if i % 7 == 3:
+            total += sample(Normal(0.0, 1.0))  # a native site counted in Python
+        if i % 11 == 5:
+            total += random.gauss(0.0, 1.0)  # a compiled draw counted at once
+        if i % 13 == 6:
+            total += sample(Normal(0.0, 1.0), name=f"z{i}")  # settles the trace mid-run
+            observe(Normal(total, 1.0), 0.5)
+        if i == 40:
+            for _ in range(1030):  # past the shared address lists, within one batch
+                total += random.random()
+    return total
+
+
+def forward():
+    with intercept(check_escapes=False):
+        return simulate()
+
+
+def site(v):
+    return [v.address, v.kind, v.name, repr(v.value), repr(float(v.log_prob)), v.observed]
+
+
+def listed(t):
+    return [site(v) for v in t.variables] + [repr(float(t.log_prior)), repr(float(t.log_prob))]
+
+
+model = FunctionModel(forward, "lazy")
+out = {"accelerated": ACCELERATED}
+post = model.prior(3, seed=11, progress=False, keep_traces=True)
+kept = pickle.loads(pickle.dumps(post.traces[1]))  # pickled before it was read
+out["traces"] = [listed(t) for t in post.traces] + [listed(kept)]
+limits = []
+for limit in (1, 7, 50, 333, 1300):
+    draws[0] = 0
+    try:
+        model.prior(1, seed=3, progress=False, max_choices=limit)
+        limits.append(["ok", draws[0]])
+    except TraceLimitError as exc:
+        limits.append([str(exc).split(";")[0], draws[0]])
+out["limits"] = limits
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_deferred_counting_records_what_the_python_path_records(tmp_path: Path) -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+    script = tmp_path / "lazy_script.py"
+    script.write_text(LAZY_SCRIPT)
+    fast, pure = _run(script, "", pure=False), _run(script, "", pure=True)
+    assert fast["accelerated"] is True and pure["accelerated"] is False
+    assert fast["traces"] == pure["traces"]
+    assert fast["limits"] == pure["limits"]
+    assert "more than 333" in fast["limits"][3][0]
+    addresses = [s[0] for s in fast["traces"][0][:-2]]
+    assert len(set(addresses)) == len(addresses) > 1300
+    assert fast["traces"][1] == fast["traces"][3]  # the pickled trace, read afterwards
+
+
+def test_a_batch_settles_and_pickles_as_its_records() -> None:
+    if not _session.ACCELERATED:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+
+    def forward() -> float:
+        total = 0.0
+        with intercept(check_escapes=False):
+            for _ in range(5):
+                total += random.random()
+        return total
+
+    model = FunctionModel(forward, "batch")
+    trace = model.prior(1, seed=2, progress=False, keep_traces=True).traces[0]
+    batches = [p for p in trace.pending if type(p) is not tuple]
+    assert len(batches) == 1 and len(batches[0]) == 3  # visits 1 and 2 take the Python path
+    records = batches[0].records()
+    assert [r[0].rsplit("/", 1)[-1] for r in records] == [
+        f"random.random__Uniform__{n}" for n in (3, 4, 5)
+    ]
+    assert list(batches[0]) == records
+    assert repr(pickle.loads(pickle.dumps(batches[0]))) == repr(records)
+    python = Trace()
+    python.pending = list(trace.pending)
+    use_compiled_settle(None)
+    try:
+        assert python.variables
+    finally:
+        use_compiled_settle(ACCEL.settle)
+    slots = Message.__slots__
+    assert [[repr(getattr(m, s)) for s in slots] for m in trace.variables] == [
+        [repr(getattr(m, s)) for s in slots] for m in python.variables
+    ]
+    assert trace.log_prior == python.log_prior and trace.pending == []
+
+
+def test_wrappers_keep_nothing_of_a_finished_run() -> None:
+    """The compiled wrappers remember recent calls (their frames, the execution) while a
+    context intercepts, and forget them when the last one ends."""
+
+    class Marker:
+        pass
+
+    refs: list[weakref.ref[Marker]] = []
+
+    def forward() -> float:
+        marker = Marker()  # a local of the frame the draws are remembered by
+        refs.append(weakref.ref(marker))
+        total = 0.0
+        with intercept(check_escapes=False):
+            for _ in range(10):
+                total += random.random() + random.randrange(5)
+        return total
+
+    FunctionModel(forward, "forget").prior(2, seed=0, progress=False)
+    gc.collect()
+    assert len(refs) == 2 and all(r() is None for r in refs)

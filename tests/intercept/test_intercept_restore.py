@@ -211,3 +211,22 @@ def test_bad_arguments_are_named() -> None:
         InterceptedModel(42)
     with pytest.raises(TypeError, match="observation 'y'"):
         InterceptedModel(lambda: 0.0, observe={"y": Normal(0.0, 1.0)})
+
+
+def test_a_patch_replaced_meanwhile_is_left_and_the_rest_restored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = _snapshot()
+    mine = types.FunctionType((lambda self, mu, sigma: 0.5).__code__, {}, "gauss")
+    with intercept():
+        random.Random.gauss = mine  # type: ignore[method-assign]
+        patched_normal = vars(np.random.Generator)["normal"]
+    try:
+        assert vars(random.Random)["gauss"] is mine
+        assert vars(random.Random).get("random") is before[random.Random].get("random")
+        assert vars(random.Random)["gauss"] is not before[random.Random]["gauss"]
+        assert vars(np.random.Generator)["normal"] is not patched_normal
+        assert "Random.gauss was changed by someone else" in caplog.text
+    finally:
+        random.Random.gauss = before[random.Random]["gauss"]  # type: ignore[method-assign]
+    _same(before, _snapshot())

@@ -175,6 +175,7 @@ class Model:
             if sites:
                 sites.clear()  # it holds frames of the last execution
             execution.choices = 0
+            execution.deferred = None  # draws of the last execution, counted there
             execution.serial += 1  # odd: running (what the time limit watches)
             try:
                 result = forward(*args, **kwargs)

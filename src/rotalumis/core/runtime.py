@@ -179,6 +179,9 @@ class Execution:
 
     Attributes:
         choices: Sites visited so far in the current execution.
+        deferred: ``None``, or draws counted but not yet added to ``choices`` and
+            ``counters`` (the compiled path of :mod:`rotalumis.intercept` keeps them in C and
+            sets this): whoever reads or changes either calls :meth:`flush_deferred` first.
         serial: Odd while an execution runs, even between two (what the time limit
             watches; :meth:`Model.executions` counts it).
         check_escapes: Set (by :mod:`rotalumis.intercept`) when the execution ran an
@@ -190,6 +193,7 @@ class Execution:
         "check_escapes",
         "choices",
         "counters",
+        "deferred",
         "entry_code",
         "max_choices",
         "model_name",
@@ -213,9 +217,17 @@ class Execution:
         self.model_name = model_name
         self.max_choices = _UNLIMITED if max_choices is None else max_choices
         self.choices = 0
+        self.deferred: Any = None
         self.serial = 0
         #: Memo of call-site addresses (see :func:`~.address.remember_address`).
         self.sites: dict[tuple[int, int], SiteMemo] = {}
+
+    def flush_deferred(self) -> None:
+        """Add the deferred visits (see ``deferred``) to ``choices`` and ``counters``."""
+        deferred = self.deferred
+        if deferred is not None:
+            self.deferred = None
+            deferred.flush(self)
 
     def next_address(self, base: str, kind: str) -> str:
         """The full address of the next visit of ``base`` with distribution ``kind``.
@@ -223,6 +235,8 @@ class Execution:
         Raises:
             TraceLimitError: when the execution exceeds ``max_choices`` sites.
         """
+        if self.deferred is not None:
+            self.flush_deferred()
         choices = self.choices + 1
         self.choices = choices
         if choices > self.max_choices:

@@ -24,6 +24,14 @@ def use_compiled_settle(settle: Callable[[Trace], bool] | None) -> None:
     _COMPILED_SETTLE = settle
 
 
+def _records(pending: list[Any]) -> Iterator[tuple[str, str, Any, Any, bool]]:
+    for entry in pending:
+        if type(entry) is tuple:
+            yield entry
+        else:  # a batch of records
+            yield from entry
+
+
 Variable = Message
 """A recorded site of a trace is the :class:`~rotalumis.core.runtime.Message` itself:
 ``address``, ``name``, ``distribution``, ``value``, ``log_prob``, ``control``, ``observed``."""
@@ -38,7 +46,8 @@ class Trace:
         log_prior: Sum of ``log p`` over sampled (latent) choices.
         log_likelihood: Sum over observed sites (data) and factors.
         log_proposal_correction: Sum of ``log p - log q`` over choices drawn from a proposal.
-        pending: Sites recorded directly and not yet made messages (see :meth:`settle`).
+        pending: Sites recorded directly and not yet made messages (see :meth:`settle`):
+            records, or batches of records (iterables of them, kept in order).
     """
 
     __slots__ = (
@@ -54,7 +63,8 @@ class Trace:
 
     def __init__(self) -> None:
         self._variables: list[Message] = []
-        self.pending: list[tuple[str, str, Any, Any, bool]] = []
+        #: ``(address, base, dist, value, control)`` records, or iterables of them
+        self.pending: list[Any] = []
         self.result: Any = None
         self._log_prior: Any = 0.0
         self.log_likelihood: Any = 0.0
@@ -98,7 +108,9 @@ class Trace:
         read (:attr:`variables`, :attr:`log_prior`, any method) or the next site is added.
         The result is the same as recording each site at once: same messages, same order,
         same ``log_prior`` (summed in the same order), since such a site's log-probability
-        is a function of Python numbers only.
+        is a function of Python numbers only. An entry of ``pending`` that is not a
+        record is a batch of them (the compiled path of :mod:`rotalumis.intercept` appends
+        one that counts its draws' instance numbers in C and makes the records here).
         """
         compiled = _COMPILED_SETTLE
         if compiled is not None and compiled(self):
@@ -107,7 +119,7 @@ class Trace:
         self.pending = []
         variables = self._variables
         log_prior = self._log_prior
-        for address, base, dist, value, control in pending:
+        for address, base, dist, value, control in _records(pending):
             msg = Message("sample", None, address, base, dist, value, control)
             lp = msg.log_prob = dist.log_prob_sum(value)
             log_prior += lp

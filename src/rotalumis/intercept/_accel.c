@@ -85,6 +85,7 @@ configure(PyObject *module, PyObject *args)
         slot_offset(c.execution_type, "max_choices", &c.ex_max) < 0 ||
         slot_offset(c.execution_type, "counters", &c.ex_counters) < 0 ||
         slot_offset(c.execution_type, "rng", &c.ex_rng) < 0 ||
+        slot_offset(c.execution_type, "deferred", &c.ex_deferred) < 0 ||
         slot_offset(c.trace_type, "pending", &c.tr_pending) < 0)
         return NULL;
     c.str_name = PyUnicode_InternFromString("name");
@@ -164,12 +165,12 @@ recording(void)
 }
 
 static PyObject *record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base,
-                              PyObject *dist, PyObject *frame, SiteStore *st);
+                              PyObject *dist, PyObject *frame, SiteStore *st, LazyOut *out);
 
 /* record(session, label, dist, frame) for an unshaped site: a new reference to the value,
  * MISS (nothing changed), or NULL with an exception set. */
 PyObject *
-record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
+record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame, LazyOut *out)
 {
     if (Py_TYPE(session) != C.session_type || !PyFrame_Check(frame))
         return MISS;
@@ -183,11 +184,14 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
     if (entry == NULL || frames == NULL || !PyDict_CheckExact(frames))
         return MISS;
     SiteStore st = {NULL, NULL};
-    PyObject *base = call_site(session, label, frame, frames, entry, &st);
+    int live;
+    PyObject *base = call_site(session, label, frame, frames, entry, &st, &live);
     if (base == NULL || base == MISS)
         return base;
     Py_INCREF(base); /* a store in Session.sites may drop the memo's reference */
-    PyObject *value = record_found(session, ex, entry, base, dist, frame, &st);
+    if (out != NULL)
+        out->live = live;
+    PyObject *value = record_found(session, ex, entry, base, dist, frame, &st, live ? out : NULL);
     Py_DECREF(base);
     store_clear(&st);
     return value;
@@ -195,7 +199,7 @@ record_core(PyObject *session, PyObject *label, PyObject *dist, PyObject *frame)
 
 static PyObject *
 record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, PyObject *dist,
-             PyObject *frame, SiteStore *st)
+             PyObject *frame, SiteStore *st, LazyOut *out)
 {
     /* names: only a base known to have none (session.name_for's cache) */
     PyObject *names = SLOT(session, C.s_names);
@@ -223,9 +227,10 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     /* Execution.next_address: a site visited before, within max_choices */
     PyObject *choices_obj = SLOT(ex, C.ex_choices), *max_obj = SLOT(ex, C.ex_max);
     PyObject *counters = SLOT(ex, C.ex_counters), *rng = SLOT(ex, C.ex_rng);
+    PyObject *deferred = SLOT(ex, C.ex_deferred);
     if (choices_obj == NULL || max_obj == NULL || counters == NULL || rng == NULL ||
-        !PyLong_CheckExact(choices_obj) || !PyLong_CheckExact(max_obj) ||
-        !PyDict_CheckExact(counters))
+        deferred == NULL || !PyLong_CheckExact(choices_obj) || !PyLong_CheckExact(max_obj) ||
+        !PyDict_CheckExact(counters) || (deferred != Py_None && Py_TYPE(deferred) != &BatchType))
         return MISS;
     Py_ssize_t choices = PyLong_AsSsize_t(choices_obj);
     Py_ssize_t max_choices = PyLong_AsSsize_t(max_obj);
@@ -233,48 +238,92 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
         PyErr_Clear();
         return MISS;
     }
+    if (deferred != Py_None) /* draws counted in C since (_accel_lazy.c) */
+        choices = batch_choices(deferred);
     if (choices >= max_choices || choices == PY_SSIZE_T_MAX)
         return MISS; /* the limit: the Python path raises TraceLimitError */
-    PyObject *kind = PyObject_GetAttr(dist, C.str_name);
-    if (kind == NULL)
-        return NULL;
-    if (!PyUnicode_CheckExact(kind)) {
-        Py_DECREF(kind);
-        return MISS;
-    }
-    PyObject *key = PyTuple_Pack(2, base, kind);
-    Py_DECREF(kind);
-    if (key == NULL)
-        return NULL;
-    PyObject *counter = PyDict_GetItemWithError(counters, key);
-    Py_DECREF(key);
-    if (counter == NULL)
-        return PyErr_Occurred() ? NULL : MISS; /* a first visit: the Python path */
-    if (!PyList_CheckExact(counter) || PyList_GET_SIZE(counter) != 2 ||
-        !PyLong_CheckExact(PyList_GET_ITEM(counter, 0)) ||
-        !PyList_CheckExact(PyList_GET_ITEM(counter, 1)) ||
-        PyList_GET_SIZE(PyList_GET_ITEM(counter, 1)) < 1)
-        return MISS;
-    Py_ssize_t visits = PyLong_AsSsize_t(PyList_GET_ITEM(counter, 0));
-    if (visits == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return MISS;
-    }
     PyObject *trace = PyObject_GetAttr(recorder, C.str_trace);
     if (trace == NULL)
         return NULL;
-    if (Py_TYPE(trace) != C.trace_type || SLOT(trace, C.tr_pending) == NULL ||
-        !PyList_CheckExact(SLOT(trace, C.tr_pending))) {
+    PyObject *pending = Py_TYPE(trace) == C.trace_type ? SLOT(trace, C.tr_pending) : NULL;
+    if (pending == NULL || !PyList_CheckExact(pending)) {
         Py_DECREF(trace);
         return MISS;
     }
+    /* a draw taken in C is always deferred: counted lazily, in the open batch at the end of
+     * the trace's pending records if there is one */
+    int lazy = scalar_drawable(dist, rng);
+    int open = lazy && deferred != Py_None && batch_open(deferred, trace) &&
+               PyList_GET_SIZE(pending) > 0 &&
+               PyList_GET_ITEM(pending, PyList_GET_SIZE(pending) - 1) == deferred;
+    Py_ssize_t slot = open ? batch_find(deferred, base, dist) : -1;
+    PyObject *counter = NULL;
+    if (slot < 0) {
+        PyObject *kind = PyObject_GetAttr(dist, C.str_name);
+        if (kind == NULL) {
+            Py_DECREF(trace);
+            return NULL;
+        }
+        if (!PyUnicode_CheckExact(kind)) {
+            Py_DECREF(kind);
+            Py_DECREF(trace);
+            return MISS;
+        }
+        PyObject *key = PyTuple_Pack(2, base, kind);
+        Py_DECREF(kind);
+        if (key == NULL) {
+            Py_DECREF(trace);
+            return NULL;
+        }
+        counter = PyDict_GetItemWithError(counters, key);
+        Py_DECREF(key);
+        if (counter == NULL) {
+            Py_DECREF(trace);
+            return PyErr_Occurred() ? NULL : MISS; /* a first visit: the Python path */
+        }
+        if (!PyList_CheckExact(counter) || PyList_GET_SIZE(counter) != 2 ||
+            !PyLong_CheckExact(PyList_GET_ITEM(counter, 0)) ||
+            !PyList_CheckExact(PyList_GET_ITEM(counter, 1)) ||
+            PyList_GET_SIZE(PyList_GET_ITEM(counter, 1)) < 1) {
+            Py_DECREF(trace);
+            return MISS;
+        }
+    }
     /* ---- commit: from here on this is the recording itself ---- */
-    PyObject *value = NULL, *address = NULL, *n_obj = NULL;
+    PyObject *value = NULL, *address = NULL, *n_obj = NULL, *batch = NULL;
     /* held while Python code (the draw) runs: the context variables' values */
     Py_INCREF(session);
     Py_INCREF(ex);
     Py_INCREF(recorder);
+    Py_XINCREF(counter);
     if (store_site(session, st, entry, base, frame) < 0)
+        goto done;
+    if (lazy) {
+        if (!open) { /* a new batch, after what the Python code appended meanwhile */
+            if (flush_deferred(ex) < 0)
+                goto done;
+            batch = batch_new(trace, choices);
+            if (batch == NULL || PyList_Append(SLOT(trace, C.tr_pending), batch) < 0)
+                goto done;
+            Py_INCREF(batch);
+            Py_SETREF(SLOT(ex, C.ex_deferred), batch);
+        }
+        else {
+            batch = deferred;
+            Py_INCREF(batch);
+        }
+        if (slot < 0 && (slot = batch_add_slot(batch, base, dist, counter)) < 0)
+            goto done;
+        value = draw_lazily(batch, slot, session, dist, rng);
+        if (value != NULL && out != NULL)
+            *out = (LazyOut){batch, batch_serial(batch), slot, out->live};
+        goto done;
+    }
+    /* counted at once: the deferred visits are written first (Execution.flush_deferred) */
+    if (flush_deferred(ex) < 0)
+        goto done;
+    Py_ssize_t visits = PyLong_AsSsize_t(PyList_GET_ITEM(counter, 0));
+    if (visits == -1 && PyErr_Occurred())
         goto done;
     PyObject *new_choices = PyLong_FromSsize_t(choices + 1);
     if (new_choices == NULL)
@@ -306,22 +355,19 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     /* session.busy = True around the draw (record's try/finally) */
     Py_INCREF(Py_True);
     Py_SETREF(SLOT(session, C.s_busy), Py_True);
-    value = draw_scalar(dist, rng);
-    int scalar_draw = value != MISS && value != NULL;
-    if (value == MISS)
-        value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
-    PyObject *pending = SLOT(trace, C.tr_pending); /* read after the draw, as send_sample */
+    value = PyObject_CallMethodOneArg(dist, C.str_sample, rng);
+    pending = SLOT(trace, C.tr_pending); /* read after the draw, as send_sample */
     if (value != NULL) {
-        int deferred = scalar_draw;
-        if (!scalar_draw && (PyFloat_CheckExact(value) || PyLong_CheckExact(value))) {
+        int deferred_value = 0;
+        if (PyFloat_CheckExact(value) || PyLong_CheckExact(value)) {
             PyObject *scalar = PyObject_GetAttr(dist, C.str_is_scalar);
-            deferred = scalar == NULL ? -1 : PyObject_IsTrue(scalar);
+            deferred_value = scalar == NULL ? -1 : PyObject_IsTrue(scalar);
             Py_XDECREF(scalar);
         }
         int ok;
-        if (deferred < 0)
+        if (deferred_value < 0)
             ok = 0;
-        else if (deferred) {
+        else if (deferred_value) {
             PyObject *record = PyTuple_Pack(5, address, base, dist, value, Py_True);
             ok = record != NULL && pending != NULL && PyList_Append(pending, record) == 0;
             Py_XDECREF(record);
@@ -338,6 +384,8 @@ record_found(PyObject *session, PyObject *ex, PyObject *entry, PyObject *base, P
     Py_INCREF(Py_False);
     Py_SETREF(SLOT(session, C.s_busy), Py_False);
 done:
+    Py_XDECREF(batch);
+    Py_XDECREF(counter);
     Py_XDECREF(n_obj);
     Py_XDECREF(address);
     Py_DECREF(trace);
@@ -374,7 +422,7 @@ Record_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject
         }
         if (label != NULL) {
             Py_INCREF(label);
-            PyObject *value = record_core(args[0], label, args[2], args[3]);
+            PyObject *value = record_core(args[0], label, args[2], args[3], NULL);
             Py_DECREF(label);
             if (value != MISS)
                 return value;
@@ -443,6 +491,13 @@ static PyTypeObject RecordType = {
 /* ------------------------------------------------------------------- module --- */
 
 static PyMethodDef module_methods[] = {
+    {"set_class_attrs", set_class_attrs, METH_VARARGS,
+     "set_class_attrs(cls, names, values, expected, missing) -> (previous, skipped): "
+     "class attributes set (or removed: missing), then PyType_Modified."},
+    {"forget_calls", forget_calls, METH_NOARGS,
+     "forget_calls(): the wrappers forget their remembered calls (frames, executions)."},
+    {"replace_items", replace_items, METH_O,
+     "replace_items([(namespace, key, old, new), ...]): namespace[key] = new where it is old."},
     {"configure_torch", configure_torch, METH_VARARGS,
      "configure_torch(get_default_dtype, strided, Size, fill): what the torch wrappers read."},
     {"configure_draws", configure_draws, METH_VARARGS,
@@ -470,7 +525,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__accel(void)
 {
-    if (PyType_Ready(&RecordType) < 0 || PyType_Ready(&WrapperType) < 0)
+    if (PyType_Ready(&RecordType) < 0 || PyType_Ready(&WrapperType) < 0 ||
+        PyType_Ready(&BatchType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)

@@ -54,6 +54,49 @@ bisect(PyObject *a, PyObject *x, int right)
     return lo;
 }
 
+/* Whether draw_scalar(dist, rng) draws (does not return MISS). */
+int
+scalar_drawable(PyObject *dist, PyObject *rng)
+{
+    if (!C.draws_ready || Py_TYPE(rng) != C.rng_type || SLOT(rng, C.r_py) == NULL)
+        return 0;
+    if (Py_TYPE(dist) == C.uniform_type) {
+        PyObject *lo = SLOT(dist, C.u_low), *hi = SLOT(dist, C.u_high);
+        return lo != NULL && hi != NULL && PyFloat_CheckExact(lo) && PyFloat_CheckExact(hi);
+    }
+    if (Py_TYPE(dist) == C.categorical_type) {
+        PyObject *cum = SLOT(dist, C.c_cum), *weights = SLOT(dist, C.c_weights);
+        return cum != NULL && weights != NULL && weights != Py_None && PyList_CheckExact(cum) &&
+               PyList_GET_SIZE(cum) != 0;
+    }
+    return 0;
+}
+
+/* py.random() for the engine's random.Random (core.rng._EngineRandom, whose random is
+ * _random.Random's own C method): when the class's attribute is a C method without
+ * arguments (or, on a plain random.Random, interception's Wrapper around one, which passes
+ * the draw's call to it: the session is busy) and no instance attribute shadows it, the
+ * method is called here directly: the same call without the lookup. */
+static PyObject *
+engine_random(PyObject *py)
+{
+    PyObject *attr = _PyType_Lookup(Py_TYPE(py), C.str_random); /* borrowed */
+    if (attr != NULL && Py_TYPE(attr) == &WrapperType)
+        attr = ((WrapperObject *)attr)->original;
+    if (attr != NULL && Py_IS_TYPE(attr, &PyMethodDescr_Type)) {
+        PyMethodDescrObject *d = (PyMethodDescrObject *)attr;
+        PyObject **dict = _PyObject_GetDictPtr(py);
+        if (d->d_method->ml_flags == METH_NOARGS && PyObject_TypeCheck(py, PyDescr_TYPE(d)) &&
+            (dict == NULL || *dict == NULL ||
+             (PyDict_CheckExact(*dict) && PyDict_GetItemWithError(*dict, C.str_random) == NULL &&
+              !PyErr_Occurred())))
+            return d->d_method->ml_meth(py, NULL);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_CallMethodNoArgs(py, C.str_random);
+}
+
 /* dist.sample(rng) of a scalar Uniform or Categorical (whose cumulative weights exist), the
  * same operations on the same uniform rng.py.random() as their Python sample: a new
  * reference, MISS (call dist.sample), or NULL on error. A value returned here is a
@@ -71,7 +114,7 @@ draw_scalar(PyObject *dist, PyObject *rng)
         if (lo == NULL || hi == NULL || !PyFloat_CheckExact(lo) || !PyFloat_CheckExact(hi))
             return MISS;
         double low = PyFloat_AS_DOUBLE(lo), width = PyFloat_AS_DOUBLE(hi) - low;
-        PyObject *u = PyObject_CallMethodNoArgs(py, C.str_random);
+        PyObject *u = engine_random(py);
         if (u == NULL)
             return NULL;
         if (!PyFloat_CheckExact(u)) {
@@ -79,6 +122,8 @@ draw_scalar(PyObject *dist, PyObject *rng)
             PyErr_SetString(PyExc_TypeError, "the engine's random() returned a non-float");
             return NULL;
         }
+        if (low == 0.0 && width == 1.0)
+            return u; /* 0.0 + 1.0 * u is u itself (u >= 0) */
         /* lo + (hi - lo) * u, rounded after each operation as Python does (volatile: no
          * fused multiply-add) */
         volatile double scaled = width * PyFloat_AS_DOUBLE(u);
@@ -94,7 +139,7 @@ draw_scalar(PyObject *dist, PyObject *rng)
         PyObject *total = PyList_GET_ITEM(cum, PyList_GET_SIZE(cum) - 1);
         Py_INCREF(total);
         PyObject *out = NULL, *x = NULL;
-        PyObject *u = PyObject_CallMethodNoArgs(py, C.str_random);
+        PyObject *u = engine_random(py);
         if (u == NULL)
             goto done;
         x = PyNumber_Multiply(u, total);
@@ -159,6 +204,39 @@ configure_settle(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* One record made into its Message, appended to variables; *log_prior += its log_prob. */
+static int
+settle_one(PyObject *address, PyObject *base, PyObject *dist, PyObject *value,
+           PyObject *control, PyObject *variables, PyObject **log_prior)
+{
+    PyObject *msg = C.message_type->tp_alloc(C.message_type, 0);
+    if (msg == NULL)
+        return -1;
+    PyObject *fields[12] = {C.str_kind_sample, Py_None, address, base, dist, value, control,
+                            Py_False, Py_None, Py_False, Py_None, Py_None};
+    for (int j = 0; j < 12; j++) {
+        Py_INCREF(fields[j]);
+        SLOT(msg, C.m_slots[j]) = fields[j];
+    }
+    PyObject *lp = PyObject_CallMethodOneArg(dist, C.str_log_prob_sum, value);
+    if (lp == NULL) {
+        Py_DECREF(msg);
+        return -1;
+    }
+    Py_INCREF(lp);
+    Py_SETREF(SLOT(msg, C.m_slots[8]), lp);
+    PyObject *sum = PyNumber_InPlaceAdd(*log_prior, lp);
+    Py_DECREF(lp);
+    if (sum == NULL) {
+        Py_DECREF(msg);
+        return -1;
+    }
+    Py_SETREF(*log_prior, sum);
+    int appended = PyList_Append(variables, msg);
+    Py_DECREF(msg);
+    return appended;
+}
+
 /* Trace.settle (core/trace.py) for a Trace whose slots hold what __init__ put there (lists,
  * records of 5): each pending record (address, base, dist, value, control) becomes
  * Message("sample", None, address, base, dist, value, control) with log_prob =
@@ -176,7 +254,7 @@ settle(PyObject *module, PyObject *trace)
         Py_RETURN_FALSE;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
         PyObject *r = PyList_GET_ITEM(pending, i);
-        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 5)
+        if (!(PyTuple_CheckExact(r) && PyTuple_GET_SIZE(r) == 5) && Py_TYPE(r) != &BatchType)
             Py_RETURN_FALSE;
     }
     PyObject *fresh = PyList_New(0);
@@ -189,35 +267,30 @@ settle(PyObject *module, PyObject *trace)
     PyObject *result = NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
         PyObject *r = PyList_GET_ITEM(pending, i);
-        PyObject *dist = PyTuple_GET_ITEM(r, 2), *value = PyTuple_GET_ITEM(r, 3);
-        PyObject *msg = C.message_type->tp_alloc(C.message_type, 0);
-        if (msg == NULL)
-            goto done;
-        PyObject *fields[12] = {C.str_kind_sample, Py_None, PyTuple_GET_ITEM(r, 0),
-                                PyTuple_GET_ITEM(r, 1), dist, value, PyTuple_GET_ITEM(r, 4),
-                                Py_False, Py_None, Py_False, Py_None, Py_None};
-        for (int j = 0; j < 12; j++) {
-            Py_INCREF(fields[j]);
-            SLOT(msg, C.m_slots[j]) = fields[j];
+        if (Py_TYPE(r) != &BatchType) {
+            if (settle_one(PyTuple_GET_ITEM(r, 0), PyTuple_GET_ITEM(r, 1), PyTuple_GET_ITEM(r, 2),
+                           PyTuple_GET_ITEM(r, 3), PyTuple_GET_ITEM(r, 4), variables,
+                           &log_prior) < 0)
+                goto done;
+            continue;
         }
-        PyObject *lp = PyObject_CallMethodOneArg(dist, C.str_log_prob_sum, value);
-        if (lp == NULL) {
-            Py_DECREF(msg);
-            goto done;
+        Py_INCREF(r); /* a batch (_accel_lazy.c): its records in order */
+        for (Py_ssize_t k = 0; k < batch_size(r); k++) {
+            PyObject *base, *dist, *value;
+            PyObject *address = batch_record(r, k, &base, &dist, &value);
+            if (address == NULL) {
+                Py_DECREF(r);
+                goto done;
+            }
+            int ok = value == NULL || /* a draw that raised: no record */
+                     settle_one(address, base, dist, value, Py_True, variables, &log_prior) == 0;
+            Py_DECREF(address);
+            if (!ok) {
+                Py_DECREF(r);
+                goto done;
+            }
         }
-        Py_INCREF(lp);
-        Py_SETREF(SLOT(msg, C.m_slots[8]), lp);
-        PyObject *sum = PyNumber_InPlaceAdd(log_prior, lp);
-        Py_DECREF(lp);
-        if (sum == NULL) {
-            Py_DECREF(msg);
-            goto done;
-        }
-        Py_SETREF(log_prior, sum);
-        int appended = PyList_Append(variables, msg);
-        Py_DECREF(msg);
-        if (appended < 0)
-            goto done;
+        Py_DECREF(r);
     }
     Py_INCREF(log_prior);
     Py_SETREF(SLOT(trace, C.tr_log_prior), log_prior);

@@ -154,11 +154,13 @@ cached_address(PyObject *frame, PyObject *entry, PyObject *label)
  * the live parent frame) where using it stores nothing, else site_address's cache (the
  * stack walk), whose store in Session.sites is left in *st for the commit. MISS when the
  * Python code must find it (a first walk, an engine's draw) or store something at once;
- * NULL on error. */
+ * NULL on error. *live: 1 when it came from Session.frames, 2 from Session.sites (the
+ * frame's code and instruction, and its parent frame, which is never a suspendable one's). */
 PyObject *
 call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames, PyObject *entry,
-          SiteStore *st)
+          SiteStore *st, int *live)
 {
+    *live = 0;
     PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti((PyFrameObject *)frame));
     if (lasti == NULL)
         return NULL;
@@ -171,8 +173,10 @@ call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames,
             int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(hit, 0), label, Py_EQ);
             if (eq < 0)
                 base = NULL;
-            else if (eq)
+            else if (eq) {
                 base = PyTuple_GET_ITEM(hit, 2);
+                *live = 1;
+            }
         }
     }
     PyObject *sites = SLOT(session, C.s_sites);
@@ -200,8 +204,10 @@ call_site(PyObject *session, PyObject *label, PyObject *frame, PyObject *frames,
             if (PyErr_Occurred())
                 base = NULL;
             else if (valid) {
-                if (PyTuple_GET_ITEM(hit, 4) != frame) /* else _call_site remembers the frame */
+                if (PyTuple_GET_ITEM(hit, 4) != frame) { /* else _call_site remembers the frame */
                     base = PyTuple_GET_ITEM(hit, 3);
+                    *live = 2;
+                }
             }
             else {
                 base = cached_address(frame, entry, label);

@@ -3,6 +3,211 @@
 
 static PyObject *torch_vectorcall(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs);
 
+/* ---- the remembered calls (FastEntry) ---- */
+
+static FastEntry *
+fast_entry(WrapperObject *w, void *code, int lasti)
+{
+    size_t h = ((size_t)code >> 4) ^ ((size_t)lasti * 0x9E3779B1u);
+    return &w->fast[(h ^ (h >> 7)) & (FAST_SLOTS - 1)];
+}
+
+/* The frame's code, borrowed (the frame holds it). */
+static void *
+frame_code(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    Py_DECREF(code);
+    return code;
+}
+
+static void
+fast_clear(FastEntry *f)
+{
+    Py_CLEAR(f->frame);
+    Py_CLEAR(f->self);
+    Py_CLEAR(f->session);
+    Py_CLEAR(f->stack);
+    Py_CLEAR(f->ex);
+    Py_CLEAR(f->entry);
+    Py_CLEAR(f->site);
+    for (int i = 0; i < FAST_ARGS; i++)
+        Py_CLEAR(f->args[i]);
+    f->batch = NULL;
+}
+
+/* The wrappers whose fast entries hold calls (frames, executions): forget_calls() clears
+ * them when the last intercepting context ends, so that nothing of a finished run (a
+ * frame's locals) stays alive through a wrapper. */
+#define REMEMBERING_MAX 64
+static WrapperObject *remembering[REMEMBERING_MAX];
+static int n_remembering = 0;
+
+static void
+forget(WrapperObject *w)
+{
+    for (int k = 0; k < FAST_SLOTS; k++)
+        fast_clear(&w->fast[k]);
+    if (w->remembering) {
+        w->remembering = 0;
+        for (int i = 0; i < n_remembering; i++)
+            if (remembering[i] == w) {
+                remembering[i] = remembering[--n_remembering];
+                break;
+            }
+    }
+}
+
+PyObject *
+forget_calls(PyObject *module, PyObject *unused)
+{
+    while (n_remembering > 0)
+        forget(remembering[n_remembering - 1]);
+    Py_RETURN_NONE;
+}
+
+/* Remembers a call whose draw was counted lazily (record_core filled *lazy). */
+static void
+fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *session, PyObject *site, LazyOut *lazy)
+{
+    if (nargs - 1 > FAST_ARGS)
+        return;
+    if (!w->remembering) {
+        if (n_remembering == REMEMBERING_MAX)
+            return;
+        remembering[n_remembering++] = w;
+        w->remembering = 1;
+    }
+    PyObject *stack = var_get(C.stack_var), *ex = var_get(C.execution_var);
+    if (stack == NULL || ex == NULL || Py_TYPE(ex) != C.execution_type ||
+        SLOT(ex, C.ex_entry) == NULL || SLOT(ex, C.ex_deferred) != lazy->batch) {
+        PyErr_Clear(); /* only a cache */
+        return;
+    }
+    int lasti = PyFrame_GetLasti(frame), parent_lasti = 0;
+    void *code = frame_code(frame);
+    PyObject *held = (PyObject *)frame;
+    if (lazy->live == 2) { /* the parent frame stands for the call site */
+        PyFrameObject *parent = PyFrame_GetBack(frame);
+        if (parent == NULL)
+            return;
+        parent_lasti = PyFrame_GetLasti(parent);
+        held = (PyObject *)parent;
+        Py_DECREF(parent); /* alive: it is on the stack (held below) */
+    }
+    else if (lazy->live != 1)
+        return;
+    FastEntry *f = fast_entry(w, code, lasti);
+    fast_clear(f);
+    f->code = code;
+    f->by_parent = lazy->live == 2;
+    f->parent_lasti = parent_lasti;
+    PyObject *refs[7] = {held, args[0], session, stack, ex, SLOT(ex, C.ex_entry), site};
+    for (int i = 0; i < 7; i++)
+        Py_INCREF(refs[i]);
+    f->frame = refs[0];
+    f->self = refs[1];
+    f->session = refs[2];
+    f->stack = refs[3];
+    f->ex = refs[4];
+    f->entry = refs[5];
+    f->site = refs[6];
+    f->nargs = nargs - 1;
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        f->args[i - 1] = args[i];
+    }
+    f->lasti = lasti;
+    f->batch = lazy->batch;
+    f->serial = lazy->serial;
+    f->slot = lazy->slot;
+}
+
+/* The same arguments as the remembered call (its memo key would be the same). */
+static int
+fast_same_args(FastEntry *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (f->nargs != nargs - 1)
+        return 0;
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        PyObject *a = args[i], *b = f->args[i - 1];
+        if (a != b && !(PyFloat_CheckExact(a) && PyFloat_CheckExact(b) &&
+                        PyFloat_AS_DOUBLE(a) == PyFloat_AS_DOUBLE(b)))
+            return 0;
+    }
+    return 1;
+}
+
+/* A call of a random Wrapper that repeats a remembered one: the same frame and
+ * instruction (a live frame: the same call site; or the same code and instruction called
+ * from the same live parent frame at the same instruction), instance and arguments (the same
+ * distribution), session (not busy, no site names), handler stack and execution (its entry
+ * unchanged), whose open batch is still the execution's, within max_choices. Then the
+ * full path would find exactly the remembered site and slot: the draw is counted and
+ * taken at once. MISS (nothing changed) otherwise, NULL on error. */
+static PyObject *
+fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL)
+        return MISS;
+    int lasti = PyFrame_GetLasti(frame);
+    void *code = frame_code(frame);
+    FastEntry *f = fast_entry(w, code, lasti);
+    if (f->code != code || f->lasti != lasti || f->self != args[0] ||
+        !fast_same_args(f, args, nargs))
+        return MISS;
+    if (f->by_parent) {
+        PyFrameObject *parent = PyFrame_GetBack(frame);
+        int same = parent != NULL && (PyObject *)parent == f->frame &&
+                   PyFrame_GetLasti(parent) == f->parent_lasti;
+        Py_XDECREF(parent);
+        if (!same)
+            return MISS;
+    }
+    else if (f->frame != (PyObject *)frame)
+        return MISS;
+    PyObject *session = var_get(C.session_var);
+    if (session != f->session) /* NULL (an error) too: the full path reports it */
+        return session == NULL ? (PyErr_Clear(), MISS) : MISS;
+    PyObject *names = SLOT(session, C.s_names);
+    if (SLOT(session, C.s_busy) != Py_False || names == NULL || !PyTuple_CheckExact(names) ||
+        PyTuple_GET_SIZE(names) != 0)
+        return MISS;
+    PyObject *stack = var_get(C.stack_var), *ex = stack == NULL ? NULL : var_get(C.execution_var);
+    if (ex == NULL)
+        PyErr_Clear();
+    if (stack != f->stack || ex != f->ex || SLOT(ex, C.ex_entry) != f->entry)
+        return MISS;
+    PyObject *batch = SLOT(ex, C.ex_deferred), *max_obj = SLOT(ex, C.ex_max);
+    PyObject *rng = SLOT(ex, C.ex_rng);
+    if (batch != f->batch || batch_serial(batch) != f->serial || !batch_live(batch) ||
+        max_obj == NULL || !PyLong_CheckExact(max_obj) || rng == NULL)
+        return MISS;
+    Py_ssize_t max_choices = PyLong_AsSsize_t(max_obj);
+    if (max_choices == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return MISS;
+    }
+    PyObject *dist = PyTuple_GET_ITEM(f->site, 0), *convert = PyTuple_GET_ITEM(f->site, 1);
+    if (batch_choices(batch) >= max_choices || !scalar_drawable(dist, rng))
+        return MISS;
+    PyObject *site = f->site;
+    Py_INCREF(site); /* the entry may be replaced while the value converts */
+    PyObject *value = draw_lazily(batch, f->slot, session, dist, rng);
+    PyObject *out;
+    if (value != NULL && ((convert == (PyObject *)&PyFloat_Type && PyFloat_CheckExact(value)) ||
+                          (convert == (PyObject *)&PyLong_Type && PyLong_CheckExact(value))))
+        out = value; /* float(x) and int(x) return x itself */
+    else {
+        out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
+        Py_XDECREF(value);
+    }
+    Py_DECREF(site);
+    return out;
+}
+
 static PyObject *
 Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -20,6 +225,11 @@ Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     }
     if (!C.ready || nargs < 1)
         goto fallback;
+    if (kwnames == NULL && nargs <= FAST_ARGS + 1) {
+        PyObject *out = fast_call(w, args, nargs);
+        if (out != MISS)
+            return out;
+    }
     PyObject *session = recording();
     if (session == NULL)
         return NULL;
@@ -28,7 +238,11 @@ Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     PyObject *self = args[0];
     if (session == Py_None)
         goto original;
-    if (w->skip_type != Py_None) {
+    /* isinstance(self, skip_type); the global instance's class is random.Random itself
+     * (no __class__ of its own), never a subclass of random.SystemRandom */
+    if (w->skip_type != Py_None &&
+        !(w->global_instance != Py_None && Py_TYPE(self) == Py_TYPE(w->global_instance) &&
+          !PyType_IsSubtype(Py_TYPE(self), (PyTypeObject *)w->skip_type))) {
         int skip = PyObject_IsInstance(self, w->skip_type);
         if (skip < 0)
             return NULL;
@@ -76,13 +290,22 @@ Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     if (frame == NULL)
         goto fallback;
     Py_INCREF(site); /* keeps dist and convert alive while the draw runs */
-    PyObject *value = record_core(session, label, dist, (PyObject *)frame);
+    LazyOut lazy = {NULL, 0, 0, 0};
+    PyObject *value = record_core(session, label, dist, (PyObject *)frame, &lazy);
     if (value == MISS) {
         Py_DECREF(site);
         goto fallback;
     }
-    PyObject *out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
-    Py_XDECREF(value);
+    if (value != NULL && lazy.batch != NULL)
+        fast_store(w, frame, args, nargs, session, site, &lazy);
+    PyObject *out;
+    if (value != NULL && ((convert == (PyObject *)&PyFloat_Type && PyFloat_CheckExact(value)) ||
+                          (convert == (PyObject *)&PyLong_Type && PyLong_CheckExact(value))))
+        out = value; /* float(x) and int(x) return x itself */
+    else {
+        out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
+        Py_XDECREF(value);
+    }
     Py_DECREF(site);
     return out;
 original:
@@ -135,6 +358,14 @@ Wrapper_traverse(WrapperObject *self, visitproc visit, void *arg)
     Py_VISIT(self->global_instance);
     Py_VISIT(self->skip_type);
     Py_VISIT(self->dict);
+    for (int k = 0; k < FAST_SLOTS; k++) {
+        FastEntry *f = &self->fast[k];
+        PyObject *refs[7] = {f->frame, f->self, f->session, f->stack, f->ex, f->entry, f->site};
+        for (int i = 0; i < 7; i++)
+            Py_VISIT(refs[i]);
+        for (int i = 0; i < FAST_ARGS; i++)
+            Py_VISIT(f->args[i]);
+    }
     return 0;
 }
 
@@ -149,6 +380,7 @@ Wrapper_clear(WrapperObject *self)
     Py_CLEAR(self->global_instance);
     Py_CLEAR(self->skip_type);
     Py_CLEAR(self->dict);
+    forget(self);
     return 0;
 }
 
@@ -341,7 +573,7 @@ torch_vectorcall(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
         return MISS;
     Py_INCREF(site); /* keeps dist, convert and the label's key alive while the draw runs */
     Py_INCREF(label);
-    PyObject *value = record_core(session, label, dist, (PyObject *)frame);
+    PyObject *value = record_core(session, label, dist, (PyObject *)frame, NULL);
     Py_DECREF(label);
     PyObject *out = NULL;
     if (value == MISS)

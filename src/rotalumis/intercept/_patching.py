@@ -23,6 +23,8 @@ import logging
 import sys
 from typing import Any
 
+from ._accelerator import ACCEL
+
 __all__ = ["MISSING", "AliasPatch", "ClassPatch", "set_class_attributes"]
 
 log = logging.getLogger(__name__)
@@ -66,33 +68,68 @@ class ClassPatch:
         replacements: New attribute values by name.
     """
 
-    __slots__ = ("originals", "owner", "replacements")
+    __slots__ = (
+        "_compiled",
+        "_names",
+        "_previous",
+        "_values",
+        "originals",
+        "owner",
+        "replacements",
+    )
 
     def __init__(self, owner: type, replacements: dict[str, Any]) -> None:
         self.owner = owner
         self.replacements = dict(replacements)
         self.originals: dict[str, Any] = {}
+        self._names = tuple(self.replacements)
+        self._values = tuple(self.replacements.values())
+        self._previous: tuple[Any, ...] = ()
+        # the compiled swap writes the class's dict and calls PyType_Modified once: what
+        # type.__setattr__ does for plain names of a class whose metaclass is ``type``
+        self._compiled = (
+            ACCEL is not None
+            and (type(owner) is type or bool(owner.__flags__ & _IMMUTABLE))
+            and not any(name.startswith("__") for name in self._names)
+        )
 
     def apply(self) -> None:
         """Install the replacements, remembering what was there (or that nothing was)."""
+        if self._compiled:
+            assert ACCEL is not None
+            names, values = self._names, self._values
+            previous, _ = ACCEL.set_class_attrs(self.owner, names, values, None, MISSING)
+            self._previous = previous  # (``originals`` stays empty: restore reads this)
+            return
         own = self.owner.__dict__
         self.originals = {name: own.get(name, MISSING) for name in self.replacements}
         set_class_attributes(self.owner, self.replacements)
 
     def restore(self) -> None:
         """Put the originals back, except where someone else replaced a patch meanwhile."""
+        if self._compiled:
+            assert ACCEL is not None
+            _, skipped = ACCEL.set_class_attrs(
+                self.owner, self._names, self._previous, self._values, MISSING
+            )
+            for i in skipped:
+                self._changed(self._names[i])
+            return
         own = self.owner.__dict__
         back = {}
         for name, value in self.replacements.items():
             if own.get(name, MISSING) is value:
                 back[name] = self.originals[name]
             else:
-                log.warning(
-                    "%s.%s was changed by someone else during interception; leaving it",
-                    self.owner.__qualname__,
-                    name,
-                )
+                self._changed(name)
         set_class_attributes(self.owner, back)
+
+    def _changed(self, name: str) -> None:
+        log.warning(
+            "%s.%s was changed by someone else during interception; leaving it",
+            self.owner.__qualname__,
+            name,
+        )
 
 
 class AliasPatch:
@@ -109,6 +146,9 @@ class AliasPatch:
         self._volatile: set[str] = set()  # modules first imported while patched
         self._modules_seen = -1
         self._sites: list[tuple[dict[str, Any], str, Any]] = []  # (namespace, key, original)
+        # for the compiled swap: (namespace, key, original, replacement) and the reverse
+        self._forward: list[tuple[dict[str, Any], str, Any, Any]] = []
+        self._backward: list[tuple[dict[str, Any], str, Any, Any]] = []
 
     def _scan(
         self, table: dict[int, tuple[Any, Any]]
@@ -141,20 +181,34 @@ class AliasPatch:
                     found.append((namespace, key, hit))
         return found
 
+    def _swaps(self) -> tuple[list[Any], list[Any]]:
+        """``_sites`` as (namespace, key, original, replacement) entries, and reversed."""
+        for namespace, key, original in self._sites[len(self._forward) :]:
+            replacement = self._by_original[id(original)][1]
+            self._forward.append((namespace, key, original, replacement))
+            self._backward.append((namespace, key, replacement, original))
+        return self._forward, self._backward
+
     def apply(self) -> None:
         """Replace every known and newly found alias of an original."""
         for namespace, key, hit in self._scan(self._by_original):
             self._sites.append((namespace, key, hit[0]))
+        if ACCEL is not None:
+            ACCEL.replace_items(self._swaps()[0])
+            return
         for namespace, key, original in self._sites:
             if namespace.get(key) is original:
                 namespace[key] = self._by_original[id(original)][1]
 
     def restore(self) -> None:
         """Put the originals back, also into modules imported while patched."""
-        for namespace, key, original in self._sites:
-            replacement = self._by_original[id(original)][1]
-            if namespace.get(key) is replacement:
-                namespace[key] = original
+        if ACCEL is not None:
+            ACCEL.replace_items(self._swaps()[1])
+        else:
+            for namespace, key, original in self._sites:
+                replacement = self._by_original[id(original)][1]
+                if namespace.get(key) is replacement:
+                    namespace[key] = original
         for namespace, key, hit in self._scan(self._by_replacement):
             namespace[key] = hit[1]
             self._sites.append((namespace, key, hit[1]))

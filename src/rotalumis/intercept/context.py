@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from rotalumis.core import current_execution
 
+from ._accelerator import ACCEL
 from ._numpy_patch import numpy_patches
 from ._patching import AliasPatch, ClassPatch
 from ._random_patch import random_patches
@@ -69,6 +70,8 @@ class _Installer:
                 self._aliases.restore()
                 for patch in reversed(self._patches):
                     patch.restore()
+                if ACCEL is not None:  # nothing of this run stays alive through a wrapper
+                    ACCEL.forget_calls()
                 log.debug("intercept: patches removed")
 
     @property

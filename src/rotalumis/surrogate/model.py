@@ -309,6 +309,7 @@ class SurrogateModel(Model):
         if ex is None:  # called outside a model run: just run the simulator
             return self.simulator.forward(*args, **kwargs)
         saved_entry = ex.entry_code
+        ex.flush_deferred()
         ex.counters.clear()  # the simulator revisits the prefix from instance 1
         ex.choices -= len(made)
         ex.entry_code = self.simulator.entry_code
