@@ -124,6 +124,21 @@ fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssi
     f->slot = lazy->slot;
 }
 
+/* ``convert(value)``, stealing ``value`` (NULL passes through): float(x) and int(x) of a
+ * float and an int return x itself, so those are not called. */
+static PyObject *
+converted(PyObject *convert, PyObject *value)
+{
+    if (value == NULL)
+        return NULL;
+    if ((convert == (PyObject *)&PyFloat_Type && PyFloat_CheckExact(value)) ||
+        (convert == (PyObject *)&PyLong_Type && PyLong_CheckExact(value)))
+        return value;
+    PyObject *out = PyObject_CallOneArg(convert, value);
+    Py_DECREF(value);
+    return out;
+}
+
 /* The same arguments as the remembered call (its memo key would be the same). */
 static int
 fast_same_args(FastEntry *f, PyObject *const *args, Py_ssize_t nargs)
@@ -196,14 +211,7 @@ fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
     PyObject *site = f->site;
     Py_INCREF(site); /* the entry may be replaced while the value converts */
     PyObject *value = draw_lazily(batch, f->slot, session, dist, rng);
-    PyObject *out;
-    if (value != NULL && ((convert == (PyObject *)&PyFloat_Type && PyFloat_CheckExact(value)) ||
-                          (convert == (PyObject *)&PyLong_Type && PyLong_CheckExact(value))))
-        out = value; /* float(x) and int(x) return x itself */
-    else {
-        out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
-        Py_XDECREF(value);
-    }
+    PyObject *out = converted(convert, value);
     Py_DECREF(site);
     return out;
 }
@@ -298,14 +306,7 @@ Wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject 
     }
     if (value != NULL && lazy.batch != NULL)
         fast_store(w, frame, args, nargs, session, site, &lazy);
-    PyObject *out;
-    if (value != NULL && ((convert == (PyObject *)&PyFloat_Type && PyFloat_CheckExact(value)) ||
-                          (convert == (PyObject *)&PyLong_Type && PyLong_CheckExact(value))))
-        out = value; /* float(x) and int(x) return x itself */
-    else {
-        out = value == NULL ? NULL : PyObject_CallOneArg(convert, value);
-        Py_XDECREF(value);
-    }
+    PyObject *out = converted(convert, value);
     Py_DECREF(site);
     return out;
 original:
