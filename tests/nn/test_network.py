@@ -297,6 +297,48 @@ def test_long_loss_histories_are_thinned(monkeypatch: pytest.MonkeyPatch) -> Non
     assert restored.loss == progress.loss and restored.loss_history() == progress.loss_history()
 
 
+class _Version1(Model):
+    """A model before an edit of its file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "Edited"
+
+    def forward(self) -> None:
+        mu = sample(Normal(0.0, 1.0), name="mu")
+        observe(Normal(mu, 1.0), name="y")
+
+
+class _Version2(Model):
+    """The same model after an edit moved its draw to another line (new addresses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "Edited"
+
+    def forward(self) -> None:
+
+        mu = sample(Normal(0.0, 1.0), name="mu")
+        observe(Normal(mu, 1.0), name="y")
+
+
+def test_a_network_that_knows_none_of_the_models_addresses_says_so() -> None:
+    """Addresses name source lines: a network trained before the model's file was edited
+    proposes nothing, and IC is then prior importance sampling; a warning says so (one not
+    silenced with the per-address UnseenAddressWarning)."""
+    net = train_network(model=_Version1(), config=_config(64), network_sizes=SMALL).network
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NetworkMismatchWarning)
+        warnings.simplefilter("ignore", UnseenAddressWarning)
+        _Version1().posterior(5, engine="ic", observe={"y": 1.0}, network=net, progress=False)
+    with (
+        warnings.catch_warnings(),
+        pytest.warns(NetworkMismatchWarning, match=r"proposed none of this model's 5 random"),
+    ):
+        warnings.simplefilter("ignore", UnseenAddressWarning)
+        _Version2().posterior(5, engine="ic", observe={"y": 1.0}, network=net, progress=False)
+
+
 def test_network_records_its_model_and_warns_on_another(tmp_path: Path) -> None:
     net = train_network(model=UnknownMean(), config=_config(64), network_sizes=SMALL).network
     assert net.model_name == "UnknownMean"

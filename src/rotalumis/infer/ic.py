@@ -169,6 +169,17 @@ class InferenceCompilation:
                 "ic: %d address(es) unknown to the network were sampled from the prior",
                 len(unseen),
             )
+            if proposal.stats.proposed == 0:
+                warnings.warn(
+                    f"the inference network proposed none of this model's "
+                    f"{proposal.stats.fallbacks} random choices: it knows none of its "
+                    f"{len(unseen)} addresses (e.g. {min(unseen)!r}), so this was importance "
+                    "sampling from the prior. Was it trained on another version of the model? "
+                    "Addresses name the lines of the call stack, so editing the model's file "
+                    "above a draw (a docstring included) changes them: retrain the network",
+                    NetworkMismatchWarning,
+                    stacklevel=3,
+                )
         return result
 
     def _options(self) -> dict[str, Any]:
