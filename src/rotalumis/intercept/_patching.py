@@ -132,6 +132,17 @@ class ClassPatch:
         )
 
 
+def _replace_items(entries: list[tuple[dict[str, Any], str, Any, Any]]) -> None:
+    """For each ``(namespace, key, old, new)``: ``namespace[key] = new`` where it is ``old``
+    (compiled when the accelerator is built)."""
+    if ACCEL is not None:
+        ACCEL.replace_items(entries)
+        return
+    for namespace, key, old, new in entries:
+        if namespace.get(key) is old:
+            namespace[key] = new
+
+
 class AliasPatch:
     """Swap module-level references to original functions for their replacements.
 
@@ -146,7 +157,7 @@ class AliasPatch:
         self._volatile: set[str] = set()  # modules first imported while patched
         self._modules_seen = -1
         self._sites: list[tuple[dict[str, Any], str, Any]] = []  # (namespace, key, original)
-        # for the compiled swap: (namespace, key, original, replacement) and the reverse
+        # (namespace, key, original, replacement) of each site, and the reverse
         self._forward: list[tuple[dict[str, Any], str, Any, Any]] = []
         self._backward: list[tuple[dict[str, Any], str, Any, Any]] = []
 
@@ -193,22 +204,11 @@ class AliasPatch:
         """Replace every known and newly found alias of an original."""
         for namespace, key, hit in self._scan(self._by_original):
             self._sites.append((namespace, key, hit[0]))
-        if ACCEL is not None:
-            ACCEL.replace_items(self._swaps()[0])
-            return
-        for namespace, key, original in self._sites:
-            if namespace.get(key) is original:
-                namespace[key] = self._by_original[id(original)][1]
+        _replace_items(self._swaps()[0])
 
     def restore(self) -> None:
         """Put the originals back, also into modules imported while patched."""
-        if ACCEL is not None:
-            ACCEL.replace_items(self._swaps()[1])
-        else:
-            for namespace, key, original in self._sites:
-                replacement = self._by_original[id(original)][1]
-                if namespace.get(key) is replacement:
-                    namespace[key] = original
+        _replace_items(self._swaps()[1])
         for namespace, key, hit in self._scan(self._by_replacement):
             namespace[key] = hit[1]
             self._sites.append((namespace, key, hit[1]))
