@@ -28,7 +28,7 @@ from .interest import ParametersOfInterest
 from .limits import TraceLimits, limit_traces
 from .model import Engine, FunctionModel, Model, model
 from .primitives import factor, observe, sample, tag
-from .proposal import Proposal, ProposalStats
+from .proposal import MixtureProposal, Proposal, ProposalStats
 from .rng import RNG
 from .runtime import Execution, Handler, Message, apply_stack, current_execution, current_rng
 from .trace import Trace, Variable
@@ -54,6 +54,7 @@ __all__ = [
     "ModelError",
     "ObservationError",
     "ParametersOfInterest",
+    "MixtureProposal",
     "Proposal",
     "ProposalStats",
     "ProposeHandler",

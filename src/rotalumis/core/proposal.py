@@ -13,19 +13,29 @@ A proposal decides the value of each controlled random choice in place of the pr
   piece of work and add every copy's counts to the original's.
 
 A plain function ``Message -> Distribution | None`` is a proposal too:
-:func:`as_proposal` wraps it in a :class:`FunctionProposal`.
+:func:`as_proposal` wraps it in a :class:`FunctionProposal`. :class:`MixtureProposal`
+mixes whole-trace proposals (multiple importance sampling).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from .distributions.base import Distribution
-from .runtime import Message
+from .errors import InferenceError
+from .runtime import Message, current_rng
 
-__all__ = ["FunctionProposal", "Proposal", "ProposalFunction", "ProposalStats", "as_proposal"]
+__all__ = [
+    "FunctionProposal",
+    "MixtureProposal",
+    "Proposal",
+    "ProposalFunction",
+    "ProposalStats",
+    "as_proposal",
+]
 
 ProposalFunction = Callable[[Message], Distribution | None]
 """A function from a (not yet decided) sample message to a proposal distribution, or
@@ -118,3 +128,141 @@ def as_proposal(proposal: Proposal | ProposalFunction | Any) -> Proposal:
             f"got {type(proposal).__name__}"
         )
     return FunctionProposal(proposal)
+
+
+def _logsumexp(xs: Sequence[float]) -> float:
+    top = max(xs)
+    if top == -math.inf or top == math.inf:
+        return top
+    return top + math.log(sum(math.exp(x - top) for x in xs))
+
+
+class MixtureProposal(Proposal):
+    """A mixture of whole-execution proposals, weighted by the mixture's density.
+
+    Each execution draws all its choices from one component ``k`` (picked with probability
+    ``weights[k]`` at its first proposed choice, from the execution's random stream), and
+    its ``log q`` is that of the mixture, ``log sum_j weights[j] q_j(x)``, where
+    ``q_j(x)`` is the product over the proposed choices of component ``j``'s density (its
+    prior where ``j`` leaves a choice to the prior): the balance heuristic of multiple
+    importance sampling (Veach and Guibas 1995; the deterministic mixture of adaptive
+    multiple importance sampling, Cornuet et al. 2012). Wherever one component covers the
+    posterior, the mixture's density is at least ``weights[k]`` times it, which bounds the
+    weights that a thinner component alone would give. Every component is stepped
+    through every choice, so stateful components (an inference network's LSTM) see the
+    whole execution; each choice costs one call of each.
+
+    The recorded ``log q`` of each choice is the increase of the mixture's log density of
+    the execution so far, so the choices' sum is the mixture's ``log q(x)``, and the trace's
+    importance weight ``log p - log q`` is exact.
+
+    Args:
+        proposals: The components (:class:`Proposal` objects or plain functions), at least one.
+        weights: Mixing weights, non-negative, one per component (normalised here);
+            default: equal.
+
+    Raises:
+        ValueError: for no components or invalid weights.
+    """
+
+    def __init__(
+        self,
+        proposals: Sequence[Proposal | ProposalFunction],
+        weights: Sequence[float] | None = None,
+    ) -> None:
+        self.proposals = [as_proposal(p) for p in proposals]
+        n = len(self.proposals)
+        if n == 0:
+            raise ValueError("a MixtureProposal needs at least one proposal")
+        w = [1.0] * n if weights is None else [float(x) for x in weights]
+        if len(w) != n or not all(math.isfinite(x) and x >= 0.0 for x in w) or sum(w) <= 0:
+            raise ValueError(
+                f"weights must be {n} non-negative numbers, not all zero; got {weights!r}"
+            )
+        total = sum(w)
+        self.weights = [x / total for x in w]
+        self._log_weights = [math.log(x) if x > 0 else -math.inf for x in self.weights]
+        self.stats: ProposalStats | None = ProposalStats()
+        self.begin_trace()
+
+    def begin_trace(self) -> None:
+        """A new execution: every component is told; its component is not chosen yet."""
+        for p in self.proposals:
+            p.begin_trace()
+        self.component: int | None = None
+        #: log weight + log q_j of the execution's choices so far, for each component j
+        self._log_q = list(self._log_weights)
+        self._total = 0.0  # log sum_j of exp(self._log_q[j])
+
+    def _choose(self) -> int:
+        positive = [k for k, w in enumerate(self.weights) if w > 0]
+        if len(positive) == 1:  # no draw: the same random stream as that component alone
+            return positive[0]
+        u, acc = current_rng().py.random(), 0.0
+        for k, w in enumerate(self.weights):
+            acc += w
+            if u < acc and w > 0:
+                return k
+        return positive[-1]
+
+    def __call__(self, msg: Message) -> Distribution | None:
+        """The mixture's step at ``msg`` (``None``: every component leaves it to the prior)."""
+        qs = [p(msg) for p in self.proposals]
+        stats = self.stats
+        if all(q is None for q in qs):
+            if stats is not None:
+                if any(p.stats is not None and msg.address in p.stats.unseen
+                       for p in self.proposals):  # fmt: skip
+                    stats.fallbacks += 1
+                    stats.unseen.add(msg.address)
+                else:
+                    stats.nuisance += 1
+            return None
+        prior = msg.distribution
+        if prior is None and any(q is None for q in qs):
+            raise InferenceError(
+                f"MixtureProposal: a component left {msg.address!r} to its prior, which the "
+                "message does not carry, so the mixture's density cannot be computed"
+            )
+        if self.component is None:
+            self.component = self._choose()
+        if stats is not None:
+            stats.proposed += 1
+            if any(q is None for q in qs) and any(
+                p.stats is not None and msg.address in p.stats.unseen for p in self.proposals
+            ):  # proposed by some, unknown to others: listed as the components list it
+                stats.unseen.add(msg.address)
+        components = [q if q is not None else prior for q in qs]
+        return _MixtureStep(self, [c for c in components if c is not None])
+
+    def _advance(self, log_probs: Sequence[float]) -> float:
+        log_q = [a + b for a, b in zip(self._log_q, log_probs, strict=True)]
+        total = _logsumexp(log_q)
+        if total == -math.inf:  # no component can propose this value
+            return -math.inf
+        step, self._log_q, self._total = total - self._total, log_q, total
+        return step
+
+    def __repr__(self) -> str:
+        return f"MixtureProposal({self.proposals!r}, weights={self.weights!r})"
+
+
+class _MixtureStep(Distribution):
+    """One choice of a :class:`MixtureProposal`'s execution: draws from the execution's
+    component; ``log_prob_sum`` (called once, for the drawn value) advances the mixture's
+    density and returns its increase."""
+
+    __slots__ = ("_components", "_mixture")
+
+    name: ClassVar[str] = "MixtureStep"
+
+    def __init__(self, mixture: MixtureProposal, components: Sequence[Distribution]) -> None:
+        self._mixture, self._components = mixture, list(components)
+
+    def sample(self, rng: Any) -> Any:
+        k = self._mixture.component
+        assert k is not None
+        return self._components[k].sample(rng)
+
+    def log_prob_sum(self, value: Any) -> float:
+        return self._mixture._advance([float(c.log_prob_sum(value)) for c in self._components])

@@ -20,7 +20,7 @@ from typing import Any
 from .adaptive import AdaptiveResult, adaptive_ic, tempering_exponent
 from .engines import BUILTIN_ENGINES, lmh, pmmh, register_builtin_engines, rmh
 from .ic import InferenceCompilation
-from .importance import ImportanceSampling, Prior, sample_traces
+from .importance import ImportanceSampling, Prior, proposal_log_density, sample_traces
 from .kernel import Kernel, KernelState, ReplayKernel
 from .mcmc import MCMC, ChainOptions, run_chains
 from .mh_kernel import MHKernel, MHState
@@ -50,6 +50,7 @@ __all__ = [
     "adaptive_ic",
     "lmh",
     "pmmh",
+    "proposal_log_density",
     "rmh",
     "run_chains",
     "sample_traces",

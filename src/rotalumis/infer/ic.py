@@ -1,5 +1,6 @@
 """Inference compilation (:class:`InferenceCompilation`, ``engine="ic"``): importance
-sampling with a trained network as proposal.
+sampling with a trained network as proposal, or with the mixture of several networks'
+proposals (multiple importance sampling).
 
 Each execution draws every controlled choice from the proposal an
 :class:`~rotalumis.nn.InferenceNetwork` computes from the observations and the choices made
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rotalumis.core import InferenceError, Model
@@ -60,9 +61,18 @@ class InferenceCompilation:
     sampling with it; ``result.info.proposal`` counts the choices the network proposed and
     those it left to the prior, and lists the addresses it did not know.
 
+    With a list of networks the proposal is their equal mixture
+    (:class:`~rotalumis.core.MixtureProposal`): each trace is drawn with the proposals of one
+    network, picked at random, and weighted by ``p(x, y) / q_mix(x | y)``, ``q_mix`` the
+    mean of every network's density of the trace (the balance heuristic of multiple
+    importance sampling). Networks that each cover a different part of the posterior (e.g.
+    the successive rounds of an adaptation) then bound each other's heavy weights; each
+    choice costs a step of every network.
+
     Args:
         network: A trained :class:`~rotalumis.nn.InferenceNetwork` or the path of one saved
-            with :meth:`~rotalumis.nn.InferenceNetwork.save`.
+            with :meth:`~rotalumis.nn.InferenceNetwork.save`; or a list of them (their
+            mixture).
         device: Device to run the network on (default: where it is).
         keep_traces: Keep full traces in the result.
         progress: Show a progress bar (default: when on a terminal).
@@ -73,18 +83,23 @@ class InferenceCompilation:
             :class:`~rotalumis.nn.NetworkProposal`; ``0``: the network's proposal as it is).
         proposal_only: Return samples of the proposed choices from the network alone,
             without running the simulator (:func:`~rotalumis.nn.sample_proposal`;
-            unweighted, so only as accurate as the network).
+            unweighted, so only as accurate as the network; one network only).
 
     Raises:
         InferenceError: if no network is given.
-        ValueError: for ``workers`` with a network on a GPU.
+        ValueError: for ``workers`` with a network on a GPU, or ``proposal_only`` with
+            several networks.
     """
 
     name = "ic"
 
     def __init__(
         self,
-        network: InferenceNetwork | str | os.PathLike[str] | None = None,
+        network: InferenceNetwork
+        | str
+        | os.PathLike[str]
+        | Sequence[InferenceNetwork | str | os.PathLike[str]]
+        | None = None,
         *,
         device: str | torch.device | None = None,
         keep_traces: bool = False,
@@ -100,10 +115,19 @@ class InferenceCompilation:
                 "Network or path> (train one with rotalumis.nn.train_network or `rotalumis "
                 "train`)"
             )
-        self.network = load_network(network, device)
-        if (
-            workers or cluster is not None
-        ) and self.network.observation_encoder.device.type != "cpu":
+        items: list[InferenceNetwork | str | os.PathLike[str]]
+        if isinstance(network, Sequence) and not isinstance(network, str):
+            items = list(network)
+            if not items:
+                raise InferenceError("the 'ic' engine got an empty list of networks")
+        else:
+            items = [network]
+        #: the networks (one, or the components of the mixture); ``network``: the first
+        self.networks = [load_network(n, device) for n in items]
+        self.network = self.networks[0]
+        if (workers or cluster is not None) and any(
+            n.observation_encoder.device.type != "cpu" for n in self.networks
+        ):
             raise ValueError(
                 "workers > 0 or cluster= needs the inference network on the CPU (worker "
                 "processes cannot use this process's GPU); pass device='cpu'"
@@ -113,6 +137,8 @@ class InferenceCompilation:
         if not 0.0 <= defensive < 1.0:
             raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
         self.defensive, self.proposal_only = float(defensive), bool(proposal_only)
+        if self.proposal_only and len(self.networks) > 1:
+            raise ValueError("proposal_only=True samples one network: pass one, not a list")
 
     def run(
         self,
@@ -143,19 +169,22 @@ class InferenceCompilation:
         """
         import torch
 
+        from rotalumis.core import MixtureProposal
         from rotalumis.nn import NetworkMismatchWarning, NetworkProposal, sample_proposal
 
-        net = self.network
-        if net.model_name and net.model_name != model.name:
-            warnings.warn(
-                f"the inference network was trained on model {net.model_name!r}, not "
-                f"{model.name!r}: addresses it does not know are drawn from the prior",
-                NetworkMismatchWarning,
-                stacklevel=3,
-            )
+        for net in self.networks:
+            if net.model_name and net.model_name != model.name:
+                warnings.warn(
+                    f"the inference network was trained on model {net.model_name!r}, not "
+                    f"{model.name!r}: addresses it does not know are drawn from the prior",
+                    NetworkMismatchWarning,
+                    stacklevel=3,
+                )
         if self.proposal_only:
-            return sample_proposal(net, dict(observe or {}), num_traces, seed=seed)
-        proposal = NetworkProposal(net, dict(observe or {}), self.defensive)
+            return sample_proposal(self.network, dict(observe or {}), num_traces, seed=seed)
+        given = dict(observe or {})
+        parts = [NetworkProposal(net, given, self.defensive) for net in self.networks]
+        proposal = parts[0] if len(parts) == 1 else MixtureProposal(parts)
         with torch.no_grad():
             result = sample_traces(
                 model, num_traces, observe=observe, seed=seed, proposal=proposal,
@@ -163,16 +192,18 @@ class InferenceCompilation:
                 description="inference compilation", engine_name=self.name,
                 workers=self.workers, cluster=self.cluster, options=self._options(),
             )  # fmt: skip
-        unseen = proposal.stats.unseen
+        stats = proposal.stats
+        assert stats is not None
+        unseen = stats.unseen
         if unseen:
             log.warning(
                 "ic: %d address(es) unknown to the network were sampled from the prior",
                 len(unseen),
             )
-            if proposal.stats.proposed == 0:
+            if stats.proposed == 0:
                 warnings.warn(
                     f"the inference network proposed none of this model's "
-                    f"{proposal.stats.fallbacks} random choices: it knows none of its "
+                    f"{stats.fallbacks} random choices: it knows none of its "
                     f"{len(unseen)} addresses (e.g. {min(unseen)!r}), so this was importance "
                     "sampling from the prior. Was it trained on another version of the model? "
                     "Addresses name the lines of the call stack, so editing the model's file "
@@ -186,6 +217,8 @@ class InferenceCompilation:
         out: dict[str, Any] = {"workers": self.workers}
         if self.defensive:
             out["defensive"] = self.defensive
+        if len(self.networks) > 1:
+            out["networks"] = len(self.networks)
         return out
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 :class:`Prior` and :class:`ImportanceSampling` are the engine objects; :func:`sample_traces`
 is the loop they share (chunks of traces with their own random streams, run here or in
-worker processes).
+worker processes). :func:`proposal_log_density` scores a recorded trace under a proposal.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from rotalumis.core import (
     RNG,
     ConditionHandler,
+    Distribution,
     Handler,
     InferenceError,
     Model,
@@ -31,7 +32,7 @@ from rotalumis.distributed import open_executor
 
 from ._common import ObservationChecker, check_num_traces
 
-__all__ = ["ImportanceSampling", "Prior", "sample_traces"]
+__all__ = ["ImportanceSampling", "Prior", "proposal_log_density", "sample_traces"]
 
 
 CHUNK = 64  # traces per random stream: execution i draws from stream i // CHUNK
@@ -356,3 +357,98 @@ class Prior(ImportanceSampling):
 
     def __repr__(self) -> str:
         return f"Prior(workers={self.workers})"
+
+
+class _Recorded(Distribution):
+    """Draws a recorded value; scores it with ``q``."""
+
+    __slots__ = ("q", "value")
+
+    def __init__(self, q: Distribution, value: Any) -> None:
+        self.q, self.value = q, value
+
+    def sample(self, rng: RNG) -> Any:
+        return self.value
+
+    def log_prob_sum(self, value: Any) -> Any:
+        return self.q.log_prob_sum(value)
+
+
+class _Replayed(Proposal):
+    """``proposal`` stepped through a recorded trace's values (see
+    :func:`proposal_log_density`)."""
+
+    stats = None
+
+    def __init__(self, proposal: Proposal, values: Mapping[str, Any]) -> None:
+        self.proposal, self.values = proposal, values
+
+    def begin_trace(self) -> None:
+        self.proposal.begin_trace()
+
+    def __call__(self, msg: Any) -> Distribution | None:
+        if msg.address not in self.values:
+            raise InferenceError(f"the recorded trace has no choice at {msg.address!r}")
+        q = self.proposal(msg)
+        q = msg.distribution if q is None else q
+        return None if q is None else _Recorded(q, self.values[msg.address])
+
+
+def proposal_log_density(
+    model: Model,
+    trace: Any,
+    proposal: Proposal | ProposalFunction,
+    *,
+    observe: Mapping[str, Any] | None = None,
+    model_args: tuple[Any, ...] = (),
+) -> float:
+    """``log q(x | y)`` of a recorded trace ``x`` under ``proposal``, as importance sampling
+    with that proposal would have recorded it: ``log p(x, y) - log w``.
+
+    The model runs once more with every controlled choice set to its recorded value and
+    scored by the proposal's density at it (its prior's where the proposal leaves the
+    choice to the prior, the part that cancels in the weight). A stateful proposal (an
+    inference network's LSTM) is stepped through the trace's choices in order, as when it
+    drew them. Uses: checking that a proposal's weights are its density; weighting traces
+    drawn by one proposal for another (multiple importance sampling).
+
+    Args:
+        model: The model that recorded ``trace``.
+        trace: A :class:`~rotalumis.core.Trace` (e.g. from ``keep_traces=True``).
+        proposal: A :class:`~rotalumis.core.proposal.Proposal` or a plain function (e.g.
+            a :class:`~rotalumis.nn.NetworkProposal`).
+        observe: The observations ``trace`` was conditioned on.
+        model_args: Arguments for ``model.forward``.
+
+    Raises:
+        InferenceError: if the run does not reproduce the trace (a choice the engine
+            leaves uncontrolled, or an address the trace lacks).
+    """
+    values = {v.address: v.value for v in trace.variables if v.kind == "sample"}
+    replayed = _Replayed(as_proposal(proposal), values)
+    again = sample_traces(
+        model, 1, observe=observe, seed=0, proposal=replayed, keep_traces=True,
+        progress=False, model_args=model_args,
+    )  # fmt: skip
+    assert again.traces is not None
+    new = again.traces[0]
+    if [v.address for v in new.variables] != [v.address for v in trace.variables] or any(
+        a.value is not b.value and not _same(a.value, b.value)
+        for a, b in zip(new.variables, trace.variables, strict=True)
+    ):
+        raise InferenceError(
+            "proposal_log_density: the replayed run differs from the trace (a choice "
+            "outside the proposal's control drew a new value?)"
+        )
+    return float(new.log_prob) - float(again.log_weights[0])
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return bool(torch.equal(torch.as_tensor(a), torch.as_tensor(b)))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
