@@ -58,8 +58,13 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     fitted = td.fit_proposal(draws, epochs=1)  # one epoch: exercises the path
     flows = [s.address for s in fitted.specs if s.proposal == "flow"]
     assert [a for a in flows if "sample_momentum" in a] == flows and flows
-    refit, pool = td.rejuvenate(image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1)
+    kept = [fitted]
+    refit, pool = td.rejuvenate(
+        image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1, keep=kept
+    )
     assert refit is not fitted and len(pool) == len(draws) + 2 * 2  # two chains, two draws each
+    assert len(kept) == 2 and kept[1] is refit
+    _check_mixture_weights(td, image, kept)
     adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
@@ -73,6 +78,34 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
         "-o", f"image=@{tmp_path / 'image.npy'}",
     )  # fmt: skip
     assert summary["num_samples"] == 20 and "channel" in summary["summary"]
+
+
+def _check_mixture_weights(td, image, networks) -> None:
+    """IC with the mixture of ``networks``: each trace's ``log p - log w`` is the log of the
+    mean of the networks' densities of it, each recomputed by replaying the trace through
+    that network's proposal (flow head, image embedding, defensive categorical mixture,
+    prior fallbacks), and for a network's own traces that density is the engine's ``log q``.
+    Tolerance 1e-3 nats: float32 networks, log densities of order 1e3 summed in float."""
+    from rotalumis.infer import proposal_log_density
+    from rotalumis.nn import NetworkProposal
+
+    observe = {"image": image}
+
+    def log_q(net, trace) -> float:
+        proposal = NetworkProposal(net, observe, 0.02)
+        return proposal_log_density(td.model, trace, proposal, observe=observe)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one training step: unseen addresses
+        own = td.infer_ic(image, networks[0], 4, seed=3, keep_traces=True)
+        for trace, lw in zip(own.traces, own.log_weights.tolist(), strict=True):
+            assert abs(log_q(networks[0], trace) - (float(trace.log_prob) - lw)) < 1e-3
+        mixed = td.infer_ic(image, networks, 6, seed=4, keep_traces=True)
+        assert mixed.info.options["networks"] == len(networks)
+        for trace, lw in zip(mixed.traces, mixed.log_weights.tolist(), strict=True):
+            each = np.array([log_q(net, trace) for net in networks])
+            expected = float(np.logaddexp.reduce(each)) - np.log(len(networks))
+            assert abs(float(trace.log_prob) - lw - expected) < 1e-3
 
 
 def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypatch) -> None:
