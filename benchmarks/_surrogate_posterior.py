@@ -28,7 +28,7 @@ import torch
 from rotalumis.core import Model
 from rotalumis.diagnostics import convergence_table
 from rotalumis.models import Branching, HiddenMarkovModel, MarsagliaUnknownMean
-from rotalumis.surrogate import SurrogateConfig, SurrogateTraining, train_surrogate
+from rotalumis.surrogate import SurrogateTraining, train_surrogate
 
 BRANCHING_MAX_N = 8  # P(n = k) for k < 8, and E[n]
 
@@ -117,6 +117,22 @@ def hmm(steps: int = 16) -> Case:
     return Case(m, names, stats, exact, draw)
 
 
+def _all(names: list[str], z: np.ndarray) -> str:
+    """Every statistic's ``z`` when there are few of them."""
+    return (
+        "; " + ", ".join(f"{n} {v:+.2f}" for n, v in zip(names, z, strict=True))
+        if len(z) <= 2
+        else ""
+    )
+
+
+def _tag_sd(surrogate: Any, case: Case) -> float | None:
+    """Marsaglia: the sd of the surrogate's prior of the tag ``mu`` (20,000 traces)."""
+    if "E[mu]" not in case.names:
+        return None
+    return float(np.std(_values(surrogate.prior(20_000, seed=5, progress=False), "mu")))
+
+
 def is_estimate(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted means of the columns, their s.e. sqrt(Var_w / ESS) (Kish), and the ESS."""
     w = weights / weights.sum()
@@ -156,10 +172,16 @@ def run(args: Any) -> None:
             seed=1,
         )
         torch.manual_seed(0)
-        trained = train_surrogate(case.model, SurrogateConfig(), training)
+        config = args.surrogate_config  # set by bench_surrogate.py
+        trained = train_surrogate(case.model, config, training)
         seconds = trained.simulation_seconds + trained.training_seconds
         print(f"# {name}: surrogate on {args.train_traces} traces, {args.epochs} epochs, "
-              f"lr {args.learning_rate:g}, {seconds:.0f} s", flush=True)  # fmt: skip
+              f"lr {args.learning_rate:g}, skip inputs {config.skip_values} values "
+              f"{config.skip_tags} tags, {seconds:.0f} s", flush=True)  # fmt: skip
+        mu_sd = _tag_sd(trained.model, case)
+        if mu_sd is not None:
+            print(f"# prior sd of the tag mu: {mu_sd:.3f} (exact {case.model.prior_std:.3f}, "
+                  f"20,000 surrogate prior traces)", flush=True)  # fmt: skip
         rng = np.random.default_rng(0)
         n, steps = args.post_samples, args.post_rmh_steps
         for j in range(args.post_obs):
@@ -186,4 +208,4 @@ def run(args: Any) -> None:
                 print(f"{name[:20]:20} {j:3d} {method:>14} {len(values):6d} {ess:7.0f} "
                       f"{est[0]:8.4f} {z[0]:7.2f} {big:7.2f} {rms:6.2f}"
                       f"  (exact {case.names[0]} {exact[0]:.4f}, se {se[0]:.4f}; "
-                      f"worst {worst})", flush=True)  # fmt: skip
+                      f"worst {worst}{_all(case.names, z)})", flush=True)  # fmt: skip

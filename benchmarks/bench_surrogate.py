@@ -68,6 +68,12 @@ from rotalumis.surrogate import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def surrogate_config(args: argparse.Namespace) -> SurrogateConfig:
+    """The default SurrogateConfig with the skip inputs asked for on the command line."""
+    skip = {k: getattr(args, k) for k in ("skip_values", "skip_tags")}
+    return SurrogateConfig(**{k: v for k, v in skip.items() if v is not None})
+
+
 def fidelity(args: argparse.Namespace) -> None:
     models: list[Model] = [
         m
@@ -78,9 +84,9 @@ def fidelity(args: argparse.Namespace) -> None:
           f"{'C2ST max':>8} {'fallback':>8}")  # fmt: skip
     for model in models:
         n = args.train_traces
-        trained = train_surrogate(
-            model, SurrogateConfig(), SurrogateTraining(num_traces=n, epochs=args.epochs, seed=1)
-        )
+        config = surrogate_config(args)
+        training = SurrogateTraining(num_traces=n, epochs=args.epochs, seed=1)
+        trained = train_surrogate(model, config, training)
         seconds = trained.simulation_seconds + trained.training_seconds
         traces = args.traces
         f = compare_surrogate(trained.model, model, num_traces=traces, seed=2, c2st_sites=4)
@@ -274,6 +280,18 @@ def main() -> None:
         "--post-rmh-steps", type=int, default=20_000, help="posterior: RMH steps each"
     )
     parser.add_argument(
+        "--skip-values",
+        type=int,
+        default=None,
+        help="fidelity, posterior: SurrogateConfig.skip_values (default: the config's)",
+    )
+    parser.add_argument(
+        "--skip-tags",
+        type=int,
+        default=None,
+        help="fidelity, posterior: SurrogateConfig.skip_tags (default: the config's)",
+    )
+    parser.add_argument(
         "--batch", type=int, default=64, help="surrogate executions drafted at once"
     )
     parser.add_argument(
@@ -283,6 +301,7 @@ def main() -> None:
         help="head of the weekly-cases observation: a joint flow or per-week mixtures",
     )
     args = parser.parse_args()
+    args.surrogate_config = surrogate_config(args)
     torch.set_num_threads(1)
     if args.part in ("fidelity", "all"):
         fidelity(args)

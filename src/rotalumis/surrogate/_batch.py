@@ -37,9 +37,18 @@ from rotalumis.core import RNG, Distribution
 from rotalumis.core.rng import derive_seed
 from rotalumis.nn import FlowHead
 
+from ._skip import push
 from .network import END, UNKNOWN
 
-__all__ = ["DraftQueue", "DraftStep", "DraftedValue", "draft", "learn", "same_value"]
+__all__ = [
+    "DraftQueue",
+    "DraftStep",
+    "DraftedValue",
+    "draft",
+    "learn",
+    "same_value",
+    "value_rows",
+]
 
 #: Most random streams whose drafts are kept at once (threads of one process).
 _STREAMS = 64
@@ -177,6 +186,7 @@ def draft(model: Any, n: int, rng: RNG, guesses: dict[int, Any]) -> list[Any]:
     c = torch.zeros_like(h)
     previous = torch.full((n,), END, dtype=torch.long)
     active = torch.arange(n)
+    skip = torch.zeros(n, model._skip)  # the heads' skip inputs (see ._skip)
     drafts: list[list[DraftStep]] = [[] for _ in range(n)]
     for _ in range(model.max_length):
         if not len(active):
@@ -196,15 +206,27 @@ def draft(model: Any, n: int, rng: RNG, guesses: dict[int, Any]) -> list[Any]:
             if cl not in (END, UNKNOWN):
                 groups.setdefault(cl - 2, []).append(k)
         x_next = torch.zeros(len(rows), width)
+        head_in = torch.cat([h, skip], 1) if model._skip else h
         for i, ks in groups.items():
             idx = torch.tensor(ks)
             steps = [drafts[rows[k]][-1] for k in ks]
-            values = _draft_values(model, i, h.index_select(0, idx), steps, rng, guesses)
+            values = _draft_values(model, i, head_in.index_select(0, idx), steps, rng, guesses)
             x_next.index_copy_(0, idx, model._embed_batch(i, values))
+            if model._skip:
+                site = net.layers(i)
+                features = site.skip_features(value_rows(values))
+                tag = net.specs[i].kind == "tag"
+                skip.index_copy_(0, idx, push(skip.index_select(0, idx), features, tag, cfg))
         keep = torch.tensor([cl not in (END, UNKNOWN) for cl in cls], dtype=torch.bool)
         active, x, h, c = active[keep], x_next[keep], h[keep], c[keep]
+        skip = skip[keep]
         previous = classes[keep]
     return drafts
+
+
+def value_rows(values: list[Any]) -> torch.Tensor:
+    """Values of visits of one address as float rows ``(n, numel)``."""
+    return torch.stack([torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in values])
 
 
 def _draft_values(
@@ -215,7 +237,8 @@ def _draft_values(
     rng: RNG,
     guesses: dict[int, Any],
 ) -> list[Any]:
-    """Draft the values of visits of address ``i`` after LSTM outputs ``h``; fill ``steps``."""
+    """Draft the values of visits of address ``i`` given head inputs ``h`` (the LSTM
+    outputs, then any skip inputs); fill ``steps``."""
     net = model.network
     site = net.layers(i)
     spec = net.specs[i]

@@ -40,6 +40,7 @@ from rotalumis.nn import FlowHead, ProposalHead, SiteSpec
 from rotalumis.nn.heads import head_kind
 
 from ._sequence import Step, stack_values
+from ._skip import skip_size
 
 __all__ = [
     "LearnedDistribution",
@@ -263,10 +264,12 @@ class SiteLayers(nn.Module):
         self.embedding = nn.Parameter(torch.randn(sizes.address_dim) * 0.1)
         self.transition = nn.Parameter(torch.zeros(sizes.lstm_dim + 1))
         self.head: ProposalHead | FlowHead
+        inputs = sizes.lstm_dim + skip_size(sizes)  # the LSTM state and the skip inputs
+        self._skip_width = sizes.skip_width
         if site.proposal == "flow":
             self.head = FlowHead(
                 site,
-                sizes.lstm_dim,
+                inputs,
                 sizes.flow_transforms,
                 sizes.flow_bins,
                 sizes.flow_hidden,
@@ -276,7 +279,11 @@ class SiteLayers(nn.Module):
             self.head.block = 1  # the history, hence the head input, changes at every visit
         else:
             self.head = ProposalHead(
-                site, sizes.lstm_dim, sizes.mixture_components, sizes.count_prior_weight
+                site,
+                inputs,
+                sizes.mixture_components,
+                sizes.count_prior_weight,
+                width=sizes.lstm_dim,
             )
         # counts are also read one-hot: the next address often depends on the exact count
         self._one_hot = site.categories if site.head == "count" else 0
@@ -310,8 +317,22 @@ class SiteLayers(nn.Module):
         out: torch.Tensor = torch.cat([self.embedding.expand(len(values), -1), emb], 1)
         return out
 
+    def skip_features(self, values: torch.Tensor) -> torch.Tensor:
+        """What heads read of visits with ``values`` as skip inputs, ``(n, skip_width)``
+        (see :mod:`._skip`)."""
+        if self.spec.site.head == "cat":
+            out = values[:, :1] / max(self.spec.site.categories - 1, 1)
+        else:
+            params = self.params.expand(len(values), -1)
+            out = self.head.features(values, params).clamp(-10.0, 10.0).to(values.dtype)
+        w = self._skip_width
+        if out.shape[1] >= w:
+            return out[:, :w]
+        return F.pad(out, (0, w - out.shape[1]))
+
     def log_prob(self, h: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """``log q(value | history)`` of visits, ``(n,)``."""
+        """``log q(value | history)`` of visits, ``(n,)``: ``h`` is the head input (the
+        LSTM output, then the skip inputs)."""
         params = self.params.expand(len(values), -1)
         if self.spec.site.head == "count":
             ref = self.reference
@@ -323,8 +344,8 @@ class SiteLayers(nn.Module):
         return out
 
     def distribution(self, h: torch.Tensor) -> LearnedDistribution:
-        """The learned distribution of the value after history state ``h`` ``(1, lstm_dim)``
-        (the simulator's, where :attr:`exact`)."""
+        """The learned distribution of the value given the head input ``h`` (the history
+        state ``(1, lstm_dim)``, then any skip inputs; the simulator's, where :attr:`exact`)."""
         if self.exact:
             return LearnedDistribution.of(self.spec.site.distribution, self.reported, self.reported)
         ref = self.reference

@@ -23,8 +23,9 @@ from rotalumis.core import (
     tag,
 )
 
-from ._batch import DraftedValue, DraftQueue, DraftStep, learn
+from ._batch import DraftedValue, DraftQueue, DraftStep, learn, value_rows
 from ._sites import LearnedDistribution, SiteLayers
+from ._skip import push, skip_size
 from .network import END, UNKNOWN, SurrogateNetwork
 
 __all__ = ["SurrogateModel", "SurrogateStats"]
@@ -122,6 +123,7 @@ class SurrogateModel(Model):
         cfg = network.config
         self.max_length = cfg.max_length or 4 * max(network.longest, 1)
         self._sample_transitions = cfg.transitions == "sample"
+        self._skip = skip_size(cfg)  # width of the heads' skip inputs (0: none)
         self._prepared = -1  # number of addresses the cached weights were built for
         # the (base address, kind, instance) that each class's full address stands for
         self._where: list[tuple[str, str, int]] = []
@@ -228,6 +230,7 @@ class SurrogateModel(Model):
         named: dict[str, Any] = {}
         c = END  # the start
         drafted: DraftedValue | None = None
+        skip = x.new_zeros(1, self._skip)  # the skip inputs (see ._skip)
         for t in range(self.max_length):
             step = steps[t] if steps is not None and t < len(steps) else None
             if step is not None:
@@ -247,12 +250,13 @@ class SurrogateModel(Model):
                 raise _Fallback(f"visit {n} of {base} predicted as visit {instance}")
             counts[(base, kind)] = n
             site = net.layers(i)
+            head_in = torch.cat([h, skip], 1) if self._skip else h
             dist: Any
             if step is not None:
-                drafted = DraftedValue(step, functools.partial(_inner, site, h))
+                drafted = DraftedValue(step, functools.partial(_inner, site, head_in))
                 dist = LearnedDistribution.of(spec.site.distribution, drafted, site.reported)
             else:
-                dist = site.distribution(h)
+                dist = site.distribution(head_in)
             if spec.kind == "sample":
                 value = sample(dist, name=spec.name, address=base, control=spec.control)
             elif spec.kind == "observe":
@@ -267,6 +271,8 @@ class SurrogateModel(Model):
             made[spec.address] = value
             if spec.name is not None:
                 named[spec.name] = value
+            if self._skip:
+                skip = push(skip, self._skip_features(site, value), spec.kind == "tag", net.config)
             if step is not None and drafted is not None:
                 if spec.kind == "tag":
                     continue
@@ -289,11 +295,14 @@ class SurrogateModel(Model):
             self._embeddings[(i, value)] = x
         return x
 
+    @staticmethod
+    def _skip_features(site: SiteLayers, value: Any) -> torch.Tensor:
+        """The skip features ``(1, skip_width)`` of a visit of ``site`` with ``value``."""
+        return site.skip_features(torch.as_tensor(value, dtype=torch.float32).reshape(1, -1))
+
     def _embed_batch(self, i: int, values: list[Any]) -> torch.Tensor:
         """LSTM inputs ``(n, width)`` after visits of address ``i`` with ``values``."""
-        site = self.network.layers(i)
-        rows = [torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in values]
-        return site.embed(torch.stack(rows))
+        return self.network.layers(i).embed(value_rows(values))
 
     def _fallback(
         self, made: dict[str, Any], why: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -321,5 +330,5 @@ class SurrogateModel(Model):
 
 
 def _inner(site: SiteLayers, h: torch.Tensor) -> Any:
-    """The learned distribution (unwrapped) of ``site`` after LSTM output ``h``."""
+    """The learned distribution (unwrapped) of ``site`` given head input ``h``."""
     return site.distribution(h).inner

@@ -23,7 +23,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from rotalumis.nn.flow_head import check_head_choice
 
 from ._sequence import SiteFilter, Step
 from ._sites import SiteLayers, SurrogateSiteSpec, site_spec
+from ._skip import history_inputs, skip_size
 
 __all__ = ["END", "UNKNOWN", "SurrogateConfig", "SurrogateNetwork"]
 
@@ -84,6 +85,14 @@ class SurrogateConfig:
             noise draw): the value then does not depend on the history, so nothing needs
             learning there, and the surrogate is exact at that address. Files saved before
             it existed load with ``False``.
+        skip_values: Values of the most recent sites every value head reads directly,
+            beside the LSTM state (see :mod:`._skip`): a head can then follow them linearly
+            instead of through the saturating state. Files saved before it existed load
+            with 0.
+        skip_tags: Values of the most recent tags every value head reads directly (an
+            observation of a tagged ``mu``). Files saved before it existed load with 0.
+        skip_width: Numbers read of each skipped value (a vector's first elements; a scalar
+            padded with zeros), each with a presence flag.
     """
 
     lstm_dim: int = 64
@@ -102,12 +111,20 @@ class SurrogateConfig:
     flow_hidden: int = 64
     flow_bound: float = 5.0
     exact_priors: bool = True
+    skip_values: int = 0
+    skip_tags: int = 0
+    skip_width: int = 1
 
     def __post_init__(self) -> None:
         check_head_choice(self.heads)
         for name in ("lstm_dim", "lstm_depth", "address_dim", "value_dim", "min_visits"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"SurrogateConfig.{name} must be a positive integer")
+        for name in ("skip_values", "skip_tags", "skip_width"):
+            value = getattr(self, name)
+            least = 1 if name == "skip_width" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"SurrogateConfig.{name} must be an integer >= {least}")
         if self.mixture_components < 1 or self.max_length < 0:
             raise ValueError("SurrogateConfig: mixture_components >= 1, max_length >= 0")
         if not 0.0 < self.count_prior_weight < 1.0:
@@ -136,8 +153,15 @@ class SurrogateConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> SurrogateConfig:
         """Inverse of :meth:`to_dict`."""
         # files saved before flow_bound existed were trained with zuko's spline domain, 5
-        # and before exact_priors existed, every address was learned
-        old = {"flow_bound": 5.0, "exact_priors": False}
+        # and before exact_priors existed, every address was learned; before skip inputs
+        # existed, heads read the LSTM state alone
+        old = {"flow_bound": 5.0, "exact_priors": False, "skip_values": 0, "skip_tags": 0}
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:  # a newer file: say so rather than fail on an unexpected argument
+            raise ValueError(
+                f"surrogate configuration has unknown settings {sorted(unknown)} "
+                "(saved by a newer version of rotalumis?)"
+            )
         return cls(**{**old, **d, "sites": tuple(d.get("sites", ()))})
 
 
@@ -237,6 +261,27 @@ class SurrogateNetwork(nn.Module):
     # -- training --------------------------------------------------------------------------
     def loss(self, sequences: Sequence[Sequence[Step]]) -> torch.Tensor:
         """Mean over traces of ``-log q(trace)``: addresses (with end of trace) and values."""
+        logits, targets, visits = self._scores(sequences)
+        loss = F.cross_entropy(logits, targets.to(logits.device), reduction="sum")
+        for _, log_q in visits:
+            loss = loss - log_q.sum()
+        return loss / max(len(sequences), 1)
+
+    def site_log_probs(self, sequences: Sequence[Sequence[Step]]) -> torch.Tensor:
+        """``log q(value | history)`` of every site of ``sequences``, ``(b, longest)``, as
+        the training loss scores it (NaN past a trace's end or its first unknown site)."""
+        with torch.no_grad():
+            _, targets, visits = self._scores(sequences)
+            out = torch.full((len(targets),), math.nan)
+            for p, log_q in visits:
+                out[p.cpu()] = log_q.cpu()
+        return out.view(len(sequences), -1)[:, :-1]
+
+    def _scores(
+        self, sequences: Sequence[Sequence[Step]]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Transition logits and targets of every step, flattened ``(b * t, ...)``, and per
+        address the flat positions of its visits with their value log-densities."""
         device = self.special.weight.device
         b = len(sequences)
         t_max = max((len(s) for s in sequences), default=0) + 1
@@ -256,6 +301,11 @@ class SurrogateNetwork(nn.Module):
             else:
                 targets[row, len(seq)] = END
         x = torch.zeros(b * t_max, cfg.address_dim + cfg.value_dim, device=device)
+        skip = skip_size(cfg)
+        if skip:
+            features = torch.zeros(b * t_max, cfg.skip_width, device=device)
+            present = torch.zeros(b * t_max, dtype=torch.bool, device=device)
+            is_tag = torch.zeros_like(present)
         visits = []
         for i, (pos, values) in groups.items():
             site = self.layers(i)
@@ -264,13 +314,21 @@ class SurrogateNetwork(nn.Module):
             visits.append((site, p, v))
             nxt = p + 1  # the next step reads this visit; never past the row (END follows)
             x = x.index_copy(0, nxt, site.embed(v))
+            if skip:
+                features[p] = site.skip_features(v)
+                present[p] = True
+                is_tag[p] = site.spec.kind == "tag"
         h, _ = self.lstm(x.view(b, t_max, -1))
         h = h.reshape(b * t_max, -1)
         logits = self.transition_logits(h)
-        loss = F.cross_entropy(logits, targets.view(-1).to(device), reduction="sum")
-        for site, p, v in visits:
-            loss = loss - site.log_prob(h.index_select(0, p), v).sum()
-        return loss / max(b, 1)
+        if skip:  # the value heads read the skip inputs beside the state
+            shape = (b, t_max)
+            inputs = history_inputs(
+                features.view(*shape, -1), present.view(shape), is_tag.view(shape), cfg
+            )
+            h = torch.cat([h, inputs.reshape(b * t_max, -1)], 1)
+        scores = [(p, site.log_prob(h.index_select(0, p), v)) for site, p, v in visits]
+        return logits, targets.view(-1), scores
 
     def transition_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Logits ``(n, 2 + sites)``: end of trace, unknown, then each known address."""
