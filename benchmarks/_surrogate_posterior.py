@@ -169,15 +169,16 @@ def run(args: Any) -> None:
             num_traces=args.train_traces,
             epochs=args.epochs,
             learning_rate=args.learning_rate,
-            seed=1,
+            seed=args.train_seed,
         )
-        torch.manual_seed(0)
+        torch.manual_seed(args.train_seed - 1)
         config = args.surrogate_config  # set by bench_surrogate.py
         trained = train_surrogate(case.model, config, training)
         seconds = trained.simulation_seconds + trained.training_seconds
         print(f"# {name}: surrogate on {args.train_traces} traces, {args.epochs} epochs, "
               f"lr {args.learning_rate:g}, skip inputs {config.skip_values} values "
-              f"{config.skip_tags} tags, {seconds:.0f} s", flush=True)  # fmt: skip
+              f"{config.skip_tags} tags, training seed {args.train_seed}, {seconds:.0f} s",
+              flush=True)  # fmt: skip
         mu_sd = _tag_sd(trained.model, case)
         if mu_sd is not None:
             print(f"# prior sd of the tag mu: {mu_sd:.3f} (exact {case.model.prior_std:.3f}, "

@@ -277,6 +277,12 @@ def main() -> None:
         "--post-samples", type=int, default=20_000, help="posterior: IS traces each"
     )
     parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=1,
+        help="posterior: the surrogate's training seed (torch's: one less)",
+    )
+    parser.add_argument(
         "--post-rmh-steps", type=int, default=20_000, help="posterior: RMH steps each"
     )
     parser.add_argument(
