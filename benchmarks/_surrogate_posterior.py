@@ -2,8 +2,8 @@
 
 For each model (Branching, Marsaglia, the HMM) a surrogate is trained as in the fidelity
 benchmark; for ``--post-obs`` observations drawn from the prior predictive (seeded),
-importance sampling and RMH on the surrogate, and importance sampling on the simulator (the
-control: a correct engine on the true model), estimate posterior expectations whose exact
+importance sampling and RMH on the surrogate, and importance sampling and RMH on the simulator
+(the controls: correct engines on the true model, with the same seeds), estimate posterior expectations whose exact
 values are known (Branching: enumeration; Marsaglia: the conjugate Gaussian posterior of
 ``mu``, the same as UnknownMean's; the HMM: forward-backward). Each estimate's Monte Carlo
 standard error comes from the Kish ESS (importance sampling) or from the chain's
@@ -31,6 +31,7 @@ from rotalumis.models import Branching, HiddenMarkovModel, MarsagliaUnknownMean
 from rotalumis.surrogate import SurrogateTraining, train_surrogate
 
 BRANCHING_MAX_N = 8  # P(n = k) for k < 8, and E[n]
+METHODS = ("simulator IS", "surrogate IS", "simulator RMH", "surrogate RMH")
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def run(args: Any) -> None:
         for j in range(args.post_obs):
             obs = case.draw(rng)
             exact = case.exact(obs)
-            for method in ("simulator IS", "surrogate IS", "surrogate RMH"):
+            for method in METHODS:
                 target = case.model if method.startswith("simulator") else trained.model
                 if method.endswith("RMH"):
                     post = target.posterior(steps, engine="rmh", observe=obs, seed=30 + j,
