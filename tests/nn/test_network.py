@@ -309,12 +309,8 @@ class _Version1(Model):
         observe(Normal(mu, 1.0), name="y")
 
 
-class _Version2(Model):
+class _Version2(_Version1):
     """The same model after an edit moved its draw to another line (new addresses)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.name = "Edited"
 
     def forward(self) -> None:
 
