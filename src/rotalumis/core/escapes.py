@@ -28,15 +28,15 @@ from .handlers.trace import TraceHandler
 from .rng import RNG
 from .trace import Trace
 
-__all__ = ["first_difference", "probe_escapes"]
+__all__ = ["first_difference", "probe_escapes", "values_equal"]
 
 _ATOMS = (bool, int, float, complex, str, bytes, type(None))
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are equal, for the values a simulator returns; objects of
-    types without a value equality (or that cannot say) count as equal: the probe only
-    reports differences it can see."""
+def values_equal(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are equal, for the values a simulator returns or records (NaN
+    equals NaN; tensors and arrays by shape, dtype and elements); objects of types without a
+    value equality (or that cannot say) count as equal: only visible differences count."""
     if a is b:
         return True
     if type(a) is not type(b):
@@ -54,11 +54,11 @@ def _same(a: Any, b: Any) -> bool:
             same = same | (torch.isnan(x) & torch.isnan(y))
         return bool(same.all())
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
     if hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "tolist"):  # NumPy
-        return bool(a.shape == b.shape) and _same(a.tolist(), b.tolist())
+        return bool(a.shape == b.shape) and values_equal(a.tolist(), b.tolist())
     return True
 
 
@@ -77,7 +77,7 @@ def first_difference(a: Trace, b: Trace) -> str | None:
                 f"the random choices: choice {i + 1} is {x.address!r} in one, "
                 f"{y.address!r} in the other"
             )
-        if not _same(x.value, y.value):
+        if not values_equal(x.value, y.value):
             what = (
                 f"observation {x.name!r}" if x.kind == "observe" else f"random choice {x.address!r}"
             )
@@ -87,7 +87,7 @@ def first_difference(a: Trace, b: Trace) -> str | None:
             f"the random choices: {len(sites_a)} sites in one execution, "
             f"{len(sites_b)} in the other"
         )
-    if not _same(a.result, b.result):
+    if not values_equal(a.result, b.result):
         return f"the result: {_show(a.result)} vs {_show(b.result)}"
     return None
 

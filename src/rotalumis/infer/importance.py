@@ -23,6 +23,7 @@ from rotalumis.core import (
     Model,
     ProposeHandler,
 )
+from rotalumis.core.escapes import values_equal
 from rotalumis.core.progress import ProgressBar
 from rotalumis.core.proposal import Proposal, ProposalFunction, ProposalStats, as_proposal
 from rotalumis.core.rng import derive_seed
@@ -433,7 +434,7 @@ def proposal_log_density(
     assert again.traces is not None
     new = again.traces[0]
     if [v.address for v in new.variables] != [v.address for v in trace.variables] or any(
-        a.value is not b.value and not _same(a.value, b.value)
+        a.value is not b.value and not values_equal(a.value, b.value)
         for a, b in zip(new.variables, trace.variables, strict=True)
     ):
         raise InferenceError(
@@ -441,14 +442,3 @@ def proposal_log_density(
             "outside the proposal's control drew a new value?)"
         )
     return float(new.log_prob) - float(again.log_weights[0])
-
-
-def _same(a: Any, b: Any) -> bool:
-    import torch
-
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return bool(torch.equal(torch.as_tensor(a), torch.as_tensor(b)))
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
