@@ -12,6 +12,7 @@ from rotalumis.core import (
     RNG,
     BlockHandler,
     ConditionHandler,
+    FunctionModel,
     Handler,
     Model,
     Normal,
@@ -19,6 +20,7 @@ from rotalumis.core import (
     ReplayHandler,
     TraceHandler,
     Uniform,
+    current_execution,
     factor,
     model,
     observe,
@@ -203,3 +205,48 @@ def test_sample_outside_a_model_draws_from_the_distribution() -> None:
     assert isinstance(x, float)
     with pytest.raises(TypeError, match="Distribution"):
         sample(0.5)  # type: ignore[arg-type]
+
+
+def test_holds_are_released_when_the_block_of_executions_ends() -> None:
+    """What code above the core keeps in ``Execution.holds`` lives as long as the engine's
+    block of executions (or the one execution of ``execute``), and is released once, also
+    when a release raises."""
+    log: list[str] = []
+
+    class Held:
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.name, self.fail = name, fail
+
+        def release(self) -> None:
+            log.append(f"released {self.name}")
+            if self.fail:
+                raise RuntimeError(self.name)
+
+    def forward() -> int:
+        ex = current_execution()
+        assert ex is not None
+        if "a" not in ex.holds:  # the first execution of the block
+            log.append("held")
+            ex.holds["a"] = Held("a").release
+        log.append("ran")
+        return 0
+
+    m = FunctionModel(forward, "holds")
+    m.prior(3, seed=0, progress=False)
+    assert log == ["held", "ran", "ran", "ran", "released a"]
+    log.clear()
+    m.execute(RNG(0))
+    assert log == ["held", "ran", "released a"]
+
+    def failing() -> int:
+        ex = current_execution()
+        assert ex is not None
+        ex.holds["x"] = Held("x", fail=True).release
+        ex.holds["y"] = Held("y").release
+        return 0
+
+    log.clear()
+    m.fn = failing
+    with pytest.raises(RuntimeError, match="x"):
+        m.execute(RNG(0))
+    assert sorted(log) == ["released x", "released y"]

@@ -14,7 +14,7 @@ import torch
 from intercept_support import run_intercepted
 
 import rotalumis.intercept as ri
-from rotalumis.core import RNG
+from rotalumis.core import RNG, FunctionModel
 from rotalumis.intercept import EscapedRandomnessWarning, intercept
 
 
@@ -108,6 +108,31 @@ def test_nested_use_keeps_intercepting_until_the_outermost_exit() -> None:
     _, trace = run_intercepted(body)
     assert len(trace.controlled) == 2
     assert not ri.is_installed()
+
+
+def test_patches_stay_installed_for_the_engines_run_only() -> None:
+    """Installed at the first execution that intercepts, removed when the engine's run
+    ends (not around each execution); between and after the intercepted blocks draws run
+    the original implementation, unrecorded."""
+    seen: list[bool] = []
+
+    def forward() -> tuple[float, float]:
+        seen.append(ri.is_installed())
+        with intercept(check_escapes=False):
+            x = random.random()
+        random.seed(5)  # after the block: the global stream itself, not recorded
+        return x, random.random()
+
+    before = _snapshot()
+    posterior = FunctionModel(forward, "held").prior(3, seed=0, progress=False, keep_traces=True)
+    assert seen == [False, True, True]
+    assert not ri.is_installed()
+    _same(before, _snapshot())
+    expected = random.Random(5).random()
+    traces = posterior.traces or []
+    assert [t.result[1] for t in traces] == [expected] * 3
+    assert [len(t.controlled) for t in traces] == [1, 1, 1]
+    assert len({t.result[0] for t in traces}) == 3
 
 
 def test_decorator_form() -> None:

@@ -22,7 +22,14 @@ from .escapes import probe_escapes
 from .handlers import ConditionHandler
 from .limits import LIMIT_OPTIONS, TraceLimits, limit_traces, limits_for, watch_time
 from .rng import RNG, derive_seed
-from .runtime import Execution, Handler, current_execution, enter_execution, exit_execution
+from .runtime import (
+    Execution,
+    Handler,
+    current_execution,
+    enter_execution,
+    exit_execution,
+    release_holds,
+)
 from .simulate import simulate
 from .trace import Trace
 
@@ -136,6 +143,7 @@ class Model:
                     execution.serial = 2
         finally:
             exit_execution(token)
+            release_holds(execution)
         if execution.check_escapes:
             self._escape_check(execution, args, kwargs)
         return result
@@ -202,6 +210,7 @@ class Model:
                 yield run
         finally:
             exit_execution(token)
+            release_holds(execution)  # e.g. interception's patches (Execution.holds)
 
     def check_escapes(self, seed: int = 0, *args: Any, **kwargs: Any) -> str | None:
         """Run the model twice from the prior with ``seed``; name what differs, if anything.

@@ -187,6 +187,11 @@ class Execution:
         check_escapes: Set (by :mod:`rotalumis.intercept`) when the execution ran an
             intercepted simulator: the model then checks once that the simulator's
             randomness does not escape the engine (:mod:`rotalumis.core.escapes`).
+        holds: What code above the core keeps for all the executions of one
+            :meth:`Model.executions` block (or the one of :meth:`Model.execute`), by holder:
+            each value is called once when the block ends (:func:`release_holds`). E.g.
+            :mod:`rotalumis.intercept` keeps its patches installed from the first execution
+            that intercepts to the block's end, rather than installing them anew each time.
     """
 
     __slots__ = (
@@ -195,6 +200,7 @@ class Execution:
         "counters",
         "deferred",
         "entry_code",
+        "holds",
         "max_choices",
         "model_name",
         "rng",
@@ -221,6 +227,7 @@ class Execution:
         self.serial = 0
         #: Memo of call-site addresses (see :func:`~.address.remember_address`).
         self.sites: dict[tuple[int, int], SiteMemo] = {}
+        self.holds: dict[object, Callable[[], None]] = {}
 
     def flush_deferred(self) -> None:
         """Add the deferred visits (see ``deferred``) to ``choices`` and ``counters``."""
@@ -293,6 +300,21 @@ def current_rng() -> RNG:
         rng = RNG(None)
         _FREE_RNG.set(rng)
     return rng
+
+
+def release_holds(execution: Execution) -> None:
+    """Call (and drop) each of ``execution.holds``, also when one raises (the first error
+    is raised again after all ran): the end of a block of executions."""
+    error: BaseException | None = None
+    holds = execution.holds
+    while holds:
+        _, release = holds.popitem()
+        try:
+            release()
+        except BaseException as exc:  # every hold is released, whatever the first did
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def enter_execution(execution: Execution) -> Token[Execution | None]:

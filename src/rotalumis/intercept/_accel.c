@@ -494,8 +494,9 @@ static PyMethodDef module_methods[] = {
     {"set_class_attrs", set_class_attrs, METH_VARARGS,
      "set_class_attrs(cls, names, values, expected, missing) -> (previous, skipped): "
      "class attributes set (or removed: missing), then PyType_Modified."},
-    {"forget_calls", forget_calls, METH_NOARGS,
-     "forget_calls(): the wrappers forget their remembered calls (frames, executions)."},
+    {"forget_calls", forget_calls, METH_VARARGS,
+     "forget_calls([session]): the wrappers forget their remembered calls (frames, "
+     "executions): all, or those of the session."},
     {"replace_items", replace_items, METH_O,
      "replace_items([(namespace, key, old, new), ...]): namespace[key] = new where it is old."},
     {"configure_torch", configure_torch, METH_VARARGS,

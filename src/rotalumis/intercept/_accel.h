@@ -136,7 +136,7 @@ PyObject *configure_settle(PyObject *module, PyObject *args);
 PyObject *settle(PyObject *module, PyObject *trace);
 int scalar_drawable(PyObject *dist, PyObject *rng);
 PyObject *set_class_attrs(PyObject *module, PyObject *args);
-PyObject *forget_calls(PyObject *module, PyObject *unused);
+PyObject *forget_calls(PyObject *module, PyObject *args);
 PyObject *replace_items(PyObject *module, PyObject *entries);
 
 /* ------------------------------------------------- deferred counting (_accel_lazy.c) --- */
@@ -151,9 +151,10 @@ Py_ssize_t batch_visit(PyObject *batch, Py_ssize_t slot);
 void batch_set_value(PyObject *batch, Py_ssize_t entry, PyObject *value);
 int flush_deferred(PyObject *ex);
 unsigned long long batch_serial(PyObject *batch);
-int batch_live(PyObject *batch);
 PyObject *draw_lazily(PyObject *batch, Py_ssize_t slot, PyObject *session, PyObject *dist,
                       PyObject *rng);
+PyObject *batch_draw_again(PyObject *batch, unsigned long long serial, PyObject *max_obj,
+                           Py_ssize_t slot, PyObject *session, PyObject *dist, PyObject *rng);
 Py_ssize_t batch_size(PyObject *batch);
 PyObject *batch_record(PyObject *batch, Py_ssize_t i, PyObject **base, PyObject **dist,
                        PyObject **value);

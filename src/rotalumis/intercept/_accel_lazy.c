@@ -187,15 +187,6 @@ batch_serial(PyObject *op)
     return ((BatchObject *)op)->serial;
 }
 
-/* Open and still pending: a draw may be appended to it. The Python code never appends a
- * record to a trace's pending list without counting it (Execution.next_address, which
- * closes the open batch), and settling marks the batch. */
-int
-batch_live(PyObject *op)
-{
-    BatchObject *b = (BatchObject *)op;
-    return !b->closed && !b->settled;
-}
 
 /* One visit of slot k of an open batch: count it, draw the value in C (session.busy set
  * around the draw, as record does), keep it; a new reference to the value or NULL. */
@@ -217,6 +208,31 @@ draw_lazily(PyObject *batch, Py_ssize_t slot, PyObject *session, PyObject *dist,
     Py_INCREF(Py_False);
     Py_SETREF(SLOT(session, C.s_busy), Py_False);
     return value;
+}
+
+/* A remembered call's draw (fast_call of _accel_wrapper.c): when the batch is still the one
+ * of that serial number, open, pending and under max_choices, and the draw is taken in C,
+ * draw_lazily; MISS (nothing changed) otherwise. In this file, where the checks and the
+ * counting inline into one function. */
+PyObject *
+batch_draw_again(PyObject *op, unsigned long long serial, PyObject *max_obj, Py_ssize_t slot,
+                 PyObject *session, PyObject *dist, PyObject *rng)
+{
+    BatchObject *b = (BatchObject *)op;
+    /* open and still pending: the Python code never appends a record to a trace's pending
+     * list without counting it (Execution.next_address, which closes the open batch), and
+     * settling marks the batch */
+    if (Py_TYPE(op) != &BatchType || b->serial != serial || b->closed || b->settled ||
+        !PyLong_CheckExact(max_obj))
+        return MISS;
+    Py_ssize_t max_choices = PyLong_AsSsize_t(max_obj);
+    if (max_choices == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return MISS;
+    }
+    if (b->choices >= max_choices || !scalar_drawable(dist, rng))
+        return MISS;
+    return draw_lazily(op, slot, session, dist, rng);
 }
 
 Py_ssize_t

@@ -77,9 +77,33 @@ scalar_drawable(PyObject *dist, PyObject *rng)
  * arguments (or, on a plain random.Random, interception's Wrapper around one, which passes
  * the draw's call to it: the session is busy) and no instance attribute shadows it, the
  * method is called here directly: the same call without the lookup. */
+#if PY_VERSION_HEX < 0x030C0000
+/* What engine_random found last (one engine stream draws thousands of times in a row):
+ * the instance, its type's version tag and its dict with the dict's version, which
+ * together fix every input of the lookup below (a type's version tag changes with any
+ * change of it or its bases, a dict's version with any change of it, and neither is ever
+ * given to another type or dict), and the C method that lookup gave. Identities only. */
+static struct {
+    PyObject *py, *dict;
+    unsigned int type_tag;
+    uint64_t dict_version;
+    PyCFunction meth;
+} last_random;
+#endif
+
 static PyObject *
 engine_random(PyObject *py)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    PyTypeObject *type = Py_TYPE(py);
+    PyObject **dictptr = NULL;
+    if (py == last_random.py && (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
+        type->tp_version_tag == last_random.type_tag &&
+        (dictptr = _PyObject_GetDictPtr(py)) != NULL && *dictptr == last_random.dict &&
+        ((PyDictObject *)*dictptr)->ma_version_tag == last_random.dict_version)
+        return last_random.meth(py, NULL);
+    last_random.py = NULL;
+#endif
     PyObject *attr = _PyType_Lookup(Py_TYPE(py), C.str_random); /* borrowed */
     if (attr != NULL && Py_TYPE(attr) == &WrapperType)
         attr = ((WrapperObject *)attr)->original;
@@ -89,8 +113,19 @@ engine_random(PyObject *py)
         if (d->d_method->ml_flags == METH_NOARGS && PyObject_TypeCheck(py, PyDescr_TYPE(d)) &&
             (dict == NULL || *dict == NULL ||
              (PyDict_CheckExact(*dict) && PyDict_GetItemWithError(*dict, C.str_random) == NULL &&
-              !PyErr_Occurred())))
+              !PyErr_Occurred()))) {
+#if PY_VERSION_HEX < 0x030C0000
+            if (dict != NULL && *dict != NULL &&
+                (Py_TYPE(py)->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+                last_random.py = py;
+                last_random.dict = *dict;
+                last_random.type_tag = Py_TYPE(py)->tp_version_tag;
+                last_random.dict_version = ((PyDictObject *)*dict)->ma_version_tag;
+                last_random.meth = d->d_method->ml_meth;
+            }
+#endif
             return d->d_method->ml_meth(py, NULL);
+        }
         if (PyErr_Occurred())
             return NULL;
     }

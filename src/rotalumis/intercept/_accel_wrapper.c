@@ -58,11 +58,25 @@ forget(WrapperObject *w)
     }
 }
 
+/* forget_calls(): every wrapper forgets every call; forget_calls(session): the calls
+ * remembered in that session only (it ended: none of them can repeat). */
 PyObject *
-forget_calls(PyObject *module, PyObject *unused)
+forget_calls(PyObject *module, PyObject *args)
 {
-    while (n_remembering > 0)
-        forget(remembering[n_remembering - 1]);
+    PyObject *session = NULL;
+    if (!PyArg_UnpackTuple(args, "forget_calls", 0, 1, &session))
+        return NULL;
+    if (session == NULL) {
+        while (n_remembering > 0)
+            forget(remembering[n_remembering - 1]);
+        Py_RETURN_NONE;
+    }
+    for (int i = 0; i < n_remembering; i++) {
+        WrapperObject *w = remembering[i];
+        for (int k = 0; k < FAST_SLOTS; k++)
+            if (w->fast[k].session == session)
+                fast_clear(&w->fast[k]);
+    }
     Py_RETURN_NONE;
 }
 
@@ -197,20 +211,16 @@ fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
         return MISS;
     PyObject *batch = SLOT(ex, C.ex_deferred), *max_obj = SLOT(ex, C.ex_max);
     PyObject *rng = SLOT(ex, C.ex_rng);
-    if (batch != f->batch || batch_serial(batch) != f->serial || !batch_live(batch) ||
-        max_obj == NULL || !PyLong_CheckExact(max_obj) || rng == NULL)
+    if (batch != f->batch || max_obj == NULL || rng == NULL)
         return MISS;
-    Py_ssize_t max_choices = PyLong_AsSsize_t(max_obj);
-    if (max_choices == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
+    PyObject *site = f->site, *dist = PyTuple_GET_ITEM(site, 0);
+    PyObject *convert = PyTuple_GET_ITEM(site, 1);
+    Py_INCREF(site); /* the entry may be replaced while the value converts */
+    PyObject *value = batch_draw_again(batch, f->serial, max_obj, f->slot, session, dist, rng);
+    if (value == MISS) {
+        Py_DECREF(site);
         return MISS;
     }
-    PyObject *dist = PyTuple_GET_ITEM(f->site, 0), *convert = PyTuple_GET_ITEM(f->site, 1);
-    if (batch_choices(batch) >= max_choices || !scalar_drawable(dist, rng))
-        return MISS;
-    PyObject *site = f->site;
-    Py_INCREF(site); /* the entry may be replaced while the value converts */
-    PyObject *value = draw_lazily(batch, f->slot, session, dist, rng);
     PyObject *out = converted(convert, value);
     Py_DECREF(site);
     return out;
