@@ -488,3 +488,29 @@ def test_wrappers_keep_nothing_of_a_finished_run() -> None:
     FunctionModel(forward, "forget").prior(2, seed=0, progress=False)
     gc.collect()
     assert len(refs) == 2 and all(r() is None for r in refs)
+
+
+def test_an_instance_attribute_random_of_the_engine_stream_is_honoured() -> None:
+    """The compiled draw caches where the engine's ``random()`` is (by the type's and the
+    instance dict's versions): a ``random`` set on the stream's instance mid-run is what
+    the next draw calls, as ``dist.sample(rng)`` would, on both paths."""
+    from rotalumis.core import current_rng
+
+    def forward() -> list[float]:
+        with intercept(check_escapes=False):
+            out = [random.random() for _ in range(20)]
+            py = current_rng().py
+            py.random = lambda: 0.25  # type: ignore[method-assign]
+            try:
+                out += [random.random() for _ in range(5)]
+            finally:
+                del py.random
+            return out + [random.random() for _ in range(5)]
+
+    # prior sampling: the plain recording stack, which the compiled path takes
+    post = FunctionModel(forward, "shadowed").prior(1, seed=0, progress=False, keep_traces=True)
+    trace = (post.traces or [])[0]
+    values = trace.result
+    assert values[20:25] == [0.25] * 5
+    assert 0.25 not in values[:20] + values[25:]
+    assert [float(v.value) for v in trace.variables] == values
