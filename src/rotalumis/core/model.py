@@ -209,8 +209,15 @@ class Model:
             with watch_time(execution, limits.max_seconds):
                 yield run
         finally:
-            exit_execution(token)
-            release_holds(execution)  # e.g. interception's patches (Execution.holds)
+            try:
+                # a block left open is closed by the collector: maybe during another
+                # execution, which stays current, or in another thread (another context)
+                if current_execution() is execution:
+                    exit_execution(token)
+            except ValueError:  # the token belongs to another context
+                pass
+            finally:
+                release_holds(execution)  # e.g. interception's patches (Execution.holds)
 
     def check_escapes(self, seed: int = 0, *args: Any, **kwargs: Any) -> str | None:
         """Run the model twice from the prior with ``seed``; name what differs, if anything.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
@@ -37,47 +38,99 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Installer:
-    """Process-wide, reference-counted installation of all patches."""
+    """Process-wide, reference-counted installation of all patches.
+
+    Installed iff ``users > 0`` whenever no call is inside it. Re-entry on the thread that is
+    inside (a finalizer run by a collection that an allocation of the patches started, e.g.
+    of an abandoned block of executions or of a generator whose cleanup intercepts; a signal
+    handler) never waits: it only counts, and the outer call brings the patches in line with
+    the count before it leaves. Other threads wait for the lock. A fork waits until no call
+    is inside (the child then starts with a free lock and whole patches).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._users = 0
+        self._busy = False  # a call on the lock's owner thread is installing or removing
+        self._applied = False
         self._patches: list[ClassPatch] | None = None
         self._aliases: AliasPatch | None = None
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=self._before_fork,
+                after_in_parent=self._after_fork_in_parent,
+                after_in_child=self._after_fork_in_child,
+            )
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()  # the parent's is held (by the forking thread)
 
     def acquire(self) -> None:
         with self._lock:
-            if self._users == 0:
-                if self._patches is None:
-                    rp, ra = random_patches()
-                    npp, na = numpy_patches()
-                    tp, ta = torch_patches()
-                    self._patches = rp + npp + tp
-                    self._aliases = AliasPatch(ra + na + ta)
-                assert self._aliases is not None
-                applied: list[ClassPatch] = []
-                try:
-                    for patch in self._patches:
-                        patch.apply()
-                        applied.append(patch)
-                    self._aliases.apply()
-                except BaseException:
-                    for patch in reversed(applied):
-                        patch.restore()
-                    raise
-                log.debug("intercept: %d patches installed", len(self._patches))
             self._users += 1
+            if self._busy or self._applied:
+                return  # installed, or the outer call on this thread settles it
+            try:
+                self._settle()
+            except BaseException:
+                self._users -= 1
+                raise
 
     def release(self) -> None:
         with self._lock:
             self._users -= 1
-            if self._users == 0 and self._patches is not None and self._aliases is not None:
-                self._aliases.restore()
-                for patch in reversed(self._patches):
-                    patch.restore()
-                if ACCEL is not None:  # nothing of this run stays alive through a wrapper
-                    ACCEL.forget_calls()
-                log.debug("intercept: patches removed")
+            if not self._busy and self._applied and self._users == 0:
+                self._settle()
+
+    def _settle(self) -> None:
+        """Install or remove until the patches match the count (re-entrant calls made
+        while this runs may change it)."""
+        self._busy = True
+        try:
+            while self._applied != (self._users > 0):
+                if self._applied:
+                    self._remove()
+                else:
+                    self._install()
+        finally:
+            self._busy = False
+
+    def _install(self) -> None:
+        if self._patches is None:
+            rp, ra = random_patches()
+            npp, na = numpy_patches()
+            tp, ta = torch_patches()
+            self._patches = rp + npp + tp
+            self._aliases = AliasPatch(ra + na + ta)
+        assert self._aliases is not None
+        applied: list[ClassPatch] = []
+        try:
+            for patch in self._patches:
+                patch.apply()
+                applied.append(patch)
+            self._aliases.apply()
+        except BaseException:
+            for patch in reversed(applied):
+                patch.restore()
+            raise
+        self._applied = True
+        log.debug("intercept: %d patches installed", len(self._patches))
+
+    def _remove(self) -> None:
+        assert self._patches is not None and self._aliases is not None
+        self._applied = False
+        self._aliases.restore()
+        for patch in reversed(self._patches):
+            patch.restore()
+        if ACCEL is not None:  # nothing of this run stays alive through a wrapper
+            ACCEL.forget_calls()
+        log.debug("intercept: patches removed")
 
     @property
     def installed(self) -> bool:
