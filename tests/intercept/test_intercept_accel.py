@@ -514,3 +514,43 @@ def test_an_instance_attribute_random_of_the_engine_stream_is_honoured() -> None
     assert values[20:25] == [0.25] * 5
     assert 0.25 not in values[:20] + values[25:]
     assert [float(v.value) for v in trace.variables] == values
+
+
+def test_a_remembered_call_sees_a_handler_entered_mid_loop() -> None:
+    """The compiled path repeats a remembered call only while the session, handler-stack
+    and execution variables are those it remembered (it compares the context's variable
+    mapping): a handler entered halfway through a loop of one call site sees the rest of
+    its draws and can change them, and one left after that sees no more."""
+    from rotalumis.core import Handler
+
+    class Half(Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen = 0
+
+        def process(self, msg) -> None:  # type: ignore[no-untyped-def]
+            if msg.kind == "sample":
+                self.seen += 1
+                msg.value = 0.5
+
+    half = Half()
+
+    def forward() -> list[float]:
+        with intercept(check_escapes=False):
+            out = [random.random() for _ in range(20)]
+            with half:
+                out += [random.random() for _ in range(10)]
+            draw = random.random
+            for i in range(30):  # one call site throughout, the handler in the middle
+                if i == 10:
+                    half.__enter__()
+                if i == 20:
+                    half.__exit__(None, None, None)
+                out.append(draw())
+            return out
+
+    post = FunctionModel(forward, "mid").prior(1, seed=0, progress=False, keep_traces=True)
+    values = (post.traces or [])[0].result
+    assert half.seen == 20
+    assert values[20:30] == [0.5] * 10 and values[40:50] == [0.5] * 10
+    assert 0.5 not in values[:20] + values[30:40] + values[50:]

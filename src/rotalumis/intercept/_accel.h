@@ -91,6 +91,7 @@ typedef struct {
 #define FAST_SLOTS 8
 typedef struct {
     PyObject *frame, *self, *session, *stack, *ex, *entry, *site;
+    PyObject *vars; /* the context's variable mapping then (see context_vars), or NULL */
     PyObject *args[FAST_ARGS];
     Py_ssize_t nargs, slot;
     PyObject *batch;

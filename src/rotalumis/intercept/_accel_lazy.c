@@ -230,9 +230,24 @@ batch_draw_again(PyObject *op, unsigned long long serial, PyObject *max_obj, Py_
         PyErr_Clear();
         return MISS;
     }
-    if (b->choices >= max_choices || !scalar_drawable(dist, rng))
+    if (b->choices >= max_choices)
         return MISS;
-    return draw_lazily(op, slot, session, dist, rng);
+    /* drawn first (draw_scalar returns MISS before any draw when it would not draw), then
+     * counted: scalar_drawable's checks are not made twice */
+    Py_INCREF(Py_True);
+    Py_SETREF(SLOT(session, C.s_busy), Py_True);
+    PyObject *value = draw_scalar(dist, rng);
+    Py_INCREF(Py_False);
+    Py_SETREF(SLOT(session, C.s_busy), Py_False);
+    if (value == NULL || value == MISS)
+        return value;
+    Py_ssize_t e = batch_visit(op, slot);
+    if (e < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    batch_set_value(op, e, value);
+    return value;
 }
 
 Py_ssize_t

@@ -21,9 +21,41 @@ frame_code(PyFrameObject *frame)
     return code;
 }
 
+/* The current context's variable mapping (borrowed), or NULL where it cannot be read.
+ * CPython 3.11's context object (Include/internal/pycore_context.h) keeps its variables in
+ * an immutable mapping (a HAMT) that every ContextVar.set in the context replaces, so one
+ * mapping object, held (never reused while held), has one value of each variable: a
+ * remembered call whose mapping is current needs no read of the session, handler-stack
+ * and execution variables. Other versions read the variables. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+typedef struct {
+    PyObject_HEAD
+    PyObject *ctx_prev;
+    PyObject *ctx_vars;
+    PyObject *ctx_weakreflist;
+    int ctx_entered;
+} Context311;
+
+static PyObject *
+context_vars(void)
+{
+    PyObject *ctx = PyThreadState_GET()->context;
+    if (ctx == NULL || !PyContext_CheckExact(ctx))
+        return NULL;
+    return ((Context311 *)ctx)->ctx_vars;
+}
+#else
+static PyObject *
+context_vars(void)
+{
+    return NULL;
+}
+#endif
+
 static void
 fast_clear(FastEntry *f)
 {
+    Py_CLEAR(f->vars);
     Py_CLEAR(f->frame);
     Py_CLEAR(f->self);
     Py_CLEAR(f->session);
@@ -93,7 +125,13 @@ fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssi
         remembering[n_remembering++] = w;
         w->remembering = 1;
     }
+    PyObject *vars = context_vars(); /* read with the variables below, no Python between */
+    PyObject *now = var_get(C.session_var);
     PyObject *stack = var_get(C.stack_var), *ex = var_get(C.execution_var);
+    if (now == NULL)
+        PyErr_Clear();
+    if (now != session)
+        vars = NULL; /* the record's Python code set the session variable: read them */
     if (stack == NULL || ex == NULL || Py_TYPE(ex) != C.execution_type ||
         SLOT(ex, C.ex_entry) == NULL || SLOT(ex, C.ex_deferred) != lazy->batch) {
         PyErr_Clear(); /* only a cache */
@@ -127,6 +165,8 @@ fast_store(WrapperObject *w, PyFrameObject *frame, PyObject *const *args, Py_ssi
     f->ex = refs[4];
     f->entry = refs[5];
     f->site = refs[6];
+    Py_XINCREF(vars);
+    f->vars = vars;
     f->nargs = nargs - 1;
     for (Py_ssize_t i = 1; i < nargs; i++) {
         Py_INCREF(args[i]);
@@ -197,17 +237,24 @@ fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
     }
     else if (f->frame != (PyObject *)frame)
         return MISS;
-    PyObject *session = var_get(C.session_var);
-    if (session != f->session) /* NULL (an error) too: the full path reports it */
-        return session == NULL ? (PyErr_Clear(), MISS) : MISS;
+    PyObject *session = f->session, *ex = f->ex;
+    PyObject *vars = context_vars();
+    if (vars == NULL || vars != f->vars) { /* read and compare the variables */
+        PyObject *now = var_get(C.session_var);
+        if (now != session) /* NULL (an error) too: the full path reports it */
+            return now == NULL ? (PyErr_Clear(), MISS) : MISS;
+        PyObject *stack = var_get(C.stack_var);
+        PyObject *ex_now = stack == NULL ? NULL : var_get(C.execution_var);
+        if (ex_now == NULL)
+            PyErr_Clear();
+        if (stack != f->stack || ex_now != ex)
+            return MISS;
+    }
     PyObject *names = SLOT(session, C.s_names);
     if (SLOT(session, C.s_busy) != Py_False || names == NULL || !PyTuple_CheckExact(names) ||
         PyTuple_GET_SIZE(names) != 0)
         return MISS;
-    PyObject *stack = var_get(C.stack_var), *ex = stack == NULL ? NULL : var_get(C.execution_var);
-    if (ex == NULL)
-        PyErr_Clear();
-    if (stack != f->stack || ex != f->ex || SLOT(ex, C.ex_entry) != f->entry)
+    if (SLOT(ex, C.ex_entry) != f->entry)
         return MISS;
     PyObject *batch = SLOT(ex, C.ex_deferred), *max_obj = SLOT(ex, C.ex_max);
     PyObject *rng = SLOT(ex, C.ex_rng);
