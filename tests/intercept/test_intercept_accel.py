@@ -554,3 +554,26 @@ def test_a_remembered_call_sees_a_handler_entered_mid_loop() -> None:
     assert half.seen == 20
     assert values[20:30] == [0.5] * 10 and values[40:50] == [0.5] * 10
     assert 0.5 not in values[:20] + values[30:40] + values[50:]
+
+
+def test_loops_repeat_remembered_calls_by_frame_and_by_parent_frame() -> None:
+    """A loop's call site, direct or in a helper (a new frame each call, found by its parent
+    frame), is a remembered call from its third visit on: the compiled path's repeat, which
+    reads the caller's frame and the context's variables directly (CPython 3.11); were that
+    reading wrong, the draws would still be recorded right, only slowly, so it is counted."""
+    if not _session.ACCELERATED or ACCEL is None:
+        pytest.skip("the C accelerator is not built here (or ROTALUMIS_PURE_PYTHON is set)")
+
+    def helper() -> float:
+        return random.random()
+
+    def forward() -> list[float]:
+        with intercept(check_escapes=False):
+            return [random.random() for _ in range(100)] + [helper() for _ in range(100)]
+
+    model = FunctionModel(forward, "repeats")
+    before = ACCEL.fast_repeats()
+    post = model.prior(2, seed=0, progress=False, keep_traces=True)
+    repeats = ACCEL.fast_repeats() - before
+    assert 2 * 2 * 95 <= repeats <= 2 * 200, repeats
+    assert [len(t.result) for t in post.traces or []] == [200, 200]

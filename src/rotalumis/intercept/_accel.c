@@ -494,6 +494,8 @@ static PyMethodDef module_methods[] = {
     {"set_class_attrs", set_class_attrs, METH_VARARGS,
      "set_class_attrs(cls, names, values, expected, missing) -> (previous, skipped): "
      "class attributes set (or removed: missing), then PyType_Modified."},
+    {"fast_repeats", fast_repeats, METH_NOARGS,
+     "fast_repeats() -> int: calls that repeated a remembered one (the compiled fast path)."},
     {"forget_calls", forget_calls, METH_VARARGS,
      "forget_calls([session]): the wrappers forget their remembered calls (frames, "
      "executions): all, or those of the session."},

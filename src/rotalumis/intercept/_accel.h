@@ -138,6 +138,7 @@ PyObject *settle(PyObject *module, PyObject *trace);
 int scalar_drawable(PyObject *dist, PyObject *rng);
 PyObject *set_class_attrs(PyObject *module, PyObject *args);
 PyObject *forget_calls(PyObject *module, PyObject *args);
+PyObject *fast_repeats(PyObject *module, PyObject *ignored);
 PyObject *replace_items(PyObject *module, PyObject *entries);
 
 /* ------------------------------------------------- deferred counting (_accel_lazy.c) --- */

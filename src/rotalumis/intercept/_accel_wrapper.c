@@ -36,6 +36,26 @@ typedef struct {
     int ctx_entered;
 } Context311;
 
+/* CPython 3.11's interpreter frame (Include/internal/pycore_frame.h), read-only here. */
+typedef struct Frame311 {
+    PyObject *f_func, *f_globals, *f_builtins, *f_locals;
+    PyCodeObject *f_code;
+    PyFrameObject *frame_obj;
+    struct Frame311 *previous;
+    _Py_CODEUNIT *prev_instr;
+    int stacktop;
+    char is_entry; /* bool */
+    char owner;
+} Frame311;
+
+/* PyFrame_GetLasti's value (the byte offset of the last instruction, or -1). */
+static inline int
+frame311_lasti(Frame311 *frame)
+{
+    int lasti = (int)(frame->prev_instr - _PyCode_CODE(frame->f_code));
+    return lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+}
+
 static PyObject *
 context_vars(void)
 {
@@ -88,6 +108,16 @@ forget(WrapperObject *w)
                 break;
             }
     }
+}
+
+/* How many calls repeated a remembered one (fast_call), for tests: a remembered call that
+ * is never found again still records correctly, only slowly. */
+static unsigned long long n_fast_repeats = 0;
+
+PyObject *
+fast_repeats(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromUnsignedLongLong(n_fast_repeats);
 }
 
 /* forget_calls(): every wrapper forgets every call; forget_calls(session): the calls
@@ -218,6 +248,28 @@ fast_same_args(FastEntry *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
 {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    /* the caller's frame read where PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetLasti
+     * and PyFrame_GetBack read it (CPython 3.11), without their calls and references; a
+     * frame whose frame object was never made cannot be a remembered one */
+    Frame311 *cur = (Frame311 *)PyThreadState_GET()->cframe->current_frame;
+    if (cur == NULL)
+        return MISS;
+    void *code = cur->f_code;
+    int lasti = frame311_lasti(cur);
+    FastEntry *f = fast_entry(w, code, lasti);
+    if (f->code != code || f->lasti != lasti || f->self != args[0] ||
+        !fast_same_args(f, args, nargs))
+        return MISS;
+    if (f->by_parent) {
+        Frame311 *parent = cur->previous;
+        if (parent == NULL || (PyObject *)parent->frame_obj != f->frame ||
+            frame311_lasti(parent) != f->parent_lasti)
+            return MISS;
+    }
+    else if ((PyObject *)cur->frame_obj != f->frame)
+        return MISS;
+#else
     PyFrameObject *frame = PyEval_GetFrame();
     if (frame == NULL)
         return MISS;
@@ -237,6 +289,7 @@ fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
     }
     else if (f->frame != (PyObject *)frame)
         return MISS;
+#endif
     PyObject *session = f->session, *ex = f->ex;
     PyObject *vars = context_vars();
     if (vars == NULL || vars != f->vars) { /* read and compare the variables */
@@ -268,6 +321,7 @@ fast_call(WrapperObject *w, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(site);
         return MISS;
     }
+    n_fast_repeats++;
     PyObject *out = converted(convert, value);
     Py_DECREF(site);
     return out;
