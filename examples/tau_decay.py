@@ -12,51 +12,43 @@ patterns, and the read-out noise draw is declared observed, so it *is* the likel
 observed image; RMH and inference compilation infer the momentum and decay channel from one
 image.
 
-Full run (writes image.npy, tau_network.pt, tau_network_adapted.pt, tau_observed.png,
-tau_rmh.png and tau_ic.png; about 25 minutes on two shared CPU cores)::
+Full run (writes image.npy, tau_network_K.pt, tau_observed.png, tau_rmh.png, tau_ic.png;
+about 15-20 minutes on a free CPU core; the plots in examples/images/)::
 
     OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 750 \\
-        --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 10000 --warm-epochs 30
+        --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 0 --warm-epochs 30 \\
+        --rejuvenate 4 --mixture --ic-repeats 5 --event 3
 
-``--event N``: the observed event (``observed_event(N)``; default 1), ``--seed S``: the
-inference's seeds; ``--ic-training-traces 0``: no amortized network, only the fit;
-``--network FILE``: a trained network; ``--proposal FILE --rejuvenate N``: a fitted proposal,
-then N resample-move rounds (:func:`rejuvenate`; every round's network is saved,
-``tau_network_K.pt``); ``--mixture``: the final IC's proposal is the equal mixture of the
-fit's and every round's networks (``--proposal`` with several files: those), reported beside
-the last network alone; ``scripts/tau_gpu_train.py``: GPU budget.
+``--event N``: the observed event, ``--seed S``: the inference's seeds; ``--ic-training-traces
+N``: first an amortized network on N prior simulations (0: none); ``--proposal FILE...``:
+fitted networks (with ``--num-traces 0``: no RMH, no fit); ``--rejuvenate N``: resample-move
+rounds (:func:`rejuvenate`; ``--mixture-rounds``: each round importance-samples with the
+mixture of the networks so far); ``--mixture``: the final IC's proposal is the mixture of the
+fit's and every round's networks, equal or (``--pilot T``) weighted by each one's ESS in a
+pilot of T traces (:func:`pilot_weights`), beside the last network alone (and equal mixture).
 
-What to expect. The read-out resolution follows the usual calorimeter formula (electronic
-noise 0.05 GeV per voxel, stochastic terms 15%/sqrt(E) for electromagnetic and 60%/sqrt(E)
-for hadronic deposits). The image pins the visible decay products to a fraction of a cell;
-the tau momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain
-explores a piece of it (some stick in a wrong channel or a far stretch of the ridge). Plain
-IC needs very precise proposals: an amortized network trained on 10,000 or 50,000 events
-gives an ESS of about 1 of 2,000. The run therefore fits a proposal network to this image's
-RMH draws (:func:`fit_proposal`: draws of stuck chains dropped by :func:`posterior_draws`,
-each pi0's photon pair also mirrored by :func:`mirror_photons`, a normalizing flow
-proposing the momentum jointly) and importance-samples with it; the IC weights keep every
-estimate exact, the fit only raises the ESS. The final IC's ESS varies several-fold between
-seeds (heavy-tailed weights; ``--ic-repeats``): with ``--ic-training-traces 0 --rejuvenate 4``
-its median over 5 seeds was 1.5% to 3.5% of 2,000 traces on events 2, 3 and 4 (4 more rounds:
-0.6% to 5.6%; event 5, 8 rounds: 1.9%), mostly below the 5% aimed at; on event 5 (``pi 2pi0
-nu``) every RMH chain held ``rho nu`` and IC, fitted to them, gave the true channel no mass.
-With ``--mixture`` (multiple importance sampling over the 5 networks: each trace drawn by one,
-weighted by ``p / q_mix``; every network scores every trace, about 6 times the cost) the
-median was 3.1%, 8.2% and 1.2% on events 2, 3 and 4 (the last network alone, same seeds:
-2.9%, 1.5%, 3.5%): it helps where the rounds' networks cover different corners and hurts
-where the early ones are poor, so the 5% is still not reached on every event.
-Event 1, the default, is a poor example: its true pz, 42.0007 GeV, lies at the prior's 1e-4
-quantile, where the RMH draws hold no mass. Per event (ESS, coverage, compute): the README
-(examples section).
+What to expect. The image pins the visible decay products to a fraction of a cell; the tau
+momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain explores a
+piece of it (some stick in a wrong channel or a far stretch of the ridge). An amortized
+network trained on 10,000 or 50,000 events gives an IC ESS of about 1 of 2,000, so the run
+fits a proposal network to this image's RMH draws (:func:`fit_proposal`: draws of stuck
+chains dropped by :func:`posterior_draws`, pi0 photon pairs mirrored by
+:func:`mirror_photons`, a normalizing flow for the momentum), refines it by resample-move
+rounds and importance-samples with the networks' mixture; the IC weights keep every estimate
+exact, the fit only raises the ESS, which varies several-fold between seeds (heavy-tailed
+weights: ``--ic-repeats``). Median ESS of 5 seeds, % of 2,000 traces, events 2, 3, 4: last
+network alone 2.9, 1.5, 3.5; equal mixture 3.1, 8.2, 1.2; pilot-weighted 0.5, 4.7, 1.9; with
+``--mixture-rounds`` 5.6, 4.2, 10.2: 5% is not reached on every event (README, examples).
+Event 1 is a poor example (its true pz lies at the prior's 1e-4 quantile, where RMH has none).
 
 From the command line, on the image saved by the full run::
 
     rotalumis run examples/tau_decay.py:model -e rmh -n 5000 --burn-in 1000 --scale 0.05 \\
         --observe image=@results/tau_decay/image.npy --seed 1 --out results/tau_decay/cli
 
-The saved networks' addresses name the module ``tau_decay``; ``rotalumis run`` imports the
-file under another name, so use them from Python (``import tau_decay``, :func:`infer_ic`).
+The saved networks' addresses name the module ``tau_decay`` and its source lines (an edit
+that moves them invalidates the networks); ``rotalumis run`` imports the file under another
+name, so use them from Python (``import tau_decay``, :func:`infer_ic`).
 """
 
 from __future__ import annotations
@@ -315,7 +307,7 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
 
 
 def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
-               on_round=None, keep=None):  # fmt: skip
+               on_round=None, keep=None, mixture=False):  # fmt: skip
     """Resample-move rounds: more draws where the IC weights put the posterior mass.
 
     Each round importance-samples ``traces`` with ``network``, resamples ``starts`` of them
@@ -324,12 +316,16 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
     new draws and as many earlier ones. Resampling and RMH moves both leave the posterior
     invariant, so the new draws reach stretches of the ridge the first chains never visited.
     Returns the network and all the draws; with a list ``keep``, each round's network is
-    appended to it (the proposals of :func:`infer_ic`'s mixture).
+    appended to it (the proposals of :func:`infer_ic`'s mixture). With ``mixture`` (and
+    ``keep``), each round importance-samples with the equal mixture of every network in
+    ``keep`` so far, so its resampled starts also come from corners that only earlier
+    networks cover.
     """
     rng = np.random.default_rng(seed)
     pool = list(draws)
     for k in range(rounds):
-        post = infer_ic(image, network, traces, seed=seed + 100 + k, keep_traces=True)
+        proposal = list(keep) if mixture and keep else network
+        post = infer_ic(image, proposal, traces, seed=seed + 100 + k, keep_traces=True)
         log_w = np.asarray(post.log_weights, dtype=float)
         w = np.exp(log_w - log_w.max())
         new = []
@@ -364,12 +360,14 @@ def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
         )  # fmt: skip
 
 
-def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02, keep_traces=False):
+def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02, keep_traces=False,
+             weights=None):  # fmt: skip
     """Inference-compilation posterior (importance sampling with the network's proposals).
 
     ``network`` may be a list (e.g. the fit's and every resample-move round's networks):
-    the proposal is then their equal mixture, each trace weighted by ``p / q_mix`` with
-    ``q_mix`` the mean of all their densities (:class:`rotalumis.core.MixtureProposal`).
+    the proposal is then their mixture (equal, or with mixing ``weights``), each trace
+    weighted by ``p / q_mix`` with ``q_mix = sum_k a_k q_k``
+    (:class:`rotalumis.core.MixtureProposal`).
     """
     from rotalumis.nn import UnseenAddressWarning
 
@@ -379,7 +377,25 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02,
         return model.posterior(
             num_traces, engine="ic", observe={"image": image}, seed=seed, network=network,
             progress=progress, defensive=defensive, keep_traces=keep_traces,
+            **({"mixture_weights": weights} if weights is not None else {}),
         )  # fmt: skip
+
+
+def pilot_weights(image, networks, traces=250, seed=5001, floor=0.05):
+    """Mixing weights for :func:`infer_ic`'s mixture from a pilot run of each network.
+
+    Each network importance-samples ``traces`` alone (seeds ``seed + k``, apart from the
+    final runs'); its weight is its share of the pilot ESS, raised to at least ``floor``
+    (then all renormalised), so a network that covers a corner the pilot missed still
+    bounds the weights there. Fixed before the final run, the weights keep it exact.
+    Returns the weights and the pilot ESS of each network.
+    """
+    ess = np.array([
+        infer_ic(image, net, traces, seed=seed + k).ess for k, net in enumerate(networks)
+    ])  # fmt: skip
+    share = ess / ess.sum()
+    weights = np.maximum(share, floor)
+    return (weights / weights.sum()).tolist(), ess.tolist()
 
 
 def plot_observed(out, p_true, channel_true, image):
@@ -500,6 +516,14 @@ def main():
         "--mixture", action="store_true",
         help="final IC: the mixture of every round's proposal (and the last one alone)",
     )  # fmt: skip
+    parser.add_argument(
+        "--mixture-rounds", action="store_true",
+        help="resample-move rounds importance-sample with the mixture of the networks so far",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pilot", type=int, default=0,
+        help="--mixture: weights from a pilot of this many traces per network (0: equal)",
+    )  # fmt: skip
     parser.add_argument("--rejuvenate", type=int, default=0, help="resample-move rounds")
     parser.add_argument("--event", type=int, default=1, help="seed of the observed event")
     parser.add_argument("--seed", type=int, default=1, help="seed of the inference")
@@ -546,6 +570,7 @@ def main():
         if args.rejuvenate > 0:
             network, draws = rejuvenate(
                 image, network, draws, args.rejuvenate, seed=args.seed, keep=networks,
+                mixture=args.mixture_rounds,
                 on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
                                               "1000", flush=True),
             )  # fmt: skip
@@ -566,7 +591,15 @@ def main():
         final = networks if args.mixture else network
         what = f"mixture of {len(networks)} proposals" if args.mixture else "fitted proposal"
         adapted, start = time.perf_counter() - start, time.perf_counter()
-        ic = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000)
+        weights = None
+        if args.mixture and args.pilot > 0:
+            weights, pilot = pilot_weights(image, networks, args.pilot, seed=args.seed + 5000)
+            print(f"  pilot ({args.pilot} traces per network, "
+                  f"{time.perf_counter() - start:.0f} s): ESS {np.round(pilot, 1).tolist()}, "
+                  f"mixing weights {np.round(weights, 3).tolist()}", flush=True)  # fmt: skip
+            what = f"pilot-weighted mixture of {len(networks)} proposals"
+            start = time.perf_counter()
+        ic = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000, weights=weights)
         print(f"IC: training {trained:.0f} s, adaptation {adapted:.0f} s, final IC "
               f"{time.perf_counter() - start:.0f} s (RMH before it: "
               f"{len(rmh) if args.num_traces > 0 else 0} draws kept)")  # fmt: skip
@@ -576,7 +609,8 @@ def main():
               f"P(true channel) = {p_channel:.3f}")  # fmt: skip
         plot_posterior(args.out / "tau_ic.png", f"IC ({what})", p_true, channel_true, ic)
         for k in range(1, args.ic_repeats):  # the ESS varies between runs: heavy-tailed weights
-            again = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000 + k)
+            again = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000 + k,
+                             weights=weights)  # fmt: skip
             inside, p_channel = covers(again, p_true, channel_true)
             print(f"  again, seed {args.seed + 1000 + k}: ESS {again.ess:.1f} of "
                   f"{args.ic_traces}, intervals hold the truth: {inside}, P(true channel) = "
@@ -585,6 +619,12 @@ def main():
             alone = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000 + k)
             inside, p_channel = covers(alone, p_true, channel_true)
             print(f"  last proposal alone, seed {args.seed + 1000 + k}: ESS {alone.ess:.1f} "
+                  f"of {args.ic_traces}, intervals hold the truth: {inside}, P(true channel) "
+                  f"= {p_channel:.3f}")  # fmt: skip
+        for k in range(args.ic_repeats if weights is not None else 0):  # the equal mixture
+            equal = infer_ic(image, networks, args.ic_traces, seed=args.seed + 1000 + k)
+            inside, p_channel = covers(equal, p_true, channel_true)
+            print(f"  equal mixture, seed {args.seed + 1000 + k}: ESS {equal.ess:.1f} "
                   f"of {args.ic_traces}, intervals hold the truth: {inside}, P(true channel) "
                   f"= {p_channel:.3f}")  # fmt: skip
     print(f"plots written to {args.out}/")

@@ -60,12 +60,12 @@ def nets() -> list[InferenceNetwork]:
     return networks()
 
 
-def run(model, observe, network, n, seed, defensive=0.02, keep_traces=True):
+def run(model, observe, network, n, seed, defensive=0.02, keep_traces=True, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnseenAddressWarning)  # the small-n network
         return model.posterior(
             n, engine="ic", observe=observe, seed=seed, network=network, progress=False,
-            defensive=defensive, keep_traces=keep_traces,
+            defensive=defensive, keep_traces=keep_traces, **options,
         )  # fmt: skip
 
 
@@ -84,6 +84,29 @@ def test_recomputed_densities_match_the_engines(nets) -> None:
             each = [log_q(model, observe, net, trace, 0.02) for net in nets]
             expected = float(np.logaddexp(*each)) - math.log(2.0)
             assert abs(float(trace.log_prob) - lw - expected) < 1e-4
+
+
+def test_weighted_mixture_densities_match_the_engines(nets) -> None:
+    # mixture_weights (3, 1): log q = log(0.75 q_0 + 0.25 q_1), q_k recomputed by replay
+    model, observe = Branching(noise=0.5), {"obs": 5.0}
+    mixed = run(model, observe, nets, 80, seed=6, mixture_weights=[3.0, 1.0])
+    assert mixed.info.options["mixture_weights"] == [0.75, 0.25]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnseenAddressWarning)
+        for trace, lw in zip(mixed.traces, mixed.log_weights.tolist(), strict=True):
+            each = [log_q(model, observe, net, trace, 0.02) for net in nets]
+            expected = float(np.logaddexp(math.log(0.75) + each[0], math.log(0.25) + each[1]))
+            assert abs(float(trace.log_prob) - lw - expected) < 1e-4
+
+
+def test_weighted_mixture_draws_with_its_weights(nets) -> None:
+    # weights (1, 0) through the engine: every trace drawn by the first network, as alone
+    model, observe = Branching(noise=0.5), {"obs": 5.0}
+    equal = run(model, observe, nets, 400, seed=7, keep_traces=False)
+    tilted = run(model, observe, nets, 400, seed=7, keep_traces=False, mixture_weights=[1, 0])
+    alone = run(model, observe, nets[0], 400, seed=7, keep_traces=False)
+    assert tilted.to_numpy().tolist() == alone.to_numpy().tolist()  # weight 0: never drawn
+    assert equal.to_numpy().tolist() != alone.to_numpy().tolist()
 
 
 def test_a_one_sided_mixture_is_that_network(nets) -> None:
@@ -105,6 +128,20 @@ def test_mixture_estimates_are_exact(nets) -> None:
     model, y = Branching(noise=0.5), 5.0
     exact = model.exact_posterior(y)
     post = run(model, {"obs": y}, nets, 2000, seed=4, keep_traces=False)
+    values, weights = np.asarray(post.to_numpy(), float), np.asarray(post.weights, float)
+    for n in range(12):
+        ind = (values == n).astype(float)
+        est, err = weighted_mean(ind, weights), max(stderr(ind, weights), 1e-3)
+        assert abs(est - exact[n]) < Z * err, f"P(n={n}): {est:.4f} vs {exact[n]:.4f}"
+    mean = sum(n * p for n, p in enumerate(exact))
+    assert abs(weighted_mean(values, weights) - mean) < Z * stderr(values, weights)
+
+
+def test_weighted_mixture_estimates_are_exact(nets) -> None:
+    model, y = Branching(noise=0.5), 5.0
+    exact = model.exact_posterior(y)
+    post = run(model, {"obs": y}, nets, 2000, seed=8, keep_traces=False,
+               mixture_weights=[0.2, 0.8])  # fmt: skip
     values, weights = np.asarray(post.to_numpy(), float), np.asarray(post.weights, float)
     for n in range(12):
         ind = (values == n).astype(float)
@@ -136,5 +173,11 @@ def test_bad_mixtures_are_reported(nets) -> None:
                               proposal_only=True)  # fmt: skip
     with pytest.raises(ValueError, match="weights"):
         MixtureProposal([lambda m: None], weights=[-1.0])
+    with pytest.raises(ValueError, match="one weight per network"):
+        Branching().posterior(10, engine="ic", observe={"obs": 1.0}, network=nets,
+                              mixture_weights=[1.0])  # fmt: skip
+    with pytest.raises(ValueError, match="weights"):
+        Branching().posterior(10, engine="ic", observe={"obs": 1.0}, network=nets,
+                              mixture_weights=[0.0, 0.0])  # fmt: skip
     with pytest.raises(ValueError, match="at least one"):
         MixtureProposal([])

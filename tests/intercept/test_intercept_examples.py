@@ -39,7 +39,7 @@ def _cli(tmp_path: Path, target: str, *args: str) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
-def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
+def test_tau_decay_rmh_and_ic(tmp_path: Path, monkeypatch) -> None:
     td = _load("tau_decay")
     p_true, channel, image = td.observed_event(1)
     assert image.shape == td.GRID and td.CHANNELS[channel] == "rho nu"
@@ -65,6 +65,19 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
     assert refit is not fitted and len(pool) == len(draws) + 2 * 2  # two chains, two draws each
     assert len(kept) == 2 and kept[1] is refit
     _check_mixture_weights(td, image, kept)
+    proposals = []  # mixture rounds: round k importance-samples with the k + 1 networks so far
+    infer_ic = td.infer_ic
+    monkeypatch.setattr(
+        td,
+        "infer_ic",
+        lambda image, net, *a, **k: proposals.append(net) or infer_ic(image, net, *a, **k),
+    )
+    mixed = [fitted]
+    td.rejuvenate(image, fitted, draws, 2, traces=8, starts=2, moves=8, seed=1, keep=mixed,
+                  mixture=True)  # fmt: skip
+    assert [len(p) for p in proposals] == [1, 2] and proposals[1] == mixed[:2]
+    assert len(mixed) == 3
+    monkeypatch.undo()
     adapted = td.adapt_ic(image, fitted, rounds=1, traces=8, seed=1)
     assert [r["round"] for r in adapted.rounds] == [0, 1]
     ic = td.infer_ic(image, adapted.network, 8, seed=2)
@@ -82,10 +95,11 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path) -> None:
 
 def _check_mixture_weights(td, image, networks) -> None:
     """IC with the mixture of ``networks``: each trace's ``log p - log w`` is the log of the
-    mean of the networks' densities of it, each recomputed by replaying the trace through
-    that network's proposal (flow head, image embedding, defensive categorical mixture,
-    prior fallbacks), and for a network's own traces that density is the engine's ``log q``.
-    Tolerance 1e-3 nats: float32 networks, log densities of order 1e3 summed in float."""
+    mean of the networks' densities of it (with :func:`pilot_weights`' weights: of their
+    weighted sum), each recomputed by replaying the trace through that network's proposal
+    (flow head, image embedding, defensive categorical mixture, prior fallbacks), and for a
+    network's own traces that density is the engine's ``log q``. Tolerance 1e-3 nats:
+    float32 networks, log densities of order 1e3 summed in float."""
     from rotalumis.infer import proposal_log_density
     from rotalumis.nn import NetworkProposal
 
@@ -106,6 +120,14 @@ def _check_mixture_weights(td, image, networks) -> None:
             each = np.array([log_q(net, trace) for net in networks])
             expected = float(np.logaddexp.reduce(each)) - np.log(len(networks))
             assert abs(float(trace.log_prob) - lw - expected) < 1e-3
+        weights, ess = td.pilot_weights(image, networks, traces=6, seed=5, floor=0.05)
+        share = np.maximum(np.asarray(ess) / np.sum(ess), 0.05)
+        np.testing.assert_allclose(weights, share / share.sum())
+        tilted = td.infer_ic(image, networks, 6, seed=6, keep_traces=True, weights=weights)
+        assert tilted.info.options["mixture_weights"] == pytest.approx(weights)
+        for trace, lw in zip(tilted.traces, tilted.log_weights.tolist(), strict=True):
+            each = np.array([log_q(net, trace) for net in networks]) + np.log(weights)
+            assert abs(float(trace.log_prob) - lw - float(np.logaddexp.reduce(each))) < 1e-3
 
 
 def test_tau_decay_script_saves_networks_for_the_module(tmp_path: Path, monkeypatch) -> None:

@@ -67,7 +67,10 @@ class InferenceCompilation:
     mean of every network's density of the trace (the balance heuristic of multiple
     importance sampling). Networks that each cover a different part of the posterior (e.g.
     the successive rounds of an adaptation) then bound each other's heavy weights; each
-    choice costs a step of every network.
+    choice costs a step of every network. ``mixture_weights`` gives the networks unequal
+    shares (e.g. in proportion to each one's effective sample size in a pilot run): each
+    trace is drawn by network ``k`` with probability ``a_k`` and weighted by
+    ``p / sum_k a_k q_k``; fixed before the run, they keep every estimate exact.
 
     Args:
         network: A trained :class:`~rotalumis.nn.InferenceNetwork` or the path of one saved
@@ -84,11 +87,13 @@ class InferenceCompilation:
         proposal_only: Return samples of the proposed choices from the network alone,
             without running the simulator (:func:`~rotalumis.nn.sample_proposal`;
             unweighted, so only as accurate as the network; one network only).
+        mixture_weights: With a list of networks, their mixing weights (non-negative, one
+            per network, normalised here; default: equal).
 
     Raises:
         InferenceError: if no network is given.
-        ValueError: for ``workers`` with a network on a GPU, or ``proposal_only`` with
-            several networks.
+        ValueError: for ``workers`` with a network on a GPU, ``proposal_only`` with
+            several networks, or ``mixture_weights`` that do not fit the networks.
     """
 
     name = "ic"
@@ -108,6 +113,7 @@ class InferenceCompilation:
         cluster: Any = None,
         defensive: float = 0.0,
         proposal_only: bool = False,
+        mixture_weights: Sequence[float] | None = None,
     ) -> None:
         if network is None:
             raise InferenceError(
@@ -139,6 +145,19 @@ class InferenceCompilation:
         self.defensive, self.proposal_only = float(defensive), bool(proposal_only)
         if self.proposal_only and len(self.networks) > 1:
             raise ValueError("proposal_only=True samples one network: pass one, not a list")
+        self.mixture_weights: list[float] | None = None
+        if mixture_weights is not None:
+            from rotalumis.core import MixtureProposal
+
+            if len(mixture_weights) != len(self.networks):
+                raise ValueError(
+                    f"mixture_weights: one weight per network ({len(self.networks)}), got "
+                    f"{len(mixture_weights)}"
+                )
+            # validated and normalised as the mixture will use them
+            self.mixture_weights = MixtureProposal(
+                [lambda msg: None] * len(self.networks), weights=mixture_weights
+            ).weights
 
     def run(
         self,
@@ -169,7 +188,7 @@ class InferenceCompilation:
         """
         import torch
 
-        from rotalumis.core import MixtureProposal
+        from rotalumis.core import MixtureProposal, Proposal
         from rotalumis.nn import NetworkMismatchWarning, NetworkProposal, sample_proposal
 
         for net in self.networks:
@@ -184,7 +203,11 @@ class InferenceCompilation:
             return sample_proposal(self.network, dict(observe or {}), num_traces, seed=seed)
         given = dict(observe or {})
         parts = [NetworkProposal(net, given, self.defensive) for net in self.networks]
-        proposal = parts[0] if len(parts) == 1 else MixtureProposal(parts)
+        proposal: Proposal
+        if len(parts) == 1:
+            proposal = parts[0]
+        else:
+            proposal = MixtureProposal(parts, weights=self.mixture_weights)
         with torch.no_grad():
             result = sample_traces(
                 model, num_traces, observe=observe, seed=seed, proposal=proposal,
@@ -219,6 +242,8 @@ class InferenceCompilation:
             out["defensive"] = self.defensive
         if len(self.networks) > 1:
             out["networks"] = len(self.networks)
+        if self.mixture_weights is not None and len(self.networks) > 1:
+            out["mixture_weights"] = list(self.mixture_weights)
         return out
 
     def __repr__(self) -> str:
