@@ -137,6 +137,19 @@ def _logsumexp(xs: Sequence[float]) -> float:
     return top + math.log(sum(math.exp(x - top) for x in xs))
 
 
+def normalised_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    """Mixing weights for ``n`` components, summing to one (``None``: equal).
+
+    Raises:
+        ValueError: unless ``weights`` are ``n`` finite non-negative numbers, not all zero.
+    """
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    if len(w) != n or not all(math.isfinite(x) and x >= 0.0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"weights must be {n} non-negative numbers, not all zero; got {weights!r}")
+    total = sum(w)
+    return [x / total for x in w]
+
+
 class MixtureProposal(Proposal):
     """A mixture of whole-execution proposals, weighted by the mixture's density.
 
@@ -174,13 +187,7 @@ class MixtureProposal(Proposal):
         n = len(self.proposals)
         if n == 0:
             raise ValueError("a MixtureProposal needs at least one proposal")
-        w = [1.0] * n if weights is None else [float(x) for x in weights]
-        if len(w) != n or not all(math.isfinite(x) and x >= 0.0 for x in w) or sum(w) <= 0:
-            raise ValueError(
-                f"weights must be {n} non-negative numbers, not all zero; got {weights!r}"
-            )
-        total = sum(w)
-        self.weights = [x / total for x in w]
+        self.weights = normalised_weights(weights, n)
         self._log_weights = [math.log(x) if x > 0 else -math.inf for x in self.weights]
         self.stats: ProposalStats | None = ProposalStats()
         self.begin_trace()

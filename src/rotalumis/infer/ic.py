@@ -147,17 +147,14 @@ class InferenceCompilation:
             raise ValueError("proposal_only=True samples one network: pass one, not a list")
         self.mixture_weights: list[float] | None = None
         if mixture_weights is not None:
-            from rotalumis.core import MixtureProposal
+            from rotalumis.core.proposal import normalised_weights
 
             if len(mixture_weights) != len(self.networks):
                 raise ValueError(
                     f"mixture_weights: one weight per network ({len(self.networks)}), got "
                     f"{len(mixture_weights)}"
                 )
-            # validated and normalised as the mixture will use them
-            self.mixture_weights = MixtureProposal(
-                [lambda msg: None] * len(self.networks), weights=mixture_weights
-            ).weights
+            self.mixture_weights = normalised_weights(mixture_weights, len(self.networks))
 
     def run(
         self,
