@@ -1,16 +1,16 @@
 """Posterior agreement of surrogates on the reference models (``bench_surrogate.py posterior``).
 
 For each model (Branching, Marsaglia, the HMM) a surrogate is trained as in the fidelity
-benchmark; for ``--post-obs`` observations drawn from the prior predictive (seeded),
-importance sampling and RMH on the surrogate, and importance sampling and RMH on the simulator
-(the controls: correct engines on the true model, with the same seeds), estimate posterior expectations whose exact
-values are known (Branching: enumeration; Marsaglia: the conjugate Gaussian posterior of
-``mu``, the same as UnknownMean's; the HMM: forward-backward). Each estimate's Monte Carlo
-standard error comes from the Kish ESS (importance sampling) or from the chain's
-autocorrelation ESS (RMH, ArviZ's MCSE of the mean via ``rotalumis.diagnostics``); the
-exact value has none, so the combined standard error is the estimate's own. Reported: the
-error of each statistic in those standard errors (``z``); the headline statistic's ``z``,
-the largest ``|z|`` and the RMS of ``z`` over the model's statistics.
+benchmark; for ``--post-obs`` observations drawn from the prior predictive (seeded), importance
+sampling and RMH on the surrogate, and importance sampling and RMH on the simulator (the
+controls: correct engines on the true model, with the same seeds), estimate posterior
+expectations whose exact values are known (Branching: enumeration; Marsaglia: the conjugate
+Gaussian posterior of ``mu``, the same as UnknownMean's; the HMM: forward-backward). Each
+estimate's Monte Carlo standard error comes from the Kish ESS (importance sampling) or from the
+chain's autocorrelation ESS (RMH, ArviZ's MCSE of the mean via ``rotalumis.diagnostics``); the
+exact value has none, so the combined standard error is the estimate's own. Reported: the error
+of each statistic in those standard errors (``z``); the headline statistic's ``z``, the largest
+``|z|`` and the RMS of ``z`` over the model's statistics.
 """
 
 from __future__ import annotations

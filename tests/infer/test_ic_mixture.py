@@ -124,24 +124,14 @@ def test_a_one_sided_mixture_is_that_network(nets) -> None:
     np.testing.assert_allclose(one_sided.log_weights, alone.log_weights, atol=1e-5)
 
 
-def test_mixture_estimates_are_exact(nets) -> None:
+@pytest.mark.parametrize(
+    ("shares", "seed"), [(None, 4), ([0.2, 0.8], 8)], ids=["equal", "weighted"]
+)
+def test_mixture_estimates_are_exact(nets, shares, seed) -> None:
     model, y = Branching(noise=0.5), 5.0
     exact = model.exact_posterior(y)
-    post = run(model, {"obs": y}, nets, 2000, seed=4, keep_traces=False)
-    values, weights = np.asarray(post.to_numpy(), float), np.asarray(post.weights, float)
-    for n in range(12):
-        ind = (values == n).astype(float)
-        est, err = weighted_mean(ind, weights), max(stderr(ind, weights), 1e-3)
-        assert abs(est - exact[n]) < Z * err, f"P(n={n}): {est:.4f} vs {exact[n]:.4f}"
-    mean = sum(n * p for n, p in enumerate(exact))
-    assert abs(weighted_mean(values, weights) - mean) < Z * stderr(values, weights)
-
-
-def test_weighted_mixture_estimates_are_exact(nets) -> None:
-    model, y = Branching(noise=0.5), 5.0
-    exact = model.exact_posterior(y)
-    post = run(model, {"obs": y}, nets, 2000, seed=8, keep_traces=False,
-               mixture_weights=[0.2, 0.8])  # fmt: skip
+    post = run(model, {"obs": y}, nets, 2000, seed=seed, keep_traces=False,
+               mixture_weights=shares)  # fmt: skip
     values, weights = np.asarray(post.to_numpy(), float), np.asarray(post.weights, float)
     for n in range(12):
         ind = (values == n).astype(float)
