@@ -270,7 +270,8 @@ def mirror_photons(trace):
     return mirrored
 
 
-def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None):
+def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None,
+                 interval="probit"):  # fmt: skip
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
     The IC loss ``-log q(x | y)`` on the draws (:func:`rotalumis.nn.train_weighted` with
@@ -280,7 +281,10 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
     mixture head proposes each component independently. Only the proposal learns from
     the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an
-    earlier fit), a copy of it trains further instead of a new one.
+    earlier fit), a copy of it trains further instead of a new one. ``interval``: how the
+    flow maps the momentum's prior box onto the real line (``"probit"`` keeps the proposal
+    level at the box's edges, where the posterior often is; ``"logit"`` makes it vanish
+    there, and the weights of traces near an edge blow up: see :mod:`rotalumis.nn.flow_head`).
     """
     import copy
 
@@ -295,7 +299,9 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     if network is None:
         heads = {"vector": "flow"}  # the momentum
         first = TraceBatch.from_traces(draws[:64])  # the observation's shape (sites: later)
-        network = InferenceNetwork.for_batch(first, embeddings={"image": "ff"}, heads=heads)
+        network = InferenceNetwork.for_batch(
+            first, embeddings={"image": "ff"}, heads=heads, flow_interval=interval
+        )
     else:
         network = copy.deepcopy(network)
     config = BudgetConfig(
@@ -307,7 +313,7 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
 
 
 def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
-               on_round=None, keep=None, mixture=False):  # fmt: skip
+               on_round=None, keep=None, mixture=False, defensive_momentum=0.25):  # fmt: skip
     """Resample-move rounds: more draws where the IC weights put the posterior mass.
 
     Each round importance-samples ``traces`` with ``network``, resamples ``starts`` of them
@@ -325,7 +331,8 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
     pool = list(draws)
     for k in range(rounds):
         proposal = list(keep) if mixture and keep else network
-        post = infer_ic(image, proposal, traces, seed=seed + 100 + k, keep_traces=True)
+        post = infer_ic(image, proposal, traces, seed=seed + 100 + k, keep_traces=True,
+                        defensive_momentum=defensive_momentum)  # fmt: skip
         log_w = np.asarray(post.log_weights, dtype=float)
         w = np.exp(log_w - log_w.max())
         new = []
@@ -361,8 +368,13 @@ def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
 
 
 def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02, keep_traces=False,
-             weights=None):  # fmt: skip
+             weights=None, defensive_momentum=0.25):  # fmt: skip
     """Inference-compilation posterior (importance sampling with the network's proposals).
+
+    Each proposal of the channel keeps ``defensive`` of its prior, each of the momentum
+    ``defensive_momentum`` of its prior's density (defensive importance sampling): the
+    momentum's posterior fills a good part of the prior's box, and the fitted flow is far
+    thinner than it where its training draws were sparse, which gave the heaviest weights.
 
     ``network`` may be a list (e.g. the fit's and every resample-move round's networks):
     the proposal is then their mixture (equal, or with mixing ``weights``), each trace
@@ -376,7 +388,8 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02,
         warnings.simplefilter("ignore", UnseenAddressWarning)
         return model.posterior(
             num_traces, engine="ic", observe={"image": image}, seed=seed, network=network,
-            progress=progress, defensive=defensive, keep_traces=keep_traces,
+            progress=progress, keep_traces=keep_traces,
+            defensive={"cat": defensive, "momentum": defensive_momentum},
             **({"mixture_weights": weights} if weights is not None else {}),
         )  # fmt: skip
 
@@ -521,6 +534,14 @@ def main():
         help="resample-move rounds importance-sample with the mixture of the networks so far",
     )  # fmt: skip
     parser.add_argument(
+        "--defensive-momentum", type=float, default=0.25,
+        help="weight of the prior in every IC proposal of the momentum (0: the flow alone)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--flow-interval", choices=["probit", "logit"], default="probit",
+        help="how the momentum's flow maps its prior box onto the real line",
+    )  # fmt: skip
+    parser.add_argument(
         "--pilot", type=int, default=0,
         help="--mixture: weights from a pilot of this many traces per network (0: equal)",
     )  # fmt: skip
@@ -530,6 +551,7 @@ def main():
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     p_true, channel_true, image = observed_event(args.event)
+    dm = args.defensive_momentum
     np.save(args.out / "image.npy", image)
     print(f"truth: channel {CHANNELS[channel_true]}, momentum {np.round(p_true, 3)}")
     plot_observed(args.out, p_true, channel_true, image)
@@ -558,12 +580,14 @@ def main():
             network.save(args.out / "tau_network.pt")
         trained = time.perf_counter() - start
         if not args.proposal and amortized_net:  # for comparison: the amortized network
-            amortized = infer_ic(image, network, args.ic_traces, seed=args.seed)
+            amortized = infer_ic(
+                image, network, args.ic_traces, seed=args.seed, defensive_momentum=dm
+            )
             summarize("IC, amortized network", amortized)
         start = time.perf_counter()
         if fit:  # --ic-training-traces 0: no amortized network, only this fit
             draws = posterior_draws(rmh.traces)
-            network = fit_proposal(draws, args.warm_epochs, args.seed)
+            network = fit_proposal(draws, args.warm_epochs, args.seed, interval=args.flow_interval)
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
         networks = [*loaded[:-1], network]  # the fit (or --proposal) and each round's
@@ -571,6 +595,7 @@ def main():
             network, draws = rejuvenate(
                 image, network, draws, args.rejuvenate, seed=args.seed, keep=networks,
                 mixture=args.mixture_rounds,
+                defensive_momentum=args.defensive_momentum,
                 on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
                                               "1000", flush=True),
             )  # fmt: skip
@@ -599,7 +624,8 @@ def main():
                   f"mixing weights {np.round(weights, 3).tolist()}", flush=True)  # fmt: skip
             what = f"pilot-weighted mixture of {len(networks)} proposals"
             start = time.perf_counter()
-        ic = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000, weights=weights)
+        ic = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000, weights=weights,
+                      defensive_momentum=dm)  # fmt: skip
         print(f"IC: training {trained:.0f} s, adaptation {adapted:.0f} s, final IC "
               f"{time.perf_counter() - start:.0f} s (RMH before it: "
               f"{len(rmh) if args.num_traces > 0 else 0} draws kept)")  # fmt: skip
@@ -610,19 +636,21 @@ def main():
         plot_posterior(args.out / "tau_ic.png", f"IC ({what})", p_true, channel_true, ic)
         for k in range(1, args.ic_repeats):  # the ESS varies between runs: heavy-tailed weights
             again = infer_ic(image, final, args.ic_traces, seed=args.seed + 1000 + k,
-                             weights=weights)  # fmt: skip
+                             weights=weights, defensive_momentum=dm)  # fmt: skip
             inside, p_channel = covers(again, p_true, channel_true)
             print(f"  again, seed {args.seed + 1000 + k}: ESS {again.ess:.1f} of "
                   f"{args.ic_traces}, intervals hold the truth: {inside}, P(true channel) = "
                   f"{p_channel:.3f}")  # fmt: skip
         for k in range(args.ic_repeats if args.mixture else 0):  # the same seeds, last alone
-            alone = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000 + k)
+            alone = infer_ic(image, network, args.ic_traces, seed=args.seed + 1000 + k,
+                             defensive_momentum=dm)  # fmt: skip
             inside, p_channel = covers(alone, p_true, channel_true)
             print(f"  last proposal alone, seed {args.seed + 1000 + k}: ESS {alone.ess:.1f} "
                   f"of {args.ic_traces}, intervals hold the truth: {inside}, P(true channel) "
                   f"= {p_channel:.3f}")  # fmt: skip
         for k in range(args.ic_repeats if weights is not None else 0):  # the equal mixture
-            equal = infer_ic(image, networks, args.ic_traces, seed=args.seed + 1000 + k)
+            equal = infer_ic(image, networks, args.ic_traces, seed=args.seed + 1000 + k,
+                             defensive_momentum=dm)  # fmt: skip
             inside, p_channel = covers(equal, p_true, channel_true)
             print(f"  equal mixture, seed {args.seed + 1000 + k}: ESS {equal.ess:.1f} "
                   f"of {args.ic_traces}, intervals hold the truth: {inside}, P(true channel) "

@@ -58,6 +58,7 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path, monkeypatch) -> None:
     fitted = td.fit_proposal(draws, epochs=1)  # one epoch: exercises the path
     flows = [s.address for s in fitted.specs if s.proposal == "flow"]
     assert [a for a in flows if "sample_momentum" in a] == flows and flows
+    assert fitted.config.flow_interval == "probit"  # level at the edges of the momentum's box
     kept = [fitted]
     refit, pool = td.rejuvenate(
         image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1, keep=kept
@@ -97,21 +98,23 @@ def _check_mixture_weights(td, image, networks) -> None:
     """IC with the mixture of ``networks``: each trace's ``log p - log w`` is the log of the
     mean of the networks' densities of it (with :func:`pilot_weights`' weights: of their
     weighted sum), each recomputed by replaying the trace through that network's proposal
-    (flow head, image embedding, defensive categorical mixture, prior fallbacks), and for a
-    network's own traces that density is the engine's ``log q``. Tolerance 1e-3 nats:
-    float32 networks, log densities of order 1e3 summed in float."""
+    (flow head, image embedding, defensive mixtures of the channel's and the momentum's
+    proposals with their priors, prior fallbacks), and for a network's own traces that
+    density is the engine's ``log q``. Tolerance 1e-3 nats: float32 networks, log densities
+    of order 1e3 summed in float."""
     from rotalumis.infer import proposal_log_density
     from rotalumis.nn import NetworkProposal
 
     observe = {"image": image}
 
     def log_q(net, trace) -> float:
-        proposal = NetworkProposal(net, observe, 0.02)
+        proposal = NetworkProposal(net, observe, {"cat": 0.02, "momentum": 0.25})
         return proposal_log_density(td.model, trace, proposal, observe=observe)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one training step: unseen addresses
         own = td.infer_ic(image, networks[0], 4, seed=3, keep_traces=True)
+        assert own.info.options["defensive"] == {"cat": 0.02, "momentum": 0.25}
         for trace, lw in zip(own.traces, own.log_weights.tolist(), strict=True):
             assert abs(log_q(networks[0], trace) - (float(trace.log_prob) - lw)) < 1e-3
         mixed = td.infer_ic(image, networks, 6, seed=4, keep_traces=True)

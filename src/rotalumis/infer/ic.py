@@ -83,7 +83,10 @@ class InferenceCompilation:
         cluster: Run on a Dask cluster instead (a ``dask.distributed.Client``, a scheduler
             address, or ``"local"``/``"local:N"``; the network must be on the CPU).
         defensive: Mix each categorical proposal with its prior at this weight (see
-            :class:`~rotalumis.nn.NetworkProposal`; ``0``: the network's proposal as it is).
+            :class:`~rotalumis.nn.NetworkProposal`; ``0``: the network's proposal as it is),
+            or a mapping of selectors (a site's name, a distribution name, a head kind,
+            ``"vector"``, ``"scalar"``, ``"*"``) to weights, for any kind of choice (e.g.
+            ``{"cat": 0.02, "momentum": 0.1}``: :func:`rotalumis.nn.defensive_weights`).
         proposal_only: Return samples of the proposed choices from the network alone,
             without running the simulator (:func:`~rotalumis.nn.sample_proposal`;
             unweighted, so only as accurate as the network; one network only).
@@ -111,7 +114,7 @@ class InferenceCompilation:
         progress: bool | None = None,
         workers: int = 0,
         cluster: Any = None,
-        defensive: float = 0.0,
+        defensive: float | Mapping[str, float] = 0.0,
         proposal_only: bool = False,
         mixture_weights: Sequence[float] | None = None,
     ) -> None:
@@ -140,9 +143,11 @@ class InferenceCompilation:
             )
         self.keep_traces, self.progress, self.workers = keep_traces, progress, workers
         self.cluster = cluster
-        if not 0.0 <= defensive < 1.0:
-            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
-        self.defensive, self.proposal_only = float(defensive), bool(proposal_only)
+        from rotalumis.nn import defensive_weights
+
+        #: selector -> weight of the prior mixed into those proposals
+        self.defensive = defensive_weights(defensive)
+        self.proposal_only = bool(proposal_only)
         if self.proposal_only and len(self.networks) > 1:
             raise ValueError("proposal_only=True samples one network: pass one, not a list")
         self.mixture_weights: list[float] | None = None
@@ -235,8 +240,9 @@ class InferenceCompilation:
 
     def _options(self) -> dict[str, Any]:
         out: dict[str, Any] = {"workers": self.workers}
-        if self.defensive:
-            out["defensive"] = self.defensive
+        if self.defensive:  # a number when it is the categorical weight alone, as before
+            keys = list(self.defensive)
+            out["defensive"] = self.defensive["cat"] if keys == ["cat"] else dict(self.defensive)
         if len(self.networks) > 1:
             out["networks"] = len(self.networks)
         if self.mixture_weights is not None and len(self.networks) > 1:

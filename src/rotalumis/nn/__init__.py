@@ -38,6 +38,7 @@ from .proposal import (
     NetworkMismatchWarning,
     NetworkProposal,
     UnseenAddressWarning,
+    defensive_weights,
     sample_proposal,
 )
 from .structured_embeddings import Conv1dEmbedding, DeepSetEmbedding, RecurrentEmbedding
@@ -86,6 +87,7 @@ __all__ = [
     "TrainingSource",
     "UnseenAddressWarning",
     "WeightedTrainingResult",
+    "defensive_weights",
     "launched_rank",
     "restrict_batch",
     "sample_proposal",

@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from rotalumis.core.checks import get_field
 
+from .flow_head import INTERVAL_MAPS
 from .flow_head import PROPOSAL_FAMILIES as _PROPOSAL_FAMILIES
 from .heads import HEAD_KINDS
 
@@ -93,6 +94,9 @@ def _check_network(d: Any) -> None:
         get_field(d, key, int, where, low=1, high=MAX_WIDTH, optional=True)
     get_field(d, "flow_bins", int, where, low=2, high=MAX_WIDTH, optional=True)
     get_field(d, "flow_bound", (int, float), where, low=1e-3, high=1e3, optional=True)
+    interval = get_field(d, "flow_interval", str, where, optional=True, default="logit")
+    if interval not in INTERVAL_MAPS:
+        raise ValueError(f"{where}: 'flow_interval' must be one of {INTERVAL_MAPS}")
     for key in ("interest_names", "interest_addresses"):
         chosen = get_field(d, key, list, where, optional=True, default=[])
         if len(chosen) > MAX_ELEMENTS or not all(isinstance(x, str) for x in chosen):
@@ -103,8 +107,8 @@ def _check_network(d: Any) -> None:
     for i, o in enumerate(observations):
         _check_observation(o, f"observation {i} of {where}")
     _known(d, {*_WIDTHS, "lstm_depth", "mixture_components", "count_prior_weight",
-               "observations", "heads", *_FLOW_SIZES, "flow_bound", "interest_names",
-               "interest_addresses"}, where)  # fmt: skip
+               "observations", "heads", *_FLOW_SIZES, "flow_bound", "flow_interval",
+               "interest_names", "interest_addresses"}, where)  # fmt: skip
 
 
 def _check_site(s: Any, where: str) -> None:

@@ -17,9 +17,18 @@ head      ``u`` (elementwise)
 ========  ==================================================================================
 ``real``  ``(x - loc) / scale``
 ``pos``   ``(log x - loc) / scale`` (``loc``, ``scale`` of ``log x``)
-``bound`` ``logit((x - low) / (high - low))`` for a finite interval; ``log((x - low) / scale)``
+``bound`` ``logit((x - low) / (high - low))`` for a finite interval (or ``probit``, the
+          standard normal quantile, with ``interval="probit"``); ``log((x - low) / scale)``
           or ``-log((high - x) / scale)`` for a half-line; ``(x - loc) / scale`` when unbounded
 ========  ==================================================================================
+
+The map of a finite interval decides the proposal's density at its edges. Under ``logit``
+a value near an edge is far out in ``u`` (``y = 0.01`` is ``u = -4.6``), where the flow's
+Gaussian base (and splines that saw few values there) make ``q`` fall to zero, while a
+posterior that reaches the edge of a uniform prior stays level there: importance weights
+``p / q`` blow up near the edges. Under ``probit`` the uniform prior *is* the standard
+normal base pushed through the identity flow, so a flow near the identity in its tails
+keeps ``q`` level at the edges, as the posterior is (``y = 0.01`` is ``u = -2.3``).
 
 ``log q(x) = log q_flow(u) + log |du/dx|``. Training (:meth:`FlowHead.log_prob`) and
 inference (:class:`FlowProposal`, a core distribution) evaluate the same function; values
@@ -44,11 +53,19 @@ from .heads import SiteSpec, context
 __all__ = ["FlowHead", "FlowProposal"]
 
 FLOW_KINDS = ("real", "bound", "pos")
+#: Maps of a finite interval onto the real line (see the module docstring).
+INTERVAL_MAPS = ("logit", "probit")
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _EDGE = 1e-12  # keeps mapped values strictly inside a finite interval
 
 
 def _support_map(
-    kind: str, distribution: str, x: torch.Tensor, params: torch.Tensor, m: int
+    kind: str,
+    distribution: str,
+    x: torch.Tensor,
+    params: torch.Tensor,
+    m: int,
+    interval: str = "logit",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(u, log |du/dx| summed over elements)`` of values ``x`` ``(n, m)``, in float64."""
     x = x.double()
@@ -63,9 +80,15 @@ def _support_map(
     y = torch.clamp((x - torch.where(lo_ok, low, 0.0)) / width, _EDGE, 1 - _EDGE)
     below = torch.clamp(x - torch.where(lo_ok, low, 0.0), min=1e-300)
     above = torch.clamp(torch.where(hi_ok, high, 0.0) - x, min=1e-300)
+    if interval == "probit":  # u = Phi^-1(y), du/dy = 1 / phi(u)
+        inner = torch.special.ndtri(y)
+        inner_jac = 0.5 * inner**2 + _HALF_LOG_2PI
+    else:  # u = log y - log(1 - y), du/dy = 1 / (y (1 - y))
+        inner = torch.log(y) - torch.log1p(-y)
+        inner_jac = -torch.log(y) - torch.log1p(-y)
     u = torch.where(
         lo_ok & hi_ok,
-        torch.log(y) - torch.log1p(-y),
+        inner,
         torch.where(
             lo_ok,
             torch.log(below / scale),
@@ -74,7 +97,7 @@ def _support_map(
     )
     jac = torch.where(
         lo_ok & hi_ok,
-        -torch.log(width) - torch.log(y) - torch.log1p(-y),
+        inner_jac - torch.log(width),
         torch.where(
             lo_ok, -torch.log(below), torch.where(hi_ok, -torch.log(above), -torch.log(scale))
         ),
@@ -83,7 +106,12 @@ def _support_map(
 
 
 def _inverse_map(
-    kind: str, distribution: str, u: torch.Tensor, params: torch.Tensor, m: int
+    kind: str,
+    distribution: str,
+    u: torch.Tensor,
+    params: torch.Tensor,
+    m: int,
+    interval: str = "logit",
 ) -> torch.Tensor:
     """Values ``x`` ``(n, m)`` (float64) of unconstrained ``u``; inverse of :func:`_support_map`."""
     u = u.double()
@@ -93,7 +121,8 @@ def _inverse_map(
     if kind == "real":
         return loc + scale * u
     lo_ok, hi_ok = torch.isfinite(low), torch.isfinite(high)
-    y = torch.clamp(torch.sigmoid(u), _EDGE, 1 - _EDGE)
+    y = torch.special.ndtr(u) if interval == "probit" else torch.sigmoid(u)
+    y = torch.clamp(y, _EDGE, 1 - _EDGE)
     inside = torch.where(lo_ok, low, 0.0) + y * torch.where(lo_ok & hi_ok, high - low, 0.0)
     return torch.where(
         lo_ok & hi_ok,
@@ -126,6 +155,8 @@ class FlowHead(nn.Module):
             zuko's default, 5, is too narrow for a bounded site whose posterior touches
             an edge of the prior (its ``logit`` reaches 10-13: slcp, two_moons), so
             inference networks default to 10 (:class:`~.network.NetworkConfig`).
+        interval: How a finite interval maps onto ``u``: ``"logit"`` or ``"probit"``
+            (see the module docstring: ``probit`` keeps the density level at the edges).
     """
 
     def __init__(
@@ -137,10 +168,13 @@ class FlowHead(nn.Module):
         hidden: int = 64,
         width: int = 64,
         bound: float = 5.0,
+        interval: str = "logit",
     ) -> None:
         super().__init__()
         if not bound > 0:
             raise ValueError(f"FlowHead: bound must be positive, got {bound!r}")
+        if interval not in INTERVAL_MAPS:
+            raise ValueError(f"FlowHead: interval must be one of {INTERVAL_MAPS}, got {interval!r}")
         if spec.head not in FLOW_KINDS:
             raise ValueError(
                 f"address {spec.address}: a flow head needs a continuous prior "
@@ -152,6 +186,7 @@ class FlowHead(nn.Module):
 
         self.spec = spec
         self.kind = spec.head
+        self.interval = interval
         self._block: _Block | None = None  # draws made in advance (FlowProposal.sample)
         #: Values drawn at once per head input (1 where the input changes at every visit,
         #: as in a surrogate, whose head input is the history of the execution).
@@ -178,8 +213,12 @@ class FlowHead(nn.Module):
 
     def features(self, values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """The standardised unconstrained values (clipped), input of the value embedding."""
-        u, _ = _support_map(self.kind, self.spec.distribution, values, params, self.spec.numel)
+        u, _ = self._map(values, params)
         return torch.clamp(u, -10.0, 10.0).to(values.dtype)
+
+    def _map(self, values: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spec = self.spec
+        return _support_map(self.kind, spec.distribution, values, params, spec.numel, self.interval)
 
     def _flow(self, h: torch.Tensor) -> Any:
         return self.flow(self.context_net(h))
@@ -199,7 +238,7 @@ class FlowHead(nn.Module):
 
     def flow_log_prob(self, flow: Any, values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """``log q(values)`` under ``flow``, the flow conditioned on a head input."""
-        u, jac = _support_map(self.kind, self.spec.distribution, values, params, self.spec.numel)
+        u, jac = self._map(values, params)
         lp: torch.Tensor = flow.log_prob(u.to(flow.base.mean.dtype))
         return lp + jac.to(lp.dtype)
 
@@ -221,7 +260,9 @@ class FlowHead(nn.Module):
         n = len(z)
         with torch.no_grad():
             u = flow.transform.inv(z.to(params.device))
-            x = _inverse_map(self.kind, self.spec.distribution, u, params, self.spec.numel)
+            x = _inverse_map(
+                self.kind, self.spec.distribution, u, params, self.spec.numel, self.interval
+            )
             if not scalar:  # the density at the values as handed out, in their dtype
                 x = x.to(dtype).double()
             log_q = self.flow_log_prob(flow, x, params).double().cpu().tolist()

@@ -35,7 +35,7 @@ from rotalumis.data import SiteGroup, TraceBatch
 
 from ._saved import AllocationBudget, check_config, check_state_dict, count_sites, state_size
 from .embeddings import ObservationEncoder, ObservationSpec
-from .flow_head import FlowHead, check_head_choice, choose_proposal
+from .flow_head import INTERVAL_MAPS, FlowHead, check_head_choice, choose_proposal
 from .heads import ProposalHead, SiteSpec, head_kind
 from .interest import SiteSequence, restrict_batch
 
@@ -75,6 +75,10 @@ class NetworkConfig:
         flow_bound: Half-width of the domain of flow heads' splines, in the standardised
             unconstrained value (see :class:`~.flow_head.FlowHead`). Files saved before
             this field existed load with zuko's 5.
+        flow_interval: How flow heads map a finite interval (a uniform prior's) onto the
+            real line: ``"logit"`` (files saved before this field existed) or ``"probit"``,
+            under which a flow near the identity is the uniform prior and keeps the
+            proposal's density level at the interval's edges (see :mod:`.flow_head`).
     """
 
     observations: tuple[ObservationSpec, ...] = field(default_factory=tuple)
@@ -92,6 +96,7 @@ class NetworkConfig:
     flow_bins: int = 10
     flow_hidden: int = 64
     flow_bound: float = 10.0
+    flow_interval: str = "logit"
 
     def __post_init__(self) -> None:
         poi = ParametersOfInterest(self.interest_names, self.interest_addresses)  # validates
@@ -102,6 +107,11 @@ class NetworkConfig:
             raise ValueError("NetworkConfig: flow_transforms, flow_hidden >= 1, flow_bins >= 2")
         if not self.flow_bound > 0:
             raise ValueError(f"NetworkConfig.flow_bound must be positive, got {self.flow_bound!r}")
+        if self.flow_interval not in INTERVAL_MAPS:
+            raise ValueError(
+                f"NetworkConfig.flow_interval must be one of {INTERVAL_MAPS}, "
+                f"got {self.flow_interval!r}"
+            )
         for name in ("observation_dim", "lstm_dim", "lstm_depth", "address_dim", "value_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NetworkConfig.{name} must be positive")
@@ -141,6 +151,7 @@ class SiteLayers(nn.Module):
                 config.flow_hidden,
                 width=config.flow_hidden,
                 bound=config.flow_bound,
+                interval=config.flow_interval,
             )
         else:
             self.head = ProposalHead(

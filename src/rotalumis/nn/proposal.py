@@ -39,6 +39,45 @@ class NetworkMismatchWarning(UserWarning):
     """The inference network was trained on a model of another name than the one it runs on."""
 
 
+def defensive_weights(defensive: float | Mapping[str, float]) -> dict[str, float]:
+    """Selector -> weight of the prior in the proposals :class:`NetworkProposal` mixes with it.
+
+    A number ``w`` is ``{"cat": w}`` (categorical choices). Selectors, most specific first:
+    a site's name (``"momentum"``), its prior's distribution name (``"Uniform"``), its head
+    kind (``"cat"``, ``"count"``, ``"real"``, ``"bound"``, ``"pos"``), ``"vector"`` or
+    ``"scalar"`` (values of more than one element / of one), ``"*"``; a choice no selector
+    matches keeps the network's proposal.
+
+    Raises:
+        ValueError: for a weight outside ``[0, 1)`` or a selector that is not a string.
+    """
+    if isinstance(defensive, Mapping):
+        chosen = dict(defensive)
+    elif isinstance(defensive, int | float) and not isinstance(defensive, bool):
+        chosen = {"cat": defensive} if defensive else {}
+    else:
+        raise ValueError(
+            f"defensive must be a number or a mapping of selectors to numbers, got {defensive!r}"
+        )
+    for key, weight in chosen.items():
+        if not isinstance(key, str):
+            raise ValueError(f"defensive: selectors must be strings, got {key!r}")
+        ok = isinstance(weight, int | float) and not isinstance(weight, bool)
+        if not (ok and 0.0 <= weight < 1.0):
+            raise ValueError(f"defensive[{key!r}] must be in [0, 1), got {weight!r}")
+    return {k: float(w) for k, w in chosen.items()}
+
+
+def defensive_for(weights: Mapping[str, float], name: str | None, spec: Any) -> float:
+    """The weight of the prior in the proposal of a choice named ``name`` whose address has
+    the layers' :class:`~.heads.SiteSpec` ``spec`` (see :func:`defensive_weights`)."""
+    shape = "vector" if spec.numel > 1 else "scalar"
+    for key in (name, spec.distribution, spec.head, shape, "*"):
+        if key is not None and key in weights:
+            return weights[key]
+    return 0.0
+
+
 class NetworkProposal(Proposal):
     """Proposals of an :class:`InferenceNetwork` for one set of observations: a
     :class:`~rotalumis.core.proposal.Proposal`.
@@ -57,18 +96,24 @@ class NetworkProposal(Proposal):
         defensive: Mix the proposal of each categorical choice with its prior at this
             weight (defensive importance sampling: a choice the network all but rules out
             keeps probability ``defensive`` times its prior, which bounds its weight); ``0``
-            uses the network's proposal as it is.
+            uses the network's proposal as it is. Or a mapping of selectors to weights, for
+            any kind of choice (see :func:`defensive_weights`), e.g. ``{"cat": 0.02,
+            "momentum": 0.1}``: a continuous proposal far thinner than the posterior in
+            places its training draws missed keeps ``weight`` times its prior's density
+            there, which bounds those traces' importance weights.
 
     Raises:
         ObservationError: if an observation the network needs is missing from ``observe``.
     """
 
     def __init__(
-        self, network: InferenceNetwork, observe: Mapping[str, Any], defensive: float = 0.0
+        self,
+        network: InferenceNetwork,
+        observe: Mapping[str, Any],
+        defensive: float | Mapping[str, float] = 0.0,
     ) -> None:
-        if not 0.0 <= defensive < 1.0:
-            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}")
-        self.defensive = float(defensive)
+        self.defensive = defensive_weights(defensive)
+        self._defensive_at: dict[str, float] = {}  # address -> weight (resolved once)
         self.network = network.eval()
         self.device = network.observation_encoder.device
         obs = {}
@@ -156,8 +201,14 @@ class NetworkProposal(Proposal):
             out = torch.cat([self._step(x), self._obs], 1)
             self._pending = (site, msg, params)
             q = site.head.proposal(out, params, dist)
-            if q is not None and self.defensive and site.spec.head == "cat":
-                q = Mixture([q, dist], [1.0 - self.defensive, self.defensive])
+            if q is not None and self.defensive:
+                weight = self._defensive_at.get(msg.address)
+                if weight is None:
+                    weight = self._defensive_at[msg.address] = defensive_for(
+                        self.defensive, msg.name, site.spec
+                    )
+                if weight:
+                    q = Mixture([q, dist], [1.0 - weight, weight])
         if q is None:
             self.stats.fallbacks += 1
         else:
