@@ -17,28 +17,28 @@ about 15-20 minutes on a free CPU core; the plots in examples/images/)::
 
     OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 750 \\
         --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 0 --warm-epochs 30 \\
-        --rejuvenate 4 --mixture --ic-repeats 5 --event 3
+        --rejuvenate 4 --mixture-rounds --mixture --ic-repeats 5 --event 3
 
 ``--event N``: the observed event, ``--seed S``: the inference's seeds; ``--ic-training-traces
 N``: first an amortized network on N prior simulations (0: none); ``--proposal FILE...``:
 fitted networks (with ``--num-traces 0``: no RMH, no fit); ``--rejuvenate N``: resample-move
-rounds (:func:`rejuvenate`; ``--mixture-rounds``: each round importance-samples with the
-mixture of the networks so far); ``--mixture``: the final IC's proposal is the mixture of the
-fit's and every round's networks, equal or (``--pilot T``) weighted by each one's ESS in a
-pilot of T traces (:func:`pilot_weights`), beside the last network alone (and equal mixture).
+rounds (:func:`rejuvenate`; ``--mixture-rounds``: with the mixture of the networks so far);
+``--mixture``: the final IC's proposal is the mixture of the fit's and every round's networks,
+equal or (``--pilot T``) weighted by pilot ESS (:func:`pilot_weights`), beside the last alone;
+``--defensive-momentum W``: the prior's share in the momentum's proposals; ``--flow-interval``.
 
 What to expect. The image pins the visible decay products to a fraction of a cell; the tau
 momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain explores a
 piece of it (some stick in a wrong channel or a far stretch of the ridge). An amortized
 network trained on 10,000 or 50,000 events gives an IC ESS of about 1 of 2,000, so the run
 fits a proposal network to this image's RMH draws (:func:`fit_proposal`: draws of stuck
-chains dropped by :func:`posterior_draws`, pi0 photon pairs mirrored by
-:func:`mirror_photons`, a normalizing flow for the momentum), refines it by resample-move
-rounds and importance-samples with the networks' mixture; the IC weights keep every estimate
-exact, the fit only raises the ESS, which varies several-fold between seeds (heavy-tailed
-weights: ``--ic-repeats``). Median ESS of 5 seeds, % of 2,000 traces, events 2, 3, 4: last
-network alone 2.9, 1.5, 3.5; equal mixture 3.1, 8.2, 1.2; pilot-weighted 0.5, 4.7, 1.9; with
-``--mixture-rounds`` 5.6, 4.2, 10.2: 5% is not reached on every event (README, examples).
+chains dropped by :func:`posterior_draws`, pi0 photon pairs mirrored, a ``probit``-mapped flow
+for the momentum), refines it by resample-move rounds and importance-samples with the
+networks' mixture, the momentum's proposals keeping a quarter of its prior (:func:`infer_ic`);
+the IC weights keep every estimate exact. Median ESS of 5 seeds, % of 2,000 traces, equal
+mixture / last network alone: events 2, 3, 4: 17.9 / 15.4, 32.8 / 27.6, 2.1 / 8.1; events 6,
+7, 8: 58.9 / 56.0, 9.5 / 4.3, 0.8 / 3.0 (event 8's posterior holds two channels, the fit one:
+README). The ESS varies several-fold between seeds (heavy-tailed weights: ``--ic-repeats``).
 Event 1 is a poor example (its true pz lies at the prior's 1e-4 quantile, where RMH has none).
 
 From the command line, on the image saved by the full run::
