@@ -403,6 +403,13 @@ def check_head_choice(heads: Any) -> None:
             )
 
 
+def selector_keys(distribution: str, kind: str, numel: int) -> tuple[str, ...]:
+    """The selectors an address answers to, most specific first: its prior's distribution
+    name, its head kind, ``"vector"`` or ``"scalar"`` (more than one element / one), ``"*"``
+    (``NetworkConfig.heads`` and IC's ``defensive`` mappings)."""
+    return (distribution, kind, "vector" if numel > 1 else "scalar", "*")
+
+
 def choose_proposal(heads: dict[str, str], distribution: str, kind: str, numel: int) -> str:
     """The proposal family of an address: ``"flow"`` or ``"mixture"``.
 
@@ -412,7 +419,7 @@ def choose_proposal(heads: dict[str, str], distribution: str, kind: str, numel: 
     """
     if kind not in FLOW_KINDS:
         return "mixture"
-    for key in (distribution, kind, "vector" if numel > 1 else "scalar", "*"):
+    for key in selector_keys(distribution, kind, numel):
         if key in heads:
             return heads[key]
     return "mixture"

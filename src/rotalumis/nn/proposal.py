@@ -19,6 +19,7 @@ from rotalumis.core.handlers import normalize_observation
 from rotalumis.core.proposal import Proposal, ProposalStats
 from rotalumis.data import Empirical, EmpiricalBuilder, RunInfo, flat_params, flat_value
 
+from .flow_head import selector_keys
 from .network import InferenceNetwork, SiteLayers
 
 __all__ = [
@@ -71,8 +72,7 @@ def defensive_weights(defensive: float | Mapping[str, float]) -> dict[str, float
 def defensive_for(weights: Mapping[str, float], name: str | None, spec: Any) -> float:
     """The weight of the prior in the proposal of a choice named ``name`` whose address has
     the layers' :class:`~.heads.SiteSpec` ``spec`` (see :func:`defensive_weights`)."""
-    shape = "vector" if spec.numel > 1 else "scalar"
-    for key in (name, spec.distribution, spec.head, shape, "*"):
+    for key in (name, *selector_keys(spec.distribution, spec.head, spec.numel)):
         if key is not None and key in weights:
             return weights[key]
     return 0.0
