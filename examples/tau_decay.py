@@ -394,7 +394,7 @@ def infer_ic(image, network, num_traces, seed=1, progress=False, defensive=0.02,
         )  # fmt: skip
 
 
-def pilot_weights(image, networks, traces=250, seed=5001, floor=0.05):
+def pilot_weights(image, networks, traces=250, seed=5001, floor=0.05, defensive_momentum=0.25):
     """Mixing weights for :func:`infer_ic`'s mixture from a pilot run of each network.
 
     Each network importance-samples ``traces`` alone (seeds ``seed + k``, apart from the
@@ -404,7 +404,8 @@ def pilot_weights(image, networks, traces=250, seed=5001, floor=0.05):
     Returns the weights and the pilot ESS of each network.
     """
     ess = np.array([
-        infer_ic(image, net, traces, seed=seed + k).ess for k, net in enumerate(networks)
+        infer_ic(image, net, traces, seed=seed + k, defensive_momentum=defensive_momentum).ess
+        for k, net in enumerate(networks)
     ])  # fmt: skip
     share = ess / ess.sum()
     weights = np.maximum(share, floor)
@@ -618,7 +619,9 @@ def main():
         adapted, start = time.perf_counter() - start, time.perf_counter()
         weights = None
         if args.mixture and args.pilot > 0:
-            weights, pilot = pilot_weights(image, networks, args.pilot, seed=args.seed + 5000)
+            weights, pilot = pilot_weights(
+                image, networks, args.pilot, seed=args.seed + 5000, defensive_momentum=dm
+            )
             print(f"  pilot ({args.pilot} traces per network, "
                   f"{time.perf_counter() - start:.0f} s): ESS {np.round(pilot, 1).tolist()}, "
                   f"mixing weights {np.round(weights, 3).tolist()}", flush=True)  # fmt: skip
