@@ -36,7 +36,7 @@ chains dropped by :func:`posterior_draws`, pi0 photon pairs mirrored, a ``probit
 for the momentum), refines it by resample-move rounds and importance-samples with the
 networks' mixture, the momentum's proposals keeping a quarter of its prior (:func:`infer_ic`);
 the IC weights keep every estimate exact. Median ESS of 5 seeds, % of 2,000 traces, equal
-mixture / last network alone: events 2, 3, 4: 17.9 / 15.4, 32.8 / 27.6, 2.1 / 8.1; events 6,
+mixture / last network alone: events 2, 3, 4: 15.7 / 26.8, 34.0 / 37.5, 7.7 / 7.3; events 6,
 7, 8: 58.9 / 56.0, 9.5 / 4.3, 0.8 / 3.0 (event 8's posterior holds two channels, the fit one:
 README). The ESS varies several-fold between seeds (heavy-tailed weights: ``--ic-repeats``).
 Event 1 is a poor example (its true pz lies at the prior's 1e-4 quantile, where RMH has none).
