@@ -20,12 +20,12 @@ about 15-20 minutes on a free CPU core; the plots in examples/images/)::
         --rejuvenate 4 --mixture-rounds --mixture --ic-repeats 5 --event 3
 
 ``--event N``: the observed event, ``--seed S``: the inference's seeds; ``--ic-training-traces
-N``: first an amortized network on N prior simulations (0: none); ``--proposal FILE...``:
-fitted networks (with ``--num-traces 0``: no RMH, no fit); ``--rejuvenate N``: resample-move
-rounds (:func:`rejuvenate`; ``--mixture-rounds``: with the mixture of the networks so far);
-``--mixture``: the final IC's proposal is the mixture of the fit's and every round's networks,
-equal or (``--pilot T``) weighted by pilot ESS (:func:`pilot_weights`), beside the last alone;
-``--defensive-momentum W``: the prior's share in the momentum's proposals; ``--flow-interval``.
+N``: an amortized network on N prior simulations first (0: none); ``--proposal FILE...``: fitted
+networks (``--num-traces 0``: no RMH, no fit); ``--rejuvenate N``: resample-move rounds
+(:func:`rejuvenate`; ``--mixture-rounds``: with the mixture so far); ``--mixture``: the final IC
+with the mixture of the fit's and every round's networks (``--pilot T``: pilot-ESS weights) and
+the last alone; ``--ensemble K``: K fits (:func:`ensemble_member`), all in the mixture;
+``--every-channel``: fit every channel's draws; ``--defensive-momentum W``; ``--flow-interval``.
 
 What to expect. The image pins the visible decay products to a fraction of a cell; the tau
 momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain explores a
@@ -235,18 +235,22 @@ def train_ic(num_traces, seed=0, batch_size=64, workers=0, device=None) -> Infer
     return result.network.to("cpu")
 
 
-def posterior_draws(traces, drop=15.0):
+def posterior_draws(traces, drop=15.0, every_channel=False):
     """The MCMC draws in the posterior's bulk, in the channel most of them hold.
 
     A chain stuck in a local mode (a far stretch of the ridge, a wrong channel) sits tens of
     nats of joint log density below the others; its draws would teach the proposal to put
     mass where the posterior has none. Kept: draws within ``drop`` nats of the 90th
     percentile of all draws' log densities, and of those the ones of the most held channel
-    (other channels keep the prior-mixed proposal: ``defensive`` in :func:`infer_ic`).
+    (other channels keep the prior-mixed proposal: ``defensive`` in :func:`infer_ic`). With
+    ``every_channel``: the draws in the bulk of every channel (for a posterior of several
+    channels, as event 8's ``pi nu`` beside ``e nu nu``: README).
     """
     traces = list(traces)
     log_p = np.array([float(t.log_prob) for t in traces])
     good = [t for t, lp in zip(traces, log_p, strict=True) if lp >= np.quantile(log_p, 0.9) - drop]
+    if every_channel:
+        return good
     channels = np.array([int(np.asarray(t.named_latents["channel"]).item()) for t in good])
     top = np.bincount(channels).argmax()
     return [t for t, c in zip(good, channels, strict=True) if c == top]
@@ -351,6 +355,23 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
         if on_round is not None:
             on_round(k, post.ess)
     return network, pool
+
+
+def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixture=True,
+                    defensive_momentum=0.25, on_round=None):  # fmt: skip
+    """The networks of one fit of ``draws`` and its resample-move rounds (seeds from ``seed``).
+
+    Members of different seeds fit the same draws from different initial weights and
+    minibatch orders and run their rounds apart, so their proposals err in different places
+    (the decay angles' narrow conditionals: README). In the mixture of all members' networks
+    (``--ensemble``), a trace that one member proposes too rarely keeps ``q_mix >= a_k q_k``
+    from a member that covers it, which bounds its weight.
+    """
+    networks = [fit_proposal(draws, epochs, seed, interval=interval)]
+    if rounds > 0:
+        rejuvenate(image, networks[0], draws, rounds, seed=seed, keep=networks, mixture=mixture,
+                   defensive_momentum=defensive_momentum, on_round=on_round)  # fmt: skip
+    return networks
 
 
 def adapt_ic(image, network, rounds, traces, seed=1, on_round=None):
@@ -526,14 +547,12 @@ def main():
         nargs="+",
         help="fitted proposal(s): the rounds start from the last",
     )
-    parser.add_argument(
-        "--mixture", action="store_true",
-        help="final IC: the mixture of every round's proposal (and the last one alone)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--mixture-rounds", action="store_true",
-        help="resample-move rounds importance-sample with the mixture of the networks so far",
-    )  # fmt: skip
+    for flag, text in (
+        ("--mixture", "final IC: the mixture of every round's proposal (and the last one alone)"),
+        ("--mixture-rounds", "resample-move rounds importance-sample with the mixture so far"),
+        ("--every-channel", "fit the RMH draws of every channel in the posterior's bulk"),
+    ):
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument(
         "--defensive-momentum", type=float, default=0.25,
         help="weight of the prior in every IC proposal of the momentum (0: the flow alone)",
@@ -547,9 +566,17 @@ def main():
         help="--mixture: weights from a pilot of this many traces per network (0: equal)",
     )  # fmt: skip
     parser.add_argument("--rejuvenate", type=int, default=0, help="resample-move rounds")
+    parser.add_argument(
+        "--ensemble", type=int, default=1,
+        help="fits of the RMH draws (each with its rounds; seeds --seed + 100000 k): --mixture "
+        "holds every member's networks",
+    )  # fmt: skip
     parser.add_argument("--event", type=int, default=1, help="seed of the observed event")
     parser.add_argument("--seed", type=int, default=1, help="seed of the inference")
     args = parser.parse_args()
+    if args.ensemble > 1 and (args.proposal or args.warm_epochs <= 0 or args.num_traces <= 0):
+        parser.error("--ensemble needs a fit of RMH draws (--num-traces, --warm-epochs > 0, "
+                     "no --proposal)")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     p_true, channel_true, image = observed_event(args.event)
     dm = args.defensive_momentum
@@ -587,7 +614,7 @@ def main():
             summarize("IC, amortized network", amortized)
         start = time.perf_counter()
         if fit:  # --ic-training-traces 0: no amortized network, only this fit
-            draws = posterior_draws(rmh.traces)
+            draws = fitted = posterior_draws(rmh.traces, every_channel=args.every_channel)
             network = fit_proposal(draws, args.warm_epochs, args.seed, interval=args.flow_interval)
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
@@ -600,6 +627,16 @@ def main():
                 on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
                                               "1000", flush=True),
             )  # fmt: skip
+        for m in range(1, args.ensemble):  # independent fits of the same draws
+            start_m = time.perf_counter()
+            networks += ensemble_member(
+                image, fitted, args.warm_epochs, args.rejuvenate,
+                args.seed + 100000 * m, args.flow_interval, args.mixture_rounds, dm,
+                on_round=lambda k, ess, m=m: print(f"  member {m}, resample-move round {k}: "
+                                                   f"ESS {ess:.1f} of 1000", flush=True),
+            )  # fmt: skip
+            print(f"  ensemble member {m}: fit and rounds in {time.perf_counter() - start_m:.0f} s",
+                  flush=True)  # fmt: skip
         if fit or args.rejuvenate > 0:
             for k, net in enumerate(networks):
                 net.save(args.out / f"tau_network_{k}.pt")

@@ -177,6 +177,50 @@ def test_tau_decay_script_fits_a_proposal_without_an_amortized_network(
     assert InferenceNetwork.load(tmp_path / "tau_network_adapted.pt").addresses
 
 
+def test_tau_decay_script_ensemble_of_fits(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``--ensemble 2``: a second fit of the same RMH draws from another seed; the final IC's
+    mixture holds both members' networks, and both are saved (and differ)."""
+    import runpy
+
+    import torch
+
+    from rotalumis.nn import InferenceNetwork
+
+    args = "--num-traces 8 --chains 1 --burn-in 2 --ic-training-traces 0 --warm-epochs 1"
+    argv = ["tau_decay.py", "--out", str(tmp_path), *args.split(), "--ic-traces", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--ic-repeats", "1", "--ensemble", "2", "--mixture"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one training step: unseen addresses, plots
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "ensemble member 1" in out and "mixture of 2 proposals" in out
+    assert not (tmp_path / "tau_network_2.pt").exists()
+    a, b = (InferenceNetwork.load(tmp_path / f"tau_network_{k}.pt") for k in (0, 1))
+    assert a.addresses == b.addresses
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert any(not torch.equal(pa[k], pb[k]) for k in pa)
+    monkeypatch.setattr(sys, "argv", [*argv, "--ensemble", "2", "--proposal", "x.pt"])
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    assert "--ensemble needs a fit" in capsys.readouterr().err
+
+
+def test_tau_decay_posterior_draws_drop_stuck_chains_and_other_channels() -> None:
+    """``posterior_draws`` keeps the draws within ``drop`` nats of the 90th percentile, of the
+    most held channel; with ``every_channel``, those of every channel."""
+    from types import SimpleNamespace
+
+    td = _load("tau_decay")
+    specs = [(0, -10.0)] * 30 + [(1, -12.0)] * 10 + [(1, -40.0)] * 5 + [(2, -50.0)] * 5
+    traces = [
+        SimpleNamespace(log_prob=lp, named_latents={"channel": np.array(c)}) for c, lp in specs
+    ]
+    top = td.posterior_draws(traces)
+    assert top == traces[:30]
+    every = td.posterior_draws(traces, every_channel=True)
+    assert every == traces[:40]
+
+
 def test_tau_decay_mirrored_photons_have_the_same_density() -> None:
     """Swapping the two photons of a neutral pion leaves the image likelihood and the prior
     unchanged (the symmetry :func:`fit_proposal` adds to its training draws)."""
