@@ -365,7 +365,8 @@ def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixtu
     minibatch orders and run their rounds apart, so their proposals err in different places
     (the decay angles' narrow conditionals: README). In the mixture of all members' networks
     (``--ensemble``), a trace that one member proposes too rarely keeps ``q_mix >= a_k q_k``
-    from a member that covers it, which bounds its weight.
+    from a member that covers it, which bounds its weight; where no member proposes often
+    enough, a new member's draws reveal it and the ESS falls (event 8 with 4 members: README).
     """
     networks = [fit_proposal(draws, epochs, seed, interval=interval)]
     if rounds > 0:
