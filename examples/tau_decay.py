@@ -575,6 +575,8 @@ def main():
     parser.add_argument("--event", type=int, default=1, help="seed of the observed event")
     parser.add_argument("--seed", type=int, default=1, help="seed of the inference")
     args = parser.parse_args()
+    if args.ensemble < 1:
+        parser.error(f"--ensemble must be at least 1 (the number of fits), not {args.ensemble}")
     if args.ensemble > 1 and (args.proposal or args.warm_epochs <= 0 or args.num_traces <= 0):
         parser.error("--ensemble needs a fit of RMH draws (--num-traces, --warm-epochs > 0, "
                      "no --proposal)")  # fmt: skip

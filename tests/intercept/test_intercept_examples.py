@@ -203,6 +203,10 @@ def test_tau_decay_script_ensemble_of_fits(tmp_path: Path, monkeypatch, capsys) 
     with pytest.raises(SystemExit):
         runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
     assert "--ensemble needs a fit" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*argv, "--ensemble", "0"])
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(EXAMPLES / "tau_decay.py"), run_name="__main__")
+    assert "--ensemble must be at least 1" in capsys.readouterr().err
 
 
 def test_tau_decay_posterior_draws_drop_stuck_chains_and_other_channels() -> None:
