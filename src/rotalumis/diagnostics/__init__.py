@@ -2,7 +2,8 @@
 
 * ArviZ export and diagnostics: :func:`to_inference_data`, :func:`convergence_table`
   (rank-normalised split R-hat, bulk/tail ESS, MCSE), :func:`autocorrelation`,
-  :func:`rhat_evolution`, :func:`importance_diagnostics` (ESS, Pareto ``k``).
+  :func:`rhat_evolution`, :func:`importance_diagnostics` (ESS, Pareto ``k``);
+  :func:`weight_sources` (which sites' terms make importance weights heavy).
 * Plots (matplotlib, Agg): :func:`plot_posterior`, :func:`plot_traces`,
   :func:`plot_log_prob`, :func:`plot_autocorrelation`, :func:`plot_rhat_evolution`,
   :func:`plot_pair`; :func:`plot_training` (an inference network's learning curve).
@@ -46,6 +47,7 @@ from .plots import plot_posterior
 from .report import save_address_structure, write_report
 from .surrogate_fidelity import SurrogateFidelity, compare_surrogate
 from .training_plots import plot_training
+from .weight_sources import WeightSource, weight_sources
 
 __all__ = [
     "PARETO_K_MAX",
@@ -57,6 +59,7 @@ __all__ = [
     "SiteInfo",
     "SurrogateFidelity",
     "TraceTypeRow",
+    "WeightSource",
     "autocorrelation",
     "c2st",
     "calibrate",
@@ -80,6 +83,7 @@ __all__ = [
     "save_address_structure",
     "to_dot",
     "to_inference_data",
+    "weight_sources",
     "write_calibration_report",
     "write_report",
 ]
