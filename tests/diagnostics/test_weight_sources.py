@@ -12,6 +12,7 @@ from scipy import stats
 
 from rotalumis import model, observe, sample
 from rotalumis.core import MixtureProposal, Normal
+from rotalumis.data import Empirical
 from rotalumis.diagnostics import weight_sources
 
 
@@ -102,3 +103,18 @@ def test_bad_input_names_the_culprit() -> None:
         weight_sources(run(None, keep_traces=False))
     with pytest.raises(ValueError, match="at least two traces"):
         weight_sources(run(None, n=1))
+
+
+def test_what_the_terms_do_not_explain_is_the_rest() -> None:
+    # log weights from elsewhere (here: each trace's own plus an extra term per trace, as an
+    # engine's own correction would be): the difference gets its own row, "rest"
+    post = run(propose_a(0.8, 0.3))
+    extra = np.linspace(-1.0, 1.0, len(post.traces))
+    lw = np.asarray(post.log_weights, dtype=float) + extra
+    reweighted = Empirical(post.to_numpy(), lw, traces=post.traces)
+    rows = {r.label: r for r in weight_sources(reweighted)}
+    assert set(rows) == {"likelihood", "a", "rest"}
+    assert rows["rest"].mean == pytest.approx(0.0, abs=1e-9)
+    w = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    assert rows["rest"].weighted_mean == pytest.approx(w @ extra, abs=1e-9)
+    assert sum(r.divergence for r in rows.values()) == pytest.approx(w @ lw - lw.mean())
