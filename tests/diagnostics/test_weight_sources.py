@@ -24,6 +24,12 @@ def two_sites(noise: float) -> float:
     return a + b
 
 
+def normalised(lw: np.ndarray) -> np.ndarray:
+    """The importance weights, recomputed here from the log weights."""
+    w = np.exp(lw - lw.max())
+    return w / w.sum()
+
+
 def propose_a(loc: float, scale: float):  # type: ignore[no-untyped-def]
     return lambda msg: Normal(loc, scale) if msg.name == "a" else None  # b: its prior
 
@@ -46,7 +52,7 @@ def test_the_terms_are_the_model_and_proposal_densities(noise: float) -> None:
     lik = stats.norm(a + b, noise).logpdf(1.0)
     lw = np.asarray(post.log_weights, dtype=float)
     np.testing.assert_allclose(term_a + lik, lw, atol=1e-9)  # the split is exact: no "rest"
-    w = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    w = normalised(lw)
     for label, c in (("a", term_a), ("likelihood", lik)):
         r = rows[label]
         assert r.mean == pytest.approx(c.mean(), abs=1e-9)
@@ -66,7 +72,7 @@ def test_prior_sampling_leaves_the_likelihood_alone() -> None:
     (row,) = weight_sources(row_post)
     lw = np.asarray(row_post.log_weights, dtype=float)
     assert row.label == "likelihood" and row.divergence > 0.0
-    w = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    w = normalised(lw)
     assert row.divergence == pytest.approx(w @ lw - lw.mean())
 
 
@@ -76,7 +82,7 @@ def test_a_mixture_proposal_splits_by_the_chain_rule() -> None:
     rows = weight_sources(post)
     assert {r.label for r in rows} == {"likelihood", "a"}  # no "rest": the split is exact
     lw = np.asarray(post.log_weights, dtype=float)
-    w = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    w = normalised(lw)
     assert sum(r.divergence for r in rows) == pytest.approx(w @ lw - lw.mean())
     a = np.array([t.named_latents["a"] for t in post.traces], dtype=float)
     q_mix = 0.5 * stats.norm(0.8, 0.3).pdf(a) + 0.5 * stats.norm(-0.5, 2.0).pdf(a)
@@ -115,6 +121,6 @@ def test_what_the_terms_do_not_explain_is_the_rest() -> None:
     rows = {r.label: r for r in weight_sources(reweighted)}
     assert set(rows) == {"likelihood", "a", "rest"}
     assert rows["rest"].mean == pytest.approx(0.0, abs=1e-9)
-    w = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    w = normalised(lw)
     assert rows["rest"].weighted_mean == pytest.approx(w @ extra, abs=1e-9)
     assert sum(r.divergence for r in rows.values()) == pytest.approx(w @ lw - lw.mean())

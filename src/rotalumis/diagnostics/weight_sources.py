@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rotalumis.data.empirical import normalized_weights
+
 __all__ = ["WeightSource", "weight_sources"]
 
 LIKELIHOOD = "likelihood"
@@ -104,8 +106,7 @@ def weight_sources(result: Any, group: Callable[[Any], str] | None = None) -> li
     rest = lw - sum(terms.values())
     if np.abs(rest).max() > 1e-6 * (1.0 + np.abs(lw).max()):  # beyond rounding
         terms[REST], held[REST] = rest, np.ones(len(keep), dtype=bool)
-    weights = np.exp(lw - lw.max())
-    weights /= weights.sum()
+    weights = normalized_weights(lw)
     rows = []
     for key, c in terms.items():
         mean, weighted = float(c.mean()), float(weights @ c)

@@ -13,8 +13,17 @@ of one column) and ``_weighted_statistics.py`` (the statistics properties of an 
 
 from ._chains import import_arviz  # ArviZ without its import-time FutureWarning
 from ._weights import ess as kish_ess
+from ._weights import normalized_weights
 from .builder import EmpiricalBuilder
 from .empirical import Empirical
 from .run_info import ChainInfo, RunInfo
 
-__all__ = ["ChainInfo", "Empirical", "EmpiricalBuilder", "RunInfo", "import_arviz", "kish_ess"]
+__all__ = [
+    "ChainInfo",
+    "Empirical",
+    "EmpiricalBuilder",
+    "RunInfo",
+    "import_arviz",
+    "kish_ess",
+    "normalized_weights",
+]
