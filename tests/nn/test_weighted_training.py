@@ -105,3 +105,43 @@ def test_bad_options_are_named(traces) -> None:
         train_weighted(network, traces, np.zeros(len(traces)), schedule="linear")
     with pytest.raises(ValueError, match="shuffles"):
         train_weighted(network, traces, np.zeros(len(traces)), shuffles=0)
+
+
+def _held_out_parts(monkeypatch) -> list[np.ndarray]:
+    """Records the trace indices of every validation batch train_weighted scores."""
+    import rotalumis.nn.weighted_training as wt
+
+    seen: list[np.ndarray] = []
+    score = wt._weighted_loss
+
+    def spy(network, batches, w):
+        seen.extend(part for _, part in batches)
+        return score(network, batches, w)
+
+    monkeypatch.setattr(wt, "_weighted_loss", spy)
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_groups_are_held_out_whole(traces, monkeypatch, seed) -> None:
+    """With ``groups``, a tenth of the groups is held out, each whole (correlated traces,
+    e.g. a stretch of one MCMC chain, never straddle the split); without, a tenth of the
+    traces, drawn one by one."""
+    config = BudgetConfig(max_epochs=1, patience=1, batch_size=30, seed=seed)
+    groups = [f"chain {i // 6}" for i in range(len(traces))]  # 10 groups of 6
+    seen = _held_out_parts(monkeypatch)
+    train_weighted(_network(traces), traces, np.zeros(len(traces)), config, groups=groups)
+    held = np.concatenate(seen)
+    assert len(held) == 6 and len({groups[i] for i in held}) == 1
+    seen.clear()
+    train_weighted(_network(traces), traces, np.zeros(len(traces)), config)
+    held = np.concatenate(seen)
+    assert len(held) == 6 and len({groups[i] for i in held}) > 1
+
+
+def test_bad_groups_are_named(traces) -> None:
+    network, w = _network(traces), np.zeros(len(traces))
+    with pytest.raises(ValueError, match="60 traces but 59 group labels"):
+        train_weighted(network, traces, w, groups=list(range(59)))
+    with pytest.raises(ValueError, match="at least two groups"):
+        train_weighted(network, traces, w, groups=["one chain"] * 60)

@@ -10,6 +10,14 @@ epoch's network is kept), as :func:`~.budget.train_on_dataset` does for prior tr
 Options: a cosine-annealed learning rate (``schedule="cosine"``) and minibatches built once
 for a few shuffles used in turn (``shuffles=k``: no batch building every epoch, which
 dominates for traces with large observations and few epochs).
+
+Correlated traces (MCMC draws, a trace and a mirror image of it) make a held-out tenth drawn
+trace by trace no test at all: its traces have near-copies in training, and its loss keeps
+falling while the network memorises them. ``groups=`` (a label per trace, e.g. a stretch of
+one chain) holds out whole groups instead. On the tau example's RMH draws (event 8) the loss
+of a tenth split trace by trace fell from 4.1 to 1.1 nats over 30 epochs while that of
+held-out stretches of 25 draws rose from 3.7 (epoch 2) to 6.5, and that of a held-out chain
+from 4.0 to 13.8: the split decides which epoch early stopping keeps.
 """
 
 from __future__ import annotations
@@ -76,6 +84,27 @@ def _weighted_loss(
 SCHEDULES = ("constant", "cosine")
 
 
+def _split(
+    n: int, groups: Sequence[object] | np.ndarray | None, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out (sorted) and training (shuffled) indices: ``fraction`` of the traces, or of
+    the groups."""
+    order = rng.permutation(n)
+    if groups is None:
+        n_valid = max(1, round(n * fraction))
+        return np.sort(order[:n_valid]), order[n_valid:]
+    labels = list(groups)
+    if len(labels) != n:
+        raise ValueError(f"{n} traces but {len(labels)} group labels")
+    _, codes = np.unique(np.array([str(g) for g in labels]), return_inverse=True)
+    count = int(codes.max()) + 1
+    if count < 2:
+        raise ValueError("groups: at least two groups are needed (training and validation)")
+    chosen = rng.permutation(count)[: min(count - 1, max(1, round(count * fraction)))]
+    held = np.isin(codes[order], chosen)
+    return np.sort(order[held]), order[~held]
+
+
 def train_weighted(
     network: InferenceNetwork,
     traces: Sequence[Trace],
@@ -84,6 +113,7 @@ def train_weighted(
     *,
     schedule: str = "constant",
     shuffles: int | None = None,
+    groups: Sequence[object] | np.ndarray | None = None,
 ) -> WeightedTrainingResult:
     """Train ``network`` (in place) on ``traces`` weighted by ``exp(log_weights)``.
 
@@ -96,10 +126,15 @@ def train_weighted(
             the rate annealed from it to zero over ``config.max_epochs`` (a cosine).
         shuffles: ``None``: a new shuffle of the training traces every epoch; ``k``: ``k``
             shuffles whose minibatches are built once and used in turn.
+        groups: One label per trace: the held-out share (``config.valid_fraction`` of the
+            groups, at least one) is drawn group by group, so that correlated traces (a
+            stretch of an MCMC chain, a trace and its mirror) are all on one side. ``None``:
+            trace by trace.
 
     Raises:
-        ValueError: if the weights do not match the traces or are not finite, or for an
-            unknown ``schedule`` or a ``shuffles`` below one.
+        ValueError: if the weights or groups do not match the traces, the weights are not
+            finite, there are fewer than two groups, or for an unknown ``schedule`` or a
+            ``shuffles`` below one.
     """
     config = config or BudgetConfig()
     if schedule not in SCHEDULES:
@@ -115,10 +150,8 @@ def train_weighted(
         raise ValueError("train_weighted needs at least two traces (training and validation)")
     w = np.exp(log_w - log_w.max())
     rng = np.random.default_rng(derive_seed(config.seed, "weighted-split"))
-    order = rng.permutation(len(traces))
-    n_valid = max(1, round(len(traces) * config.valid_fraction))
-    valid = _batches(traces, np.sort(order[:n_valid]), 1024)
-    train_idx = order[n_valid:]
+    valid_idx, train_idx = _split(len(traces), groups, config.valid_fraction, rng)
+    valid = _batches(traces, valid_idx, 1024)
     network.train()
     for batch, _ in valid:
         network.add_sites(batch)
