@@ -275,12 +275,15 @@ def mirror_photons(trace):
 
 
 def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None,
-                 interval="probit"):  # fmt: skip
+                 interval="probit", flows="vector", block=50, patience=5):  # fmt: skip
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
     The IC loss ``-log q(x | y)`` on the draws (:func:`rotalumis.nn.train_weighted` with
-    equal weights: a tenth held out, the epoch with the lowest held-out loss kept), Adam
-    with a cosine-annealed learning rate, minibatches of four shuffles built once. The
+    equal weights), Adam with a cosine-annealed learning rate, minibatches of four shuffles
+    built once. A tenth of the stretches of ``block`` consecutive draws (with their mirrors)
+    is held out, and training stops ``patience`` epochs after the best held-out loss, whose
+    network is kept: successive MCMC draws are near-copies, so a tenth held out draw by
+    draw would be no test, and the network would memorise the chains' paths (README). The
     momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
     (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
     mixture head proposes each component independently. Only the proposal learns from
@@ -289,6 +292,8 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     flow maps the momentum's prior box onto the real line (``"probit"`` keeps the proposal
     level at the box's edges, where the posterior often is; ``"logit"`` makes it vanish
     there, and the weights of traces near an edge blow up: see :mod:`rotalumis.nn.flow_head`).
+    ``flows``: the sites with flow heads, ``"vector"`` (the momentum) or ``"*"`` (every
+    continuous site: also the decay angles, the neutrino pair's and resonances' masses).
     """
     import copy
 
@@ -298,10 +303,14 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     from rotalumis.nn import BudgetConfig, InferenceNetwork, train_weighted
 
     draws = list(draws)
-    draws += [mirror_photons(t) for t in draws]
+    size = max(1, min(block, len(draws) // 10))  # at least ten stretches
+    groups = [i // size for i in range(len(draws))]
+    pairs = [(t, g) for t, g in zip(draws, groups, strict=True) if _has_photons(t)]
+    draws += [mirror_photons(t) for t, _ in pairs]  # no copies of traces without photons
+    groups += [g for _, g in pairs]
     torch.manual_seed(seed)
     if network is None:
-        heads = {"vector": "flow"}  # the momentum
+        heads = {flows: "flow"}  # "vector": the momentum
         first = TraceBatch.from_traces(draws[:64])  # the observation's shape (sites: later)
         network = InferenceNetwork.for_batch(
             first, embeddings={"image": "ff"}, heads=heads, flow_interval=interval
@@ -309,11 +318,16 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     else:
         network = copy.deepcopy(network)
     config = BudgetConfig(
-        max_epochs=epochs, patience=epochs, batch_size=batch_size,
+        max_epochs=epochs, patience=patience, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed,
     )  # fmt: skip
-    train_weighted(network, draws, np.zeros(len(draws)), config, schedule="cosine", shuffles=4)
+    zeros = np.zeros(len(draws))
+    train_weighted(network, draws, zeros, config, schedule="cosine", shuffles=4, groups=groups)
     return network
+
+
+def _has_photons(trace):
+    return any(m.kind == "sample" and "pi0_photons" in m.address for m in trace.variables)
 
 
 def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
@@ -358,7 +372,7 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
 
 
 def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixture=True,
-                    defensive_momentum=0.25, on_round=None):  # fmt: skip
+                    defensive_momentum=0.25, on_round=None, flows="vector"):  # fmt: skip
     """The networks of one fit of ``draws`` and its resample-move rounds (seeds from ``seed``).
 
     Members of different seeds fit the same draws from different initial weights and
@@ -368,7 +382,7 @@ def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixtu
     from a member that covers it, which bounds its weight; where no member proposes often
     enough, a new member's draws reveal it and the ESS falls (event 8 with 4 members: README).
     """
-    networks = [fit_proposal(draws, epochs, seed, interval=interval)]
+    networks = [fit_proposal(draws, epochs, seed, interval=interval, flows=flows)]
     if rounds > 0:
         rejuvenate(image, networks[0], draws, rounds, seed=seed, keep=networks, mixture=mixture,
                    defensive_momentum=defensive_momentum, on_round=on_round)  # fmt: skip
@@ -563,6 +577,10 @@ def main():
         help="how the momentum's flow maps its prior box onto the real line",
     )  # fmt: skip
     parser.add_argument(
+        "--flows", choices=["vector", "*"], default="vector",
+        help="sites with flow heads: the momentum, or every continuous site (the angles too)",
+    )  # fmt: skip
+    parser.add_argument(
         "--pilot", type=int, default=0,
         help="--mixture: weights from a pilot of this many traces per network (0: equal)",
     )  # fmt: skip
@@ -618,7 +636,9 @@ def main():
         start = time.perf_counter()
         if fit:  # --ic-training-traces 0: no amortized network, only this fit
             draws = fitted = posterior_draws(rmh.traces, every_channel=args.every_channel)
-            network = fit_proposal(draws, args.warm_epochs, args.seed, interval=args.flow_interval)
+            network = fit_proposal(
+                draws, args.warm_epochs, args.seed, interval=args.flow_interval, flows=args.flows
+            )
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
         networks = [*loaded[:-1], network]  # the fit (or --proposal) and each round's
@@ -637,6 +657,7 @@ def main():
                 args.seed + 100000 * m, args.flow_interval, args.mixture_rounds, dm,
                 on_round=lambda k, ess, m=m: print(f"  member {m}, resample-move round {k}: "
                                                    f"ESS {ess:.1f} of 1000", flush=True),
+                flows=args.flows,
             )  # fmt: skip
             print(f"  ensemble member {m}: fit and rounds in {time.perf_counter() - start_m:.0f} s",
                   flush=True)  # fmt: skip
