@@ -275,18 +275,22 @@ def mirror_photons(trace):
 
 
 def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, network=None,
-                 interval="probit", flows="vector", block=50, patience=5):  # fmt: skip
+                 interval="probit", flows="vector", stretches=0, patience=5):  # fmt: skip
     """An inference network fitted to posterior draws of one image (and their mirrors).
 
     The IC loss ``-log q(x | y)`` on the draws (:func:`rotalumis.nn.train_weighted` with
-    equal weights), Adam with a cosine-annealed learning rate, minibatches of four shuffles
-    built once. A tenth of the stretches of ``block`` consecutive draws (with their mirrors)
-    is held out, and training stops ``patience`` epochs after the best held-out loss, whose
-    network is kept: successive MCMC draws are near-copies, so a tenth held out draw by
-    draw would be no test, and the network would memorise the chains' paths (README). The
-    momentum gets a normalizing-flow head (``heads={"vector": "flow"}``): it proposes
-    (px, py, pz) jointly, along the posterior's momentum/neutrino ridge, where the default
-    mixture head proposes each component independently. Only the proposal learns from
+    equal weights: a tenth held out, the epoch with the lowest held-out loss kept), Adam
+    with a cosine-annealed learning rate, minibatches of four shuffles built once. The
+    held-out draws are drawn one by one, so they have near-copies in training (successive
+    MCMC draws) and the kept epoch is nearly always the last: the network learns the
+    chains' paths closely. With ``stretches=N``, a tenth of the stretches of ``N``
+    consecutive draws (with their mirrors) is held out instead, training stops ``patience``
+    epochs after the best held-out loss, and traces without photons get no (identical)
+    mirror copy: a proposal that generalises beyond the chains, better on event 8, worse
+    on events 2-4 (README). The momentum gets a normalizing-flow head (``heads={"vector":
+    "flow"}``): it proposes (px, py, pz) jointly, along the posterior's momentum/neutrino
+    ridge, where the default mixture head proposes each component independently. Only the
+    proposal learns from
     the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an
     earlier fit), a copy of it trains further instead of a new one. ``interval``: how the
     flow maps the momentum's prior box onto the real line (``"probit"`` keeps the proposal
@@ -303,11 +307,14 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     from rotalumis.nn import BudgetConfig, InferenceNetwork, train_weighted
 
     draws = list(draws)
-    size = max(1, min(block, len(draws) // 10))  # at least ten stretches
-    groups = [i // size for i in range(len(draws))]
-    pairs = [(t, g) for t, g in zip(draws, groups, strict=True) if _has_photons(t)]
-    draws += [mirror_photons(t) for t, _ in pairs]  # no copies of traces without photons
-    groups += [g for _, g in pairs]
+    size = max(1, min(stretches, len(draws) // 10))  # at least ten stretches
+    groups = [i // size for i in range(len(draws))] if stretches else None
+    if groups is None:
+        draws += [mirror_photons(t) for t in draws]
+    else:  # no copies of traces without photons; a mirror in its original's stretch
+        pairs = [(t, g) for t, g in zip(draws, groups, strict=True) if _has_photons(t)]
+        draws += [mirror_photons(t) for t, _ in pairs]
+        groups += [g for _, g in pairs]
     torch.manual_seed(seed)
     if network is None:
         heads = {flows: "flow"}  # "vector": the momentum
@@ -318,7 +325,7 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     else:
         network = copy.deepcopy(network)
     config = BudgetConfig(
-        max_epochs=epochs, patience=patience, batch_size=batch_size,
+        max_epochs=epochs, patience=patience if stretches else epochs, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed,
     )  # fmt: skip
     zeros = np.zeros(len(draws))
@@ -331,7 +338,8 @@ def _has_photons(trace):
 
 
 def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
-               on_round=None, keep=None, mixture=False, defensive_momentum=0.25):  # fmt: skip
+               on_round=None, keep=None, mixture=False, defensive_momentum=0.25,
+               stretches=0):  # fmt: skip
     """Resample-move rounds: more draws where the IC weights put the posterior mass.
 
     Each round importance-samples ``traces`` with ``network``, resamples ``starts`` of them
@@ -362,7 +370,8 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
             )  # fmt: skip
             new.extend(chain.traces)
         old = [pool[i] for i in rng.permutation(len(pool))[: len(new)]]
-        network = fit_proposal(new + old, 4, seed + k, learning_rate=3e-4, network=network)
+        network = fit_proposal(new + old, 4, seed + k, learning_rate=3e-4, network=network,
+                               stretches=stretches)  # fmt: skip
         pool += new
         if keep is not None:
             keep.append(network)
@@ -372,7 +381,8 @@ def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200,
 
 
 def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixture=True,
-                    defensive_momentum=0.25, on_round=None, flows="vector"):  # fmt: skip
+                    defensive_momentum=0.25, on_round=None, flows="vector",
+                    stretches=0):  # fmt: skip
     """The networks of one fit of ``draws`` and its resample-move rounds (seeds from ``seed``).
 
     Members of different seeds fit the same draws from different initial weights and
@@ -382,10 +392,12 @@ def ensemble_member(image, draws, epochs, rounds, seed, interval="probit", mixtu
     from a member that covers it, which bounds its weight; where no member proposes often
     enough, a new member's draws reveal it and the ESS falls (event 8 with 4 members: README).
     """
-    networks = [fit_proposal(draws, epochs, seed, interval=interval, flows=flows)]
+    networks = [fit_proposal(draws, epochs, seed, interval=interval, flows=flows,
+                             stretches=stretches)]  # fmt: skip
     if rounds > 0:
         rejuvenate(image, networks[0], draws, rounds, seed=seed, keep=networks, mixture=mixture,
-                   defensive_momentum=defensive_momentum, on_round=on_round)  # fmt: skip
+                   defensive_momentum=defensive_momentum, on_round=on_round,
+                   stretches=stretches)  # fmt: skip
     return networks
 
 
@@ -577,6 +589,10 @@ def main():
         help="how the momentum's flow maps its prior box onto the real line",
     )  # fmt: skip
     parser.add_argument(
+        "--held-out-stretches", type=int, default=0, metavar="N",
+        help="fits hold out stretches of N consecutive draws and stop early (0: draw by draw)",
+    )  # fmt: skip
+    parser.add_argument(
         "--flows", choices=["vector", "*"], default="vector",
         help="sites with flow heads: the momentum, or every continuous site (the angles too)",
     )  # fmt: skip
@@ -637,8 +653,9 @@ def main():
         if fit:  # --ic-training-traces 0: no amortized network, only this fit
             draws = fitted = posterior_draws(rmh.traces, every_channel=args.every_channel)
             network = fit_proposal(
-                draws, args.warm_epochs, args.seed, interval=args.flow_interval, flows=args.flows
-            )
+                draws, args.warm_epochs, args.seed, interval=args.flow_interval, flows=args.flows,
+                stretches=args.held_out_stretches,
+            )  # fmt: skip
             print(f"  proposal fitted to {len(draws)} RMH draws (and their mirrors) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
         networks = [*loaded[:-1], network]  # the fit (or --proposal) and each round's
@@ -646,7 +663,7 @@ def main():
             network, draws = rejuvenate(
                 image, network, draws, args.rejuvenate, seed=args.seed, keep=networks,
                 mixture=args.mixture_rounds,
-                defensive_momentum=args.defensive_momentum,
+                defensive_momentum=args.defensive_momentum, stretches=args.held_out_stretches,
                 on_round=lambda k, ess: print(f"  resample-move round {k}: ESS {ess:.1f} of "
                                               "1000", flush=True),
             )  # fmt: skip
@@ -657,7 +674,7 @@ def main():
                 args.seed + 100000 * m, args.flow_interval, args.mixture_rounds, dm,
                 on_round=lambda k, ess, m=m: print(f"  member {m}, resample-move round {k}: "
                                                    f"ESS {ess:.1f} of 1000", flush=True),
-                flows=args.flows,
+                flows=args.flows, stretches=args.held_out_stretches,
             )  # fmt: skip
             print(f"  ensemble member {m}: fit and rounds in {time.perf_counter() - start_m:.0f} s",
                   flush=True)  # fmt: skip

@@ -59,6 +59,9 @@ def test_tau_decay_rmh_and_ic(tmp_path: Path, monkeypatch) -> None:
     flows = [s.address for s in fitted.specs if s.proposal == "flow"]
     assert [a for a in flows if "sample_momentum" in a] == flows and flows
     assert fitted.config.flow_interval == "probit"  # level at the edges of the momentum's box
+    # held-out stretches of consecutive draws (train_weighted's groups=): the path runs
+    stretched = td.fit_proposal(draws, epochs=2, stretches=4, patience=1)
+    assert [s.address for s in stretched.specs if s.proposal == "flow"] == flows
     kept = [fitted]
     refit, pool = td.rejuvenate(
         image, fitted, draws, 1, traces=8, starts=2, moves=8, seed=1, keep=kept
