@@ -22,10 +22,10 @@ about 15-20 minutes on a free CPU core; the plots in examples/images/)::
 ``--event N``: the observed event, ``--seed S``: the inference's seeds; ``--ic-training-traces
 N``: an amortized network on N prior simulations first (0: none); ``--proposal FILE...``: fitted
 networks (``--num-traces 0``: no RMH, no fit); ``--rejuvenate N``: resample-move rounds
-(:func:`rejuvenate`; ``--mixture-rounds``: with the mixture so far); ``--mixture``: the final IC
-with the mixture of the fit's and every round's networks (``--pilot T``: pilot-ESS weights) and
-the last alone; ``--ensemble K``: K fits (:func:`ensemble_member`), all in the mixture;
-``--every-channel``: fit every channel's draws; ``--defensive-momentum W``; ``--flow-interval``.
+(:func:`rejuvenate`; ``--mixture-rounds``: with the mixture so far); ``--mixture``: final IC
+with all the networks' mixture (``--pilot T``: pilot-ESS weights) and the last alone;
+``--ensemble K``: K fits (:func:`ensemble_member`), all mixed; ``--every-channel``: fit every
+channel's draws; ``--held-out-stretches N``; ``--defensive-momentum W``; ``--flow-interval``.
 
 What to expect. The image pins the visible decay products to a fraction of a cell; the tau
 momentum lies on a ridge (the unseen neutrinos carry the rest), and each RMH chain explores a
