@@ -580,26 +580,24 @@ def main():
         ("--every-channel", "fit the RMH draws of every channel in the posterior's bulk"),
     ):
         parser.add_argument(flag, action="store_true", help=text)
-    parser.add_argument(
-        "--defensive-momentum", type=float, default=0.25,
-        help="weight of the prior in every IC proposal of the momentum (0: the flow alone)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--flow-interval", choices=["probit", "logit"], default="probit",
-        help="how the momentum's flow maps its prior box onto the real line",
-    )  # fmt: skip
-    parser.add_argument(
-        "--held-out-stretches", type=int, default=0, metavar="N",
-        help="fits hold out stretches of N consecutive draws and stop early (0: draw by draw)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--flows", choices=["vector", "*"], default="vector",
-        help="sites with flow heads: the momentum, or every continuous site (the angles too)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--pilot", type=int, default=0,
-        help="--mixture: weights from a pilot of this many traces per network (0: equal)",
-    )  # fmt: skip
+    for flag, options in (
+        ("--defensive-momentum", dict(
+            type=float, default=0.25,
+            help="weight of the prior in every IC proposal of the momentum (0: the flow alone)")),
+        ("--flow-interval", dict(
+            choices=["probit", "logit"], default="probit",
+            help="how the momentum's flow maps its prior box onto the real line")),
+        ("--held-out-stretches", dict(
+            type=int, default=0, metavar="N",
+            help="fits hold out stretches of N successive draws, stop early (0: draw by draw)")),
+        ("--flows", dict(
+            choices=["vector", "*"], default="vector",
+            help="sites with flow heads: the momentum, or every continuous site (the angles too)")),
+        ("--pilot", dict(
+            type=int, default=0,
+            help="--mixture: weights from a pilot of this many traces per network (0: equal)")),
+    ):  # fmt: skip
+        parser.add_argument(flag, **options)
     parser.add_argument("--rejuvenate", type=int, default=0, help="resample-move rounds")
     parser.add_argument(
         "--ensemble", type=int, default=1,
