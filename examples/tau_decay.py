@@ -13,11 +13,11 @@ observed image; RMH and inference compilation infer the momentum and decay chann
 image.
 
 Full run (writes image.npy, tau_network_K.pt, tau_observed.png, tau_rmh.png, tau_ic.png;
-about 15-20 minutes on a free CPU core; the plots in examples/images/)::
+about 10-12 minutes on a free CPU core; the plots in examples/images/)::
 
     OMP_NUM_THREADS=1 python examples/tau_decay.py --out results/tau_decay --num-traces 750 \\
-        --chains 8 --burn-in 2000 --thin 20 --ic-training-traces 0 --warm-epochs 30 \\
-        --rejuvenate 4 --mixture-rounds --mixture --ic-repeats 5 --event 3
+        --chains 32 --held-out-stretches 50 --burn-in 2000 --thin 20 --ic-training-traces 0 \\
+        --warm-epochs 30 --rejuvenate 4 --mixture-rounds --mixture --ic-repeats 5 --event 3
 
 ``--event N``: the observed event, ``--seed S``: the inference's seeds; ``--ic-training-traces
 N``: an amortized network on N prior simulations first (0: none); ``--proposal FILE...``: fitted
@@ -33,12 +33,12 @@ piece of it (some stick in a wrong channel or a far stretch of the ridge). An am
 network trained on 10,000 or 50,000 events gives an IC ESS of about 1 of 2,000, so the run
 fits a proposal network to this image's RMH draws (:func:`fit_proposal`: draws of stuck
 chains dropped by :func:`posterior_draws`, pi0 photon pairs mirrored, a ``probit``-mapped flow
-for the momentum), refines it by resample-move rounds and importance-samples with the
-networks' mixture, the momentum's proposals keeping a quarter of its prior (:func:`infer_ic`);
-the IC weights keep every estimate exact. Median ESS of 5 seeds, % of 2,000 traces, equal
-mixture / last network alone: events 2, 3, 4: 15.7 / 26.8, 34.0 / 37.5, 7.7 / 7.3; events 6,
-7, 8: 58.9 / 56.0, 9.5 / 4.3, 0.8 / 3.0 (event 8's posterior holds two channels, the fit one:
-README). The ESS varies several-fold between seeds (heavy-tailed weights: ``--ic-repeats``).
+for the momentum, stretches of the chains held out), refines it by resample-move rounds and
+importance-samples with the networks' mixture, the momentum's proposals keeping a quarter of
+its prior (:func:`infer_ic`); the IC weights keep every estimate exact. Median ESS of 5 seeds,
+% of 2,000, equal mixture / last alone: events 2, 3, 4: 47.9 / 26.7, 23.8 / 38.7, 5.3 / 6.2;
+events 6, 7: 66.8 / 67.4, 33.4 / 37.6; event 8 (``--every-channel``): 10.8 / 10.0 (README).
+The ESS varies several-fold between seeds (heavy-tailed weights: ``--ic-repeats``).
 Event 1 is a poor example (its true pz lies at the prior's 1e-4 quantile, where RMH has none).
 
 From the command line, on the image saved by the full run::
@@ -286,13 +286,14 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     chains' paths closely. With ``stretches=N``, a tenth of the stretches of ``N``
     consecutive draws (with their mirrors) is held out instead, training stops ``patience``
     epochs after the best held-out loss, and traces without photons get no (identical)
-    mirror copy: a proposal that generalises beyond the chains, better on event 8, worse
-    on events 2-4 (README). The momentum gets a normalizing-flow head (``heads={"vector":
-    "flow"}``): it proposes (px, py, pz) jointly, along the posterior's momentum/neutrino
-    ridge, where the default mixture head proposes each component independently. Only the
-    proposal learns from
-    the draws: IC's weights ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an
-    earlier fit), a copy of it trains further instead of a new one. ``interval``: how the
+    mirror copy: a proposal that generalises beyond the chains. With 8 chains that was
+    better on events 7 and 8 and worse on 2-4; with 32 (the docstring command) every event
+    tried reached an ESS of 5% (README). The momentum gets a normalizing-flow head
+    (``heads={"vector": "flow"}``): it proposes (px, py, pz) jointly, along the posterior's
+    momentum/neutrino ridge, where the default mixture head proposes each component
+    independently. Only the proposal learns from the draws: IC's weights
+    ``p(x, y) / q(x | y)`` stay exact. With ``network`` (an earlier fit), a copy of it
+    trains further instead of a new one. ``interval``: how the
     flow maps the momentum's prior box onto the real line (``"probit"`` keeps the proposal
     level at the box's edges, where the posterior often is; ``"logit"`` makes it vanish
     there, and the weights of traces near an edge blow up: see :mod:`rotalumis.nn.flow_head`).
