@@ -267,7 +267,7 @@ def mirror_photons(trace):
     import copy
 
     mirrored = copy.deepcopy(trace)
-    sites = [m for m in mirrored.variables if m.kind == "sample" and "pi0_photons" in m.address]
+    sites = _photon_sites(mirrored)
     for cos_t, phi in zip(sites[::2], sites[1::2], strict=True):
         cos_t.value = -float(cos_t.value)
         phi.value = (float(phi.value) + math.pi) % (2.0 * math.pi)
@@ -308,12 +308,13 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     from rotalumis.nn import BudgetConfig, InferenceNetwork, train_weighted
 
     draws = list(draws)
-    size = max(1, min(stretches, len(draws) // 10))  # at least ten stretches
-    groups = [i // size for i in range(len(draws))] if stretches else None
-    if groups is None:
+    groups = None
+    if not stretches:
         draws += [mirror_photons(t) for t in draws]
     else:  # no copies of traces without photons; a mirror in its original's stretch
-        pairs = [(t, g) for t, g in zip(draws, groups, strict=True) if _has_photons(t)]
+        size = max(1, min(stretches, len(draws) // 10))  # at least ten stretches
+        groups = [i // size for i in range(len(draws))]
+        pairs = [(t, g) for t, g in zip(draws, groups, strict=True) if _photon_sites(t)]
         draws += [mirror_photons(t) for t, _ in pairs]
         groups += [g for _, g in pairs]
     torch.manual_seed(seed)
@@ -334,8 +335,9 @@ def fit_proposal(draws, epochs=25, seed=1, learning_rate=2e-3, batch_size=64, ne
     return network
 
 
-def _has_photons(trace):
-    return any(m.kind == "sample" and "pi0_photons" in m.address for m in trace.variables)
+def _photon_sites(trace):
+    """The draws of ``trace`` made by :func:`pi0_photons` (each photon pair's angles)."""
+    return [m for m in trace.variables if m.kind == "sample" and "pi0_photons" in m.address]
 
 
 def rejuvenate(image, network, draws, rounds, traces=1000, starts=32, moves=200, seed=1,
